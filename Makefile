@@ -1,0 +1,53 @@
+# PoR: one command per gate. See README.md.
+SHELL := /bin/bash
+CARGO ?= cargo
+export CARGO_TARGET_DIR ?= $(CURDIR)/target
+WASM_TARGET := wasm32-unknown-unknown
+CONTRACT_WASM := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/contract/por_contract.wasm
+
+.PHONY: all deps contract build test check bench testnet testnet-clean clean
+
+all: build
+
+## deps: what a fresh machine with only the Rust toolchain lacks.
+deps:
+	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+	@rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+
+## contract: the NEAR contract's wasm, in artifacts/por_contract.wasm.
+contract: deps
+	RUSTFLAGS="--cfg near -C link-arg=-s" $(CARGO) build -p por-contract --target $(WASM_TARGET) --profile contract
+	@mkdir -p artifacts
+	cp $(CONTRACT_WASM) artifacts/por_contract.wasm
+	@echo "contract: artifacts/por_contract.wasm ($$(stat -c %s artifacts/por_contract.wasm) bytes)"
+
+build: contract
+	$(CARGO) build --workspace --all-targets
+
+## test: every test of the workspace (the contract's unit tests included) and
+## the contract's wasm build, which the devnet tests run.
+test: contract
+	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --doc
+
+## check: formatting, clippy with warnings denied, docs with warnings denied.
+check: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
+
+## bench: the benchmarks; figures go to docs/BENCHMARKS.md.
+bench: deps
+	$(CARGO) bench -p por-core --bench routing
+
+## testnet: the local network (see README.md).
+testnet: build
+	@echo "make testnet: the devnet and the node land with issues #4 and #5; until then this builds everything and stops here."
+
+testnet-clean:
+	rm -rf testnet
+
+clean:
+	$(CARGO) clean
+	rm -rf artifacts testnet

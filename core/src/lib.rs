@@ -1,0 +1,49 @@
+//! # por-core: Proof of Response without I/O
+//!
+//! The protocol rules of PoR (see `docs/PROTOCOL.md`) as plain Rust that the
+//! node, the simulator and the NEAR contract share. Nothing here reads a clock,
+//! draws randomness, touches a socket or spawns a task: time and random bytes
+//! are arguments, effects are returned values. It builds for
+//! `wasm32-unknown-unknown` without the `native` feature (the contract
+//! verifies signatures with the chain's host function instead of
+//! ed25519-dalek).
+//!
+//! What lives where:
+//! - [`bytes`]: node keys, signatures, hashes, request ids, amount encoding;
+//! - [`peer`]: node key ↔ libp2p `PeerId`;
+//! - [`canonical`]: the domain-separated bytes every signature covers;
+//! - [`crypto`]: the signing and verifying traits (and ed25519-dalek under `native`);
+//! - [`voucher`]: cumulative vouchers, acks, channel ids;
+//! - [`message`]: requests, routes, responses, severance notices, syncs;
+//! - [`cost`]: fees, payments and per-hop budgets along a path;
+//! - [`ledger`]: one channel's two directions and the checks on a voucher;
+//! - [`graph`], [`partition`]: the channel graph and the bounded partition check;
+//! - [`routing`]: cheapest route under a bound, with alternatives.
+//!
+//! Not here: wire framing and size limits (`por-behaviours`), persistence and
+//! the chain client (`por-node`), on-chain storage (`por-contract`).
+#![deny(missing_docs)]
+
+pub mod bytes;
+pub mod canonical;
+pub mod cost;
+pub mod crypto;
+pub mod graph;
+pub mod ledger;
+pub mod message;
+pub mod partition;
+pub mod peer;
+pub mod routing;
+pub mod voucher;
+
+pub use bytes::{Hash32, NodeKey, RequestId, Signature, sha256};
+pub use cost::{CostError, EdgeParams, PathQuote, quote};
+pub use crypto::{Signer, Verifier};
+#[cfg(feature = "native")]
+pub use crypto::{Ed25519Verifier, NodeSigner};
+pub use graph::{Edge, Graph, GraphView, NodeIdx, NodeInfo};
+pub use ledger::{ChannelLedger, LedgerError};
+pub use message::{Overdue, Request, Response, Route, RouteHop, SeveranceNotice, SyncAck, SyncMessage};
+pub use partition::{Outcome, PartitionCheck, Progress, partition_oracle};
+pub use routing::{FoundRoute, RouteError, RouteQuery, find_routes};
+pub use voucher::{Ack, Amount, ChannelId, SignedVoucher, Voucher};

@@ -1,0 +1,306 @@
+//! The messages of PoR as plain data: requests, responses, severance notices
+//! and syncs, with the canonical bytes each signer signs.
+//!
+//! Wire encoding (CBOR, length-prefixed) and size limits belong to the
+//! behaviours crate; these types only say what is signed and how it checks.
+
+use serde::{Deserialize, Serialize};
+
+use crate::bytes::{Hash32, NodeKey, RequestId, Signature, amount_serde, sha256};
+use crate::canonical::{Canon, DOMAIN_NOTICE, DOMAIN_REQUEST, DOMAIN_RESPONSE, DOMAIN_SYNC_ACK};
+use crate::cost::{CostError, EdgeParams, PathQuote, quote};
+use crate::crypto::{Signer, Verifier};
+use crate::voucher::{Amount, ChannelId, SignedVoucher};
+
+/// One hop of a route: the channel crossed and the node it reaches, with the
+/// edge's parameters as the requester priced them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteHop {
+    /// The channel (edge) crossed.
+    pub channel: ChannelId,
+    /// The node reached.
+    pub node: NodeKey,
+    /// The edge's parameters as the requester read them on chain.
+    pub params: EdgeParams,
+}
+
+/// A route from the requester to the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    /// Hops in order; the last hop's node is the server.
+    pub hops: Vec<RouteHop>,
+    /// The server's promised service time.
+    pub service_ms: u64,
+}
+
+impl Route {
+    /// The server (last hop's node), if the route is not empty.
+    pub fn server(&self) -> Option<&NodeKey> {
+        self.hops.last().map(|h| &h.node)
+    }
+
+    /// The route's price and budgets for a body of `body_bytes`.
+    pub fn quote(&self, body_bytes: u64, max_response_bytes: u64) -> Result<PathQuote, CostError> {
+        let edges: Vec<EdgeParams> = self.hops.iter().map(|h| h.params).collect();
+        quote(&edges, self.service_ms, body_bytes, max_response_bytes)
+    }
+
+    /// The position (1-based, as in `n1..nk`) of `node` on the route.
+    pub fn position(&self, node: &NodeKey) -> Option<usize> {
+        self.hops.iter().position(|h| h.node == *node).map(|i| i + 1)
+    }
+
+    fn write(&self, c: &mut Canon) {
+        c.u32(self.hops.len() as u32);
+        for h in &self.hops {
+            c.u64(h.channel.0)
+                .fixed(&h.node.0)
+                .u64(h.params.latency_ms)
+                .u128(h.params.base_fee)
+                .u128(h.params.byte_fee);
+        }
+        c.u64(self.service_ms);
+    }
+}
+
+/// A request as the requester signed it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// The requester's node key.
+    pub requester: NodeKey,
+    /// A random nonce chosen by the requester, so two equal requests have
+    /// different ids.
+    pub nonce: u64,
+    /// The route, ending at the server.
+    pub route: Route,
+    /// Name of the service at the server.
+    pub service: String,
+    /// The body (opaque to PoR).
+    #[serde(with = "serde_bytes_vec")]
+    pub body: Vec<u8>,
+    /// The most response bytes the requester accepts and pays for.
+    pub max_response_bytes: u64,
+    /// What the requester pays for the whole route (`payments[0]`).
+    #[serde(with = "amount_serde")]
+    pub budget: Amount,
+    /// The requester's signature over [`Request::signing_bytes`].
+    pub signature: Signature,
+}
+
+impl Request {
+    /// Canonical bytes: every field but the signature, with the body hashed.
+    pub fn signing_bytes(&self) -> Vec<u8> {
+        let mut c = Canon::new(DOMAIN_REQUEST);
+        c.fixed(&self.requester.0).u64(self.nonce);
+        self.route.write(&mut c);
+        c.str(&self.service)
+            .fixed(&sha256(&self.body).0)
+            .u64(self.body.len() as u64)
+            .u64(self.max_response_bytes)
+            .u128(self.budget);
+        c.take()
+    }
+
+    /// The request id: SHA-256 of the signed bytes.
+    pub fn id(&self) -> RequestId {
+        RequestId(sha256(&self.signing_bytes()).0)
+    }
+
+    /// Fills in the signature.
+    pub fn sign(mut self, signer: &impl Signer) -> Self {
+        debug_assert_eq!(signer.public(), self.requester);
+        self.signature = signer.sign(&self.signing_bytes());
+        self
+    }
+
+    /// True when the requester's signature holds.
+    pub fn verify(&self, v: &impl Verifier) -> bool {
+        v.verify(&self.requester, &self.signing_bytes(), &self.signature)
+    }
+
+    /// The price and budgets of this request on its route.
+    pub fn quote(&self) -> Result<PathQuote, CostError> {
+        self.route.quote(self.body.len() as u64, self.max_response_bytes)
+    }
+}
+
+/// The server's answer, signed over the request id and the body's hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response {
+    /// The request answered.
+    pub request_id: RequestId,
+    /// The server's key (the route's last node).
+    pub server: NodeKey,
+    /// The body.
+    #[serde(with = "serde_bytes_vec")]
+    pub body: Vec<u8>,
+    /// The server's signature over [`Response::signing_bytes`].
+    pub signature: Signature,
+}
+
+impl Response {
+    /// Canonical bytes the server signs.
+    pub fn signing_bytes(request_id: &RequestId, server: &NodeKey, body_hash: &Hash32) -> Vec<u8> {
+        Canon::new(DOMAIN_RESPONSE)
+            .fixed(&request_id.0)
+            .fixed(&server.0)
+            .fixed(&body_hash.0)
+            .take()
+    }
+
+    /// The server answers `request_id` with `body`.
+    pub fn create(request_id: RequestId, body: Vec<u8>, server: &impl Signer) -> Self {
+        let key = server.public();
+        let signature = server.sign(&Self::signing_bytes(&request_id, &key, &sha256(&body)));
+        Response { request_id, server: key, body, signature }
+    }
+
+    /// True when this answers `request_id`, comes from `server`, and the
+    /// signature holds.
+    pub fn verify(&self, request_id: &RequestId, server: &NodeKey, v: &impl Verifier) -> bool {
+        self.request_id == *request_id
+            && self.server == *server
+            && v.verify(server, &Self::signing_bytes(&self.request_id, &self.server, &sha256(&self.body)), &self.signature)
+    }
+}
+
+/// Proof that a node cut an edge on the path of a request: it names the
+/// request, the channel and the severing transaction, signed by the severer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeveranceNotice {
+    /// The request affected.
+    pub request_id: RequestId,
+    /// The channel severed.
+    pub channel: ChannelId,
+    /// Hash of the `sever` transaction on chain.
+    pub tx_hash: Hash32,
+    /// The node that severed.
+    pub severer: NodeKey,
+    /// The severer's signature over [`SeveranceNotice::signing_bytes`].
+    pub signature: Signature,
+}
+
+impl SeveranceNotice {
+    /// Canonical bytes the severer signs.
+    pub fn signing_bytes(request_id: &RequestId, channel: ChannelId, tx_hash: &Hash32, severer: &NodeKey) -> Vec<u8> {
+        Canon::new(DOMAIN_NOTICE)
+            .fixed(&request_id.0)
+            .u64(channel.0)
+            .fixed(&tx_hash.0)
+            .fixed(&severer.0)
+            .take()
+    }
+
+    /// The severer signs a notice for `request_id`.
+    pub fn create(request_id: RequestId, channel: ChannelId, tx_hash: Hash32, severer: &impl Signer) -> Self {
+        let key = severer.public();
+        let signature = severer.sign(&Self::signing_bytes(&request_id, channel, &tx_hash, &key));
+        SeveranceNotice { request_id, channel, tx_hash, severer: key, signature }
+    }
+
+    /// True when the severer's signature holds.
+    pub fn verify(&self, v: &impl Verifier) -> bool {
+        v.verify(
+            &self.severer,
+            &Self::signing_bytes(&self.request_id, self.channel, &self.tx_hash, &self.severer),
+            &self.signature,
+        )
+    }
+}
+
+/// An overdue request and the late fee owed for it so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overdue {
+    /// The request.
+    pub request_id: RequestId,
+    /// Late fee accrued for it, in yocto, cumulative.
+    #[serde(with = "amount_serde")]
+    pub amount: Amount,
+}
+
+/// The heartbeat between neighbours (DESIGN §2.6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncMessage {
+    /// The channel synced.
+    pub channel: ChannelId,
+    /// Sequence number, increasing per channel and direction.
+    pub seq: u64,
+    /// One cumulative voucher for everything the sender owes on the channel,
+    /// if it owes anything new.
+    pub voucher: Option<SignedVoucher>,
+    /// Overdue requests with the late fee accrued for each.
+    pub overdue: Vec<Overdue>,
+    /// Severance notices for requests in flight.
+    pub notices: Vec<SeveranceNotice>,
+}
+
+/// The receiver's signed answer to a sync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncAck {
+    /// The channel.
+    pub channel: ChannelId,
+    /// The sequence number acknowledged.
+    pub seq: u64,
+    /// The highest cumulative amount the receiver now holds from the sender.
+    #[serde(with = "amount_serde")]
+    pub cumulative: Amount,
+    /// The receiver's key.
+    pub signer: NodeKey,
+    /// Signature over [`SyncAck::signing_bytes`].
+    pub signature: Signature,
+}
+
+impl SyncAck {
+    /// Canonical bytes of a sync ack.
+    pub fn signing_bytes(channel: ChannelId, seq: u64, cumulative: Amount, signer: &NodeKey) -> Vec<u8> {
+        Canon::new(DOMAIN_SYNC_ACK)
+            .u64(channel.0)
+            .u64(seq)
+            .u128(cumulative)
+            .fixed(&signer.0)
+            .take()
+    }
+
+    /// Signs an ack.
+    pub fn create(channel: ChannelId, seq: u64, cumulative: Amount, signer: &impl Signer) -> Self {
+        let key = signer.public();
+        let signature = signer.sign(&Self::signing_bytes(channel, seq, cumulative, &key));
+        SyncAck { channel, seq, cumulative, signer: key, signature }
+    }
+
+    /// True when the signature holds.
+    pub fn verify(&self, v: &impl Verifier) -> bool {
+        v.verify(&self.signer, &Self::signing_bytes(self.channel, self.seq, self.cumulative, &self.signer), &self.signature)
+    }
+}
+
+/// Serde for byte vectors: a CBOR byte string on the wire (not an array of
+/// integers), base64-free hex in JSON.
+mod serde_bytes_vec {
+    use serde::de::{self, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() { s.serialize_str(&hex::encode(v)) } else { s.serialize_bytes(v) }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str("a byte string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<u8>, E> {
+                hex::decode(v).map_err(|_| E::custom("body is not hex"))
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+            fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(v)
+            }
+        }
+        if d.is_human_readable() { d.deserialize_str(V) } else { d.deserialize_byte_buf(V) }
+    }
+}
