@@ -3,6 +3,7 @@
 //! `make bench` (or `cargo bench -p por-core --bench routing`). Each iteration
 //! routes one of 64 fixed random pairs (in turn) with a bound limit of 1.5× the
 //! pair's fastest possible bound, so the latency constraint matters.
+#![allow(missing_docs)] // criterion's macros generate undocumented items
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -28,7 +29,11 @@ fn random_graph(rng: &mut ChaCha8Rng) -> Graph {
         if a == b {
             continue;
         }
-        let params = EdgeParams { latency_ms: rng.gen_range(5..150), base_fee: rng.gen_range(1..1_000_000), byte_fee: rng.gen_range(0..100) };
+        let params = EdgeParams {
+            latency_ms: rng.gen_range(5..150),
+            base_fee: rng.gen_range(1..1_000_000),
+            byte_fee: rng.gen_range(0..100),
+        };
         g.add_edge(Edge { channel: ChannelId(c), a, b, params }).expect("valid edge");
         c += 1;
     }

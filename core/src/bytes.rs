@@ -178,11 +178,7 @@ pub mod amount_serde {
 
     /// Serialises an amount.
     pub fn serialize<S: Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
-        if s.is_human_readable() {
-            s.serialize_str(&v.to_string())
-        } else {
-            s.serialize_u128(*v)
-        }
+        if s.is_human_readable() { s.serialize_str(&v.to_string()) } else { s.serialize_u128(*v) }
     }
 
     /// Deserialises an amount; on human-readable formats a string or a number.
@@ -195,9 +191,7 @@ pub mod amount_serde {
                 N(u128),
             }
             match Either::deserialize(d)? {
-                Either::S(s) => s
-                    .parse()
-                    .map_err(|_| de::Error::custom(format!("not an amount in yocto: {s:?}"))),
+                Either::S(s) => s.parse().map_err(|_| de::Error::custom(format!("not an amount in yocto: {s:?}"))),
                 Either::N(n) => Ok(n),
             }
         } else {
@@ -214,13 +208,7 @@ mod tests {
     fn hex_roundtrip_and_errors() {
         let k = NodeKey([7; 32]);
         assert_eq!(NodeKey::from_hex(&k.to_hex()).unwrap(), k);
-        assert_eq!(
-            NodeKey::from_hex("abcd"),
-            Err(BytesError::WrongLength {
-                expected: 32,
-                got: 2
-            })
-        );
+        assert_eq!(NodeKey::from_hex("abcd"), Err(BytesError::WrongLength { expected: 32, got: 2 }));
         assert!(matches!(NodeKey::from_hex("zz"), Err(BytesError::NotHex(_))));
     }
 

@@ -81,7 +81,12 @@ impl PathQuote {
 /// Prices a request of `body_bytes` with a response allowance of
 /// `max_response_bytes` over `edges` (in path order) to a server that
 /// promises `service_ms`.
-pub fn quote(edges: &[EdgeParams], service_ms: u64, body_bytes: u64, max_response_bytes: u64) -> Result<PathQuote, CostError> {
+pub fn quote(
+    edges: &[EdgeParams],
+    service_ms: u64,
+    body_bytes: u64,
+    max_response_bytes: u64,
+) -> Result<PathQuote, CostError> {
     if edges.is_empty() {
         return Err(CostError::EmptyPath);
     }
@@ -94,11 +99,8 @@ pub fn quote(edges: &[EdgeParams], service_ms: u64, body_bytes: u64, max_respons
     for j in (0..edges.len()).rev() {
         pay = pay.checked_add(fees[j]).ok_or(CostError::AmountOverflow)?;
         payments[j] = pay;
-        budget = edges[j]
-            .latency_ms
-            .checked_mul(2)
-            .and_then(|l| l.checked_add(budget))
-            .ok_or(CostError::TimeOverflow)?;
+        budget =
+            edges[j].latency_ms.checked_mul(2).and_then(|l| l.checked_add(budget)).ok_or(CostError::TimeOverflow)?;
         budgets_ms[j] = budget;
     }
     Ok(PathQuote { fees, payments, budgets_ms })
@@ -177,10 +179,10 @@ mod tests {
         #[test]
         fn payments_split_exactly(edges in prop::collection::vec(edge(), 1..12), s in 0u64..1<<20, r in 0u64..1<<20, svc in 0u64..5000) {
             let q = quote(&edges, svc, s, r).unwrap();
-            for j in 0..edges.len() {
+            for (j, e) in edges.iter().enumerate() {
                 let next = q.payments.get(j + 1).copied().unwrap_or(0);
                 prop_assert_eq!(q.payments[j] - next, q.fees[j]);
-                prop_assert_eq!(q.fees[j], edges[j].base_fee + edges[j].byte_fee * (s + r) as u128);
+                prop_assert_eq!(q.fees[j], e.base_fee + e.byte_fee * (s + r) as u128);
             }
             prop_assert_eq!(q.fees.iter().sum::<u128>(), q.total());
             prop_assert_eq!(q.bound_ms(), bound_ms(edges.iter().map(|e| e.latency_ms), svc).unwrap());

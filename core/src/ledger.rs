@@ -87,7 +87,14 @@ pub struct ChannelLedger {
 
 impl ChannelLedger {
     /// A fresh channel with nothing paid either way.
-    pub fn new(contract: String, channel: ChannelId, local: NodeKey, remote: NodeKey, local_deposit: Amount, remote_deposit: Amount) -> Self {
+    pub fn new(
+        contract: String,
+        channel: ChannelId,
+        local: NodeKey,
+        remote: NodeKey,
+        local_deposit: Amount,
+        remote_deposit: Amount,
+    ) -> Self {
         ChannelLedger { contract, channel, local, remote, local_deposit, remote_deposit, sent: None, received: None }
     }
 
@@ -231,7 +238,10 @@ mod tests {
         let mut other_channel = la.clone();
         other_channel.channel = ChannelId(8);
         let v = other_channel.prepare_payment(5).unwrap().sign(&a);
-        assert_eq!(lb.check(&v, &Ed25519Verifier), Err(LedgerError::WrongChannel { expected: ChannelId(7), got: ChannelId(8) }));
+        assert_eq!(
+            lb.check(&v, &Ed25519Verifier),
+            Err(LedgerError::WrongChannel { expected: ChannelId(7), got: ChannelId(8) })
+        );
 
         let mut other_contract = la.clone();
         other_contract.contract = "evil.test".into();
@@ -245,7 +255,8 @@ mod tests {
         // a cannot pay beyond its deposit (100) plus what it received (0).
         assert_eq!(la.prepare_payment(91), Err(LedgerError::Insolvent { cumulative: 101, limit: 100 }));
         // and b refuses an insolvent voucher signed anyway.
-        let big = Voucher { contract: "por.test".into(), channel: ChannelId(7), payer: a.public(), cumulative: 101 }.sign(&a);
+        let big =
+            Voucher { contract: "por.test".into(), channel: ChannelId(7), payer: a.public(), cumulative: 101 }.sign(&a);
         assert_eq!(lb.check(&big, &Ed25519Verifier), Err(LedgerError::Insolvent { cumulative: 101, limit: 100 }));
     }
 

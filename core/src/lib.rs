@@ -38,9 +38,9 @@ pub mod voucher;
 
 pub use bytes::{Hash32, NodeKey, RequestId, Signature, sha256};
 pub use cost::{CostError, EdgeParams, PathQuote, quote};
-pub use crypto::{Signer, Verifier};
 #[cfg(feature = "native")]
 pub use crypto::{Ed25519Verifier, NodeSigner};
+pub use crypto::{Signer, Verifier};
 pub use graph::{Edge, Graph, GraphView, NodeIdx, NodeInfo};
 pub use ledger::{ChannelLedger, LedgerError};
 pub use message::{Overdue, Request, Response, Route, RouteHop, SeveranceNotice, SyncAck, SyncMessage};

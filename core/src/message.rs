@@ -141,11 +141,7 @@ pub struct Response {
 impl Response {
     /// Canonical bytes the server signs.
     pub fn signing_bytes(request_id: &RequestId, server: &NodeKey, body_hash: &Hash32) -> Vec<u8> {
-        Canon::new(DOMAIN_RESPONSE)
-            .fixed(&request_id.0)
-            .fixed(&server.0)
-            .fixed(&body_hash.0)
-            .take()
+        Canon::new(DOMAIN_RESPONSE).fixed(&request_id.0).fixed(&server.0).fixed(&body_hash.0).take()
     }
 
     /// The server answers `request_id` with `body`.
@@ -160,7 +156,11 @@ impl Response {
     pub fn verify(&self, request_id: &RequestId, server: &NodeKey, v: &impl Verifier) -> bool {
         self.request_id == *request_id
             && self.server == *server
-            && v.verify(server, &Self::signing_bytes(&self.request_id, &self.server, &sha256(&self.body)), &self.signature)
+            && v.verify(
+                server,
+                &Self::signing_bytes(&self.request_id, &self.server, &sha256(&self.body)),
+                &self.signature,
+            )
     }
 }
 
@@ -183,12 +183,7 @@ pub struct SeveranceNotice {
 impl SeveranceNotice {
     /// Canonical bytes the severer signs.
     pub fn signing_bytes(request_id: &RequestId, channel: ChannelId, tx_hash: &Hash32, severer: &NodeKey) -> Vec<u8> {
-        Canon::new(DOMAIN_NOTICE)
-            .fixed(&request_id.0)
-            .u64(channel.0)
-            .fixed(&tx_hash.0)
-            .fixed(&severer.0)
-            .take()
+        Canon::new(DOMAIN_NOTICE).fixed(&request_id.0).u64(channel.0).fixed(&tx_hash.0).fixed(&severer.0).take()
     }
 
     /// The severer signs a notice for `request_id`.
@@ -253,12 +248,7 @@ pub struct SyncAck {
 impl SyncAck {
     /// Canonical bytes of a sync ack.
     pub fn signing_bytes(channel: ChannelId, seq: u64, cumulative: Amount, signer: &NodeKey) -> Vec<u8> {
-        Canon::new(DOMAIN_SYNC_ACK)
-            .u64(channel.0)
-            .u64(seq)
-            .u128(cumulative)
-            .fixed(&signer.0)
-            .take()
+        Canon::new(DOMAIN_SYNC_ACK).u64(channel.0).u64(seq).u128(cumulative).fixed(&signer.0).take()
     }
 
     /// Signs an ack.
@@ -270,7 +260,11 @@ impl SyncAck {
 
     /// True when the signature holds.
     pub fn verify(&self, v: &impl Verifier) -> bool {
-        v.verify(&self.signer, &Self::signing_bytes(self.channel, self.seq, self.cumulative, &self.signer), &self.signature)
+        v.verify(
+            &self.signer,
+            &Self::signing_bytes(self.channel, self.seq, self.cumulative, &self.signer),
+            &self.signature,
+        )
     }
 }
 

@@ -109,7 +109,13 @@ pub struct PartitionCheck {
 impl PartitionCheck {
     /// Starts checking after `channel` between `a` and `b` was removed from `g`.
     pub fn new(channel: ChannelId, a: NodeIdx, b: NodeIdx, g: &impl GraphView) -> Self {
-        PartitionCheck { channel, ends: (a, b), sides: [Side::new(a, g.stake(a)), Side::new(b, g.stake(b))], work: 0, result: None }
+        PartitionCheck {
+            channel,
+            ends: (a, b),
+            sides: [Side::new(a, g.stake(a)), Side::new(b, g.stake(b))],
+            work: 0,
+            result: None,
+        }
     }
 
     /// Nodes visited so far on both sides (what the stored state costs).
@@ -300,23 +306,24 @@ mod tests {
     }
 
     fn random_graph() -> impl Strategy<Value = (Vec<u128>, Vec<(NodeIdx, NodeIdx)>, usize, u64)> {
-        (2usize..24).prop_flat_map(|n| {
-            (
-                // Small stakes so that ties happen.
-                prop::collection::vec(0u128..4, n),
-                prop::collection::vec((0..n as NodeIdx, 0..n as NodeIdx), 1..(3 * n)),
-                any::<prop::sample::Index>().prop_map(move |i| i.index(usize::MAX)),
-                1u64..40,
-            )
-        })
-        .prop_map(|(stakes, mut edges, pick, budget)| {
-            edges.retain(|(a, b)| a != b);
-            if edges.is_empty() {
-                edges.push((0, 1));
-            }
-            let pick = pick % edges.len();
-            (stakes, edges, pick, budget)
-        })
+        (2usize..24)
+            .prop_flat_map(|n| {
+                (
+                    // Small stakes so that ties happen.
+                    prop::collection::vec(0u128..4, n),
+                    prop::collection::vec((0..n as NodeIdx, 0..n as NodeIdx), 1..(3 * n)),
+                    any::<prop::sample::Index>().prop_map(move |i| i.index(usize::MAX)),
+                    1u64..40,
+                )
+            })
+            .prop_map(|(stakes, mut edges, pick, budget)| {
+                edges.retain(|(a, b)| a != b);
+                if edges.is_empty() {
+                    edges.push((0, 1));
+                }
+                let pick = pick % edges.len();
+                (stakes, edges, pick, budget)
+            })
     }
 
     proptest! {

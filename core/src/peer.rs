@@ -47,9 +47,7 @@ impl NodeKey {
 
     /// The node key inside a `PeerId` in text form.
     pub fn from_peer_id(s: &str) -> Result<NodeKey, PeerIdError> {
-        let b = bs58::decode(s)
-            .into_vec()
-            .map_err(|_| PeerIdError::NotBase58(s.chars().take(80).collect()))?;
+        let b = bs58::decode(s).into_vec().map_err(|_| PeerIdError::NotBase58(s.chars().take(80).collect()))?;
         NodeKey::from_peer_id_bytes(&b).ok_or_else(|| PeerIdError::NotEd25519(s.chars().take(80).collect()))
     }
 }

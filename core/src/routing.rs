@@ -269,7 +269,13 @@ fn latency_to_target(ctx: &Ctx) -> Vec<u64> {
 /// The cheapest path from `start` to the server whose latency, added to
 /// `start_lat`, stays within the limit; avoiding `banned` nodes and channels
 /// on top of the query's exclusions.
-fn search(ctx: &Ctx, start: NodeIdx, start_lat: u64, banned: &[bool], banned_channels: &HashSet<ChannelId>) -> Option<Path> {
+fn search(
+    ctx: &Ctx,
+    start: NodeIdx,
+    start_lat: u64,
+    banned: &[bool],
+    banned_channels: &HashSet<ChannelId>,
+) -> Option<Path> {
     let n = ctx.g.node_count();
     let mut best_lat = vec![u64::MAX; n];
     let mut labels: Vec<Label> = Vec::with_capacity(1024);
@@ -287,11 +293,16 @@ fn search(ctx: &Ctx, start: NodeIdx, start_lat: u64, banned: &[bool], banned_cha
         }
         for a in ctx.g.adjacent(node) {
             let t = a.to as usize;
-            if ctx.excluded[t] || banned[t] || ctx.excluded_channels.contains(&a.channel) || banned_channels.contains(&a.channel) {
+            if ctx.excluded[t]
+                || banned[t]
+                || ctx.excluded_channels.contains(&a.channel)
+                || banned_channels.contains(&a.channel)
+            {
                 continue;
             }
             let nlat = lat.saturating_add(a.params.latency_ms);
-            if nlat >= best_lat[t] || ctx.min_lat[t] == u64::MAX || nlat.saturating_add(ctx.min_lat[t]) > ctx.lat_limit {
+            if nlat >= best_lat[t] || ctx.min_lat[t] == u64::MAX || nlat.saturating_add(ctx.min_lat[t]) > ctx.lat_limit
+            {
                 continue;
             }
             let Some(ncost) = a.params.cost(ctx.bytes).ok().and_then(|c| c.checked_add(cost)) else { continue };
@@ -325,8 +336,13 @@ mod tests {
             g.add_node(NodeInfo { stake: 1, service_ms: service });
         }
         for (i, &(a, b, l, fee)) in edges.iter().enumerate() {
-            g.add_edge(Edge { channel: ChannelId(i as u64), a, b, params: EdgeParams { latency_ms: l, base_fee: fee, byte_fee: 0 } })
-                .unwrap();
+            g.add_edge(Edge {
+                channel: ChannelId(i as u64),
+                a,
+                b,
+                params: EdgeParams { latency_ms: l, base_fee: fee, byte_fee: 0 },
+            })
+            .unwrap();
         }
         g
     }
@@ -368,7 +384,18 @@ mod tests {
 
     /// Every simple path from `from` to `to`, by depth-first search: the oracle.
     fn all_paths(g: &Graph, from: NodeIdx, to: NodeIdx, bytes: u64) -> Vec<(Amount, u64, Vec<ChannelId>)> {
-        fn go(g: &Graph, u: NodeIdx, to: NodeIdx, bytes: u64, seen: &mut Vec<bool>, chans: &mut Vec<ChannelId>, cost: Amount, lat: u64, out: &mut Vec<(Amount, u64, Vec<ChannelId>)>) {
+        #[allow(clippy::too_many_arguments)]
+        fn go(
+            g: &Graph,
+            u: NodeIdx,
+            to: NodeIdx,
+            bytes: u64,
+            seen: &mut Vec<bool>,
+            chans: &mut Vec<ChannelId>,
+            cost: Amount,
+            lat: u64,
+            out: &mut Vec<(Amount, u64, Vec<ChannelId>)>,
+        ) {
             if u == to {
                 out.push((cost, lat, chans.clone()));
                 return;
@@ -379,7 +406,17 @@ mod tests {
                 }
                 seen[a.to as usize] = true;
                 chans.push(a.channel);
-                go(g, a.to, to, bytes, seen, chans, cost + a.params.cost(bytes).unwrap(), lat + a.params.latency_ms, out);
+                go(
+                    g,
+                    a.to,
+                    to,
+                    bytes,
+                    seen,
+                    chans,
+                    cost + a.params.cost(bytes).unwrap(),
+                    lat + a.params.latency_ms,
+                    out,
+                );
                 chans.pop();
                 seen[a.to as usize] = false;
             }

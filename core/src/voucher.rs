@@ -98,11 +98,7 @@ pub struct Ack {
 impl Ack {
     /// Canonical bytes of an ack.
     pub fn signing_bytes(request_id: &RequestId, voucher_digest: &Hash32, payee: &NodeKey) -> Vec<u8> {
-        Canon::new(DOMAIN_ACK)
-            .fixed(&request_id.0)
-            .fixed(&voucher_digest.0)
-            .fixed(&payee.0)
-            .take()
+        Canon::new(DOMAIN_ACK).fixed(&request_id.0).fixed(&voucher_digest.0).fixed(&payee.0).take()
     }
 
     /// The payee acknowledges `voucher` for `request_id`.
@@ -119,6 +115,10 @@ impl Ack {
         self.request_id == *request_id
             && self.payee == *payee
             && self.voucher_digest == voucher.digest()
-            && v.verify(payee, &Self::signing_bytes(&self.request_id, &self.voucher_digest, &self.payee), &self.signature)
+            && v.verify(
+                payee,
+                &Self::signing_bytes(&self.request_id, &self.voucher_digest, &self.payee),
+                &self.signature,
+            )
     }
 }
