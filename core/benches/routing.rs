@@ -83,6 +83,17 @@ fn queries(g: &Graph, rng: &mut ChaCha8Rng, count: usize) -> Vec<RouteQuery> {
 fn bench(c: &mut Criterion) {
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let g = random_graph(&mut rng);
+    // Baseline: one plain Dijkstra on latency over the same pairs, to report
+    // the route search as a ratio that survives a noisy machine.
+    let base = queries(&g, &mut rng, 1);
+    let mut i = 0;
+    c.bench_function("baseline_dijkstra_latency_10k_50k", |b| {
+        b.iter(|| {
+            let q = &base[i % base.len()];
+            i += 1;
+            black_box(fastest_lat(&g, q.from, q.to))
+        })
+    });
     for (name, count) in [("route_best_10k_50k", 1), ("route_best_plus_2_alternatives_10k_50k", 3)] {
         let qs = queries(&g, &mut rng, count);
         let mut i = 0;
