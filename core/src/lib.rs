@@ -18,7 +18,9 @@
 //! - [`cost`]: fees, payments and per-hop budgets along a path;
 //! - [`ledger`]: one channel's two directions and the checks on a voucher;
 //! - [`graph`], [`partition`]: the channel graph and the bounded partition check;
-//! - [`routing`]: cheapest route under a bound, with alternatives.
+//! - [`routing`]: cheapest route under a bound, with alternatives;
+//! - [`protocol`]: the per-node engine (payments, deadlines, syncs, late fees,
+//!   severance) that the node and the simulator both drive.
 //!
 //! Not here: wire framing and size limits (`por-behaviours`), persistence and
 //! the chain client (`por-node`), on-chain storage (`por-contract`).
@@ -33,6 +35,7 @@ pub mod ledger;
 pub mod message;
 pub mod partition;
 pub mod peer;
+pub mod protocol;
 pub mod routing;
 pub mod voucher;
 
@@ -45,5 +48,6 @@ pub use graph::{Edge, Graph, GraphView, NodeIdx, NodeInfo};
 pub use ledger::{ChannelLedger, LedgerError};
 pub use message::{Overdue, Request, Response, Route, RouteHop, SeveranceNotice, SyncAck, SyncMessage};
 pub use partition::{Outcome, PartitionCheck, Progress, partition_oracle};
+pub use protocol::{ChannelSetup, Delivery, Effect, NodeEngine, ProtocolConfig, Timer, Wire};
 pub use routing::{FoundRoute, RouteError, RouteQuery, find_routes};
 pub use voucher::{Ack, Amount, ChannelId, SignedVoucher, Voucher};

@@ -1,0 +1,89 @@
+//! One channel as the engine tracks it: the ledger of both directions, the
+//! sync state and the requests in flight over it either way.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::bytes::{NodeKey, RequestId};
+use crate::ledger::ChannelLedger;
+use crate::message::SeveranceNotice;
+use crate::voucher::{Amount, ChannelId};
+
+/// What the driver tells the engine about a channel it opens (from the
+/// chain's record of the edge and the local settings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelSetup {
+    /// The channel.
+    pub channel: ChannelId,
+    /// The peer's node key.
+    pub remote: NodeKey,
+    /// Our deposit.
+    #[serde(with = "crate::bytes::amount_serde")]
+    pub local_deposit: Amount,
+    /// The peer's deposit.
+    #[serde(with = "crate::bytes::amount_serde")]
+    pub remote_deposit: Amount,
+    /// The edge's promised one-way latency.
+    pub latency_ms: u64,
+    /// Sync interval on this channel; `None` takes the config's default.
+    pub sync_ms: Option<u64>,
+}
+
+/// The engine's state of one channel.
+#[derive(Debug, Clone)]
+pub struct ChannelState {
+    /// Both directions' best vouchers.
+    pub ledger: ChannelLedger,
+    /// Promised one-way latency.
+    pub latency_ms: u64,
+    /// Sync interval.
+    pub sync_ms: u64,
+    /// Sequence number of the last sync sent.
+    pub seq: u64,
+    /// Last time anything arrived from the peer.
+    pub last_heard_ms: u64,
+    /// When the armed sync timer fires, if one is armed.
+    pub next_sync_ms: Option<u64>,
+    /// Requests that came in over this channel (we owe on them).
+    pub up_ids: BTreeSet<RequestId>,
+    /// Requests we sent over this channel (we are owed on them).
+    pub down_ids: BTreeSet<RequestId>,
+    /// Notices to repeat in the next sync (they also went out at once).
+    pub notices_out: Vec<SeveranceNotice>,
+    /// No more messages go out on it: we cut it, or it left the graph.
+    pub closed: bool,
+    /// Its removal from the graph was handled (notices sent upstream).
+    pub removed: bool,
+}
+
+impl ChannelState {
+    /// A fresh channel.
+    pub fn new(setup: &ChannelSetup, contract: &str, local: NodeKey, default_sync_ms: u64, now: u64) -> Self {
+        ChannelState {
+            ledger: ChannelLedger::new(
+                contract.to_string(),
+                setup.channel,
+                local,
+                setup.remote,
+                setup.local_deposit,
+                setup.remote_deposit,
+            ),
+            latency_ms: setup.latency_ms,
+            sync_ms: setup.sync_ms.unwrap_or(default_sync_ms).max(1),
+            seq: 0,
+            last_heard_ms: now,
+            next_sync_ms: None,
+            up_ids: BTreeSet::new(),
+            down_ids: BTreeSet::new(),
+            notices_out: Vec::new(),
+            closed: false,
+            removed: false,
+        }
+    }
+
+    /// Anything in flight or pending on the channel.
+    pub fn active(&self) -> bool {
+        !self.up_ids.is_empty() || !self.down_ids.is_empty() || !self.notices_out.is_empty()
+    }
+}

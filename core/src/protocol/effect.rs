@@ -1,0 +1,270 @@
+//! What the engine asks its driver to do, and the messages it exchanges.
+//!
+//! The engine never performs I/O: every handler appends [`Effect`]s to a
+//! caller-provided `Vec`, and the driver (the node's event loop, or the
+//! simulator) carries them out **in order**.
+//!
+//! # Ordering rule (durability)
+//! A [`Effect::Persist`] must be durable before the driver carries out any
+//! later effect of the same batch. The engine always emits the `Persist` of a
+//! received voucher before the [`Wire::Ack`] or [`Wire::SyncAck`] that
+//! acknowledges it, so a crash can never leave an ack out there for a
+//! voucher the node lost. The simulator has no disk and skips persists.
+
+use serde::{Deserialize, Serialize};
+
+use crate::bytes::{Hash32, RequestId};
+use crate::message::{Request, Response, SeveranceNotice, SyncAck, SyncMessage};
+use crate::voucher::{Ack, Amount, ChannelId, SignedVoucher};
+
+/// A request together with the voucher that pays for it on one edge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaidRequest {
+    /// The request as the requester signed it.
+    pub request: Request,
+    /// The cumulative voucher paying this edge's share (`payments[j]`).
+    pub voucher: SignedVoucher,
+}
+
+/// A message between two neighbours over one channel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Wire {
+    /// A paid request travelling downstream.
+    Request(Box<PaidRequest>),
+    /// The payee's acknowledgement of a paid request, upstream.
+    Ack(Ack),
+    /// The server's signed response, upstream.
+    Response(Box<Response>),
+    /// A severance notice for one request, upstream, sent at once.
+    Notice(SeveranceNotice),
+    /// The periodic sync (DESIGN §2.6).
+    Sync(Box<SyncMessage>),
+    /// The answer to a sync.
+    SyncAck(SyncAck),
+}
+
+impl Wire {
+    /// A short name, for traces and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Wire::Request(_) => "request",
+            Wire::Ack(_) => "ack",
+            Wire::Response(_) => "response",
+            Wire::Notice(_) => "notice",
+            Wire::Sync(_) => "sync",
+            Wire::SyncAck(_) => "sync_ack",
+        }
+    }
+}
+
+/// A timer the engine wants to be woken by. Timers are never cancelled: a
+/// timer that fires when it no longer matters is ignored, so the driver may
+/// keep them in a plain priority queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Timer {
+    /// Time for the next sync on a channel.
+    Sync(ChannelId),
+    /// A deadline (or a later policy check point) of a request sent downstream.
+    Deadline(RequestId),
+    /// The last moment to see a received severance notice confirmed on chain.
+    ConfirmNotice(RequestId),
+}
+
+/// Why the engine cut a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SeverReason {
+    /// The neighbour was silent for `missed_syncs` sync intervals while
+    /// requests to it were in flight.
+    MissedSyncs,
+    /// A request on it reached the policy's `sever_overdue_after_ms`.
+    Overdue,
+    /// A request on it reached `max_late_ms`.
+    MaxLate,
+    /// The neighbour's late payments lag by more than the grace.
+    WithheldLateFee,
+    /// The neighbour sent a severance notice that never landed on chain.
+    FalseNotice,
+    /// The local operator (or the driver) asked for it.
+    Manual,
+}
+
+/// An outcome for a request this node originated, for the local requester
+/// (API, SDK, simulator). For one request there is at most one `Acked`, at
+/// most one terminal `Response` or `Notice`, and any number of
+/// `LatePayment`s before the terminal outcome (and possibly a final one
+/// after it, settling the lateness up to it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// The first hop acknowledged the paid request: from now on the
+    /// guarantee holds.
+    Acked {
+        /// The request.
+        request_id: RequestId,
+    },
+    /// The server's signed response (verified).
+    Response {
+        /// The request.
+        request_id: RequestId,
+        /// The response.
+        response: Box<Response>,
+    },
+    /// Proof that an edge of the path was cut (verified signature; the
+    /// engine watches the chain for it).
+    Notice {
+        /// The request.
+        request_id: RequestId,
+        /// The notice.
+        notice: SeveranceNotice,
+    },
+    /// A late payment for the request arrived.
+    LatePayment {
+        /// The request.
+        request_id: RequestId,
+        /// This payment.
+        amount: Amount,
+        /// All late fees received for it so far.
+        total: Amount,
+    },
+}
+
+/// Things worth a trace line or a metric; the driver may ignore them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineEvent {
+    /// A request sent downstream passed its deadline unanswered.
+    DeadlinePassed {
+        /// The request.
+        request_id: RequestId,
+        /// The downstream channel.
+        channel: ChannelId,
+    },
+    /// Late fees paid upstream in one sync.
+    LateFeesPaid {
+        /// The channel.
+        channel: ChannelId,
+        /// Sum paid.
+        amount: Amount,
+    },
+    /// Late fees received from downstream in one sync.
+    LateFeesReceived {
+        /// The channel.
+        channel: ChannelId,
+        /// Sum received.
+        amount: Amount,
+    },
+    /// A late payment was owed but the channel could not cover it.
+    CannotPay {
+        /// The channel.
+        channel: ChannelId,
+        /// The amount.
+        amount: Amount,
+    },
+    /// An incoming message was refused.
+    Refused {
+        /// The channel it came over.
+        channel: ChannelId,
+        /// Its kind.
+        kind: &'static str,
+        /// Why.
+        reason: Refusal,
+    },
+}
+
+/// Why an incoming message was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Refusal {
+    /// The channel is unknown or closed.
+    UnknownChannel,
+    /// A request whose route does not run over this channel to this node.
+    NotOnRoute,
+    /// A signature does not verify.
+    BadSignature,
+    /// A request could not be priced.
+    BadQuote,
+    /// The voucher did not pass the ledger check.
+    BadVoucher,
+    /// The voucher pays less than this edge's share.
+    Underpaid,
+    /// A request id already in flight here.
+    Duplicate,
+    /// A message about a request not in flight over this channel.
+    UnknownRequest,
+    /// A response larger than the request's allowance (dropped, DESIGN §2.3).
+    ResponseTooLarge,
+    /// A notice about a channel that is not downstream on the route.
+    NoticeOffRoute,
+    /// A sync's voucher pays less than the late fees it claims.
+    SyncShort,
+    /// A request from a node that cannot forward it (no channel onwards).
+    NoChannelOnwards,
+    /// This node cannot pay the next hop.
+    CannotForward,
+}
+
+/// One thing for the driver to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Send a message to the neighbour at the other end of `channel`.
+    Send {
+        /// The channel.
+        channel: ChannelId,
+        /// The message.
+        msg: Wire,
+    },
+    /// Make a voucher durable before any later effect of the batch (see the
+    /// module docs). `received` tells whether we are its payee (the best
+    /// voucher to close with) or its payer (what we must never sign below).
+    Persist {
+        /// The channel.
+        channel: ChannelId,
+        /// The voucher.
+        voucher: SignedVoucher,
+        /// True for a voucher from the peer, false for one we signed.
+        received: bool,
+    },
+    /// Cut the channel on chain (adversarial close) with the best voucher
+    /// held, then call [`NodeEngine::channel_removed`](crate::protocol::NodeEngine::channel_removed)
+    /// with the transaction's hash as soon as it is known (before finality):
+    /// that sends the notices upstream.
+    Sever {
+        /// The channel.
+        channel: ChannelId,
+        /// The best voucher the peer gave us.
+        voucher: Option<SignedVoucher>,
+        /// Why.
+        reason: SeverReason,
+    },
+    /// Call [`NodeEngine::handle_timer`](crate::protocol::NodeEngine::handle_timer)
+    /// with `timer` at `at_ms` (local monotonic clock) or later.
+    SetTimer {
+        /// When.
+        at_ms: u64,
+        /// Which.
+        timer: Timer,
+    },
+    /// Hand a paid, acknowledged request to the local service; answer with
+    /// [`NodeEngine::respond`](crate::protocol::NodeEngine::respond).
+    Serve {
+        /// The request.
+        request: Box<Request>,
+    },
+    /// Report to the local requester.
+    Deliver(Delivery),
+    /// Tell the engine, through `channel_removed`, when `channel` leaves the
+    /// on-chain graph (a received notice claims it did).
+    WatchChannel {
+        /// The channel.
+        channel: ChannelId,
+    },
+    /// For traces and metrics.
+    Event(EngineEvent),
+}
+
+/// The hash a driver without a chain may use as a severance's transaction
+/// hash: SHA-256 of the channel id and the severing node's key.
+pub fn offline_tx_hash(channel: ChannelId, severer: &crate::bytes::NodeKey) -> Hash32 {
+    let mut b = Vec::with_capacity(40);
+    b.extend_from_slice(&channel.0.to_be_bytes());
+    b.extend_from_slice(&severer.0);
+    crate::bytes::sha256(&b)
+}

@@ -1,0 +1,220 @@
+//! One request as one node tracks it: the leg it came in on (where the node
+//! owes late fees) and the leg it went out on (where it is owed them).
+//!
+//! All times are on the node's own monotonic clock (DESIGN §2.1):
+//! - the **down** deadline is `sent + b_i` (DESIGN §2.5);
+//! - the **up** deadline is the node's estimate of its upstream's deadline,
+//!   `received + ℓ + b_i` (the upstream sent about `ℓ` before we received and
+//!   gave itself `b_{i-1} = 2ℓ + b_i`); for the server `b_k = service_ms`.
+//!
+//! Lateness a node *owes* stops counting when its response or notice is
+//! expected to reach the upstream, `ℓ` after it sent it; lateness it is
+//! *owed* stops when the response or notice reached it. With actual latencies
+//! at most the promised ones the payer's count is never below the payee's, so
+//! an honest relay that passes late fees on is whole (DESIGN §2.5).
+
+use crate::bytes::{Hash32, NodeKey, RequestId};
+use crate::protocol::config::late_fee;
+use crate::voucher::{Amount, ChannelId};
+
+/// The leg towards the upstream neighbour (absent at the requester).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpLeg {
+    /// The channel the request came in on.
+    pub channel: ChannelId,
+    /// The promised latency of that channel.
+    pub latency_ms: u64,
+    /// Our estimate of the upstream's deadline (local clock).
+    pub deadline_ms: u64,
+    /// Late fees paid upstream for this request so far (cumulative, as
+    /// listed in our syncs).
+    pub paid: Amount,
+    /// When the response or notice is expected to reach the upstream; the
+    /// lateness we owe stops there.
+    pub frozen_at: Option<u64>,
+}
+
+impl UpLeg {
+    /// Late fee owed upstream at `now` under `per_sec` and the cap.
+    pub fn owed(&self, now: u64, per_sec: Amount, max_late_ms: u64) -> Amount {
+        let end = self.frozen_at.map_or(now, |f| f.min(now));
+        late_fee(per_sec, end.saturating_sub(self.deadline_ms), max_late_ms)
+    }
+
+    /// Whether nothing more will ever be owed on this leg and all is paid.
+    pub fn settled(&self, now: u64, per_sec: Amount, max_late_ms: u64) -> bool {
+        match self.frozen_at {
+            Some(f) if f <= now => self.paid >= self.owed(now, per_sec, max_late_ms),
+            _ => false,
+        }
+    }
+}
+
+/// How a downstream leg ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownEnd {
+    /// The response came back.
+    Response,
+    /// A notice came back (or we cut the channel ourselves).
+    Notice,
+    /// The channel is gone; nothing more can come over it.
+    ChannelGone,
+}
+
+/// The leg towards the downstream neighbour (absent at the server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownLeg {
+    /// The channel the request went out on.
+    pub channel: ChannelId,
+    /// The promised latency of that channel.
+    pub latency_ms: u64,
+    /// When we sent the request on.
+    pub sent_ms: u64,
+    /// `sent_ms + b_i`.
+    pub deadline_ms: u64,
+    /// Digest of the voucher we paid with (the ack must name it).
+    pub voucher_digest: Hash32,
+    /// The downstream acknowledged.
+    pub acked: bool,
+    /// The deadline passed (and was reported).
+    pub overdue: bool,
+    /// Late fees received for this request so far (cumulative).
+    pub received: Amount,
+    /// When and how it ended.
+    pub ended: Option<(u64, DownEnd)>,
+}
+
+impl DownLeg {
+    /// The late fee the downstream must have paid by `now`, allowing its
+    /// payments to lag `grace_ms` behind.
+    pub fn required(&self, now: u64, grace_ms: u64, per_sec: Amount, max_late_ms: u64) -> Amount {
+        let mut end = now.saturating_sub(grace_ms);
+        if let Some((t, _)) = self.ended {
+            end = end.min(t);
+        }
+        late_fee(per_sec, end.saturating_sub(self.deadline_ms), max_late_ms)
+    }
+
+    /// Still waiting for a response or notice.
+    pub fn open(&self) -> bool {
+        self.ended.is_none()
+    }
+}
+
+/// What the requester keeps about a request it originated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// `sent + b0`.
+    pub bound_at_ms: u64,
+    /// A terminal outcome (response or notice) was delivered.
+    pub resolved: bool,
+}
+
+/// A notice received for this request that the chain has not confirmed yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingConfirm {
+    /// The channel the notice says was cut.
+    pub severed: ChannelId,
+    /// Deadline for the confirmation.
+    pub until_ms: u64,
+}
+
+/// One request in flight at one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The request.
+    pub id: RequestId,
+    /// The server that must sign the response.
+    pub server: NodeKey,
+    /// The response allowance.
+    pub max_response_bytes: u64,
+    /// Channels of the route from our downstream edge on, with their promised
+    /// latencies (a notice must name one of them).
+    pub route_down: Vec<(ChannelId, u64)>,
+    /// The leg we owe on.
+    pub up: Option<UpLeg>,
+    /// The leg we are owed on.
+    pub down: Option<DownLeg>,
+    /// Present when we are the requester.
+    pub origin: Option<Origin>,
+    /// A notice awaiting confirmation on chain.
+    pub confirm: Option<PendingConfirm>,
+    /// At the server: the response was sent.
+    pub served: bool,
+}
+
+impl Entry {
+    /// Twice the promised latency from us to `channel` along the route,
+    /// `channel` included; `None` when the channel is not downstream on it.
+    /// A notice about it may take that long to be corrected from where it
+    /// came, which is the slack the confirmation check allows.
+    pub fn round_trip_to(&self, channel: ChannelId) -> Option<u64> {
+        let mut sum = 0u64;
+        for (c, l) in &self.route_down {
+            sum = sum.saturating_add(*l);
+            if *c == channel {
+                return Some(sum.saturating_mul(2));
+            }
+        }
+        None
+    }
+
+    /// Nothing left to do for this request: the entry can go.
+    pub fn finished(&self, now: u64, per_sec: Amount, max_late_ms: u64, grace_ms: u64) -> bool {
+        if self.confirm.is_some() {
+            return false;
+        }
+        let up_done = self.up.as_ref().is_none_or(|u| u.settled(now, per_sec, max_late_ms));
+        let down_done = self.down.as_ref().is_none_or(|d| match d.ended {
+            None => false,
+            Some((_, DownEnd::ChannelGone)) => true,
+            Some((t, _)) => {
+                let full = late_fee(per_sec, t.saturating_sub(d.deadline_ms), max_late_ms);
+                d.received >= full || now >= t.saturating_add(grace_ms)
+            }
+        });
+        let server_done = self.down.is_some() || self.served || self.up.is_none();
+        up_done && down_done && server_done
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn up(deadline: u64) -> UpLeg {
+        UpLeg { channel: ChannelId(1), latency_ms: 100, deadline_ms: deadline, paid: 0, frozen_at: None }
+    }
+
+    #[test]
+    fn owed_grows_then_freezes() {
+        let mut u = up(900);
+        assert_eq!(u.owed(800, 1000, 10_000), 0);
+        assert_eq!(u.owed(1500, 1000, 10_000), 600);
+        u.frozen_at = Some(1700);
+        assert_eq!(u.owed(1600, 1000, 10_000), 700, "not frozen yet at 1600");
+        assert_eq!(u.owed(5000, 1000, 10_000), 800);
+        assert!(!u.settled(5000, 1000, 10_000));
+        u.paid = 800;
+        assert!(u.settled(5000, 1000, 10_000));
+    }
+
+    #[test]
+    fn required_lags_by_grace_and_stops_at_the_end() {
+        let mut d = DownLeg {
+            channel: ChannelId(2),
+            latency_ms: 100,
+            sent_ms: 300,
+            deadline_ms: 700,
+            voucher_digest: Hash32([0; 32]),
+            acked: true,
+            overdue: false,
+            received: 0,
+            ended: None,
+        };
+        assert_eq!(d.required(1000, 500, 1000, 10_000), 0);
+        assert_eq!(d.required(2000, 500, 1000, 10_000), 800);
+        d.ended = Some((1600, DownEnd::Notice));
+        assert_eq!(d.required(9000, 500, 1000, 10_000), 900);
+    }
+}

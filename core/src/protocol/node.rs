@@ -1,0 +1,491 @@
+//! The engine of one node: requests, acks, responses and notices (this file)
+//! and syncs, timers and severance ([`super::sync`]).
+//!
+//! The node (issue #6) and the simulator (issue #7) both drive this code:
+//! they feed it messages, timers and chain events with the current time of
+//! the node's monotonic clock, and carry out the [`Effect`]s it appends.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::bytes::{NodeKey, RequestId};
+use crate::cost::CostError;
+use crate::crypto::{Signer, Verifier};
+use crate::ledger::{ChannelLedger, LedgerError};
+use crate::message::{Request, Response, SeveranceNotice};
+use crate::protocol::channel::{ChannelSetup, ChannelState};
+use crate::protocol::config::ProtocolConfig;
+use crate::protocol::effect::{Delivery, Effect, EngineEvent, PaidRequest, Refusal, Timer, Wire};
+use crate::protocol::inflight::{DownEnd, DownLeg, Entry, Origin, PendingConfirm, UpLeg};
+use crate::voucher::{Ack, ChannelId};
+
+/// Why a request could not be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    /// The route has no hop.
+    #[error("the route is empty")]
+    EmptyRoute,
+    /// The route's first channel is not an open channel of this node.
+    #[error("channel {0} is not an open channel of this node")]
+    UnknownChannel(ChannelId),
+    /// The route's first channel does not lead to the route's first node.
+    #[error("channel {0} does not lead to the route's first node")]
+    WrongPeer(ChannelId),
+    /// The request is signed by another key than this node's.
+    #[error("the request names another requester; sign it with this node's key")]
+    NotOurs,
+    /// The request is already in flight.
+    #[error("request {0} is already in flight")]
+    Duplicate(RequestId),
+    /// The route cannot be priced.
+    #[error("cannot price the route: {0}")]
+    Quote(#[from] CostError),
+    /// The first channel cannot pay for the route.
+    #[error("cannot pay the first hop: {0}")]
+    Ledger(#[from] LedgerError),
+}
+
+/// Why a response could not be sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RespondError {
+    /// No request with that id waits for this node's response.
+    #[error("no request {0} waits for a response from this node")]
+    UnknownRequest(RequestId),
+    /// The body exceeds what the requester accepts; it would be dropped.
+    #[error("response of {got} bytes exceeds the request's allowance of {max} bytes")]
+    TooLarge {
+        /// The body's size.
+        got: u64,
+        /// The allowance.
+        max: u64,
+    },
+}
+
+/// One node's protocol state machine.
+pub struct NodeEngine<S, V> {
+    pub(crate) config: ProtocolConfig,
+    pub(crate) signer: S,
+    pub(crate) verifier: V,
+    pub(crate) key: NodeKey,
+    pub(crate) channels: BTreeMap<ChannelId, ChannelState>,
+    pub(crate) entries: BTreeMap<RequestId, Entry>,
+    /// Requests whose pending notice names a channel, by that channel.
+    pub(crate) watch: BTreeMap<ChannelId, BTreeSet<RequestId>>,
+}
+
+impl<S: Signer, V: Verifier> NodeEngine<S, V> {
+    /// A node with no channels.
+    pub fn new(config: ProtocolConfig, signer: S, verifier: V) -> Self {
+        let key = signer.public();
+        NodeEngine {
+            config,
+            signer,
+            verifier,
+            key,
+            channels: BTreeMap::new(),
+            entries: BTreeMap::new(),
+            watch: BTreeMap::new(),
+        }
+    }
+
+    /// This node's key.
+    pub fn key(&self) -> NodeKey {
+        self.key
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ProtocolConfig {
+        &self.config
+    }
+
+    /// The ledger of a channel (open or closed).
+    pub fn ledger(&self, channel: ChannelId) -> Option<&ChannelLedger> {
+        self.channels.get(&channel).map(|c| &c.ledger)
+    }
+
+    /// The channels, open or closed.
+    pub fn channels(&self) -> impl Iterator<Item = (&ChannelId, &ChannelState)> {
+        self.channels.iter()
+    }
+
+    /// Requests this node still tracks.
+    pub fn in_flight(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// One tracked request.
+    pub fn entry(&self, id: &RequestId) -> Option<&Entry> {
+        self.entries.get(id)
+    }
+
+    /// Starts tracking a channel that opened on chain.
+    pub fn open_channel(&mut self, setup: ChannelSetup, now: u64, out: &mut Vec<Effect>) {
+        let st = ChannelState::new(&setup, &self.config.contract, self.key, self.config.default_sync_ms, now);
+        self.channels.insert(setup.channel, st);
+        if self.config.sync_when_idle {
+            self.arm_sync(setup.channel, now, out);
+        }
+    }
+
+    /// Sends a request this node signed: pays the first hop for the whole
+    /// route (DESIGN §2.3) and starts its bound.
+    pub fn send_request(
+        &mut self,
+        request: Request,
+        now: u64,
+        out: &mut Vec<Effect>,
+    ) -> Result<RequestId, RequestError> {
+        if request.requester != self.key {
+            return Err(RequestError::NotOurs);
+        }
+        let hop = request.route.hops.first().ok_or(RequestError::EmptyRoute)?;
+        let channel = hop.channel;
+        let id = request.id();
+        if self.entries.contains_key(&id) {
+            return Err(RequestError::Duplicate(id));
+        }
+        let q = request.quote()?;
+        let ch = match self.channels.get_mut(&channel) {
+            Some(c) if !c.closed => c,
+            _ => return Err(RequestError::UnknownChannel(channel)),
+        };
+        if ch.ledger.remote != hop.node {
+            return Err(RequestError::WrongPeer(channel));
+        }
+        let voucher = ch.ledger.pay(q.payments[0], &self.signer)?;
+        let deadline = now.saturating_add(q.budgets_ms[0]);
+        let down = DownLeg {
+            channel,
+            latency_ms: hop.params.latency_ms,
+            sent_ms: now,
+            deadline_ms: deadline,
+            voucher_digest: voucher.digest(),
+            acked: false,
+            overdue: false,
+            received: 0,
+            ended: None,
+        };
+        let entry = Entry {
+            id,
+            server: *request.route.server().unwrap_or(&hop.node),
+            max_response_bytes: request.max_response_bytes,
+            route_down: request.route.hops.iter().map(|h| (h.channel, h.params.latency_ms)).collect(),
+            up: None,
+            down: Some(down),
+            origin: Some(Origin { bound_at_ms: deadline, resolved: false }),
+            confirm: None,
+            served: false,
+        };
+        out.push(Effect::Persist { channel, voucher: voucher.clone(), received: false });
+        out.push(Effect::Send { channel, msg: Wire::Request(Box::new(PaidRequest { request, voucher })) });
+        out.push(Effect::SetTimer { at_ms: deadline, timer: Timer::Deadline(id) });
+        self.entries.insert(id, entry);
+        self.track_down(channel, id, now, out);
+        Ok(id)
+    }
+
+    /// Handles a message that arrived over `channel`.
+    pub fn handle_message(&mut self, channel: ChannelId, msg: Wire, now: u64, out: &mut Vec<Effect>) {
+        let kind = msg.kind();
+        match self.channels.get_mut(&channel) {
+            Some(c) if !c.closed => c.last_heard_ms = now,
+            _ => return refuse(out, channel, kind, Refusal::UnknownChannel),
+        }
+        match msg {
+            Wire::Request(p) => self.on_request(channel, *p, now, out),
+            Wire::Ack(a) => self.on_ack(channel, a, out),
+            Wire::Response(r) => self.on_response(channel, r, now, out),
+            Wire::Notice(n) => self.on_notice(channel, n, now, out),
+            Wire::Sync(s) => self.on_sync(channel, *s, now, out),
+            Wire::SyncAck(a) => {
+                if !a.verify(&self.verifier) || self.channels.get(&channel).is_some_and(|c| c.ledger.remote != a.signer)
+                {
+                    refuse(out, channel, kind, Refusal::BadSignature);
+                }
+            }
+        }
+    }
+
+    /// The local service answers a request this node serves.
+    pub fn respond(
+        &mut self,
+        id: RequestId,
+        body: Vec<u8>,
+        now: u64,
+        out: &mut Vec<Effect>,
+    ) -> Result<(), RespondError> {
+        let e = match self.entries.get_mut(&id) {
+            Some(e) if e.down.is_none() && !e.served && e.up.is_some() => e,
+            _ => return Err(RespondError::UnknownRequest(id)),
+        };
+        if body.len() as u64 > e.max_response_bytes {
+            return Err(RespondError::TooLarge { got: body.len() as u64, max: e.max_response_bytes });
+        }
+        e.served = true;
+        let response = Response::create(id, body, &self.signer);
+        if let Some(up) = e.up.as_mut() {
+            up.frozen_at = Some(now.saturating_add(up.latency_ms));
+            if self.channels.get(&up.channel).is_some_and(|c| !c.closed) {
+                out.push(Effect::Send { channel: up.channel, msg: Wire::Response(Box::new(response)) });
+            }
+        }
+        Ok(())
+    }
+
+    fn on_request(&mut self, channel: ChannelId, paid: PaidRequest, now: u64, out: &mut Vec<Effect>) {
+        let PaidRequest { request, voucher } = paid;
+        let r = |out: &mut Vec<Effect>, why| refuse(out, channel, "request", why);
+        let hops = &request.route.hops;
+        let Some(pos) = request.route.position(&self.key) else { return r(out, Refusal::NotOnRoute) };
+        let hop = &hops[pos - 1];
+        let upstream = if pos == 1 { request.requester } else { hops[pos - 2].node };
+        let ch = &self.channels[&channel];
+        if hop.channel != channel || ch.ledger.remote != upstream {
+            return r(out, Refusal::NotOnRoute);
+        }
+        let id = request.id();
+        if self.entries.contains_key(&id) {
+            return r(out, Refusal::Duplicate);
+        }
+        if !request.verify(&self.verifier) {
+            return r(out, Refusal::BadSignature);
+        }
+        let Ok(q) = request.quote() else { return r(out, Refusal::BadQuote) };
+        match ch.ledger.check(&voucher, &self.verifier) {
+            Ok(delta) if delta >= q.payments[pos - 1] => {}
+            Ok(_) => return r(out, Refusal::Underpaid),
+            Err(_) => return r(out, Refusal::BadVoucher),
+        }
+        let k = hops.len();
+        let budget = if pos < k { q.budgets_ms[pos] } else { request.route.service_ms };
+        // A relay checks that it can forward before it acknowledges.
+        let next = if pos < k {
+            let n = &hops[pos];
+            match self.channels.get(&n.channel) {
+                Some(c) if !c.closed && c.ledger.remote == n.node => {}
+                _ => return r(out, Refusal::NoChannelOnwards),
+            }
+            if self.channels[&n.channel].ledger.prepare_payment(q.payments[pos]).is_err() {
+                return r(out, Refusal::CannotForward);
+            }
+            Some(n.clone())
+        } else {
+            None
+        };
+        let ch = self.channels.get_mut(&channel).expect("checked above");
+        out.push(Effect::Persist { channel, voucher: voucher.clone(), received: true });
+        if ch.ledger.commit(voucher.clone()).is_err() {
+            return r(out, Refusal::BadVoucher);
+        }
+        let ack = Ack::create(id, &voucher, &self.signer);
+        let up = UpLeg {
+            channel,
+            latency_ms: hop.params.latency_ms,
+            deadline_ms: now.saturating_add(hop.params.latency_ms).saturating_add(budget),
+            paid: 0,
+            frozen_at: None,
+        };
+        let mut entry = Entry {
+            id,
+            server: *request.route.server().expect("position found, so not empty"),
+            max_response_bytes: request.max_response_bytes,
+            route_down: hops[pos..].iter().map(|h| (h.channel, h.params.latency_ms)).collect(),
+            up: Some(up),
+            down: None,
+            origin: None,
+            confirm: None,
+            served: false,
+        };
+        match next {
+            Some(n) => {
+                let nch = self.channels.get_mut(&n.channel).expect("checked above");
+                let Ok(v) = nch.ledger.pay(q.payments[pos], &self.signer) else {
+                    return r(out, Refusal::CannotForward);
+                };
+                let deadline = now.saturating_add(budget);
+                entry.down = Some(DownLeg {
+                    channel: n.channel,
+                    latency_ms: n.params.latency_ms,
+                    sent_ms: now,
+                    deadline_ms: deadline,
+                    voucher_digest: v.digest(),
+                    acked: false,
+                    overdue: false,
+                    received: 0,
+                    ended: None,
+                });
+                out.push(Effect::Persist { channel: n.channel, voucher: v.clone(), received: false });
+                out.push(Effect::Send {
+                    channel: n.channel,
+                    msg: Wire::Request(Box::new(PaidRequest { request, voucher: v })),
+                });
+                out.push(Effect::Send { channel, msg: Wire::Ack(ack) });
+                out.push(Effect::SetTimer { at_ms: deadline, timer: Timer::Deadline(id) });
+                self.entries.insert(id, entry);
+                self.track_down(n.channel, id, now, out);
+            }
+            None => {
+                out.push(Effect::Send { channel, msg: Wire::Ack(ack) });
+                out.push(Effect::Serve { request: Box::new(request) });
+                self.entries.insert(id, entry);
+            }
+        }
+        self.channels.get_mut(&channel).expect("checked above").up_ids.insert(id);
+        self.arm_sync(channel, now, out);
+    }
+
+    fn on_ack(&mut self, channel: ChannelId, ack: Ack, out: &mut Vec<Effect>) {
+        let remote = self.channels[&channel].ledger.remote;
+        let Some(e) = self.entries.get_mut(&ack.request_id) else {
+            return refuse(out, channel, "ack", Refusal::UnknownRequest);
+        };
+        let Some(d) = e.down.as_mut().filter(|d| d.channel == channel) else {
+            return refuse(out, channel, "ack", Refusal::UnknownRequest);
+        };
+        let bytes = Ack::signing_bytes(&ack.request_id, &ack.voucher_digest, &ack.payee);
+        if ack.payee != remote
+            || ack.voucher_digest != d.voucher_digest
+            || !self.verifier.verify(&remote, &bytes, &ack.signature)
+        {
+            return refuse(out, channel, "ack", Refusal::BadSignature);
+        }
+        if !d.acked {
+            d.acked = true;
+            if e.origin.is_some() {
+                out.push(Effect::Deliver(Delivery::Acked { request_id: ack.request_id }));
+            }
+        }
+    }
+
+    fn on_response(&mut self, channel: ChannelId, resp: Box<Response>, now: u64, out: &mut Vec<Effect>) {
+        let id = resp.request_id;
+        let Some(e) = self.entries.get_mut(&id) else {
+            return refuse(out, channel, "response", Refusal::UnknownRequest);
+        };
+        let Some(d) = e.down.as_mut().filter(|d| d.channel == channel && d.open()) else {
+            return refuse(out, channel, "response", Refusal::UnknownRequest);
+        };
+        if resp.body.len() as u64 > e.max_response_bytes {
+            return refuse(out, channel, "response", Refusal::ResponseTooLarge);
+        }
+        if !resp.verify(&id, &e.server, &self.verifier) {
+            return refuse(out, channel, "response", Refusal::BadSignature);
+        }
+        d.ended = Some((now, DownEnd::Response));
+        if let Some(o) = e.origin.as_mut() {
+            if !o.resolved {
+                o.resolved = true;
+                out.push(Effect::Deliver(Delivery::Response { request_id: id, response: resp }));
+            }
+        } else if let Some(up) = e.up.as_mut() {
+            if up.frozen_at.is_none() {
+                up.frozen_at = Some(now.saturating_add(up.latency_ms));
+            }
+            if self.channels.get(&up.channel).is_some_and(|c| !c.closed) {
+                out.push(Effect::Send { channel: up.channel, msg: Wire::Response(resp) });
+            }
+        }
+        self.try_finish(id, now);
+    }
+
+    pub(crate) fn on_notice(&mut self, channel: ChannelId, notice: SeveranceNotice, now: u64, out: &mut Vec<Effect>) {
+        let id = notice.request_id;
+        let Some(e) = self.entries.get_mut(&id) else {
+            return refuse(out, channel, "notice", Refusal::UnknownRequest);
+        };
+        let Some(slack) = e.round_trip_to(notice.channel) else {
+            return refuse(out, channel, "notice", Refusal::NoticeOffRoute);
+        };
+        let Some(d) = e.down.as_mut().filter(|d| d.channel == channel) else {
+            return refuse(out, channel, "notice", Refusal::UnknownRequest);
+        };
+        let fresh = match d.ended {
+            None => true,
+            // A corrected notice for one still unconfirmed replaces it.
+            Some((_, DownEnd::Notice)) if e.confirm.as_ref().is_some_and(|c| c.severed != notice.channel) => false,
+            _ => return,
+        };
+        if !notice.verify(&self.verifier) {
+            return refuse(out, channel, "notice", Refusal::BadSignature);
+        }
+        if fresh {
+            d.ended = Some((now, DownEnd::Notice));
+        }
+        if let Some(old) = e.confirm.take()
+            && let Some(w) = self.watch.get_mut(&old.severed)
+        {
+            w.remove(&id);
+        }
+        let until = now.saturating_add(self.config.policy.notice_confirm_ms).saturating_add(slack);
+        e.confirm = Some(PendingConfirm { severed: notice.channel, until_ms: until });
+        self.watch.entry(notice.channel).or_default().insert(id);
+        out.push(Effect::WatchChannel { channel: notice.channel });
+        out.push(Effect::SetTimer { at_ms: until, timer: Timer::ConfirmNotice(id) });
+        self.pass_notice_up(id, notice, now, out);
+    }
+
+    /// Delivers a notice to the local requester or sends it upstream (at
+    /// once, and again in the next sync), freezing what we owe there.
+    pub(crate) fn pass_notice_up(&mut self, id: RequestId, notice: SeveranceNotice, now: u64, out: &mut Vec<Effect>) {
+        let Some(e) = self.entries.get_mut(&id) else { return };
+        if let Some(o) = e.origin.as_mut() {
+            if !o.resolved {
+                o.resolved = true;
+                out.push(Effect::Deliver(Delivery::Notice { request_id: id, notice }));
+            }
+            return;
+        }
+        let Some(up) = e.up.as_mut() else { return };
+        let frozen = now.saturating_add(up.latency_ms);
+        up.frozen_at = Some(up.frozen_at.map_or(frozen, |f| f.min(frozen)));
+        if let Some(c) = self.channels.get_mut(&up.channel).filter(|c| !c.closed) {
+            c.notices_out.push(notice.clone());
+            out.push(Effect::Send { channel: up.channel, msg: Wire::Notice(notice) });
+            let ch = up.channel;
+            self.arm_sync(ch, now, out);
+        }
+    }
+
+    /// Registers `id` as sent down `channel`: watch the peer's liveness from
+    /// now and keep the channel syncing.
+    fn track_down(&mut self, channel: ChannelId, id: RequestId, now: u64, out: &mut Vec<Effect>) {
+        let ch = self.channels.get_mut(&channel).expect("caller checked the channel");
+        if ch.down_ids.is_empty() {
+            ch.last_heard_ms = ch.last_heard_ms.max(now);
+        }
+        ch.down_ids.insert(id);
+        self.arm_sync(channel, now, out);
+    }
+
+    /// Arms the channel's sync timer if none is armed.
+    pub(crate) fn arm_sync(&mut self, channel: ChannelId, now: u64, out: &mut Vec<Effect>) {
+        if let Some(ch) = self.channels.get_mut(&channel).filter(|c| !c.closed && c.next_sync_ms.is_none()) {
+            let at = now.saturating_add(ch.sync_ms);
+            ch.next_sync_ms = Some(at);
+            out.push(Effect::SetTimer { at_ms: at, timer: Timer::Sync(channel) });
+        }
+    }
+
+    /// Drops the entry if nothing is left to do for it.
+    pub(crate) fn try_finish(&mut self, id: RequestId, now: u64) {
+        let Some(e) = self.entries.get(&id) else { return };
+        let c = &self.config;
+        if !e.finished(now, c.late_fee_per_sec, c.max_late_ms, c.policy.late_fee_grace_ms) {
+            return;
+        }
+        let e = self.entries.remove(&id).expect("just read");
+        if let Some(u) = e.up
+            && let Some(ch) = self.channels.get_mut(&u.channel)
+        {
+            ch.up_ids.remove(&id);
+        }
+        if let Some(d) = e.down
+            && let Some(ch) = self.channels.get_mut(&d.channel)
+        {
+            ch.down_ids.remove(&id);
+        }
+    }
+}
+
+pub(crate) fn refuse(out: &mut Vec<Effect>, channel: ChannelId, kind: &'static str, reason: Refusal) {
+    out.push(Effect::Event(EngineEvent::Refused { channel, kind, reason }));
+}
