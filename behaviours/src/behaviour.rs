@@ -1,0 +1,331 @@
+//! The composed libp2p behaviour of a PoR node and the domain events it
+//! emits.
+//!
+//! PoR's own traffic is one-way messages between neighbours on two *lanes*,
+//! each a request-response protocol whose answer is only a transport
+//! [`Receipt`]: the relay lane (`/por/relay/1.0.0`: paid requests, acks,
+//! responses, severance notices) and the sync lane (`/por/sync/1.0.0`: the
+//! heartbeat). Protocol-level answers (an ack for a paid request, a sync ack)
+//! are messages of their own, so no substream stays open while a node waits
+//! for the protocol, and a request-response timeout only ever covers one
+//! message in flight.
+//!
+//! Around them: Kademlia under PoR's own protocol name in server mode,
+//! identify (which feeds Kademlia the listen addresses of peers that dialed
+//! us: Kademlia cannot learn them otherwise), ping, and connection limits.
+//!
+//! # Policy left out
+//! This crate decides nothing about PoR: it does not pay, verify, ack or cut.
+//! A missed receipt surfaces as [`NetEvent::Failed`]; whether that is a missed
+//! sync that should lead to a severance is the node's call (DESIGN §2.7).
+
+use std::time::Duration;
+
+use libp2p::connection_limits::{self, ConnectionLimits};
+use libp2p::identity::Keypair;
+use libp2p::kad::{self, store::MemoryStore};
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, identify, noise, ping, tcp, yamux};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::codec::CborLpCodec;
+use crate::protocol::{KAD_PROTOCOL, MAX_RELAY_MESSAGE, MAX_SYNC_MESSAGE, RELAY_PROTOCOL, SYNC_PROTOCOL};
+
+/// Largest receipt: a refusal reason.
+pub const MAX_RECEIPT: usize = 4 * 1024;
+
+/// The transport-level answer to one message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Receipt {
+    /// The message was decoded and handed to the node.
+    Accepted,
+    /// The node refused it, with a reason for the sender's logs.
+    Refused(String),
+}
+
+/// Which protocol a message travels on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lane {
+    /// `/por/relay/1.0.0`.
+    Relay,
+    /// `/por/sync/1.0.0`.
+    Sync,
+}
+
+/// Network settings. Every field's default is given in its doc.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// How long a relay message may take to be delivered and receipted.
+    /// Default 30 s.
+    pub relay_timeout: Duration,
+    /// How long a sync may take to be delivered and receipted; a sync that
+    /// takes longer counts as missed. Default 5 s.
+    pub sync_timeout: Duration,
+    /// Substreams in flight per connection and protocol. Default 256.
+    pub max_concurrent_streams: usize,
+    /// How long an idle connection stays open. Channel neighbours sync every
+    /// few hundred ms, so only non-neighbours go idle. Default 120 s.
+    pub idle_connection_timeout: Duration,
+    /// Established connections in all. Default 512.
+    pub max_connections: u32,
+    /// Established connections per peer. Default 2.
+    pub max_connections_per_peer: u32,
+    /// Connections being set up at once, in and out each. Default 64.
+    pub max_pending: u32,
+    /// Kademlia routing table size below which the node bootstraps again.
+    /// Default 8.
+    pub rebootstrap_below: usize,
+    /// Agent version sent by identify. Default `por/<crate version>`.
+    pub agent_version: String,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            relay_timeout: Duration::from_secs(30),
+            sync_timeout: Duration::from_secs(5),
+            max_concurrent_streams: 256,
+            idle_connection_timeout: Duration::from_secs(120),
+            max_connections: 512,
+            max_connections_per_peer: 2,
+            max_pending: 64,
+            rebootstrap_below: 8,
+            agent_version: concat!("por/", env!("CARGO_PKG_VERSION")).to_string(),
+        }
+    }
+}
+
+pub use composed::{Behaviour, BehaviourEvent};
+
+mod composed {
+    // The derive generates `BehaviourEvent` with one undocumented variant per
+    // field: `Relay`, `Sync`, `Kad`, `Identify`, `Ping` (and the limits').
+    #![allow(missing_docs)]
+    use super::*;
+
+    /// The composed behaviour. `M` is the node's message type (the core's
+    /// wire enum).
+    #[derive(NetworkBehaviour)]
+    pub struct Behaviour<M>
+    where
+        M: Serialize + DeserializeOwned + Send + 'static,
+    {
+        pub(super) limits: connection_limits::Behaviour,
+        /// The relay lane.
+        pub relay: request_response::Behaviour<CborLpCodec<M, Receipt>>,
+        /// The sync lane.
+        pub sync: request_response::Behaviour<CborLpCodec<M, Receipt>>,
+        /// Peer discovery.
+        pub kad: kad::Behaviour<MemoryStore>,
+        pub(super) identify: identify::Behaviour,
+        pub(super) ping: ping::Behaviour,
+    }
+}
+
+/// What the network tells the node.
+#[derive(Debug)]
+pub enum NetEvent<M> {
+    /// A message from a peer; answer with [`Behaviour::receipt`].
+    Inbound {
+        /// The sender.
+        peer: PeerId,
+        /// Its lane.
+        lane: Lane,
+        /// The message.
+        msg: M,
+        /// Where the receipt goes.
+        reply: ResponseChannel<Receipt>,
+    },
+    /// A message we sent was receipted.
+    Delivered {
+        /// The receiver.
+        peer: PeerId,
+        /// Its lane.
+        lane: Lane,
+        /// The id [`Behaviour::send`] returned.
+        id: OutboundRequestId,
+        /// The receipt.
+        receipt: Receipt,
+    },
+    /// A message we sent was not receipted: the peer could not be reached,
+    /// timed out, closed the connection, or sent garbage.
+    Failed {
+        /// The receiver.
+        peer: PeerId,
+        /// Its lane.
+        lane: Lane,
+        /// The id [`Behaviour::send`] returned.
+        id: OutboundRequestId,
+        /// What happened.
+        error: String,
+    },
+    /// A peer sent a message we could not read (too large, malformed) or did
+    /// not wait for our receipt.
+    InboundFailed {
+        /// The sender.
+        peer: PeerId,
+        /// Its lane.
+        lane: Lane,
+        /// What happened.
+        error: String,
+    },
+    /// Identify told us who a peer is.
+    Identified {
+        /// The peer.
+        peer: PeerId,
+        /// Its agent version.
+        agent: String,
+        /// Whether it speaks PoR's relay protocol.
+        speaks_por: bool,
+    },
+    /// A ping round trip.
+    Ping {
+        /// The peer.
+        peer: PeerId,
+        /// Round-trip time, or `None` when the ping failed.
+        rtt: Option<Duration>,
+    },
+    /// Kademlia's routing table changed size; the node may re-bootstrap.
+    RoutingTable {
+        /// Peers in the table now.
+        peers: usize,
+    },
+}
+
+impl<M> Behaviour<M>
+where
+    M: Serialize + DeserializeOwned + Send + 'static,
+{
+    /// Builds the behaviour for `key`.
+    pub fn new(key: &Keypair, cfg: &NetConfig) -> Self {
+        let peer_id = key.public().to_peer_id();
+        let lane = |proto: StreamProtocol, max: usize, timeout: Duration| {
+            request_response::Behaviour::with_codec(
+                CborLpCodec::new(max, MAX_RECEIPT),
+                [(proto, ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(timeout)
+                    .with_max_concurrent_streams(cfg.max_concurrent_streams),
+            )
+        };
+        let mut kad_cfg = kad::Config::new(KAD_PROTOCOL);
+        kad_cfg.set_query_timeout(Duration::from_secs(30));
+        let mut kad = kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), kad_cfg);
+        kad.set_mode(Some(kad::Mode::Server));
+        let limits = ConnectionLimits::default()
+            .with_max_established(Some(cfg.max_connections))
+            .with_max_established_per_peer(Some(cfg.max_connections_per_peer))
+            .with_max_pending_incoming(Some(cfg.max_pending))
+            .with_max_pending_outgoing(Some(cfg.max_pending));
+        Behaviour {
+            limits: connection_limits::Behaviour::new(limits),
+            relay: lane(RELAY_PROTOCOL, MAX_RELAY_MESSAGE, cfg.relay_timeout),
+            sync: lane(SYNC_PROTOCOL, MAX_SYNC_MESSAGE, cfg.sync_timeout),
+            kad,
+            identify: identify::Behaviour::new(
+                identify::Config::new("/por/1.0.0".into(), key.public()).with_agent_version(cfg.agent_version.clone()),
+            ),
+            ping: ping::Behaviour::new(ping::Config::new()),
+        }
+    }
+
+    /// Sends `msg` to `peer` on `lane` (dialing it if needed, with any
+    /// address a behaviour knows).
+    pub fn send(&mut self, peer: &PeerId, lane: Lane, msg: M) -> OutboundRequestId {
+        match lane {
+            Lane::Relay => self.relay.send_request(peer, msg),
+            Lane::Sync => self.sync.send_request(peer, msg),
+        }
+    }
+
+    /// Answers an inbound message. `false` when the sender is gone.
+    pub fn receipt(&mut self, lane: Lane, reply: ResponseChannel<Receipt>, receipt: Receipt) -> bool {
+        match lane {
+            Lane::Relay => self.relay.send_response(reply, receipt).is_ok(),
+            Lane::Sync => self.sync.send_response(reply, receipt).is_ok(),
+        }
+    }
+
+    /// Adds a known address of a peer (a bootstrap peer, a channel peer).
+    pub fn add_address(&mut self, peer: &PeerId, addr: Multiaddr) {
+        self.kad.add_address(peer, addr);
+    }
+
+    /// Starts a Kademlia bootstrap; `false` when no peer is known yet.
+    pub fn bootstrap(&mut self) -> bool {
+        self.kad.bootstrap().is_ok()
+    }
+
+    /// Peers in Kademlia's routing table.
+    pub fn routing_table_size(&mut self) -> usize {
+        self.kad.kbuckets().map(|b| b.num_entries()).sum()
+    }
+
+    /// Turns a raw behaviour event into a domain event, doing the glue on
+    /// the way (identify feeds Kademlia the peer's listen addresses).
+    pub fn on_event(&mut self, ev: BehaviourEvent<M>) -> Option<NetEvent<M>> {
+        match ev {
+            BehaviourEvent::Relay(e) => lane_event(Lane::Relay, e),
+            BehaviourEvent::Sync(e) => lane_event(Lane::Sync, e),
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                let speaks_por = info.protocols.contains(&RELAY_PROTOCOL);
+                if info.protocols.contains(&KAD_PROTOCOL) {
+                    for a in info.listen_addrs {
+                        self.kad.add_address(&peer_id, a);
+                    }
+                }
+                Some(NetEvent::Identified { peer: peer_id, agent: info.agent_version, speaks_por })
+            }
+            BehaviourEvent::Kad(kad::Event::RoutingUpdated { .. }) => {
+                Some(NetEvent::RoutingTable { peers: self.routing_table_size() })
+            }
+            BehaviourEvent::Ping(ping::Event { peer, result, .. }) => Some(NetEvent::Ping { peer, rtt: result.ok() }),
+            _ => None,
+        }
+    }
+}
+
+fn lane_event<M>(lane: Lane, e: request_response::Event<M, Receipt>) -> Option<NetEvent<M>> {
+    use request_response::{Event, Message};
+    Some(match e {
+        Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
+            NetEvent::Inbound { peer, lane, msg: request, reply: channel }
+        }
+        Event::Message { peer, message: Message::Response { request_id, response }, .. } => {
+            NetEvent::Delivered { peer, lane, id: request_id, receipt: response }
+        }
+        Event::OutboundFailure { peer, request_id, error, .. } => {
+            NetEvent::Failed { peer, lane, id: request_id, error: error.to_string() }
+        }
+        Event::InboundFailure { peer, error, .. } => NetEvent::InboundFailed { peer, lane, error: error.to_string() },
+        Event::ResponseSent { .. } => return None,
+    })
+}
+
+/// Why a swarm could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The TCP transport or noise could not be set up.
+    #[error("cannot set up the TCP/noise/yamux transport: {0}")]
+    Transport(String),
+}
+
+/// Builds a TCP + noise + yamux swarm (tokio) for `key`.
+pub fn build_swarm<M>(key: Keypair, cfg: &NetConfig) -> Result<Swarm<Behaviour<M>>, BuildError>
+where
+    M: Serialize + DeserializeOwned + Send + 'static,
+{
+    let cfg2 = cfg.clone();
+    Ok(SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .map_err(|e| BuildError::Transport(e.to_string()))?
+        .with_dns()
+        .map_err(|e| BuildError::Transport(e.to_string()))?
+        .with_behaviour(move |key| Behaviour::new(key, &cfg2))
+        .map_err(|e| BuildError::Transport(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(cfg.idle_connection_timeout))
+        .build())
+}
