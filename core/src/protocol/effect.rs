@@ -245,6 +245,8 @@ pub enum Effect {
     /// Hand a paid, acknowledged request to the local service; answer with
     /// [`NodeEngine::respond`](crate::protocol::NodeEngine::respond).
     Serve {
+        /// Its id.
+        request_id: RequestId,
         /// The request.
         request: Box<Request>,
     },

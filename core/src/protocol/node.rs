@@ -242,11 +242,13 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         if hop.channel != channel || ch.ledger.remote != upstream {
             return r(out, Refusal::NotOnRoute);
         }
-        let id = request.id();
+        // One serialisation serves both the id and the signature check.
+        let signed = request.signing_bytes();
+        let id = RequestId(crate::bytes::sha256(&signed).0);
         if self.entries.contains_key(&id) {
             return r(out, Refusal::Duplicate);
         }
-        if !request.verify(&self.verifier) {
+        if !self.verifier.verify(&request.requester, &signed, &request.signature) {
             return r(out, Refusal::BadSignature);
         }
         let Ok(q) = request.quote() else { return r(out, Refusal::BadQuote) };
@@ -325,7 +327,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             }
             None => {
                 out.push(Effect::Send { channel, msg: Wire::Ack(ack) });
-                out.push(Effect::Serve { request: Box::new(request) });
+                out.push(Effect::Serve { request_id: id, request: Box::new(request) });
                 self.entries.insert(id, entry);
             }
         }

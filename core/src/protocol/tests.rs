@@ -146,7 +146,7 @@ impl Net {
                     self.at(self.now + l, Ev::Msg { to, channel, msg });
                 }
                 Effect::SetTimer { at_ms, timer } => self.at(at_ms, Ev::Timer { node: n, timer }),
-                Effect::Serve { request } => {
+                Effect::Serve { request, .. } => {
                     let extra = self.slow_ms.get(&n).copied().unwrap_or(0);
                     self.at(self.now + request.route.service_ms + extra, Ev::Respond { node: n, id: request.id() });
                 }

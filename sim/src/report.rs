@@ -1,0 +1,315 @@
+//! What a run reports: counters gathered while it runs, the invariant
+//! violations, and the summary printed as JSON (deterministic: ordered maps,
+//! amounts as decimal strings).
+
+use std::collections::BTreeMap;
+
+use por_core::Amount;
+use serde::Serialize;
+
+use crate::chain::PartitionReport;
+use crate::sim::Sim;
+
+/// Requests by outcome.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RequestCounts {
+    /// Requests sent (first attempts and retries).
+    pub sent: u64,
+    /// Acknowledged by the first hop.
+    pub acked: u64,
+    /// Response within the bound.
+    pub response_in_bound: u64,
+    /// Response after the bound (late fees were owed).
+    pub response_late: u64,
+    /// Severance notice within the bound.
+    pub notice_in_bound: u64,
+    /// Notice after the bound.
+    pub notice_late: u64,
+    /// Still open at the end, within the bound.
+    pub open_in_bound: u64,
+    /// Still open at the end, past the bound (outcome 3: late fees).
+    pub open_late: u64,
+    /// Never acknowledged and still open (no guarantee applies).
+    pub unacked_open: u64,
+    /// Resolved without an ack having arrived.
+    pub unacked_resolved: u64,
+    /// Retries sent after a notice.
+    pub retries: u64,
+    /// Retries that got a response.
+    pub retry_succeeded: u64,
+    /// No route within the bound.
+    pub unroutable: u64,
+    /// The client could not pay or price the route.
+    pub send_failed: u64,
+    /// The client was offline.
+    pub client_offline: u64,
+}
+
+/// One broken invariant, with the event that broke it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Violation {
+    /// Virtual time.
+    pub t: u64,
+    /// `"late_fees"`, `"no_outcome"`, `"second_outcome"` or `"money"`.
+    pub kind: String,
+    /// The request, if one is concerned.
+    pub request: Option<String>,
+    /// What happened.
+    pub detail: String,
+}
+
+/// Counters of a run.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// Events processed.
+    pub events: u64,
+    /// Messages sent.
+    pub messages: u64,
+    /// Messages lost.
+    pub lost: u64,
+    /// Messages to offline nodes.
+    pub dropped_offline: u64,
+    /// Requests.
+    pub requests: RequestCounts,
+    /// Deadlines that passed unanswered (all hops).
+    pub deadlines_passed: u64,
+    /// Late fees paid, all nodes.
+    pub late_paid: Amount,
+    /// Late fees received by requesters.
+    pub late_to_requesters: Amount,
+    /// Late fees paid per node.
+    pub late_paid_by: BTreeMap<u32, Amount>,
+    /// Late fees received per node.
+    pub late_received_by: BTreeMap<u32, Amount>,
+    /// Late fees paid per second of virtual time.
+    pub late_series: BTreeMap<u64, Amount>,
+    /// Severances by reason.
+    pub severances: BTreeMap<String, u64>,
+    /// Severances in all.
+    pub severances_total: u64,
+    /// Severances that failed on chain (the other end cut first).
+    pub sever_failed: u64,
+    /// Partitions.
+    pub partitions: Vec<PartitionReport>,
+    /// Refused messages by reason.
+    pub refused: BTreeMap<String, u64>,
+    /// Late payments a node could not cover.
+    pub cannot_pay: u64,
+    /// Money in flight at the end (vouchers sent but not received).
+    pub money_in_flight: Amount,
+    /// The first 100 violations.
+    pub violations: Vec<Violation>,
+    /// All violations.
+    pub violation_count: u64,
+    /// Outcomes (response, notice, open past the bound) by the class of the
+    /// server asked.
+    pub outcomes_by_class: BTreeMap<String, [u64; 3]>,
+}
+
+#[derive(Serialize)]
+struct Money {
+    #[serde(with = "por_core::bytes::amount_serde")]
+    total: Amount,
+    conserved: bool,
+    #[serde(with = "por_core::bytes::amount_serde")]
+    treasury: Amount,
+    #[serde(with = "por_core::bytes::amount_serde")]
+    in_flight: Amount,
+    by_role: BTreeMap<String, Net>,
+    by_class: BTreeMap<String, Net>,
+    per_node: Option<Vec<NodeMoney>>,
+}
+
+#[derive(Serialize, Default, Clone)]
+struct Net {
+    nodes: u64,
+    /// Sum of gains (decimal string).
+    gained: String,
+    /// Sum of losses.
+    lost: String,
+    #[serde(skip)]
+    g: Amount,
+    #[serde(skip)]
+    l: Amount,
+}
+
+#[derive(Serialize)]
+struct NodeMoney {
+    node: u32,
+    name: String,
+    class: String,
+    role: String,
+    net: String,
+    partitioned: bool,
+    #[serde(with = "por_core::bytes::amount_serde")]
+    late_paid: Amount,
+    #[serde(with = "por_core::bytes::amount_serde")]
+    late_received: Amount,
+}
+
+/// The JSON summary of a run.
+#[derive(Serialize)]
+pub struct Summary {
+    scenario: String,
+    seed: u64,
+    nodes: usize,
+    edges: usize,
+    virtual_ms: u64,
+    events: u64,
+    messages: u64,
+    lost: u64,
+    dropped_offline: u64,
+    /// Requests by outcome.
+    pub requests: RequestCounts,
+    deadlines_passed: u64,
+    late_fees: LateFees,
+    /// Severances by reason.
+    pub severances: BTreeMap<String, u64>,
+    /// Severances in all.
+    pub severances_total: u64,
+    sever_failed: u64,
+    partitions: Vec<PartitionReport>,
+    /// Names of partitioned nodes.
+    pub partitioned: Vec<String>,
+    refused: BTreeMap<String, u64>,
+    routing: BTreeMap<String, u64>,
+    money: Money,
+    /// Invariant violations in all.
+    pub violation_count: u64,
+    /// The first 100.
+    pub violations: Vec<Violation>,
+    #[serde(skip)]
+    /// Net money per node name (for the tests).
+    pub net_by_name: BTreeMap<String, i128>,
+    #[serde(skip)]
+    /// Late fees paid in all.
+    pub late_paid: Amount,
+    #[serde(skip)]
+    /// Late fees received by requesters.
+    pub late_to_requesters: Amount,
+    #[serde(skip)]
+    /// Late fees per second, for the plot.
+    pub late_series: BTreeMap<u64, Amount>,
+    #[serde(skip)]
+    /// Outcomes per client class, for the plot.
+    pub outcomes_by_class: BTreeMap<String, [u64; 3]>,
+}
+
+#[derive(Serialize)]
+struct LateFees {
+    #[serde(with = "por_core::bytes::amount_serde")]
+    paid_total: Amount,
+    #[serde(with = "por_core::bytes::amount_serde")]
+    to_requesters: Amount,
+    cannot_pay: u64,
+}
+
+fn signed(v: i128) -> String {
+    v.to_string()
+}
+
+impl Summary {
+    /// Builds the summary at the end of a run (after [`Sim::finish`]).
+    pub fn build(sim: &Sim, edges: usize) -> Summary {
+        let s = &sim.stats;
+        let roles = sim.roles();
+        let mut by_role: BTreeMap<String, Net> = BTreeMap::new();
+        let mut by_class: BTreeMap<String, Net> = BTreeMap::new();
+        let mut per_node = Vec::new();
+        let mut net_by_name = BTreeMap::new();
+        for (i, n) in sim.nodes.iter().enumerate() {
+            let i = i as u32;
+            let w = sim.wealth(i) as i128 - n.initial as i128;
+            net_by_name.insert(n.name.clone(), w);
+            for (map, key) in [(&mut by_role, roles[&i].to_string()), (&mut by_class, n.class.clone())] {
+                let e = map.entry(key).or_default();
+                e.nodes += 1;
+                if w >= 0 {
+                    e.g += w as Amount;
+                } else {
+                    e.l += (-w) as Amount;
+                }
+            }
+            per_node.push(NodeMoney {
+                node: i,
+                name: n.name.clone(),
+                class: n.class.clone(),
+                role: roles[&i].to_string(),
+                net: signed(w),
+                partitioned: sim.chain.partitioned[i as usize],
+                late_paid: s.late_paid_by.get(&i).copied().unwrap_or(0),
+                late_received: s.late_received_by.get(&i).copied().unwrap_or(0),
+            });
+        }
+        for m in [&mut by_role, &mut by_class] {
+            for v in m.values_mut() {
+                v.gained = v.g.to_string();
+                v.lost = v.l.to_string();
+            }
+        }
+        let (exact, trees) = sim.routing_work();
+        let partitioned = sim
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| sim.chain.partitioned[*i])
+            .map(|(_, n)| n.name.clone())
+            .collect();
+        Summary {
+            scenario: sim.sc.name.clone(),
+            seed: sim.sc.seed,
+            nodes: sim.nodes.len(),
+            edges,
+            virtual_ms: sim.now,
+            events: s.events,
+            messages: s.messages,
+            lost: s.lost,
+            dropped_offline: s.dropped_offline,
+            requests: s.requests.clone(),
+            deadlines_passed: s.deadlines_passed,
+            late_fees: LateFees {
+                paid_total: s.late_paid,
+                to_requesters: s.late_to_requesters,
+                cannot_pay: s.cannot_pay,
+            },
+            severances: s.severances.clone(),
+            severances_total: s.severances_total,
+            sever_failed: s.sever_failed,
+            partitions: s.partitions.clone(),
+            partitioned,
+            refused: s.refused.clone(),
+            routing: BTreeMap::from([("exact_calls".to_string(), exact), ("trees_built".to_string(), trees)]),
+            money: Money {
+                total: sim.chain.total,
+                conserved: sim.chain.held() == sim.chain.total,
+                treasury: sim.chain.treasury,
+                in_flight: s.money_in_flight,
+                by_role,
+                by_class,
+                per_node: (sim.nodes.len() <= 200).then_some(per_node),
+            },
+            violation_count: s.violation_count,
+            violations: s.violations.clone(),
+            net_by_name,
+            late_paid: s.late_paid,
+            late_to_requesters: s.late_to_requesters,
+            late_series: s.late_series.clone(),
+            outcomes_by_class: s.outcomes_by_class.clone(),
+        }
+    }
+
+    /// Responses in all.
+    pub fn responses(&self) -> u64 {
+        self.requests.response_in_bound + self.requests.response_late
+    }
+
+    /// Events processed.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Notices in all.
+    pub fn notices(&self) -> u64 {
+        self.requests.notice_in_bound + self.requests.notice_late
+    }
+}

@@ -1,0 +1,853 @@
+//! The discrete-event loop: virtual time, one seeded RNG, one
+//! [`NodeEngine`] per node, and the chain.
+//!
+//! Events are ordered by (time, class, sequence): at one millisecond,
+//! messages and chain news come before timers, and timers before new
+//! requests, so runs are reproducible and a notice arriving on the very
+//! millisecond of a policy check wins (see `FailurePolicy::hop_slack_ms`).
+//! Each directed channel delivers in order (one connection per peer pair);
+//! an honest edge never takes longer than its promised latency.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::Write;
+
+use por_core::protocol::{
+    ChannelSetup, Delivery, Effect, EngineEvent, NodeEngine, ProtocolConfig, SeverReason, Timer, Wire, late_fee,
+    offline_tx_hash,
+};
+use por_core::{Amount, ChannelId, EdgeParams, Hash32, Request, RequestId, Route, RouteHop, Signature};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::chain::Chain;
+use crate::crypto::{SimSigner, SimVerifier, sim_key};
+use crate::report::{Stats, Violation};
+use crate::routes::{RouteCache, RouteNeeds};
+use crate::scenario::{Scenario, ScenarioError};
+use crate::topology::{self, Built};
+
+/// Writes one trace line when a trace is open (errors surface at the flush).
+macro_rules! trace {
+    ($sim:expr, $($arg:tt)*) => {
+        if let Some(w) = $sim.trace.as_mut() {
+            let _ = writeln!(w, $($arg)*);
+        }
+    };
+}
+
+/// A simulated node: the real engine plus the behaviour the scenario gave it.
+pub struct SimNode {
+    /// The protocol engine (the node's own code).
+    pub engine: NodeEngine<SimSigner, SimVerifier>,
+    /// Name.
+    pub name: String,
+    /// Behaviour class (`"honest"`, `"offline"`, `"puppet"`, …).
+    pub class: String,
+    /// Offline from this time on.
+    pub offline_from: Option<u64>,
+    /// Extra delay when answering.
+    pub slow_ms: u64,
+    /// Money at the start (stake plus deposits).
+    pub initial: Amount,
+    /// Requests originated, relayed and served.
+    pub sent: u64,
+    /// Requests served.
+    pub served: u64,
+}
+
+/// The events due at one millisecond, by class (messages and chain news,
+/// timers, new requests), each in insertion order.
+#[derive(Default)]
+struct Bucket {
+    q: [VecDeque<u32>; 3],
+}
+
+struct Chan {
+    a: u32,
+    b: u32,
+    params: EdgeParams,
+    /// Last delivery time per direction (a→b, b→a), for in-order delivery.
+    last: [u64; 2],
+}
+
+#[derive(Debug)]
+enum Ev {
+    Msg { to: u32, channel: ChannelId, msg: Wire },
+    Timer { node: u32, timer: Timer },
+    Respond { node: u32, id: RequestId },
+    Removed { node: u32, channel: ChannelId, tx: Hash32 },
+    Arrival,
+    Fixed { from: u32, to: u32 },
+    Retry { from: u32, to: u32, attempt: u32 },
+}
+
+/// What the simulator remembers of a request for the invariant checks.
+struct Track {
+    from: u32,
+    to: u32,
+    bound_at: u64,
+    limit_at: u64,
+    tol_ms: u64,
+    acked: bool,
+    late: Amount,
+    attempt: u32,
+}
+
+/// A run in progress.
+pub struct Sim {
+    /// The scenario.
+    pub sc: Scenario,
+    /// Virtual time.
+    pub now: u64,
+    queue: BTreeMap<u64, Bucket>,
+    spare: Vec<Bucket>,
+    pending: u64,
+    slab: Vec<Option<Ev>>,
+    free: Vec<u32>,
+    seq: u64,
+    /// The nodes.
+    pub nodes: Vec<SimNode>,
+    chans: Vec<Chan>,
+    /// The chain.
+    pub chain: Chain,
+    graph_version: u64,
+    rng: ChaCha8Rng,
+    routes: RouteCache,
+    tracks: HashMap<RequestId, Track>,
+    watchers: HashMap<ChannelId, Vec<u32>>,
+    clients: Vec<u32>,
+    servers: Vec<u32>,
+    generated: u64,
+    nonce: u64,
+    /// Counters for the summary.
+    pub stats: Stats,
+    trace: Option<Box<dyn Write>>,
+    buf: Vec<Effect>,
+}
+
+impl Sim {
+    /// Builds the network of a scenario.
+    pub fn new(sc: Scenario, trace: Option<Box<dyn Write>>) -> Result<Sim, ScenarioError> {
+        let mut rng = ChaCha8Rng::seed_from_u64(sc.seed);
+        let mut built: Built = topology::build(&sc.topology, &mut rng)?;
+        topology::add_sockpuppets(&mut built, &sc.topology, &sc.sockpuppets, &mut rng)?;
+        let n = built.names.len();
+        let t = &sc.topology;
+        let mut chain = Chain::new(
+            &built.stakes,
+            &built.service_ms,
+            sc.chain.severance_penalty,
+            sc.chain.partition_slash_bps,
+            sc.chain.partition_step_budget,
+        );
+        // Per-node configs and classes.
+        let mut configs: Vec<ProtocolConfig> = vec![sc.protocol.clone(); n];
+        let mut class = vec!["honest".to_string(); n];
+        let mut offline_from = vec![None; n];
+        let mut slow = vec![0u64; n];
+        for &p in built.puppets.keys() {
+            // A puppet shields its target: it never cuts it before the
+            // network-wide max_late_ms forces it, and pays no late fee.
+            let c = &mut configs[p as usize];
+            class[p as usize] = "puppet".into();
+            c.faults.withhold_late_fees = true;
+            c.policy.missed_syncs = 0;
+            c.policy.sever_overdue_after_ms = None;
+            c.policy.late_fee_grace_ms = u64::MAX / 4;
+        }
+        let named: Vec<u32> =
+            sc.behaviours.iter().flat_map(|b| b.nodes.iter()).filter_map(|nm| built.index(nm).ok()).collect();
+        for b in &sc.behaviours {
+            let mut who: Vec<u32> = b.nodes.iter().map(|nm| built.index(nm)).collect::<Result<_, _>>()?;
+            let mut guard = 0;
+            while (who.len() as u32) < b.nodes.len() as u32 + b.count && guard < 100 * (b.count + 1) {
+                guard += 1;
+                let c = rng.gen_range(0..n as u32);
+                if !who.contains(&c) && !named.contains(&c) && class[c as usize] == "honest" {
+                    who.push(c);
+                }
+            }
+            for w in who {
+                let w = w as usize;
+                match b.kind.as_str() {
+                    "honest" => {}
+                    "offline" => offline_from[w] = Some(b.from_ms),
+                    "slow" => slow[w] = b.extra_ms,
+                    "no_late_fees" => configs[w].faults.withhold_late_fees = true,
+                    "false_notices" => configs[w].faults.false_notices = true,
+                    k => return Err(ScenarioError::Invalid(format!("unknown behaviour {k:?}"))),
+                }
+                if b.kind != "honest" {
+                    class[w] = b.kind.clone();
+                }
+                if let Some(p) = &b.policy {
+                    configs[w].policy = p.clone();
+                }
+            }
+        }
+        let mut nodes: Vec<SimNode> = (0..n)
+            .map(|i| SimNode {
+                engine: NodeEngine::new(configs[i].clone(), SimSigner(sim_key(i as u32)), SimVerifier),
+                name: built.names[i].clone(),
+                class: class[i].clone(),
+                offline_from: offline_from[i],
+                slow_ms: slow[i],
+                initial: built.stakes[i],
+                sent: 0,
+                served: 0,
+            })
+            .collect();
+        let mut chans = Vec::with_capacity(built.edges.len());
+        let mut buf = Vec::new();
+        let mut initial_timers: Vec<(u64, u32, Timer)> = Vec::new();
+        for (i, e) in built.edges.iter().enumerate() {
+            let channel = ChannelId(i as u64);
+            let params = EdgeParams { latency_ms: e.latency_ms, base_fee: t.base_fee, byte_fee: t.byte_fee };
+            chain.open(channel, e.a, e.b, params, t.deposit);
+            for (x, y) in [(e.a, e.b), (e.b, e.a)] {
+                let setup = ChannelSetup {
+                    channel,
+                    remote: sim_key(y),
+                    local_deposit: t.deposit,
+                    remote_deposit: t.deposit,
+                    latency_ms: e.latency_ms,
+                    sync_ms: Some(e.sync_ms),
+                };
+                nodes[x as usize].engine.open_channel(setup, 0, &mut buf);
+                nodes[x as usize].initial += t.deposit;
+                for eff in buf.drain(..) {
+                    if let Effect::SetTimer { at_ms, timer } = eff {
+                        initial_timers.push((at_ms, x, timer));
+                    }
+                }
+            }
+            chans.push(Chan { a: e.a, b: e.b, params, last: [0, 0] });
+        }
+        let w = &sc.workload;
+        let all: Vec<u32> = (0..n as u32).filter(|i| !built.puppets.contains_key(i)).collect();
+        let clients = if w.clients.is_empty() {
+            all.clone()
+        } else {
+            w.clients.iter().map(|c| built.index(c)).collect::<Result<_, _>>()?
+        };
+        let servers = if !w.servers.is_empty() {
+            w.servers.iter().map(|c| built.index(c)).collect::<Result<_, _>>()?
+        } else if w.server_count == 0 || w.server_count as usize >= all.len() {
+            all.clone()
+        } else {
+            let mut s = Vec::new();
+            while s.len() < w.server_count as usize {
+                let c = all[rng.gen_range(0..all.len())];
+                if !s.contains(&c) {
+                    s.push(c);
+                }
+            }
+            s.sort_unstable();
+            s
+        };
+        let mut sim = Sim {
+            sc,
+            now: 0,
+            queue: BTreeMap::new(),
+            spare: Vec::new(),
+            pending: 0,
+            slab: Vec::new(),
+            free: Vec::new(),
+            seq: 0,
+            nodes,
+            chans,
+            chain,
+            graph_version: 0,
+            rng,
+            routes: RouteCache::default(),
+            tracks: HashMap::new(),
+            watchers: HashMap::new(),
+            clients,
+            servers,
+            generated: 0,
+            nonce: 0,
+            stats: Stats::default(),
+            trace,
+            buf: Vec::new(),
+        };
+        for (at, node, timer) in initial_timers {
+            sim.push(at, 1, Ev::Timer { node, timer });
+        }
+        for f in sim.sc.workload.fixed.clone() {
+            let (from, to) = (built.index(&f.from)?, built.index(&f.to)?);
+            for k in 0..f.count {
+                sim.push(f.at_ms + k * f.every_ms, 2, Ev::Fixed { from, to });
+            }
+        }
+        if sim.sc.workload.requests > 0 && !sim.clients.is_empty() && !sim.servers.is_empty() {
+            let at = sim.sc.workload.start_ms;
+            sim.push(at, 2, Ev::Arrival);
+        }
+        Ok(sim)
+    }
+
+    fn push(&mut self, at: u64, class: u8, ev: Ev) {
+        self.seq += 1;
+        self.pending += 1;
+        let slot = match self.free.pop() {
+            Some(s) => {
+                self.slab[s as usize] = Some(ev);
+                s
+            }
+            None => {
+                self.slab.push(Some(ev));
+                (self.slab.len() - 1) as u32
+            }
+        };
+        let spare = &mut self.spare;
+        self.queue.entry(at).or_insert_with(|| spare.pop().unwrap_or_default()).q[class as usize].push_back(slot);
+    }
+
+    /// The next event in (time, class, insertion) order, if any at or
+    /// before `end`.
+    fn pop(&mut self, end: u64) -> Option<(u64, u32)> {
+        let mut e = self.queue.first_entry()?;
+        let t = *e.key();
+        if t > end {
+            return None;
+        }
+        let b = e.get_mut();
+        let slot = b.q.iter_mut().find_map(|q| q.pop_front()).expect("empty buckets are removed");
+        if b.q.iter().all(|q| q.is_empty()) {
+            let b = e.remove();
+            self.spare.push(b);
+        }
+        self.pending -= 1;
+        Some((t, slot))
+    }
+
+    fn offline(&self, n: u32) -> bool {
+        self.nodes[n as usize].offline_from.is_some_and(|t| self.now >= t)
+    }
+
+    /// Runs to the end of the scenario; returns the number of events.
+    pub fn run(&mut self) -> u64 {
+        let end = self.sc.duration_ms;
+        while let Some((t, slot)) = self.pop(end) {
+            self.now = t;
+            let ev = self.slab[slot as usize].take().expect("every slot holds one event");
+            self.free.push(slot);
+            self.stats.events += 1;
+            self.dispatch(ev);
+        }
+        self.now = end;
+        self.stats.events
+    }
+
+    fn dispatch(&mut self, ev: Ev) {
+        let now = self.now;
+        let mut out = std::mem::take(&mut self.buf);
+        let node = match ev {
+            Ev::Msg { to, channel, msg } => {
+                if self.offline(to) {
+                    self.stats.dropped_offline += 1;
+                    None
+                } else {
+                    self.trace_msg("recv", to, channel, &msg);
+                    self.nodes[to as usize].engine.handle_message(channel, msg, now, &mut out);
+                    Some(to)
+                }
+            }
+            Ev::Timer { node, timer } => {
+                if self.offline(node) {
+                    None
+                } else {
+                    self.nodes[node as usize].engine.handle_timer(timer, now, &mut out);
+                    Some(node)
+                }
+            }
+            Ev::Respond { node, id } => {
+                if self.offline(node) {
+                    None
+                } else {
+                    let body = vec![0u8; self.sc.workload.response_bytes as usize];
+                    if self.nodes[node as usize].engine.respond(id, body, now, &mut out).is_ok() {
+                        self.nodes[node as usize].served += 1;
+                    }
+                    Some(node)
+                }
+            }
+            Ev::Removed { node, channel, tx } => {
+                if self.offline(node) {
+                    None
+                } else {
+                    self.nodes[node as usize].engine.channel_removed(channel, tx, now, &mut out);
+                    Some(node)
+                }
+            }
+            Ev::Arrival => {
+                self.generated += 1;
+                let from = self.clients[self.rng.gen_range(0..self.clients.len())];
+                let mut to = self.servers[self.rng.gen_range(0..self.servers.len())];
+                if to == from && self.servers.len() > 1 {
+                    to = self.servers
+                        [(self.servers.iter().position(|s| *s == to).unwrap_or(0) + 1) % self.servers.len()];
+                }
+                if self.generated < self.sc.workload.requests {
+                    let u: f64 = self.rng.gen_range(f64::MIN_POSITIVE..1.0);
+                    let gap = (-u.ln() / self.sc.workload.rate_per_sec.max(1e-9) * 1000.0) as u64;
+                    self.push(now + gap, 2, Ev::Arrival);
+                }
+                self.start_request(from, to, 0, &mut out)
+            }
+            Ev::Fixed { from, to } => self.start_request(from, to, 0, &mut out),
+            Ev::Retry { from, to, attempt } => self.start_request(from, to, attempt, &mut out),
+        };
+        if let Some(n) = node {
+            self.apply(n, &mut out);
+        }
+        out.clear();
+        self.buf = out;
+    }
+
+    fn start_request(&mut self, from: u32, to: u32, attempt: u32, out: &mut Vec<Effect>) -> Option<u32> {
+        if from == to {
+            return None;
+        }
+        if self.offline(from) {
+            self.stats.requests.client_offline += 1;
+            return None;
+        }
+        let w = &self.sc.workload;
+        let needs = RouteNeeds {
+            body_bytes: w.body_bytes,
+            max_response_bytes: w.max_response_bytes,
+            max_bound_ms: w.max_bound_ms,
+            tree: w.routing == "tree",
+        };
+        let Some(r) = self.routes.get(&self.chain.graph, self.graph_version, from, to, needs) else {
+            self.stats.requests.unroutable += 1;
+            return None;
+        };
+        let hops = r
+            .channels
+            .iter()
+            .zip(&r.params)
+            .zip(&r.nodes[1..])
+            .map(|((c, p), n)| RouteHop { channel: *c, node: sim_key(*n), params: *p })
+            .collect();
+        let route = Route { hops, service_ms: self.chain.graph.node(to).map_or(0, |i| i.service_ms) };
+        self.nonce += 1;
+        let mut req = Request {
+            requester: sim_key(from),
+            nonce: self.nonce,
+            route,
+            service: String::new(),
+            body: vec![0u8; w.body_bytes as usize],
+            max_response_bytes: w.max_response_bytes,
+            budget: 0,
+            signature: Signature([0; 64]),
+        };
+        let Ok(q) = req.quote() else {
+            self.stats.requests.send_failed += 1;
+            return None;
+        };
+        req.budget = q.total();
+        let req = req.sign(&SimSigner(sim_key(from)));
+        let hops = r.channels.len() as u64;
+        let cfg = self.nodes[from as usize].engine.config();
+        let first_sync = self.nodes[from as usize].engine.ledger(r.channels[0]).map_or(0, |_| {
+            self.nodes[from as usize]
+                .engine
+                .channels()
+                .find(|(c, _)| **c == r.channels[0])
+                .map_or(0, |(_, s)| s.sync_ms)
+        });
+        let limit = cfg.max_late_ms + hops.saturating_sub(1) * cfg.policy.hop_slack_ms;
+        let tol = self.sc.check_tolerance_ms.unwrap_or(cfg.policy.late_fee_grace_ms + first_sync);
+        match self.nodes[from as usize].engine.send_request(req, self.now, out) {
+            Ok(id) => {
+                self.stats.requests.sent += 1;
+                if attempt > 0 {
+                    self.stats.requests.retries += 1;
+                }
+                self.nodes[from as usize].sent += 1;
+                let bound_at = self.now + q.bound_ms();
+                self.tracks.insert(
+                    id,
+                    Track {
+                        from,
+                        to,
+                        bound_at,
+                        limit_at: bound_at + limit + 1,
+                        tol_ms: tol,
+                        acked: false,
+                        late: 0,
+                        attempt,
+                    },
+                );
+                trace!(
+                    self,
+                    r#"{{"t":{},"ev":"request","from":{},"to":{},"req":"{}","hops":{},"bound_ms":{}}}"#,
+                    self.now,
+                    from,
+                    to,
+                    short(&id),
+                    hops,
+                    q.bound_ms()
+                );
+                Some(from)
+            }
+            Err(_) => {
+                self.stats.requests.send_failed += 1;
+                None
+            }
+        }
+    }
+
+    fn apply(&mut self, n: u32, out: &mut Vec<Effect>) {
+        let mut effects: Vec<Effect> = std::mem::take(out);
+        for e in effects.drain(..) {
+            match e {
+                Effect::Send { channel, msg } => self.send(n, channel, msg),
+                Effect::Persist { .. } => {}
+                Effect::SetTimer { at_ms, timer } => self.push(at_ms.max(self.now), 1, Ev::Timer { node: n, timer }),
+                Effect::Serve { request_id: id, request } => {
+                    let extra = self.nodes[n as usize].slow_ms;
+                    self.push(self.now + request.route.service_ms + extra, 0, Ev::Respond { node: n, id });
+                }
+                Effect::Sever { channel, reason, .. } => self.sever(n, channel, reason),
+                Effect::WatchChannel { channel } => {
+                    if self.chain.is_open(channel) {
+                        self.watchers.entry(channel).or_default().push(n);
+                    } else {
+                        let tx = offline_tx_hash(channel, &sim_key(u32::MAX));
+                        self.push(self.now, 0, Ev::Removed { node: n, channel, tx });
+                    }
+                }
+                Effect::Deliver(d) => self.deliver(n, d),
+                Effect::Event(ev) => self.engine_event(n, ev),
+            }
+        }
+        *out = effects;
+    }
+
+    fn send(&mut self, from: u32, channel: ChannelId, msg: Wire) {
+        self.stats.messages += 1;
+        let loss = self.sc.network.loss;
+        if loss > 0.0 && self.rng.gen_bool(loss.min(1.0)) {
+            self.stats.lost += 1;
+            self.trace_msg("lost", from, channel, &msg);
+            return;
+        }
+        let min_frac = self.sc.network.min_frac.clamp(0.0, 1.0);
+        let ch = &self.chans[channel.0 as usize];
+        let (to, dir) = if ch.a == from { (ch.b, 0) } else { (ch.a, 1) };
+        let promised = ch.params.latency_ms;
+        let lo = (promised as f64 * min_frac) as u64;
+        let lat = if lo >= promised { promised } else { self.rng.gen_range(lo..=promised) };
+        let ch = &mut self.chans[channel.0 as usize];
+        let at = (self.now + lat).max(ch.last[dir]);
+        ch.last[dir] = at;
+        self.trace_msg("send", from, channel, &msg);
+        self.push(at, 0, Ev::Msg { to, channel, msg });
+    }
+
+    fn sever(&mut self, n: u32, channel: ChannelId, reason: SeverReason) {
+        let ch = &self.chans[channel.0 as usize];
+        let (a, b) = (ch.a, ch.b);
+        let tx = offline_tx_hash(channel, &sim_key(n));
+        if !self.chain.is_open(channel) {
+            // The other end cut it first (the news has not reached this node
+            // yet): this transaction fails on chain; the channel is gone.
+            self.stats.sever_failed += 1;
+            let mut more = Vec::new();
+            self.nodes[n as usize].engine.channel_removed(channel, tx, self.now, &mut more);
+            self.apply(n, &mut more);
+            return;
+        }
+        let recv = |x: u32| self.nodes[x as usize].engine.ledger(channel).map_or(0, |l| l.received());
+        let (ra, rb) = (recv(a), recv(b));
+        *self.stats.severances.entry(format!("{reason:?}")).or_default() += 1;
+        self.stats.severances_total += 1;
+        trace!(
+            self,
+            r#"{{"t":{},"ev":"sever","by":{},"ch":{},"a":{},"b":{},"reason":"{:?}"}}"#,
+            self.now,
+            n,
+            channel.0,
+            a,
+            b,
+            reason
+        );
+        match self.chain.sever(channel, ra, rb) {
+            Err(e) => self.violation("money", None, e),
+            Ok(o) => {
+                self.graph_version += 1;
+                if let Some(p) = o.partition {
+                    trace!(
+                        self,
+                        r#"{{"t":{},"ev":"partition","ch":{},"nodes":{},"stake":"{}","slashed":"{}","reimbursed":"{}","calls":{}}}"#,
+                        self.now,
+                        channel.0,
+                        p.nodes.len(),
+                        p.stake,
+                        p.slashed,
+                        p.reimbursed,
+                        p.calls
+                    );
+                    self.stats.partitions.push(p);
+                }
+            }
+        }
+        if self.chain.held() != self.chain.total {
+            let d = format!("chain holds {} of {}", self.chain.held(), self.chain.total);
+            self.violation("money", None, d);
+        }
+        let mut more = Vec::new();
+        self.nodes[n as usize].engine.channel_removed(channel, tx, self.now, &mut more);
+        self.apply(n, &mut more);
+        let other = if a == n { b } else { a };
+        let vis = self.now + self.sc.chain.visible_after_ms;
+        self.push(vis, 0, Ev::Removed { node: other, channel, tx });
+        for w in self.watchers.remove(&channel).unwrap_or_default() {
+            self.push(vis, 0, Ev::Removed { node: w, channel, tx });
+        }
+    }
+
+    fn deliver(&mut self, n: u32, d: Delivery) {
+        match d {
+            Delivery::Acked { request_id } => {
+                if let Some(t) = self.tracks.get_mut(&request_id) {
+                    t.acked = true;
+                    self.stats.requests.acked += 1;
+                }
+            }
+            Delivery::LatePayment { request_id, amount, total } => {
+                self.stats.late_to_requesters += amount;
+                if let Some(t) = self.tracks.get_mut(&request_id) {
+                    t.late = total;
+                }
+            }
+            Delivery::Response { request_id, .. } => self.terminal(n, request_id, true),
+            Delivery::Notice { request_id, .. } => self.terminal(n, request_id, false),
+        }
+    }
+
+    /// A terminal outcome at the requester: check the guarantee, count it,
+    /// retry after a notice.
+    fn terminal(&mut self, n: u32, id: RequestId, response: bool) {
+        let Some(t) = self.tracks.remove(&id) else {
+            return self.violation("second_outcome", Some(id), format!("node {n}: a second terminal outcome"));
+        };
+        let late = self.now > t.bound_at;
+        let r = &mut self.stats.requests;
+        match (response, late) {
+            (true, false) => r.response_in_bound += 1,
+            (true, true) => r.response_late += 1,
+            (false, false) => r.notice_in_bound += 1,
+            (false, true) => r.notice_late += 1,
+        }
+        if !t.acked {
+            r.unacked_resolved += 1;
+        }
+        let class = self.nodes[t.to as usize].class.clone();
+        self.stats.outcomes_by_class.entry(class).or_default()[if response { 0 } else { 1 }] += 1;
+        trace!(
+            self,
+            r#"{{"t":{},"ev":"{}","node":{},"req":"{}","late_ms":{},"late_fees":"{}"}}"#,
+            self.now,
+            if response { "response" } else { "notice" },
+            n,
+            short(&id),
+            self.now.saturating_sub(t.bound_at),
+            t.late
+        );
+        if t.acked {
+            self.check_late(&t, id, "at its outcome");
+            if self.now > t.limit_at {
+                let d = format!("outcome {} ms after the bound, past max_late_ms", self.now - t.bound_at);
+                self.violation("no_outcome", Some(id), d);
+            }
+        }
+        if !response && t.attempt < self.sc.workload.retries {
+            self.push(self.now, 2, Ev::Retry { from: t.from, to: t.to, attempt: t.attempt + 1 });
+        } else if response && t.attempt > 0 {
+            self.stats.requests.retry_succeeded += 1;
+        }
+    }
+
+    /// Late fees received must cover the lateness so far, less the requester's
+    /// own tolerance (grace plus one sync).
+    fn check_late(&mut self, t: &Track, id: RequestId, when: &str) {
+        let cfg = self.nodes[t.from as usize].engine.config();
+        let lateness = self.now.saturating_sub(t.bound_at + t.tol_ms);
+        let need = late_fee(cfg.late_fee_per_sec, lateness, cfg.max_late_ms);
+        if t.late < need {
+            let d = format!("{when}: {} ms late, late fees {} < {}", self.now - t.bound_at, t.late, need);
+            self.violation("late_fees", Some(id), d);
+        }
+    }
+
+    fn engine_event(&mut self, n: u32, ev: EngineEvent) {
+        match ev {
+            EngineEvent::LateFeesPaid { amount, channel } => {
+                self.stats.late_paid += amount;
+                *self.stats.late_paid_by.entry(n).or_default() += amount;
+                *self.stats.late_series.entry(self.now / 1000).or_default() += amount;
+                trace!(
+                    self,
+                    r#"{{"t":{},"ev":"late_payment","from":{},"ch":{},"amount":"{}"}}"#, self.now, n, channel.0, amount
+                );
+            }
+            EngineEvent::LateFeesReceived { amount, .. } => {
+                *self.stats.late_received_by.entry(n).or_default() += amount
+            }
+            EngineEvent::DeadlinePassed { request_id, channel } => {
+                self.stats.deadlines_passed += 1;
+                trace!(
+                    self,
+                    r#"{{"t":{},"ev":"deadline","node":{},"ch":{},"req":"{}"}}"#,
+                    self.now,
+                    n,
+                    channel.0,
+                    short(&request_id)
+                );
+            }
+            EngineEvent::CannotPay { .. } => self.stats.cannot_pay += 1,
+            EngineEvent::Refused { reason, .. } => *self.stats.refused.entry(format!("{reason:?}")).or_default() += 1,
+        }
+    }
+
+    fn violation(&mut self, kind: &str, id: Option<RequestId>, detail: String) {
+        self.stats.violation_count += 1;
+        if self.stats.violations.len() < 100 {
+            self.stats.violations.push(Violation {
+                t: self.now,
+                kind: kind.into(),
+                request: id.map(|i| short(&i)),
+                detail,
+            });
+        }
+    }
+
+    /// End-of-run checks: open acknowledged requests must still be within
+    /// `max_late_ms` of their bound and be paid for their lateness; no channel
+    /// may show more money than its deposits.
+    pub fn finish(&mut self) {
+        let mut open: Vec<(RequestId, Track)> = self.tracks.drain().collect();
+        open.sort_by_key(|(id, _)| *id);
+        for (id, t) in &open {
+            let r = &mut self.stats.requests;
+            if !t.acked {
+                r.unacked_open += 1;
+                continue;
+            }
+            if self.now > t.bound_at {
+                r.open_late += 1;
+                let class = self.nodes[t.to as usize].class.clone();
+                self.stats.outcomes_by_class.entry(class).or_default()[2] += 1;
+            } else {
+                r.open_in_bound += 1;
+            }
+            if self.offline(t.from) {
+                continue;
+            }
+            self.check_late(t, *id, "at the end of the run");
+            if self.now > t.limit_at {
+                let d = format!("no response or notice {} ms after the bound", self.now - t.bound_at);
+                self.violation("no_outcome", Some(*id), d);
+            }
+        }
+        let mut in_flight: Amount = 0;
+        for (i, ch) in self.chans.iter().enumerate() {
+            let c = ChannelId(i as u64);
+            if !self.chain.is_open(c) {
+                continue;
+            }
+            let bal = |x: u32| self.nodes[x as usize].engine.ledger(c).map_or(0, |l| l.balance());
+            let sum = bal(ch.a) + bal(ch.b);
+            let dep = 2 * self.sc.topology.deposit;
+            if sum > dep {
+                self.stats.violation_count += 1;
+                self.stats.violations.push(Violation {
+                    t: self.now,
+                    kind: "money".into(),
+                    request: None,
+                    detail: format!("channel {i}: balances {sum} exceed deposits {dep}"),
+                });
+            }
+            in_flight += dep - sum.min(dep);
+        }
+        self.stats.money_in_flight = in_flight;
+    }
+
+    /// Money a node holds now: stake, chain balance, and its own view of its
+    /// open channels.
+    pub fn wealth(&self, n: u32) -> Amount {
+        let i = n as usize;
+        let chans: Amount = self.nodes[i]
+            .engine
+            .channels()
+            .filter(|(c, _)| self.chain.is_open(**c))
+            .map(|(_, s)| s.ledger.balance())
+            .sum();
+        self.chain.stake[i] + self.chain.balance[i] + chans
+    }
+
+    /// Route computations (exact calls, trees).
+    pub fn routing_work(&self) -> (u64, u64) {
+        (self.routes.exact_calls, self.routes.trees_built)
+    }
+
+    /// Requests sent per node role, for the summary.
+    pub fn roles(&self) -> BTreeMap<u32, &'static str> {
+        let mut m = BTreeMap::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            let role = if n.sent > 0 {
+                "client"
+            } else if n.served > 0 {
+                "server"
+            } else {
+                "relay"
+            };
+            m.insert(i as u32, role);
+        }
+        m
+    }
+
+    fn trace_msg(&mut self, what: &str, node: u32, channel: ChannelId, msg: &Wire) {
+        if self.trace.is_none() {
+            return;
+        }
+        let req = match msg {
+            Wire::Request(p) => short(&p.request.id()),
+            Wire::Ack(a) => short(&a.request_id),
+            Wire::Response(r) => short(&r.request_id),
+            Wire::Notice(n) => short(&n.request_id),
+            Wire::Sync(_) | Wire::SyncAck(_) => String::new(),
+        };
+        trace!(
+            self,
+            r#"{{"t":{},"ev":"{}","node":{},"ch":{},"kind":"{}","req":"{}"}}"#,
+            self.now,
+            what,
+            node,
+            channel.0,
+            msg.kind(),
+            req
+        );
+    }
+
+    /// Flushes the trace.
+    pub fn flush_trace(&mut self) -> std::io::Result<()> {
+        match self.trace.as_mut() {
+            Some(w) => w.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The first 8 bytes of a request id, in hex.
+pub fn short(id: &RequestId) -> String {
+    hex_prefix(&id.0[..8])
+}
+
+fn hex_prefix(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
