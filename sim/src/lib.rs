@@ -16,11 +16,21 @@
 //! that a million requests fit in a minute; everything else is the engine's.
 //!
 //! Modules: [`scenario`] (input), [`topology`] (graphs), [`chain`] (the
-//! contract's rules), [`routes`] (route cache), [`sim`] (the event loop and
-//! invariant checks), [`report`] (summary), [`plot`] (SVG), [`crypto`].
+//! contract's rules), [`routes`] (route cache), [`sim`] (the event loop),
+//! [`checks`] (invariants), [`report`] (summary), [`plot`] (SVG), [`crypto`].
 #![deny(missing_docs)]
 
+/// Writes one trace line when a trace is open (errors surface at the flush).
+macro_rules! trace_line {
+    ($sim:expr, $($arg:tt)*) => {
+        if let Some(w) = $sim.trace.as_mut() {
+            let _ = writeln!(w, $($arg)*);
+        }
+    };
+}
+
 pub mod chain;
+pub mod checks;
 pub mod crypto;
 pub mod plot;
 pub mod report;

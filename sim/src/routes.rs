@@ -59,15 +59,21 @@ impl RouteCache {
     /// graph's change counter (trees are rebuilt when it moved on and a tree
     /// path crosses a closed channel).
     pub fn get(&mut self, g: &Graph, version: u64, from: u32, to: u32, needs: RouteNeeds) -> Option<Rc<CachedRoute>> {
+        if needs.tree {
+            // The per-server tree is the cache: walking it is cheaper than
+            // remembering a million pairs.
+            if let Some(r) = self.via_tree(g, version, from, to, needs) {
+                return Some(Rc::new(r));
+            }
+        }
         if let Some(r) = self.pairs.get(&(from, to)) {
             match r {
                 Some(r) if r.channels.iter().all(|c| g.edge(*c).is_some()) => return Some(r.clone()),
-                None if !needs.tree => return None,
+                None => return None,
                 _ => {}
             }
         }
-        let r = if needs.tree { self.via_tree(g, version, from, to, needs) } else { None };
-        let r = r.or_else(|| {
+        let r = {
             self.exact_calls += 1;
             let q = RouteQuery::new(from, to, needs.body_bytes, needs.max_response_bytes, needs.max_bound_ms);
             find_routes(g, &q).ok().and_then(|mut v| v.drain(..).next()).map(|f: FoundRoute| CachedRoute {
@@ -75,7 +81,7 @@ impl RouteCache {
                 channels: f.channels,
                 params: f.params,
             })
-        });
+        };
         let r = r.map(Rc::new);
         self.pairs.insert((from, to), r.clone());
         r

@@ -12,28 +12,19 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::Write;
 
 use por_core::protocol::{
-    ChannelSetup, Delivery, Effect, EngineEvent, NodeEngine, ProtocolConfig, SeverReason, Timer, Wire, late_fee,
-    offline_tx_hash,
+    ChannelSetup, Delivery, Effect, EngineEvent, NodeEngine, ProtocolConfig, SeverReason, Timer, Wire, offline_tx_hash,
 };
 use por_core::{Amount, ChannelId, EdgeParams, Hash32, Request, RequestId, Route, RouteHop, Signature};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::chain::Chain;
+use crate::checks::Track;
 use crate::crypto::{SimSigner, SimVerifier, sim_key};
-use crate::report::{Stats, Violation};
+use crate::report::Stats;
 use crate::routes::{RouteCache, RouteNeeds};
 use crate::scenario::{Scenario, ScenarioError};
 use crate::topology::{self, Built};
-
-/// Writes one trace line when a trace is open (errors surface at the flush).
-macro_rules! trace {
-    ($sim:expr, $($arg:tt)*) => {
-        if let Some(w) = $sim.trace.as_mut() {
-            let _ = writeln!(w, $($arg)*);
-        }
-    };
-}
 
 /// A simulated node: the real engine plus the behaviour the scenario gave it.
 pub struct SimNode {
@@ -62,16 +53,16 @@ struct Bucket {
     q: [VecDeque<u32>; 3],
 }
 
-struct Chan {
-    a: u32,
-    b: u32,
+pub(crate) struct Chan {
+    pub(crate) a: u32,
+    pub(crate) b: u32,
     params: EdgeParams,
     /// Last delivery time per direction (a→b, b→a), for in-order delivery.
     last: [u64; 2],
 }
 
 #[derive(Debug)]
-enum Ev {
+pub(crate) enum Ev {
     Msg { to: u32, channel: ChannelId, msg: Wire },
     Timer { node: u32, timer: Timer },
     Respond { node: u32, id: RequestId },
@@ -79,18 +70,6 @@ enum Ev {
     Arrival,
     Fixed { from: u32, to: u32 },
     Retry { from: u32, to: u32, attempt: u32 },
-}
-
-/// What the simulator remembers of a request for the invariant checks.
-struct Track {
-    from: u32,
-    to: u32,
-    bound_at: u64,
-    limit_at: u64,
-    tol_ms: u64,
-    acked: bool,
-    late: Amount,
-    attempt: u32,
 }
 
 /// A run in progress.
@@ -107,13 +86,13 @@ pub struct Sim {
     seq: u64,
     /// The nodes.
     pub nodes: Vec<SimNode>,
-    chans: Vec<Chan>,
+    pub(crate) chans: Vec<Chan>,
     /// The chain.
     pub chain: Chain,
     graph_version: u64,
     rng: ChaCha8Rng,
     routes: RouteCache,
-    tracks: HashMap<RequestId, Track>,
+    pub(crate) tracks: HashMap<RequestId, Track>,
     watchers: HashMap<ChannelId, Vec<u32>>,
     clients: Vec<u32>,
     servers: Vec<u32>,
@@ -121,7 +100,7 @@ pub struct Sim {
     nonce: u64,
     /// Counters for the summary.
     pub stats: Stats,
-    trace: Option<Box<dyn Write>>,
+    pub(crate) trace: Option<Box<dyn Write>>,
     buf: Vec<Effect>,
 }
 
@@ -286,7 +265,7 @@ impl Sim {
         Ok(sim)
     }
 
-    fn push(&mut self, at: u64, class: u8, ev: Ev) {
+    pub(crate) fn push(&mut self, at: u64, class: u8, ev: Ev) {
         self.seq += 1;
         self.pending += 1;
         let slot = match self.free.pop() {
@@ -321,7 +300,7 @@ impl Sim {
         Some((t, slot))
     }
 
-    fn offline(&self, n: u32) -> bool {
+    pub(crate) fn offline(&self, n: u32) -> bool {
         self.nodes[n as usize].offline_from.is_some_and(|t| self.now >= t)
     }
 
@@ -481,7 +460,7 @@ impl Sim {
                         attempt,
                     },
                 );
-                trace!(
+                trace_line!(
                     self,
                     r#"{{"t":{},"ev":"request","from":{},"to":{},"req":"{}","hops":{},"bound_ms":{}}}"#,
                     self.now,
@@ -565,7 +544,7 @@ impl Sim {
         let (ra, rb) = (recv(a), recv(b));
         *self.stats.severances.entry(format!("{reason:?}")).or_default() += 1;
         self.stats.severances_total += 1;
-        trace!(
+        trace_line!(
             self,
             r#"{{"t":{},"ev":"sever","by":{},"ch":{},"a":{},"b":{},"reason":"{:?}"}}"#,
             self.now,
@@ -580,7 +559,7 @@ impl Sim {
             Ok(o) => {
                 self.graph_version += 1;
                 if let Some(p) = o.partition {
-                    trace!(
+                    trace_line!(
                         self,
                         r#"{{"t":{},"ev":"partition","ch":{},"nodes":{},"stake":"{}","slashed":"{}","reimbursed":"{}","calls":{}}}"#,
                         self.now,
@@ -629,70 +608,19 @@ impl Sim {
         }
     }
 
-    /// A terminal outcome at the requester: check the guarantee, count it,
-    /// retry after a notice.
-    fn terminal(&mut self, n: u32, id: RequestId, response: bool) {
-        let Some(t) = self.tracks.remove(&id) else {
-            return self.violation("second_outcome", Some(id), format!("node {n}: a second terminal outcome"));
-        };
-        let late = self.now > t.bound_at;
-        let r = &mut self.stats.requests;
-        match (response, late) {
-            (true, false) => r.response_in_bound += 1,
-            (true, true) => r.response_late += 1,
-            (false, false) => r.notice_in_bound += 1,
-            (false, true) => r.notice_late += 1,
-        }
-        if !t.acked {
-            r.unacked_resolved += 1;
-        }
-        let class = self.nodes[t.to as usize].class.clone();
-        self.stats.outcomes_by_class.entry(class).or_default()[if response { 0 } else { 1 }] += 1;
-        trace!(
-            self,
-            r#"{{"t":{},"ev":"{}","node":{},"req":"{}","late_ms":{},"late_fees":"{}"}}"#,
-            self.now,
-            if response { "response" } else { "notice" },
-            n,
-            short(&id),
-            self.now.saturating_sub(t.bound_at),
-            t.late
-        );
-        if t.acked {
-            self.check_late(&t, id, "at its outcome");
-            if self.now > t.limit_at {
-                let d = format!("outcome {} ms after the bound, past max_late_ms", self.now - t.bound_at);
-                self.violation("no_outcome", Some(id), d);
-            }
-        }
-        if !response && t.attempt < self.sc.workload.retries {
-            self.push(self.now, 2, Ev::Retry { from: t.from, to: t.to, attempt: t.attempt + 1 });
-        } else if response && t.attempt > 0 {
-            self.stats.requests.retry_succeeded += 1;
-        }
-    }
-
-    /// Late fees received must cover the lateness so far, less the requester's
-    /// own tolerance (grace plus one sync).
-    fn check_late(&mut self, t: &Track, id: RequestId, when: &str) {
-        let cfg = self.nodes[t.from as usize].engine.config();
-        let lateness = self.now.saturating_sub(t.bound_at + t.tol_ms);
-        let need = late_fee(cfg.late_fee_per_sec, lateness, cfg.max_late_ms);
-        if t.late < need {
-            let d = format!("{when}: {} ms late, late fees {} < {}", self.now - t.bound_at, t.late, need);
-            self.violation("late_fees", Some(id), d);
-        }
-    }
-
     fn engine_event(&mut self, n: u32, ev: EngineEvent) {
         match ev {
             EngineEvent::LateFeesPaid { amount, channel } => {
                 self.stats.late_paid += amount;
                 *self.stats.late_paid_by.entry(n).or_default() += amount;
                 *self.stats.late_series.entry(self.now / 1000).or_default() += amount;
-                trace!(
+                trace_line!(
                     self,
-                    r#"{{"t":{},"ev":"late_payment","from":{},"ch":{},"amount":"{}"}}"#, self.now, n, channel.0, amount
+                    r#"{{"t":{},"ev":"late_payment","from":{},"ch":{},"amount":"{}"}}"#,
+                    self.now,
+                    n,
+                    channel.0,
+                    amount
                 );
             }
             EngineEvent::LateFeesReceived { amount, .. } => {
@@ -700,7 +628,7 @@ impl Sim {
             }
             EngineEvent::DeadlinePassed { request_id, channel } => {
                 self.stats.deadlines_passed += 1;
-                trace!(
+                trace_line!(
                     self,
                     r#"{{"t":{},"ev":"deadline","node":{},"ch":{},"req":"{}"}}"#,
                     self.now,
@@ -712,69 +640,6 @@ impl Sim {
             EngineEvent::CannotPay { .. } => self.stats.cannot_pay += 1,
             EngineEvent::Refused { reason, .. } => *self.stats.refused.entry(format!("{reason:?}")).or_default() += 1,
         }
-    }
-
-    fn violation(&mut self, kind: &str, id: Option<RequestId>, detail: String) {
-        self.stats.violation_count += 1;
-        if self.stats.violations.len() < 100 {
-            self.stats.violations.push(Violation {
-                t: self.now,
-                kind: kind.into(),
-                request: id.map(|i| short(&i)),
-                detail,
-            });
-        }
-    }
-
-    /// End-of-run checks: open acknowledged requests must still be within
-    /// `max_late_ms` of their bound and be paid for their lateness; no channel
-    /// may show more money than its deposits.
-    pub fn finish(&mut self) {
-        let mut open: Vec<(RequestId, Track)> = self.tracks.drain().collect();
-        open.sort_by_key(|(id, _)| *id);
-        for (id, t) in &open {
-            let r = &mut self.stats.requests;
-            if !t.acked {
-                r.unacked_open += 1;
-                continue;
-            }
-            if self.now > t.bound_at {
-                r.open_late += 1;
-                let class = self.nodes[t.to as usize].class.clone();
-                self.stats.outcomes_by_class.entry(class).or_default()[2] += 1;
-            } else {
-                r.open_in_bound += 1;
-            }
-            if self.offline(t.from) {
-                continue;
-            }
-            self.check_late(t, *id, "at the end of the run");
-            if self.now > t.limit_at {
-                let d = format!("no response or notice {} ms after the bound", self.now - t.bound_at);
-                self.violation("no_outcome", Some(*id), d);
-            }
-        }
-        let mut in_flight: Amount = 0;
-        for (i, ch) in self.chans.iter().enumerate() {
-            let c = ChannelId(i as u64);
-            if !self.chain.is_open(c) {
-                continue;
-            }
-            let bal = |x: u32| self.nodes[x as usize].engine.ledger(c).map_or(0, |l| l.balance());
-            let sum = bal(ch.a) + bal(ch.b);
-            let dep = 2 * self.sc.topology.deposit;
-            if sum > dep {
-                self.stats.violation_count += 1;
-                self.stats.violations.push(Violation {
-                    t: self.now,
-                    kind: "money".into(),
-                    request: None,
-                    detail: format!("channel {i}: balances {sum} exceed deposits {dep}"),
-                });
-            }
-            in_flight += dep - sum.min(dep);
-        }
-        self.stats.money_in_flight = in_flight;
     }
 
     /// Money a node holds now: stake, chain balance, and its own view of its
@@ -822,7 +687,7 @@ impl Sim {
             Wire::Notice(n) => short(&n.request_id),
             Wire::Sync(_) | Wire::SyncAck(_) => String::new(),
         };
-        trace!(
+        trace_line!(
             self,
             r#"{{"t":{},"ev":"{}","node":{},"ch":{},"kind":"{}","req":"{}"}}"#,
             self.now,
