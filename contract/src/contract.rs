@@ -1,0 +1,288 @@
+//! The contract's state and its `#[near]` surface: every exported method
+//! reads the caller, the attached deposit and the clock, then calls a plain
+//! method of the module that owns the rule. near-sdk's macros generate
+//! undocumented items here (`ContractExt`, its methods, the wasm exports),
+//! hence the `allow(missing_docs)` of this module only; everything written
+//! by hand is documented.
+#![allow(missing_docs)]
+
+use near_sdk::json_types::U128;
+use near_sdk::store::{IterableSet, LazyOption, LookupMap, LookupSet, Vector};
+use near_sdk::{AccountId, BorshStorageKey, NearToken, PanicOnDefault, Promise, env, near, require};
+use por_core::{EdgeParams, NodeKey, SignedVoucher};
+
+use crate::config::Config;
+use crate::events::Event;
+use crate::partition::{CheckStatus, PendingCheck};
+use crate::views::{BalancesView, ChannelView, ClaimsView, EdgesPage, NodeView, NodesPage, TotalsView};
+
+/// Storage prefixes of the collections.
+#[near(serializers = [borsh])]
+#[derive(BorshStorageKey)]
+enum Key {
+    Nodes,
+    NodeOf,
+    Keys,
+    Channels,
+    OpenEdges,
+    Claims,
+    Balances,
+    Check,
+}
+
+/// The contract's state.
+#[near(contract_state)]
+#[derive(PanicOnDefault)]
+pub struct Contract {
+    pub(crate) config: Config,
+    /// Nodes by graph index.
+    pub(crate) nodes: Vector<crate::nodes::Node>,
+    /// Graph index of each registered (not left) account.
+    pub(crate) node_of: LookupMap<AccountId, u32>,
+    /// Every node key ever registered.
+    pub(crate) keys: LookupSet<NodeKey>,
+    /// Every channel, closed ones included.
+    pub(crate) channels: LookupMap<u64, crate::channels::Channel>,
+    /// Ids of the open edges (for the paged graph view).
+    pub(crate) open_edges: IterableSet<u64>,
+    pub(crate) next_channel: u64,
+    /// Unpaid, unlapsed (or not yet pruned) claims by id.
+    pub(crate) claims: LookupMap<u64, crate::partition::Claim>,
+    pub(crate) next_claim: u64,
+    /// Withdrawable balances.
+    pub(crate) balances: LookupMap<AccountId, u128>,
+    pub(crate) treasury: u128,
+    pub(crate) storage_reserve: u128,
+    pub(crate) total_balances: u128,
+    pub(crate) total_stake: u128,
+    pub(crate) total_deposits: u128,
+    pub(crate) graph_version: u64,
+    /// The channel whose partition check is pending (cheap guard).
+    pub(crate) check_channel: Option<u64>,
+    /// The pending check's state (loaded only when needed).
+    pub(crate) check: LazyOption<PendingCheck>,
+}
+
+fn now_ms() -> u64 {
+    env::block_timestamp_ms()
+}
+
+fn deposit() -> u128 {
+    env::attached_deposit().as_yoctonear()
+}
+
+#[near]
+impl Contract {
+    /// Initialises the contract with `config`.
+    #[init]
+    pub fn new(config: Config) -> Self {
+        config.validate();
+        Contract {
+            config,
+            nodes: Vector::new(Key::Nodes),
+            node_of: LookupMap::new(Key::NodeOf),
+            keys: LookupSet::new(Key::Keys),
+            channels: LookupMap::new(Key::Channels),
+            open_edges: IterableSet::new(Key::OpenEdges),
+            next_channel: 1,
+            claims: LookupMap::new(Key::Claims),
+            next_claim: 1,
+            balances: LookupMap::new(Key::Balances),
+            treasury: 0,
+            storage_reserve: 0,
+            total_balances: 0,
+            total_stake: 0,
+            total_deposits: 0,
+            graph_version: 0,
+            check_channel: None,
+            check: LazyOption::new(Key::Check, None),
+        }
+    }
+
+    /// Replaces the config (owner only).
+    pub fn update_config(&mut self, config: Config) {
+        require!(
+            env::predecessor_account_id() == self.config.owner,
+            format!("update_config: only the owner {} may change the config", self.config.owner)
+        );
+        config.validate();
+        self.config = config.clone();
+        Event::ConfigUpdated { config }.emit();
+    }
+
+    /// Registers the caller as a node with `node_key`; the deposit minus the
+    /// node storage fee is its stake. Returns its graph index.
+    #[payable]
+    pub fn register_node(&mut self, node_key: NodeKey, service_ms: u64) -> u32 {
+        self.do_register(env::predecessor_account_id(), node_key, service_ms, deposit())
+    }
+
+    /// Adds the deposit to the caller's stake; returns the new stake.
+    #[payable]
+    pub fn add_stake(&mut self) -> U128 {
+        self.do_add_stake(env::predecessor_account_id(), deposit())
+    }
+
+    /// Makes a partitioned caller active again (the deposit, if any, is added
+    /// to its stake, which must reach `min_stake`); returns the stake.
+    #[payable]
+    pub fn rejoin(&mut self) -> U128 {
+        self.do_rejoin(env::predecessor_account_id(), deposit())
+    }
+
+    /// Leaves: the stake goes to the caller's withdrawable balance. Needs no
+    /// channel that is not closed and no open claim against the caller.
+    pub fn leave(&mut self) -> U128 {
+        self.do_leave(env::predecessor_account_id(), now_ms())
+    }
+
+    /// Proposes a channel to `peer`; the deposit minus the channel storage
+    /// fee is the opener's deposit. Returns the channel id.
+    #[payable]
+    pub fn open_channel(&mut self, peer: AccountId, latency_ms: u64, base_fee: U128, byte_fee: U128) -> u64 {
+        let params = EdgeParams { latency_ms, base_fee: base_fee.0, byte_fee: byte_fee.0 };
+        self.do_open(env::predecessor_account_id(), peer, params, deposit(), now_ms())
+    }
+
+    /// The peer confirms a proposal with its deposit: the channel is an edge.
+    #[payable]
+    pub fn confirm_channel(&mut self, channel_id: u64) {
+        self.do_confirm(env::predecessor_account_id(), channel_id, deposit())
+    }
+
+    /// The opener cancels an unconfirmed proposal after `proposal_timeout_ms`.
+    pub fn cancel_proposal(&mut self, channel_id: u64) {
+        self.do_cancel(env::predecessor_account_id(), channel_id, now_ms())
+    }
+
+    /// Proposes a cooperative close with the best voucher the other side signed.
+    pub fn propose_close(&mut self, channel_id: u64, voucher: Option<SignedVoucher>) {
+        self.do_propose_close(env::predecessor_account_id(), channel_id, voucher)
+    }
+
+    /// Confirms the other side's close proposal with the best voucher the
+    /// proposer signed; both sides are credited, no penalty.
+    pub fn confirm_close(&mut self, channel_id: u64, voucher: Option<SignedVoucher>) {
+        self.do_confirm_close(env::predecessor_account_id(), channel_id, voucher)
+    }
+
+    /// Severs a channel with the best voucher the other side signed.
+    pub fn sever(&mut self, channel_id: u64, voucher: Option<SignedVoucher>) -> CheckStatus {
+        self.do_sever(env::predecessor_account_id(), channel_id, voucher, now_ms())
+    }
+
+    /// The side that did not sever submits a better voucher signed by the
+    /// severer, during the challenge window.
+    pub fn submit_voucher(&mut self, channel_id: u64, voucher: SignedVoucher) {
+        self.do_submit_voucher(env::predecessor_account_id(), channel_id, voucher, now_ms())
+    }
+
+    /// Settles a severed channel after its challenge window (anyone).
+    pub fn finalize(&mut self, channel_id: u64) {
+        self.do_finalize(channel_id, now_ms())
+    }
+
+    /// Continues the pending partition check by one bounded step (anyone).
+    pub fn continue_partition_check(&mut self) -> CheckStatus {
+        self.do_continue(now_ms())
+    }
+
+    /// Transfers `amount` of the caller's withdrawable balance to it.
+    pub fn withdraw(&mut self, amount: U128) -> Promise {
+        let caller = env::predecessor_account_id();
+        let have = self.balances.get(&caller).copied().unwrap_or(0);
+        require!(amount.0 > 0, "withdraw: amount must be positive (yocto, as a decimal string)");
+        require!(
+            amount.0 <= have,
+            format!("withdraw: {caller} may withdraw at most {have} yocto; asked for {}", amount.0)
+        );
+        if have == amount.0 {
+            self.balances.remove(&caller);
+        } else {
+            self.balances.insert(caller.clone(), have - amount.0);
+        }
+        self.total_balances -= amount.0;
+        Event::Withdrawn { account_id: caller.clone(), amount }.emit();
+        Promise::new(caller).transfer(NearToken::from_yoctonear(amount.0))
+    }
+
+    /// Moves `amount` of the treasury to the owner's withdrawable balance
+    /// (owner only).
+    pub fn withdraw_treasury(&mut self, amount: U128) {
+        let caller = env::predecessor_account_id();
+        require!(
+            caller == self.config.owner,
+            format!("withdraw_treasury: only the owner {} may move treasury funds", self.config.owner)
+        );
+        require!(
+            amount.0 <= self.treasury,
+            format!("withdraw_treasury: the treasury holds {} yocto; asked for {}", self.treasury, amount.0)
+        );
+        self.treasury -= amount.0;
+        self.credit(&caller, amount.0);
+        Event::TreasuryWithdrawn { amount }.emit();
+    }
+
+    // ---- views ----
+
+    /// The config.
+    pub fn config(&self) -> Config {
+        self.config.clone()
+    }
+
+    /// The graph version (bumps on every change of nodes, stakes, statuses or open edges).
+    pub fn graph_version(&self) -> u64 {
+        self.graph_version
+    }
+
+    /// The node of `account_id`.
+    pub fn node(&self, account_id: AccountId) -> Option<NodeView> {
+        self.node_of.get(&account_id).and_then(|&i| self.node_view(i))
+    }
+
+    /// The node with graph index `index`.
+    pub fn node_at(&self, index: u32) -> Option<NodeView> {
+        self.node_view(index)
+    }
+
+    /// A channel.
+    pub fn channel(&self, channel_id: u64) -> Option<ChannelView> {
+        self.channels.get(&channel_id).map(|c| self.channel_view(c))
+    }
+
+    /// The channels of `account_id` that are not closed yet.
+    pub fn channels_of(&self, account_id: AccountId) -> Vec<ChannelView> {
+        let Some(&i) = self.node_of.get(&account_id) else { return Vec::new() };
+        self.rec(i).live.iter().filter_map(|id| self.channels.get(id)).map(|c| self.channel_view(c)).collect()
+    }
+
+    /// Unlapsed claims against and held by `account_id`.
+    pub fn claims(&self, account_id: AccountId) -> ClaimsView {
+        self.claims_view(&account_id, now_ms())
+    }
+
+    /// The money `account_id` has in the contract.
+    pub fn balances(&self, account_id: AccountId) -> BalancesView {
+        self.balances_view(&account_id)
+    }
+
+    /// The contract's books.
+    pub fn totals(&self) -> TotalsView {
+        self.totals_view()
+    }
+
+    /// A page of nodes by index.
+    pub fn graph_nodes(&self, from_index: u32, limit: u32) -> NodesPage {
+        self.nodes_page(from_index, limit)
+    }
+
+    /// A page of open edges.
+    pub fn graph_edges(&self, from_index: u32, limit: u32) -> EdgesPage {
+        self.edges_page(from_index, limit)
+    }
+
+    /// The pending partition check, or null.
+    pub fn partition_check(&self) -> Option<CheckStatus> {
+        self.check_status()
+    }
+}

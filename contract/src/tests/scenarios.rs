@@ -1,0 +1,201 @@
+//! The scenarios of issue #3: an offline node severed by all its neighbours,
+//! sockpuppets that go down with it, a split where fewer nodes hold more
+//! stake, and a check continued over many calls on a large component.
+
+use super::*;
+use crate::nodes::NodeStatus;
+use por_core::Outcome;
+
+fn status(ch: &mut Chain, name: &str) -> NodeStatus {
+    ch.view(|c| c.node_at(c.node_of.get(&acc(name)).copied().unwrap())).unwrap().status
+}
+
+fn withdrawable(ch: &mut Chain, name: &str) -> u128 {
+    ch.view(|c| c.balances(acc(name))).withdrawable.0
+}
+
+#[test]
+fn offline_node_severed_by_all_neighbours_reimburses_each() {
+    // Ring of honest nodes h0..h3, all connected to the offline node x.
+    let mut ch = Chain::new(|c| {
+        c.severance_penalty = (N / 5).into();
+        c.partition_slash_bps = 5_000;
+    });
+    let honest = ["h0", "h1", "h2", "h3"];
+    for h in honest {
+        ch.register(h, 10 * N);
+    }
+    ch.register("x", 5 * N);
+    for i in 0..4 {
+        ch.open(honest[i], honest[(i + 1) % 4], N, N);
+    }
+    let ids: Vec<u64> = honest.iter().map(|h| ch.open(h, "x", N, N)).collect();
+    let half = N / 10;
+    // The first three severances leave x connected: claims only.
+    for (h, id) in honest.iter().zip(&ids).take(3) {
+        let st = ch.call(h, 0, |c| c.sever(*id, None));
+        assert_eq!(st.outcome, Some(Outcome::Connected));
+        assert_eq!(withdrawable(&mut ch, h), 0);
+    }
+    assert_eq!(status(&mut ch, "x"), NodeStatus::Active);
+    assert_eq!(ch.view(|c| c.claims(acc("x"))).owed_by.len(), 3);
+    // The last cut isolates x: it is partitioned, slashed by half, and every
+    // neighbour gets its half-penalty back.
+    let x_stake = 5 * N - 4 * half;
+    let st = ch.call("h3", 0, |c| c.sever(ids[3], None));
+    assert_eq!(st.outcome, Some(Outcome::Partitioned { nodes: vec![4], stake: x_stake }));
+    assert!(ch.event_names().contains(&"node_partitioned".to_string()));
+    assert_eq!(ch.event_names().iter().filter(|n| *n == "claim_paid").count(), 4);
+    assert_eq!(status(&mut ch, "x"), NodeStatus::Partitioned);
+    for h in honest {
+        assert_eq!(withdrawable(&mut ch, h), half, "{h} is reimbursed its half-penalty");
+    }
+    assert_eq!(ch.view(|c| c.node(acc("x"))).unwrap().stake.0, x_stake - x_stake / 2);
+    assert!(ch.view(|c| c.claims(acc("x"))).owed_by.is_empty(), "paid claims are gone");
+    // x's own claims on its neighbours remain.
+    assert_eq!(ch.view(|c| c.claims(acc("x"))).held.len(), 4);
+    ch.assert_conserved();
+}
+
+#[test]
+fn sockpuppets_attached_only_to_the_offline_node_go_down_with_it() {
+    let mut ch = Chain::new(|c| c.severance_penalty = (N / 5).into());
+    for h in ["h0", "h1", "h2"] {
+        ch.register(h, 20 * N);
+    }
+    ch.open("h0", "h1", N, N);
+    ch.open("h1", "h2", N, N);
+    ch.register("x", 3 * N);
+    let puppets: Vec<String> = (0..6).map(|i| format!("puppet{i}")).collect();
+    for p in &puppets {
+        ch.register(p, N);
+        ch.open("x", p, N, N);
+    }
+    // The puppets also link among themselves: still only through x to the rest.
+    ch.open(&puppets[0], &puppets[1], N, N);
+    let e0 = ch.open("h0", "x", N, N);
+    let e2 = ch.open("h2", "x", N, N);
+    assert_eq!(ch.call("h0", 0, |c| c.sever(e0, None)).outcome, Some(Outcome::Connected));
+    let st = ch.call("h2", 0, |c| c.sever(e2, None));
+    let Some(Outcome::Partitioned { nodes, stake }) = st.outcome else { panic!("expected a partition, got {st:?}") };
+    assert_eq!(nodes.len(), 7, "x and its six puppets, however many they are");
+    assert_eq!(stake, 3 * N - 2 * (N / 10) + 6 * N);
+    for p in &puppets {
+        assert_eq!(status(&mut ch, p), NodeStatus::Partitioned);
+        assert_eq!(ch.view(|c| c.node(acc(p))).unwrap().stake.0, N - N / 10, "{p} loses 10 %");
+    }
+    assert_eq!(status(&mut ch, "x"), NodeStatus::Partitioned);
+    for h in ["h0", "h2"] {
+        assert_eq!(withdrawable(&mut ch, h), N / 10);
+        assert_eq!(status(&mut ch, h), NodeStatus::Active);
+    }
+    ch.assert_conserved();
+}
+
+#[test]
+fn fewer_nodes_with_more_stake_win_the_split() {
+    let mut ch = Chain::new(|c| c.severance_penalty = (N / 5).into());
+    // Side R: two rich nodes. Side P: five poor nodes in a path.
+    ch.register("r0", 50 * N);
+    ch.register("r1", 50 * N);
+    ch.open("r0", "r1", N, N);
+    for i in 0..5 {
+        ch.register(&format!("p{i}"), 2 * N);
+    }
+    for i in 0..4 {
+        ch.open(&format!("p{i}"), &format!("p{}", i + 1), N, N);
+    }
+    let bridge = ch.open("r1", "p0", N, N);
+    // The poor side severs the bridge itself; it is still the smaller side.
+    let st = ch.call("p0", 0, |c| c.sever(bridge, None));
+    let Some(Outcome::Partitioned { nodes, .. }) = st.outcome else { panic!("expected a partition, got {st:?}") };
+    assert_eq!(nodes, vec![2, 3, 4, 5, 6]);
+    for i in 0..5 {
+        assert_eq!(status(&mut ch, &format!("p{i}")), NodeStatus::Partitioned);
+    }
+    assert_eq!(status(&mut ch, "r1"), NodeStatus::Active);
+    assert_eq!(withdrawable(&mut ch, "r1"), N / 10, "r1's half-penalty is paid back");
+    ch.assert_conserved();
+}
+
+#[test]
+fn pro_rata_when_the_slash_cannot_cover_the_claims() {
+    // x has 1 NEAR of stake and a 1 % slash; three neighbours claim 0.5 each.
+    let mut ch = Chain::new(|c| {
+        c.severance_penalty = N.into();
+        c.partition_slash_bps = 100;
+        c.min_stake = (N / 100).into();
+    });
+    for h in ["h0", "h1", "h2"] {
+        ch.register(h, 10 * N);
+    }
+    ch.open("h0", "h1", N, N);
+    ch.open("h1", "h2", N, N);
+    ch.register("x", 2 * N);
+    let ids: Vec<u64> = ["h0", "h1", "h2"].iter().map(|h| ch.open(h, "x", N, N)).collect();
+    for (h, id) in ["h0", "h1", "h2"].iter().zip(&ids) {
+        ch.call(h, 0, |c| c.sever(*id, None));
+    }
+    // x's stake: 2 − 3 × 0.5 = 0.5; slash 1 % = 0.005; claims 1.5 in all.
+    let pool = (N / 2) / 100;
+    for h in ["h0", "h1", "h2"] {
+        assert_eq!(withdrawable(&mut ch, h), pool / 3, "{h} gets a third of the pool");
+    }
+    ch.assert_conserved();
+}
+
+#[test]
+fn tie_partitions_nobody() {
+    let mut ch = Chain::new(|_| {});
+    for n in ["a", "b", "c", "d"] {
+        ch.register(n, 3 * N);
+    }
+    ch.open("a", "b", N, N);
+    ch.open("c", "d", N, N);
+    let bridge = ch.open("b", "c", N, N);
+    let st = ch.call("b", 0, |c| c.sever(bridge, None));
+    assert!(matches!(st.outcome, Some(Outcome::Tie { .. })), "{st:?}");
+    for n in ["a", "b", "c", "d"] {
+        assert_eq!(status(&mut ch, n), NodeStatus::Active);
+    }
+    ch.assert_conserved();
+}
+
+#[test]
+fn partition_check_continues_over_many_calls_on_a_large_component() {
+    // Two paths of 150 nodes joined by one bridge; the component must be
+    // walked to compare stakes. A small budget and batch force many calls.
+    let mut ch = Chain::new(|c| {
+        c.partition_step_budget = 40;
+        c.settle_batch = 10;
+        c.min_stake = 1.into();
+        c.node_storage_fee = 0.into();
+        c.channel_storage_fee = 0.into();
+        c.severance_penalty = 0.into();
+    });
+    let n = 150;
+    for i in 0..2 * n {
+        // The left side is poorer.
+        let stake = if i < n { 1_000 } else { 1_001 };
+        ch.register(&format!("n{i}"), stake);
+    }
+    for i in 0..2 * n - 1 {
+        if i != n - 1 {
+            ch.open(&format!("n{i}"), &format!("n{}", i + 1), 0, 0);
+        }
+    }
+    let bridge = ch.open(&format!("n{}", n - 1), &format!("n{n}"), 0, 0);
+    let first = ch.call(&format!("n{n}"), 0, |c| c.sever(bridge, None));
+    assert_eq!(first.phase, "search");
+    let v = ch.view(|c| c.graph_version());
+    let calls = ch.finish_check();
+    assert!(calls > 10, "a budget of 40 needs many calls, got {calls}");
+    assert_eq!(ch.view(|c| c.graph_version()), v + (n as u64).div_ceil(10), "one bump per slash batch");
+    for i in [0, n / 2, n - 1] {
+        assert_eq!(status(&mut ch, &format!("n{i}")), NodeStatus::Partitioned);
+    }
+    for i in [n, 2 * n - 1] {
+        assert_eq!(status(&mut ch, &format!("n{i}")), NodeStatus::Active);
+    }
+    ch.assert_conserved();
+}
