@@ -186,6 +186,31 @@ impl ChannelLedger {
         Ok(())
     }
 
+    /// Puts back the vouchers a node kept on disk, after a restart. Each must
+    /// belong to this channel and direction; the received one is not
+    /// re-verified (the node verified it before storing it).
+    pub fn restore(&mut self, sent: Option<SignedVoucher>, received: Option<SignedVoucher>) -> Result<(), LedgerError> {
+        for (v, payer) in [(&sent, self.local), (&received, self.remote)] {
+            let Some(v) = v else { continue };
+            if v.voucher.contract != self.contract {
+                return Err(LedgerError::WrongContract { expected: self.contract.clone(), got: v.voucher.contract.clone() });
+            }
+            if v.voucher.channel != self.channel {
+                return Err(LedgerError::WrongChannel { expected: self.channel, got: v.voucher.channel });
+            }
+            if v.voucher.payer != payer {
+                return Err(LedgerError::WrongDirection { expected: payer, got: v.voucher.payer });
+            }
+        }
+        if sent.as_ref().is_some_and(|v| v.voucher.cumulative > self.paid()) {
+            self.sent = sent;
+        }
+        if received.as_ref().is_some_and(|v| v.voucher.cumulative > self.received()) {
+            self.received = received;
+        }
+        Ok(())
+    }
+
     /// [`check`](Self::check) then [`commit`](Self::commit), for callers
     /// without durable state (the simulator, tests).
     pub fn accept(&mut self, v: SignedVoucher, verifier: &impl Verifier) -> Result<Amount, LedgerError> {
@@ -258,6 +283,21 @@ mod tests {
         let big =
             Voucher { contract: "por.test".into(), channel: ChannelId(7), payer: a.public(), cumulative: 101 }.sign(&a);
         assert_eq!(lb.check(&big, &Ed25519Verifier), Err(LedgerError::Insolvent { cumulative: 101, limit: 100 }));
+    }
+
+    #[test]
+    fn restore_after_restart() {
+        let (a, b, mut la, mut lb) = pair();
+        let paid = la.pay(30, &a).unwrap();
+        lb.accept(paid.clone(), &Ed25519Verifier).unwrap();
+        let mut fresh_a = ChannelLedger::new("por.test".into(), ChannelId(7), a.public(), b.public(), 100, 50);
+        fresh_a.restore(Some(paid.clone()), None).unwrap();
+        assert_eq!(fresh_a.paid(), 30, "never signs below what it already paid");
+        assert_eq!(fresh_a.pay(5, &a).unwrap().voucher.cumulative, 35);
+        let mut fresh_b = ChannelLedger::new("por.test".into(), ChannelId(7), b.public(), a.public(), 50, 100);
+        assert!(matches!(fresh_b.restore(Some(paid.clone()), None), Err(LedgerError::WrongDirection { .. })));
+        fresh_b.restore(None, Some(paid)).unwrap();
+        assert_eq!(fresh_b.received(), lb.received());
     }
 
     #[test]

@@ -17,13 +17,15 @@
 //! - [`channel`]: per-channel state;
 //! - [`inflight`]: per-request legs and their late accounting;
 //! - `node`: requests, acks, responses, notices;
-//! - `sync`: syncs, timers, policy, severance.
+//! - `sync`: syncs, timers, policy, severance;
+//! - `restore`: channels back after a restart.
 
 pub mod channel;
 pub mod config;
 pub mod effect;
 pub mod inflight;
 mod node;
+mod restore;
 mod sync;
 #[cfg(all(test, feature = "native"))]
 mod tests;
