@@ -193,7 +193,10 @@ impl ChannelLedger {
         for (v, payer) in [(&sent, self.local), (&received, self.remote)] {
             let Some(v) = v else { continue };
             if v.voucher.contract != self.contract {
-                return Err(LedgerError::WrongContract { expected: self.contract.clone(), got: v.voucher.contract.clone() });
+                return Err(LedgerError::WrongContract {
+                    expected: self.contract.clone(),
+                    got: v.voucher.contract.clone(),
+                });
             }
             if v.voucher.channel != self.channel {
                 return Err(LedgerError::WrongChannel { expected: self.channel, got: v.voucher.channel });
