@@ -162,6 +162,8 @@ pub struct Summary {
     /// Requests by outcome.
     pub requests: RequestCounts,
     deadlines_passed: u64,
+    /// Requests the nodes' engines still track at the end (all roles).
+    tracked_at_end: u64,
     late_fees: LateFees,
     /// Severances by reason.
     pub severances: BTreeMap<String, u64>,
@@ -267,6 +269,7 @@ impl Summary {
             dropped_offline: s.dropped_offline,
             requests: s.requests.clone(),
             deadlines_passed: s.deadlines_passed,
+            tracked_at_end: sim.nodes.iter().map(|n| n.engine.in_flight() as u64).sum(),
             late_fees: LateFees {
                 paid_total: s.late_paid,
                 to_requesters: s.late_to_requesters,

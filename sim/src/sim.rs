@@ -97,6 +97,7 @@ pub struct Sim {
     clients: Vec<u32>,
     servers: Vec<u32>,
     generated: u64,
+    arrival_clock: f64,
     nonce: u64,
     /// Counters for the summary.
     pub stats: Stats,
@@ -120,7 +121,9 @@ impl Sim {
             sc.chain.partition_step_budget,
         );
         // Per-node configs and classes.
-        let mut configs: Vec<ProtocolConfig> = vec![sc.protocol.clone(); n];
+        // No disk here: persists would only be dropped.
+        let base = ProtocolConfig { emit_persists: false, ..sc.protocol.clone() };
+        let mut configs: Vec<ProtocolConfig> = vec![base; n];
         let mut class = vec!["honest".to_string(); n];
         let mut offline_from = vec![None; n];
         let mut slow = vec![0u64; n];
@@ -244,6 +247,7 @@ impl Sim {
             clients,
             servers,
             generated: 0,
+            arrival_clock: 0.0,
             nonce: 0,
             stats: Stats::default(),
             trace,
@@ -260,6 +264,7 @@ impl Sim {
         }
         if sim.sc.workload.requests > 0 && !sim.clients.is_empty() && !sim.servers.is_empty() {
             let at = sim.sc.workload.start_ms;
+            sim.arrival_clock = at as f64;
             sim.push(at, 2, Ev::Arrival);
         }
         Ok(sim)
@@ -315,6 +320,16 @@ impl Sim {
             self.dispatch(ev);
         }
         self.now = end;
+        if std::env::var_os("POR_SIM_DEBUG").is_some() {
+            eprintln!(
+                "slab={} free={} buckets={} spare={} tracks={}",
+                self.slab.len(),
+                self.free.len(),
+                self.queue.len(),
+                self.spare.len(),
+                self.tracks.len()
+            );
+        }
         self.stats.events
     }
 
@@ -368,9 +383,12 @@ impl Sim {
                         [(self.servers.iter().position(|s| *s == to).unwrap_or(0) + 1) % self.servers.len()];
                 }
                 if self.generated < self.sc.workload.requests {
+                    // Poisson arrivals on a fractional clock (gaps are often
+                    // below a millisecond).
                     let u: f64 = self.rng.gen_range(f64::MIN_POSITIVE..1.0);
-                    let gap = (-u.ln() / self.sc.workload.rate_per_sec.max(1e-9) * 1000.0) as u64;
-                    self.push(now + gap, 2, Ev::Arrival);
+                    self.arrival_clock += -u.ln() / self.sc.workload.rate_per_sec.max(1e-9) * 1000.0;
+                    let at = (self.arrival_clock as u64).max(now);
+                    self.push(at, 2, Ev::Arrival);
                 }
                 self.start_request(from, to, 0, &mut out)
             }

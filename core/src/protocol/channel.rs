@@ -43,6 +43,8 @@ pub struct ChannelState {
     pub seq: u64,
     /// Last time anything arrived from the peer.
     pub last_heard_ms: u64,
+    /// Last time we sent the peer anything.
+    pub last_sent_ms: u64,
     /// When the armed sync timer fires, if one is armed.
     pub next_sync_ms: Option<u64>,
     /// Requests that came in over this channel (we owe on them).
@@ -73,6 +75,7 @@ impl ChannelState {
             sync_ms: setup.sync_ms.unwrap_or(default_sync_ms).max(1),
             seq: 0,
             last_heard_ms: now,
+            last_sent_ms: 0,
             next_sync_ms: None,
             up_ids: BTreeSet::new(),
             down_ids: BTreeSet::new(),

@@ -31,6 +31,10 @@ pub struct ProtocolConfig {
     /// liveness rule allows (it only watches channels with requests in
     /// flight) and which large simulations need. Default `true`.
     pub sync_when_idle: bool,
+    /// Emit [`Effect::Persist`](crate::protocol::Effect::Persist) for every
+    /// voucher signed or accepted. Only a driver without durable state (the
+    /// simulator) may turn it off; a node must keep it on. Default `true`.
+    pub emit_persists: bool,
     /// When to cut a neighbour.
     pub policy: FailurePolicy,
     /// Test-only misbehaviour. Off by default; never enable it on a real node.
@@ -45,6 +49,7 @@ impl Default for ProtocolConfig {
             max_late_ms: 30_000,
             default_sync_ms: 500,
             sync_when_idle: true,
+            emit_persists: true,
             policy: FailurePolicy::default(),
             faults: FaultInjection::default(),
         }

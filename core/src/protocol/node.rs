@@ -175,7 +175,9 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             confirm: None,
             served: false,
         };
-        out.push(Effect::Persist { channel, voucher: voucher.clone(), received: false });
+        if self.config.emit_persists {
+            out.push(Effect::Persist { channel, voucher: voucher.clone(), received: false });
+        }
         out.push(Effect::Send { channel, msg: Wire::Request(Box::new(PaidRequest { request, voucher })) });
         out.push(Effect::SetTimer { at_ms: deadline, timer: Timer::Deadline(id) });
         self.entries.insert(id, entry);
@@ -185,6 +187,12 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
 
     /// Handles a message that arrived over `channel`.
     pub fn handle_message(&mut self, channel: ChannelId, msg: Wire, now: u64, out: &mut Vec<Effect>) {
+        let start = out.len();
+        self.handle_message_inner(channel, msg, now, out);
+        self.note_sends(out, start, now);
+    }
+
+    fn handle_message_inner(&mut self, channel: ChannelId, msg: Wire, now: u64, out: &mut Vec<Effect>) {
         let kind = msg.kind();
         match self.channels.get_mut(&channel) {
             Some(c) if !c.closed => c.last_heard_ms = now,
@@ -259,26 +267,27 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
         let k = hops.len();
         let budget = if pos < k { q.budgets_ms[pos] } else { request.route.service_ms };
-        // A relay checks that it can forward before it acknowledges.
+        // A relay pays the next hop before it accepts and acknowledges: if it
+        // cannot, it refuses with nothing half-done.
         let next = if pos < k {
             let n = &hops[pos];
-            match self.channels.get(&n.channel) {
-                Some(c) if !c.closed && c.ledger.remote == n.node => {}
-                _ => return r(out, Refusal::NoChannelOnwards),
-            }
-            if self.channels[&n.channel].ledger.prepare_payment(q.payments[pos]).is_err() {
+            let Some(nch) = self.channels.get_mut(&n.channel).filter(|c| !c.closed && c.ledger.remote == n.node) else {
+                return r(out, Refusal::NoChannelOnwards);
+            };
+            let Ok(v) = nch.ledger.pay(q.payments[pos], &self.signer) else {
                 return r(out, Refusal::CannotForward);
-            }
-            Some(n.clone())
+            };
+            Some((n.clone(), v))
         } else {
             None
         };
         let ch = self.channels.get_mut(&channel).expect("checked above");
-        out.push(Effect::Persist { channel, voucher: voucher.clone(), received: true });
-        if ch.ledger.commit(voucher.clone()).is_err() {
-            return r(out, Refusal::BadVoucher);
-        }
         let ack = Ack::create(id, &voucher, &self.signer);
+        if self.config.emit_persists {
+            out.push(Effect::Persist { channel, voucher: voucher.clone(), received: true });
+        }
+        // Cannot fail: `check` passed and nothing ran in between.
+        let _ = ch.ledger.commit(voucher);
         let up = UpLeg {
             channel,
             latency_ms: hop.params.latency_ms,
@@ -298,11 +307,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             served: false,
         };
         match next {
-            Some(n) => {
-                let nch = self.channels.get_mut(&n.channel).expect("checked above");
-                let Ok(v) = nch.ledger.pay(q.payments[pos], &self.signer) else {
-                    return r(out, Refusal::CannotForward);
-                };
+            Some((n, v)) => {
                 let deadline = now.saturating_add(budget);
                 entry.down = Some(DownLeg {
                     channel: n.channel,
@@ -315,7 +320,9 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                     received: 0,
                     ended: None,
                 });
-                out.push(Effect::Persist { channel: n.channel, voucher: v.clone(), received: false });
+                if self.config.emit_persists {
+                    out.push(Effect::Persist { channel: n.channel, voucher: v.clone(), received: false });
+                }
                 out.push(Effect::Send {
                     channel: n.channel,
                     msg: Wire::Request(Box::new(PaidRequest { request, voucher: v })),
@@ -444,6 +451,18 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             out.push(Effect::Send { channel: up.channel, msg: Wire::Notice(notice) });
             let ch = up.channel;
             self.arm_sync(ch, now, out);
+        }
+    }
+
+    /// Records when we last sent something on each channel a batch used
+    /// (any message is proof of life; see `send_sync`).
+    pub(crate) fn note_sends(&mut self, out: &[Effect], start: usize, now: u64) {
+        for e in &out[start..] {
+            if let Effect::Send { channel, .. } = e
+                && let Some(c) = self.channels.get_mut(channel)
+            {
+                c.last_sent_ms = now;
+            }
         }
     }
 

@@ -3,7 +3,10 @@
 //! Every `sync_ms` a channel with anything in flight (or every channel, with
 //! `sync_when_idle`) sends one [`SyncMessage`]: one cumulative voucher for the
 //! late fees newly owed on it, the overdue requests with their cumulative
-//! amounts, and the notices sent since the last sync. Before that, the sync
+//! amounts, and the notices sent since the last sync. A sync that would carry
+//! nothing is skipped when another message went to the peer within the
+//! interval: every message is proof of life, which is all the liveness rule
+//! needs. Before that, the sync
 //! tick checks the failure policy on the requests sent over the channel.
 //!
 //! A relay pays its upstream from its own estimate of the upstream deadline
@@ -21,11 +24,13 @@ use crate::voucher::{Amount, ChannelId};
 impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// A timer set by an earlier [`Effect::SetTimer`] fired.
     pub fn handle_timer(&mut self, timer: Timer, now: u64, out: &mut Vec<Effect>) {
+        let start = out.len();
         match timer {
             Timer::Sync(c) => self.on_sync_timer(c, now, out),
             Timer::Deadline(id) => self.on_deadline(id, now, out),
             Timer::ConfirmNotice(id) => self.on_confirm_timer(id, now, out),
         }
+        self.note_sends(out, start, now);
     }
 
     /// Cuts `channel` on chain (see [`Effect::Sever`]); the notices go out
@@ -46,6 +51,12 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// yet gets a notice signed by this node, sent upstream at once (or
     /// delivered locally), and nothing more is owed to an upstream over it.
     pub fn channel_removed(&mut self, channel: ChannelId, tx_hash: Hash32, now: u64, out: &mut Vec<Effect>) {
+        let start = out.len();
+        self.channel_removed_inner(channel, tx_hash, now, out);
+        self.note_sends(out, start, now);
+    }
+
+    fn channel_removed_inner(&mut self, channel: ChannelId, tx_hash: Hash32, now: u64, out: &mut Vec<Effect>) {
         if let Some(ids) = self.watch.remove(&channel) {
             for id in ids {
                 if let Some(e) = self.entries.get_mut(&id)
@@ -163,7 +174,9 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                             u.paid = o.amount;
                         }
                     }
-                    out.push(Effect::Persist { channel, voucher: v.clone(), received: false });
+                    if self.config.emit_persists {
+                        out.push(Effect::Persist { channel, voucher: v.clone(), received: false });
+                    }
                     out.push(Effect::Event(EngineEvent::LateFeesPaid { channel, amount: total }));
                     voucher = Some(v);
                 }
@@ -173,10 +186,16 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 }
             }
         }
-        ch.seq += 1;
-        let msg = SyncMessage { channel, seq: ch.seq, voucher, overdue, notices: std::mem::take(&mut ch.notices_out) };
-        out.push(Effect::Send { channel, msg: Wire::Sync(Box::new(msg)) });
         let ids: Vec<RequestId> = ch.up_ids.iter().chain(ch.down_ids.iter()).copied().collect();
+        // A sync with nothing to carry is only a heartbeat; any message sent
+        // within the interval already was one.
+        let idle = voucher.is_none() && ch.notices_out.is_empty() && now < ch.last_sent_ms.saturating_add(ch.sync_ms);
+        if !idle {
+            ch.seq += 1;
+            let msg =
+                SyncMessage { channel, seq: ch.seq, voucher, overdue, notices: std::mem::take(&mut ch.notices_out) };
+            out.push(Effect::Send { channel, msg: Wire::Sync(Box::new(msg)) });
+        }
         for id in ids {
             self.try_finish(id, now);
         }
@@ -201,7 +220,9 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         if let Some(v) = msg.voucher {
             match ch.ledger.check(&v, &self.verifier) {
                 Ok(d) => {
-                    out.push(Effect::Persist { channel, voucher: v.clone(), received: true });
+                    if self.config.emit_persists {
+                        out.push(Effect::Persist { channel, voucher: v.clone(), received: true });
+                    }
                     if ch.ledger.commit(v).is_ok() {
                         delta = d;
                     }
