@@ -1,2 +1,6 @@
-//! The PoR node. Filled by the devnet issue (#4: the chain client) and the node
-//! issue (#5: swarm, relay, API, CLI); until then it holds nothing.
+//! The PoR node: the swarm event loop driving the core's protocol engine,
+//! durable channel state, and the handle that the API, CLI, SDK and tests
+//! use.
+#![deny(missing_docs)]
+
+pub mod store;
