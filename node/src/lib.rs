@@ -1,6 +1,19 @@
 //! The PoR node: the swarm event loop driving the core's protocol engine,
-//! durable channel state, and the handle that the API, CLI, SDK and tests
-//! use.
+//! durable channel state, services, and the handle that the API, CLI, SDK and
+//! tests use.
+//!
+//! - [`runtime`]: the event loop (one task owns the swarm, the engine and the
+//!   store) and [`runtime::start`];
+//! - [`handle`]: [`NodeHandle`], the cloneable way in;
+//! - [`service`]: services a node serves and the reply format;
+//! - [`store`]: the durable channel store.
 #![deny(missing_docs)]
 
+pub mod handle;
+pub mod runtime;
+pub mod service;
 pub mod store;
+
+pub use handle::{NodeHandle, SendError, Status, Stopped};
+pub use runtime::{Envelope, NodeConfig, RunningNode, StartError, start};
+pub use service::{Reply, Service, ServiceRequest, SharedService};

@@ -76,7 +76,8 @@ pub struct Store {
 impl Store {
     /// Opens the store at `path`, creating it if needed.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        let db = Database::create(path).map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
+        let db =
+            Database::create(path).map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
         let tx = db.begin_write().map_err(|e| io("begin")(&e))?;
         for t in [RECEIVED, SENT, CHANNELS] {
             tx.open_table(t).map_err(|e| io("create table")(&e))?;
@@ -93,7 +94,8 @@ impl Store {
             let mut received = tx.open_table(RECEIVED).map_err(|e| io("open table")(&e))?;
             let mut sent = tx.open_table(SENT).map_err(|e| io("open table")(&e))?;
             for (v, is_received) in vouchers {
-                let (table, name) = if is_received { (&mut received, "vouchers_received") } else { (&mut sent, "vouchers_sent") };
+                let (table, name) =
+                    if is_received { (&mut received, "vouchers_received") } else { (&mut sent, "vouchers_sent") };
                 let key = v.voucher.channel.0;
                 let old = match table.get(key).map_err(|e| io("read")(&e))? {
                     Some(b) => Some(decode::<SignedVoucher>(b.value(), name, key)?),

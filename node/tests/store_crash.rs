@@ -21,7 +21,8 @@ fn child_writer() {
     let store = Store::open(std::path::Path::new(&path)).unwrap();
     let s = NodeSigner::from_seed([4; 32]);
     for i in 1u128.. {
-        let v = Voucher { contract: "por.test".into(), channel: ChannelId(1), payer: s.public(), cumulative: i }.sign(&s);
+        let v =
+            Voucher { contract: "por.test".into(), channel: ChannelId(1), payer: s.public(), cumulative: i }.sign(&s);
         store.persist([(&v, true)]).unwrap();
         println!("acked {i}");
     }

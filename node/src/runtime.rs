@@ -1,0 +1,427 @@
+//! The event loop: one task owns the swarm, the protocol engine and the
+//! store; everything else talks to it through a [`NodeHandle`].
+//!
+//! The loop is a flat `select!` whose arms only dispatch, in this order:
+//! commands (shutdown first), finished service calls, due timers, then
+//! network events. Slow work (service handlers, chain transactions) is
+//! spawned and its result comes back on a bounded channel.
+//!
+//! Effects of the engine are carried out in the order the engine gives them,
+//! with one batching rule: all vouchers of a batch are written to the store in
+//! one transaction *before* any other effect of the batch, so no ack or sync
+//! ack ever leaves for a voucher that is not on disk. If the write fails, the
+//! batch's messages are dropped and the error logged: a node that cannot
+//! persist must not acknowledge money.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm};
+use por_behaviours::{Behaviour, Lane, NetConfig, NetEvent, Receipt, build_swarm};
+use por_core::protocol::{ChannelSetup, Delivery, Effect, NodeEngine, ProtocolConfig, Timer, Wire};
+use por_core::{ChannelId, Ed25519Verifier, NodeKey, NodeSigner, Request, RequestId, Route, Signature, Signer};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tracing::{debug, error, warn};
+
+use crate::handle::{Command, DELIVERY_BUFFER, NodeHandle, Status};
+use crate::service::{Reply, STATUS_FAILED, STATUS_TIMEOUT, STATUS_UNKNOWN_SERVICE, ServiceRequest, SharedService};
+use crate::store::{Store, StoreError};
+
+/// What travels between two nodes: an engine message and the channel it
+/// belongs to (two nodes may share several channels).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// The channel.
+    pub channel: ChannelId,
+    /// The message.
+    pub msg: Wire,
+}
+
+/// The node's settings. Every field's doc ends with its default.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Where the channel store lives. No default: required.
+    pub data_dir: PathBuf,
+    /// Addresses to listen on. Default `/ip4/127.0.0.1/tcp/0`.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to bootstrap Kademlia from. Default none.
+    pub bootstrap: Vec<(PeerId, Multiaddr)>,
+    /// libp2p settings. Default [`NetConfig::default`].
+    pub net: NetConfig,
+    /// The protocol engine's settings. Default [`ProtocolConfig::default`].
+    pub protocol: ProtocolConfig,
+    /// How long a service handler may take before the node answers 504.
+    /// Default 30 s.
+    pub service_timeout: Duration,
+}
+
+impl NodeConfig {
+    /// Defaults with the store under `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        NodeConfig {
+            data_dir: data_dir.into(),
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("valid multiaddr")],
+            bootstrap: Vec::new(),
+            net: NetConfig::default(),
+            protocol: ProtocolConfig::default(),
+            service_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The data directory could not be created.
+    #[error("cannot create the data directory {0}: {1}")]
+    DataDir(String, std::io::Error),
+    /// The channel store could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The swarm could not be built.
+    #[error(transparent)]
+    Swarm(#[from] por_behaviours::BuildError),
+    /// A listen address was refused.
+    #[error("cannot listen on {0}: {1}")]
+    Listen(Multiaddr, String),
+}
+
+/// A started node.
+pub struct RunningNode {
+    /// The handle.
+    pub handle: NodeHandle,
+    /// Its peer id.
+    pub peer_id: PeerId,
+    /// Its node key.
+    pub key: NodeKey,
+    /// The addresses it listens on, once bound.
+    pub listen_addrs: Vec<Multiaddr>,
+    /// The event loop's task.
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+const COMMAND_QUEUE: usize = 256;
+const SERVED_QUEUE: usize = 256;
+
+/// Starts a node with the node key whose secret seed is `seed`.
+pub async fn start(config: NodeConfig, seed: [u8; 32]) -> Result<RunningNode, StartError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
+    let store = Store::open(&config.data_dir.join("channels.redb"))?;
+    let keypair = libp2p::identity::Keypair::ed25519_from_bytes(seed).expect("32 bytes are a valid ed25519 seed");
+    let mut swarm = build_swarm::<Envelope>(keypair, &config.net)?;
+    for addr in &config.listen {
+        swarm.listen_on(addr.clone()).map_err(|e| StartError::Listen(addr.clone(), e.to_string()))?;
+    }
+    let mut listen_addrs = Vec::new();
+    while listen_addrs.len() < config.listen.len() {
+        match swarm.select_next_some().await {
+            SwarmEvent::NewListenAddr { address, .. } => listen_addrs.push(address),
+            SwarmEvent::ListenerError { error, .. } => {
+                return Err(StartError::Listen(config.listen[0].clone(), error.to_string()));
+            }
+            _ => {}
+        }
+    }
+    for (peer, addr) in &config.bootstrap {
+        swarm.behaviour_mut().add_address(peer, addr.clone());
+    }
+    if !config.bootstrap.is_empty() {
+        swarm.behaviour_mut().bootstrap();
+    }
+    let signer = NodeSigner::from_seed(seed);
+    let key = signer.public();
+    let peer_id = *swarm.local_peer_id();
+    let (tx, commands) = mpsc::channel(COMMAND_QUEUE);
+    let (served_tx, served_rx) = mpsc::channel(SERVED_QUEUE);
+    let ev = EventLoop {
+        swarm,
+        engine: NodeEngine::new(config.protocol.clone(), signer.clone(), Ed25519Verifier),
+        signer,
+        store,
+        commands,
+        timers: BinaryHeap::new(),
+        start: Instant::now(),
+        channel_peer: HashMap::new(),
+        waiters: HashMap::new(),
+        services: HashMap::new(),
+        served_tx,
+        served_rx,
+        service_timeout: config.service_timeout,
+        listen: listen_addrs.clone(),
+    };
+    let task = tokio::spawn(ev.run());
+    Ok(RunningNode { handle: NodeHandle { tx }, peer_id, key, listen_addrs, task })
+}
+
+struct EventLoop {
+    swarm: Swarm<Behaviour<Envelope>>,
+    engine: NodeEngine<NodeSigner, Ed25519Verifier>,
+    signer: NodeSigner,
+    store: Store,
+    commands: mpsc::Receiver<Command>,
+    timers: BinaryHeap<Reverse<(u64, Timer)>>,
+    start: Instant,
+    channel_peer: HashMap<ChannelId, PeerId>,
+    waiters: HashMap<RequestId, mpsc::Sender<Delivery>>,
+    services: HashMap<String, SharedService>,
+    served_tx: mpsc::Sender<(RequestId, Reply)>,
+    served_rx: mpsc::Receiver<(RequestId, Reply)>,
+    service_timeout: Duration,
+    listen: Vec<Multiaddr>,
+}
+
+impl EventLoop {
+    fn now(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    async fn run(mut self) {
+        loop {
+            let next_timer = self.timers.peek().map(|Reverse((at, _))| *at);
+            let sleep = async {
+                match next_timer {
+                    Some(at) => tokio::time::sleep_until((self.start + Duration::from_millis(at)).into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                cmd = self.commands.recv() => match cmd {
+                    None | Some(Command::Shutdown) => return,
+                    Some(c) => self.on_command(c),
+                },
+                Some((id, reply)) = self.served_rx.recv() => self.on_served(id, reply),
+                _ = sleep => self.on_timers(),
+                ev = self.swarm.select_next_some() => self.on_swarm(ev),
+            }
+        }
+    }
+
+    fn on_command(&mut self, c: Command) {
+        let now = self.now();
+        let mut out = Vec::new();
+        match c {
+            Command::AddChannel { setup, addrs, reply } => {
+                let r = self.add_channel(setup, addrs, now, &mut out);
+                self.apply(out);
+                let _ = reply.send(r);
+            }
+            Command::Serve { name, service, reply } => {
+                self.services.insert(name, service);
+                let _ = reply.send(());
+            }
+            Command::Request { route, service, body, max_response_bytes, reply } => {
+                let r = self.send_request(route, service, body, max_response_bytes, now, &mut out);
+                self.apply(out);
+                let _ = reply.send(r);
+            }
+            Command::Status { reply } => {
+                let _ = reply.send(self.status());
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    fn add_channel(
+        &mut self,
+        setup: ChannelSetup,
+        addrs: Vec<Multiaddr>,
+        now: u64,
+        out: &mut Vec<Effect>,
+    ) -> Result<(), String> {
+        let peer = PeerId::from_bytes(&setup.remote.peer_id_bytes()).map_err(|e| e.to_string())?;
+        self.store.put_channel(&setup).map_err(|e| e.to_string())?;
+        for a in addrs {
+            self.swarm.behaviour_mut().add_address(&peer, a);
+        }
+        self.channel_peer.insert(setup.channel, peer);
+        self.engine.open_channel(setup, now, out);
+        Ok(())
+    }
+
+    fn send_request(
+        &mut self,
+        route: Route,
+        service: String,
+        body: Vec<u8>,
+        max_response_bytes: u64,
+        now: u64,
+        out: &mut Vec<Effect>,
+    ) -> Result<(RequestId, mpsc::Receiver<Delivery>), String> {
+        let budget = route.quote(body.len() as u64, max_response_bytes).map_err(|e| e.to_string())?.total();
+        let request = Request {
+            requester: self.engine.key(),
+            nonce: rand::random(),
+            route,
+            service,
+            body,
+            max_response_bytes,
+            budget,
+            signature: Signature([0; 64]),
+        };
+        let signed = request.sign(&self.signer);
+        let id = self.engine.send_request(signed, now, out).map_err(|e| e.to_string())?;
+        let (tx, rx) = mpsc::channel(DELIVERY_BUFFER);
+        self.waiters.insert(id, tx);
+        Ok((id, rx))
+    }
+
+    fn status(&mut self) -> Status {
+        let channels = self
+            .engine
+            .channels()
+            .filter(|(_, c)| !c.closed)
+            .map(|(id, c)| (*id, c.ledger.remote, c.ledger.spendable(), c.ledger.received()))
+            .collect();
+        Status {
+            key: self.engine.key(),
+            peer_id: self.swarm.local_peer_id().to_string(),
+            listen: self.listen.iter().map(|a| a.to_string()).collect(),
+            peers: self.swarm.connected_peers().count(),
+            channels,
+            in_flight: self.engine.in_flight(),
+        }
+    }
+
+    fn on_served(&mut self, id: RequestId, reply: Reply) {
+        let now = self.now();
+        let mut out = Vec::new();
+        if let Err(e) = self.engine.respond(id, reply.encode(), now, &mut out) {
+            warn!(request = %id, "cannot respond: {e}");
+        }
+        self.apply(out);
+    }
+
+    fn on_timers(&mut self) {
+        let now = self.now();
+        let mut out = Vec::new();
+        while let Some(Reverse((at, _))) = self.timers.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((_, t))) = self.timers.pop() else { break };
+            self.engine.handle_timer(t, now, &mut out);
+        }
+        self.apply(out);
+    }
+
+    fn on_swarm(&mut self, ev: SwarmEvent<por_behaviours::BehaviourEvent<Envelope>>) {
+        let SwarmEvent::Behaviour(ev) = ev else { return };
+        let Some(ev) = self.swarm.behaviour_mut().on_event(ev) else { return };
+        match ev {
+            NetEvent::Inbound { peer, lane, msg, reply } => {
+                let receipt = self.on_inbound(peer, msg);
+                self.swarm.behaviour_mut().receipt(lane, reply, receipt);
+            }
+            NetEvent::Failed { peer, lane, error, .. } => debug!(%peer, ?lane, "message not delivered: {error}"),
+            NetEvent::InboundFailed { peer, lane, error } => debug!(%peer, ?lane, "bad inbound message: {error}"),
+            NetEvent::RoutingTable { .. }
+            | NetEvent::Delivered { .. }
+            | NetEvent::Identified { .. }
+            | NetEvent::Ping { .. } => {}
+        }
+    }
+
+    fn on_inbound(&mut self, peer: PeerId, env: Envelope) -> Receipt {
+        if self.channel_peer.get(&env.channel) != Some(&peer) {
+            return Receipt::Refused(format!("channel {} is not a channel with you", env.channel));
+        }
+        let now = self.now();
+        let mut out = Vec::new();
+        self.engine.handle_message(env.channel, env.msg, now, &mut out);
+        self.apply(out);
+        Receipt::Accepted
+    }
+
+    /// Carries out a batch of effects (see the module docs for the order).
+    fn apply(&mut self, out: Vec<Effect>) {
+        let vouchers: Vec<_> = out
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Persist { voucher, received, .. } => Some((voucher, *received)),
+                _ => None,
+            })
+            .collect();
+        if !vouchers.is_empty()
+            && let Err(e) = self.store.persist(vouchers)
+        {
+            error!("cannot persist vouchers, dropping this batch's messages: {e}");
+            return;
+        }
+        for e in out {
+            match e {
+                Effect::Persist { .. } => {}
+                Effect::Send { channel, msg } => self.send(channel, msg),
+                Effect::SetTimer { at_ms, timer } => self.timers.push(Reverse((at_ms, timer))),
+                Effect::Serve { request } => self.serve(*request),
+                Effect::Deliver(d) => self.deliver(d),
+                Effect::Sever { channel, reason, .. } => {
+                    error!(%channel, ?reason, "severance needed but this node has no chain client configured")
+                }
+                Effect::WatchChannel { channel } => debug!(%channel, "watching the chain for a severance"),
+                Effect::Event(ev) => debug!(?ev, "engine event"),
+            }
+        }
+    }
+
+    fn send(&mut self, channel: ChannelId, msg: Wire) {
+        let Some(peer) = self.channel_peer.get(&channel).copied() else {
+            warn!(%channel, "message for a channel without a peer");
+            return;
+        };
+        let lane = match msg {
+            Wire::Sync(_) | Wire::SyncAck(_) => Lane::Sync,
+            _ => Lane::Relay,
+        };
+        self.swarm.behaviour_mut().send(&peer, lane, Envelope { channel, msg });
+    }
+
+    fn serve(&mut self, request: Request) {
+        let id = request.id();
+        let req = ServiceRequest {
+            id,
+            requester: request.requester,
+            service: request.service.clone(),
+            body: request.body,
+            max_response_bytes: request.max_response_bytes,
+        };
+        let done = self.served_tx.clone();
+        let Some(svc) = self.services.get(&request.service).cloned() else {
+            let why = format!("this node serves no service named {:?}", request.service);
+            tokio::spawn(async move {
+                let _ = done.send((id, Reply::error(STATUS_UNKNOWN_SERVICE, why))).await;
+            });
+            return;
+        };
+        let timeout = self.service_timeout;
+        tokio::spawn(async move {
+            let call = tokio::spawn(svc.call(req));
+            let reply = match tokio::time::timeout(timeout, call).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => Reply::error(STATUS_FAILED, format!("the handler failed: {e}")),
+                Err(_) => Reply::error(STATUS_TIMEOUT, format!("the handler took longer than {timeout:?}")),
+            };
+            let _ = done.send((id, reply)).await;
+        });
+    }
+
+    fn deliver(&mut self, d: Delivery) {
+        let (id, terminal) = match &d {
+            Delivery::Acked { request_id } | Delivery::LatePayment { request_id, .. } => (*request_id, false),
+            Delivery::Response { request_id, .. } | Delivery::Notice { request_id, .. } => (*request_id, true),
+        };
+        let Some(tx) = self.waiters.get(&id) else { return };
+        if tx.try_send(d).is_err() && !tx.is_closed() {
+            warn!(request = %id, "delivery buffer full; a late-payment note was dropped");
+        }
+        if terminal {
+            self.waiters.remove(&id);
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! Paid requests over real nodes on loopback: a two-hop relay, the money
+//! each node keeps, the server's signed reply, and refusals.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{DEPOSIT, outcome, spawn_network};
+use por_core::protocol::Delivery;
+use por_core::{ChannelId, Ed25519Verifier, EdgeParams};
+use por_node::Reply;
+
+#[tokio::test]
+async fn two_hop_request_is_paid_acked_and_answered() {
+    let net = spawn_network(3).await;
+    net.link(0, 1, 1, 20).await;
+    net.link(1, 2, 2, 20).await;
+    net.serve_echo(2).await;
+    let params = EdgeParams { latency_ms: 20, base_fee: 1_000, byte_fee: 2 };
+    let route = net.route(&[0, 1, 2], &[1, 2], params, 10);
+    let body = b"ping over two hops".to_vec();
+    let q = route.quote(body.len() as u64, 1024).unwrap();
+    let (id, mut rx) = net.nodes[0].handle.request(route, "echo", body.clone(), 1024).await.unwrap();
+    let seen = outcome(&mut rx, Duration::from_secs(10)).await;
+    assert!(matches!(seen.first(), Some(Delivery::Acked { request_id }) if *request_id == id), "{seen:?}");
+    let Some(Delivery::Response { response, .. }) = seen.last() else { panic!("no response: {seen:?}") };
+    assert!(response.verify(&id, &net.nodes[2].key, &Ed25519Verifier));
+    assert_eq!(Reply::decode(&response.body), Some(Reply::ok(body)));
+    assert!(!seen.iter().any(|d| matches!(d, Delivery::LatePayment { .. })), "no late fee when all are honest");
+
+    // Money: A paid the whole route to B; B paid C the last edge's fee.
+    let a = net.nodes[0].handle.status().await.unwrap();
+    let b = net.nodes[1].handle.status().await.unwrap();
+    let c = net.nodes[2].handle.status().await.unwrap();
+    let chan = |s: &por_node::Status, id: u64| *s.channels.iter().find(|c| c.0 == ChannelId(id)).unwrap();
+    assert_eq!(chan(&a, 1).2, DEPOSIT - q.total(), "A can spend its deposit less what it paid");
+    assert_eq!(chan(&b, 1).3, q.total(), "B received the whole route's cost");
+    assert_eq!(chan(&b, 2).2, DEPOSIT - q.payments[1], "B paid C the rest");
+    assert_eq!(chan(&c, 2).3, q.payments[1], "C received its fee");
+    assert_eq!(q.total() - q.payments[1], q.fees[0], "B kept exactly its edge's fee");
+}
+
+#[tokio::test]
+async fn unknown_service_gets_a_signed_404() {
+    let net = spawn_network(2).await;
+    net.link(0, 1, 1, 10).await;
+    let route = net.route(&[0, 1], &[1], EdgeParams { latency_ms: 10, base_fee: 5, byte_fee: 0 }, 0);
+    let (id, mut rx) = net.nodes[0].handle.request(route, "nope", vec![], 512).await.unwrap();
+    let seen = outcome(&mut rx, Duration::from_secs(10)).await;
+    let Some(Delivery::Response { response, .. }) = seen.last() else { panic!("no response: {seen:?}") };
+    assert!(response.verify(&id, &net.nodes[1].key, &Ed25519Verifier));
+    let reply = Reply::decode(&response.body).unwrap();
+    assert_eq!(reply.status, 404);
+    assert!(reply.error.unwrap().contains("nope"));
+}
+
+#[tokio::test]
+async fn a_route_over_an_unknown_channel_is_refused_locally() {
+    let net = spawn_network(2).await;
+    let route = net.route(&[0, 1], &[9], EdgeParams::default(), 0);
+    let err = net.nodes[0].handle.request(route, "echo", vec![], 10).await.unwrap_err();
+    assert!(err.to_string().contains("9"), "{err}");
+}
