@@ -19,16 +19,20 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use libp2p::metrics::Recorder;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm};
 use por_behaviours::{Behaviour, Lane, NetConfig, NetEvent, Receipt, build_swarm};
-use por_core::protocol::{ChannelSetup, Delivery, Effect, NodeEngine, ProtocolConfig, Timer, Wire};
+use por_core::protocol::{ChannelSetup, Delivery, Effect, EngineEvent, NodeEngine, ProtocolConfig, Timer, Wire};
 use por_core::{ChannelId, Ed25519Verifier, NodeKey, NodeSigner, Request, RequestId, Route, Signature, Signer};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tracing::{debug, error, warn};
 
+use prometheus_client::registry::Registry;
+
 use crate::handle::{Command, DELIVERY_BUFFER, NodeHandle, Status};
+use crate::metrics::{ChannelLabel, Metrics};
 use crate::service::{Reply, STATUS_FAILED, STATUS_TIMEOUT, STATUS_UNKNOWN_SERVICE, ServiceRequest, SharedService};
 use crate::store::{Store, StoreError};
 
@@ -108,8 +112,9 @@ pub struct RunningNode {
 const COMMAND_QUEUE: usize = 256;
 const SERVED_QUEUE: usize = 256;
 
-/// Starts a node with the node key whose secret seed is `seed`.
-pub async fn start(config: NodeConfig, seed: [u8; 32]) -> Result<RunningNode, StartError> {
+/// Starts a node with the node key whose secret seed is `seed`; its metrics
+/// (and libp2p's) go into `registry`.
+pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) -> Result<RunningNode, StartError> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
     let store = Store::open(&config.data_dir.join("channels.redb"))?;
@@ -154,9 +159,18 @@ pub async fn start(config: NodeConfig, seed: [u8; 32]) -> Result<RunningNode, St
         served_rx,
         service_timeout: config.service_timeout,
         listen: listen_addrs.clone(),
+        metrics: Metrics::new(registry),
+        p2p_metrics: libp2p::metrics::Metrics::new(registry),
     };
     let task = tokio::spawn(ev.run());
     Ok(RunningNode { handle: NodeHandle { tx }, peer_id, key, listen_addrs, task })
+}
+
+/// A local requester waiting for outcomes.
+struct Waiter {
+    tx: mpsc::Sender<Delivery>,
+    sent_ms: u64,
+    bound_ms: u64,
 }
 
 struct EventLoop {
@@ -168,12 +182,14 @@ struct EventLoop {
     timers: BinaryHeap<Reverse<(u64, Timer)>>,
     start: Instant,
     channel_peer: HashMap<ChannelId, PeerId>,
-    waiters: HashMap<RequestId, mpsc::Sender<Delivery>>,
+    waiters: HashMap<RequestId, Waiter>,
     services: HashMap<String, SharedService>,
     served_tx: mpsc::Sender<(RequestId, Reply)>,
     served_rx: mpsc::Receiver<(RequestId, Reply)>,
     service_timeout: Duration,
     listen: Vec<Multiaddr>,
+    metrics: Metrics,
+    p2p_metrics: libp2p::metrics::Metrics,
 }
 
 impl EventLoop {
@@ -254,7 +270,8 @@ impl EventLoop {
         now: u64,
         out: &mut Vec<Effect>,
     ) -> Result<(RequestId, mpsc::Receiver<Delivery>), String> {
-        let budget = route.quote(body.len() as u64, max_response_bytes).map_err(|e| e.to_string())?.total();
+        let quote = route.quote(body.len() as u64, max_response_bytes).map_err(|e| e.to_string())?;
+        let budget = quote.total();
         let request = Request {
             requester: self.engine.key(),
             nonce: rand::random(),
@@ -268,7 +285,8 @@ impl EventLoop {
         let signed = request.sign(&self.signer);
         let id = self.engine.send_request(signed, now, out).map_err(|e| e.to_string())?;
         let (tx, rx) = mpsc::channel(DELIVERY_BUFFER);
-        self.waiters.insert(id, tx);
+        self.waiters.insert(id, Waiter { tx, sent_ms: now, bound_ms: quote.bound_ms() });
+        self.metrics.requests_sent.inc();
         Ok((id, rx))
     }
 
@@ -291,6 +309,7 @@ impl EventLoop {
 
     fn on_served(&mut self, id: RequestId, reply: Reply) {
         let now = self.now();
+        Metrics::inc(&self.metrics.served, reply.status.to_string());
         let mut out = Vec::new();
         if let Err(e) = self.engine.respond(id, reply.encode(), now, &mut out) {
             warn!(request = %id, "cannot respond: {e}");
@@ -312,14 +331,23 @@ impl EventLoop {
     }
 
     fn on_swarm(&mut self, ev: SwarmEvent<por_behaviours::BehaviourEvent<Envelope>>) {
-        let SwarmEvent::Behaviour(ev) = ev else { return };
+        self.p2p_metrics.record(&ev);
+        let SwarmEvent::Behaviour(ev) = ev else {
+            self.metrics.peers.set(self.swarm.connected_peers().count() as i64);
+            return;
+        };
         let Some(ev) = self.swarm.behaviour_mut().on_event(ev) else { return };
         match ev {
             NetEvent::Inbound { peer, lane, msg, reply } => {
                 let receipt = self.on_inbound(peer, msg);
                 self.swarm.behaviour_mut().receipt(lane, reply, receipt);
             }
-            NetEvent::Failed { peer, lane, error, .. } => debug!(%peer, ?lane, "message not delivered: {error}"),
+            NetEvent::Failed { peer, lane, error, .. } => {
+                if lane == Lane::Sync {
+                    self.metrics.syncs_missed.inc();
+                }
+                debug!(%peer, ?lane, "message not delivered: {error}")
+            }
             NetEvent::InboundFailed { peer, lane, error } => debug!(%peer, ?lane, "bad inbound message: {error}"),
             NetEvent::RoutingTable { .. }
             | NetEvent::Delivered { .. }
@@ -334,6 +362,10 @@ impl EventLoop {
         }
         let now = self.now();
         let mut out = Vec::new();
+        self.metrics.message("in", env.msg.kind());
+        if matches!(env.msg, Wire::Notice(_)) {
+            self.metrics.notices_received.inc();
+        }
         self.engine.handle_message(env.channel, env.msg, now, &mut out);
         self.apply(out);
         Receipt::Accepted
@@ -362,11 +394,41 @@ impl EventLoop {
                 Effect::Serve { request } => self.serve(*request),
                 Effect::Deliver(d) => self.deliver(d),
                 Effect::Sever { channel, reason, .. } => {
+                    Metrics::inc(&self.metrics.severances, format!("{reason:?}"));
                     error!(%channel, ?reason, "severance needed but this node has no chain client configured")
                 }
                 Effect::WatchChannel { channel } => debug!(%channel, "watching the chain for a severance"),
-                Effect::Event(ev) => debug!(?ev, "engine event"),
+                Effect::Event(ev) => self.on_engine_event(ev),
             }
+        }
+        self.update_gauges();
+    }
+
+    fn on_engine_event(&mut self, ev: EngineEvent) {
+        match ev {
+            EngineEvent::DeadlinePassed { .. } => {
+                self.metrics.overdue.inc();
+            }
+            EngineEvent::LateFeesPaid { amount, .. } => {
+                self.metrics.late_fees_paid.inc_by(amount as f64);
+            }
+            EngineEvent::LateFeesReceived { amount, .. } => {
+                self.metrics.late_fees_received.inc_by(amount as f64);
+            }
+            EngineEvent::Refused { channel, kind, reason } => {
+                Metrics::inc(&self.metrics.refusals, format!("{reason:?}"));
+                debug!(%channel, kind, ?reason, "refused");
+            }
+            EngineEvent::CannotPay { channel, amount } => warn!(%channel, amount, "cannot pay a late fee"),
+        }
+    }
+
+    fn update_gauges(&mut self) {
+        self.metrics.in_flight.set(self.engine.in_flight() as i64);
+        for (id, c) in self.engine.channels() {
+            let l = ChannelLabel { channel: id.0 };
+            self.metrics.channel_spendable.get_or_create(&l).set(c.ledger.spendable() as f64);
+            self.metrics.channel_received.get_or_create(&l).set(c.ledger.received() as f64);
         }
     }
 
@@ -379,6 +441,10 @@ impl EventLoop {
             Wire::Sync(_) | Wire::SyncAck(_) => Lane::Sync,
             _ => Lane::Relay,
         };
+        self.metrics.message("out", msg.kind());
+        if matches!(msg, Wire::Notice(_)) {
+            self.metrics.notices_sent.inc();
+        }
         self.swarm.behaviour_mut().send(&peer, lane, Envelope { channel, msg });
     }
 
@@ -416,8 +482,21 @@ impl EventLoop {
             Delivery::Acked { request_id } | Delivery::LatePayment { request_id, .. } => (*request_id, false),
             Delivery::Response { request_id, .. } | Delivery::Notice { request_id, .. } => (*request_id, true),
         };
-        let Some(tx) = self.waiters.get(&id) else { return };
-        if tx.try_send(d).is_err() && !tx.is_closed() {
+        let Some(w) = self.waiters.get(&id) else { return };
+        if terminal {
+            Metrics::inc(
+                &self.metrics.outcomes,
+                if matches!(d, Delivery::Response { .. }) { "response" } else { "notice" },
+            );
+            if matches!(d, Delivery::Response { .. }) {
+                let took = self.now().saturating_sub(w.sent_ms);
+                self.metrics.response_latency.observe(took as f64 / 1000.0);
+                self.metrics.response_bound_ratio.observe(took as f64 / w.bound_ms.max(1) as f64);
+            }
+        } else if matches!(d, Delivery::LatePayment { .. }) {
+            Metrics::inc(&self.metrics.outcomes, "late_payment");
+        }
+        if w.tx.try_send(d).is_err() && !w.tx.is_closed() {
             warn!(request = %id, "delivery buffer full; a late-payment note was dropped");
         }
         if terminal {

@@ -20,7 +20,8 @@ pub async fn spawn_network(n: u8) -> Net {
     let mut dirs = Vec::new();
     for i in 1..=n {
         let dir = tempfile::tempdir().unwrap();
-        nodes.push(start(NodeConfig::new(dir.path()), [i; 32]).await.unwrap());
+        let mut registry = prometheus_client::registry::Registry::default();
+        nodes.push(start(NodeConfig::new(dir.path()), [i; 32], &mut registry).await.unwrap());
         dirs.push(dir);
     }
     Net { nodes, _dirs: dirs }
