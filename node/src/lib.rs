@@ -4,12 +4,14 @@
 //!
 //! - [`runtime`]: the event loop (one task owns the swarm, the engine and the
 //!   store) and [`runtime::start`];
+//! - [`api`]: the HTTP API and `/metrics`;
 //! - [`handle`]: [`NodeHandle`], the cloneable way in;
 //! - [`metrics`]: Prometheus metrics fed by the event loop;
 //! - [`service`]: services a node serves and the reply format;
 //! - [`store`]: the durable channel store.
 #![deny(missing_docs)]
 
+pub mod api;
 pub mod handle;
 pub mod metrics;
 pub mod runtime;
