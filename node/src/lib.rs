@@ -8,7 +8,8 @@
 //! - [`handle`]: [`NodeHandle`], the cloneable way in;
 //! - [`metrics`]: Prometheus metrics fed by the event loop;
 //! - [`service`]: services a node serves and the reply format;
-//! - [`store`]: the durable channel store.
+//! - [`store`]: the durable channel store;
+//! - [`upstream`]: services backed by an upstream HTTP URL (the server role).
 #![deny(missing_docs)]
 
 pub mod api;
@@ -17,6 +18,7 @@ pub mod metrics;
 pub mod runtime;
 pub mod service;
 pub mod store;
+pub mod upstream;
 
 pub use handle::{NodeHandle, SendError, Status, Stopped};
 pub use runtime::{Envelope, NodeConfig, RunningNode, StartError, start};

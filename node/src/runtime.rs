@@ -311,7 +311,14 @@ impl EventLoop {
         let now = self.now();
         Metrics::inc(&self.metrics.served, reply.status.to_string());
         let mut out = Vec::new();
-        if let Err(e) = self.engine.respond(id, reply.encode(), now, &mut out) {
+        let max = self.engine.entry(&id).map_or(u64::MAX, |e| e.max_response_bytes);
+        let mut bytes = reply.encode();
+        if bytes.len() as u64 > max {
+            // Keep the status, drop what does not fit: a bare status is a
+            // handful of bytes, and an answer beats a late fee.
+            bytes = Reply { status: reply.status, body: Vec::new(), error: None }.encode();
+        }
+        if let Err(e) = self.engine.respond(id, bytes, now, &mut out) {
             warn!(request = %id, "cannot respond: {e}");
         }
         self.apply(out);

@@ -61,3 +61,18 @@ async fn a_route_over_an_unknown_channel_is_refused_locally() {
     let err = net.nodes[0].handle.request(route, "echo", vec![], 10).await.unwrap_err();
     assert!(err.to_string().contains("9"), "{err}");
 }
+
+#[tokio::test]
+async fn a_reply_too_large_for_the_allowance_keeps_its_status() {
+    let net = spawn_network(2).await;
+    net.link(0, 1, 1, 10).await;
+    net.serve_echo(1).await;
+    let route = net.route(&[0, 1], &[1], EdgeParams { latency_ms: 10, base_fee: 5, byte_fee: 0 }, 0);
+    // The echo of 200 bytes cannot fit in 32 bytes: the server answers with
+    // a bare status instead of letting the request run late.
+    let (_, mut rx) = net.nodes[0].handle.request(route, "echo", vec![7; 200], 32).await.unwrap();
+    let seen = outcome(&mut rx, Duration::from_secs(10)).await;
+    let Some(Delivery::Response { response, .. }) = seen.last() else { panic!("no response: {seen:?}") };
+    assert!(response.body.len() <= 32);
+    assert_eq!(Reply::decode(&response.body).unwrap().status, 200);
+}
