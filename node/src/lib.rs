@@ -5,7 +5,9 @@
 //! - [`runtime`]: the event loop (one task owns the swarm, the engine and the
 //!   store) and [`runtime::start`];
 //! - [`api`]: the HTTP API and `/metrics`;
+//! - [`config`]: the configuration file;
 //! - [`handle`]: [`NodeHandle`], the cloneable way in;
+//! - [`keys`]: the node key file;
 //! - [`metrics`]: Prometheus metrics fed by the event loop;
 //! - [`service`]: services a node serves and the reply format;
 //! - [`store`]: the durable channel store;
@@ -13,7 +15,9 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod config;
 pub mod handle;
+pub mod keys;
 pub mod metrics;
 pub mod runtime;
 pub mod service;

@@ -1,0 +1,81 @@
+//! The node key on disk: a 32-byte ed25519 seed as hex in a file of mode
+//! 0600, created on first start so that the `PeerId` survives restarts.
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+/// The key file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// Reading or creating the file failed.
+    #[error("node key file {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file does not hold 64 hex characters.
+    #[error("node key file {0} must hold a 32-byte seed as 64 hex characters")]
+    Malformed(String),
+    /// Others can read the file.
+    #[error("node key file {0} is readable by others (mode {1:o}); run `chmod 600 {0}`")]
+    TooOpen(String, u32),
+}
+
+/// Loads the seed at `path`, or creates one from `fresh` (random bytes the
+/// caller drew) if the file does not exist.
+pub fn load_or_create(path: &Path, fresh: [u8; 32]) -> Result<[u8; 32], KeyError> {
+    let p = path.display().to_string();
+    let io = |source| KeyError::Io { path: p.clone(), source };
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(KeyError::TooOpen(p, mode));
+            }
+            let bytes = hex::decode(text.trim()).map_err(|_| KeyError::Malformed(p.clone()))?;
+            bytes.try_into().map_err(|_| KeyError::Malformed(p))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(io)?;
+            }
+            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io)?;
+            f.write_all(hex::encode(fresh).as_bytes()).map_err(io)?;
+            f.sync_all().map_err(io)?;
+            Ok(fresh)
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_once_then_reloaded_with_0600() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys/node.key");
+        let a = load_or_create(&path, [7; 32]).unwrap();
+        let b = load_or_create(&path, [9; 32]).unwrap();
+        assert_eq!(a, [7; 32]);
+        assert_eq!(b, [7; 32], "the existing key wins");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn refuses_open_or_malformed_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("node.key");
+        std::fs::write(&path, "zz").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(matches!(load_or_create(&path, [0; 32]), Err(KeyError::Malformed(_))));
+        std::fs::write(&path, hex::encode([1u8; 32])).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = load_or_create(&path, [0; 32]).unwrap_err();
+        assert!(err.to_string().contains("chmod 600"), "{err}");
+    }
+}
