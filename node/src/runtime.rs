@@ -398,7 +398,7 @@ impl EventLoop {
                 Effect::Persist { .. } => {}
                 Effect::Send { channel, msg } => self.send(channel, msg),
                 Effect::SetTimer { at_ms, timer } => self.timers.push(Reverse((at_ms, timer))),
-                Effect::Serve { request } => self.serve(*request),
+                Effect::Serve { request_id, request } => self.serve(request_id, *request),
                 Effect::Deliver(d) => self.deliver(d),
                 Effect::Sever { channel, reason, .. } => {
                     Metrics::inc(&self.metrics.severances, format!("{reason:?}"));
@@ -455,8 +455,7 @@ impl EventLoop {
         self.swarm.behaviour_mut().send(&peer, lane, Envelope { channel, msg });
     }
 
-    fn serve(&mut self, request: Request) {
-        let id = request.id();
+    fn serve(&mut self, id: RequestId, request: Request) {
         let req = ServiceRequest {
             id,
             requester: request.requester,
