@@ -14,7 +14,7 @@
 //! persist must not acknowledge money.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -34,7 +34,7 @@ use prometheus_client::registry::Registry;
 use crate::handle::{Command, DELIVERY_BUFFER, NodeHandle, Status};
 use crate::metrics::{ChannelLabel, Metrics};
 use crate::service::{Reply, STATUS_FAILED, STATUS_TIMEOUT, STATUS_UNKNOWN_SERVICE, ServiceRequest, SharedService};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoredChannel};
 
 /// What travels between two nodes: an engine message and the channel it
 /// belongs to (two nodes may share several channels).
@@ -90,6 +90,9 @@ pub enum StartError {
     /// The swarm could not be built.
     #[error(transparent)]
     Swarm(#[from] por_behaviours::BuildError),
+    /// A channel on disk does not fit its stored vouchers.
+    #[error("channel {0} on disk cannot be restored: {1}")]
+    Restore(ChannelId, String),
     /// A listen address was refused.
     #[error("cannot listen on {0}: {1}")]
     Listen(Multiaddr, String),
@@ -118,6 +121,7 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
     let store = Store::open(&config.data_dir.join("channels.redb"))?;
+    let stored = store.load()?;
     let keypair = libp2p::identity::Keypair::ed25519_from_bytes(seed).expect("32 bytes are a valid ed25519 seed");
     let mut swarm = build_swarm::<Envelope>(keypair, &config.net)?;
     for addr in &config.listen {
@@ -162,6 +166,8 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
         metrics: Metrics::new(registry),
         p2p_metrics: libp2p::metrics::Metrics::new(registry),
     };
+    let mut ev = ev;
+    ev.restore(stored)?;
     let task = tokio::spawn(ev.run());
     Ok(RunningNode { handle: NodeHandle { tx }, peer_id, key, listen_addrs, task })
 }
@@ -244,6 +250,25 @@ impl EventLoop {
         }
     }
 
+    /// Brings back the channels kept on disk (after a restart).
+    fn restore(&mut self, stored: BTreeMap<ChannelId, StoredChannel>) -> Result<(), StartError> {
+        let now = self.now();
+        let mut out = Vec::new();
+        for (id, st) in stored {
+            let Some(setup) = st.setup else {
+                warn!(channel = %id, "vouchers on disk for a channel without its setup; skipped");
+                continue;
+            };
+            let peer = PeerId::from_bytes(&setup.remote.peer_id_bytes()).expect("an ed25519 key is a valid peer id");
+            self.channel_peer.insert(id, peer);
+            self.engine
+                .restore_channel(setup, st.sent, st.received, now, &mut out)
+                .map_err(|e| StartError::Restore(id, e.to_string()))?;
+        }
+        self.apply(out);
+        Ok(())
+    }
+
     fn add_channel(
         &mut self,
         setup: ChannelSetup,
@@ -252,10 +277,19 @@ impl EventLoop {
         out: &mut Vec<Effect>,
     ) -> Result<(), String> {
         let peer = PeerId::from_bytes(&setup.remote.peer_id_bytes()).map_err(|e| e.to_string())?;
-        self.store.put_channel(&setup).map_err(|e| e.to_string())?;
         for a in addrs {
             self.swarm.behaviour_mut().add_address(&peer, a);
         }
+        if let Some(known) = self.engine.ledger(setup.channel) {
+            // Known already (restored from disk, or told twice): keep its
+            // vouchers; only the addresses were new.
+            return if known.remote == setup.remote {
+                Ok(())
+            } else {
+                Err(format!("channel {} is already open with another peer", setup.channel))
+            };
+        }
+        self.store.put_channel(&setup).map_err(|e| e.to_string())?;
         self.channel_peer.insert(setup.channel, peer);
         self.engine.open_channel(setup, now, out);
         Ok(())

@@ -76,3 +76,59 @@ async fn a_reply_too_large_for_the_allowance_keeps_its_status() {
     assert!(response.body.len() <= 32);
     assert_eq!(Reply::decode(&response.body).unwrap().status, 200);
 }
+
+#[tokio::test]
+async fn vouchers_survive_a_restart_of_both_ends() {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let start = |i: usize| {
+        let dir = dirs[i].path().to_path_buf();
+        async move {
+            let mut reg = prometheus_client::registry::Registry::default();
+            por_node::start(por_node::NodeConfig::new(dir), [i as u8 + 1; 32], &mut reg).await.unwrap()
+        }
+    };
+    let params = EdgeParams { latency_ms: 10, base_fee: 100, byte_fee: 0 };
+    let link = |a: &por_node::RunningNode, b: &por_node::RunningNode| {
+        let setup = por_core::protocol::ChannelSetup {
+            channel: ChannelId(1),
+            remote: b.key,
+            local_deposit: DEPOSIT,
+            remote_deposit: DEPOSIT,
+            latency_ms: 10,
+            sync_ms: Some(100),
+        };
+        let (h, addrs) = (a.handle.clone(), b.listen_addrs.clone());
+        async move { h.add_channel(setup, addrs).await.unwrap() }
+    };
+    let route = |b: &por_node::RunningNode| por_core::Route {
+        hops: vec![por_core::RouteHop { channel: ChannelId(1), node: b.key, params }],
+        service_ms: 0,
+    };
+    let echo = std::sync::Arc::new(|r: por_node::ServiceRequest| async move { Reply::ok(r.body) });
+
+    let (a, b) = (start(0).await, start(1).await);
+    link(&a, &b).await;
+    link(&b, &a).await;
+    b.handle.serve("echo", echo.clone()).await.unwrap();
+    let (_, mut rx) = a.handle.request(route(&b), "echo", vec![1], 64).await.unwrap();
+    assert!(matches!(outcome(&mut rx, Duration::from_secs(10)).await.last(), Some(Delivery::Response { .. })));
+    for n in [&a, &b] {
+        n.handle.shutdown().await;
+    }
+    let (a_task, b_task) = (a.task, b.task);
+    a_task.await.unwrap();
+    b_task.await.unwrap();
+
+    // Both come back from disk; the channel is known with its vouchers.
+    let (a, b) = (start(0).await, start(1).await);
+    link(&a, &b).await; // addresses only: the stored channel is kept
+    link(&b, &a).await;
+    let sa = a.handle.status().await.unwrap();
+    let sb = b.handle.status().await.unwrap();
+    assert_eq!(sa.channels[0].2, DEPOSIT - 100, "A remembers what it paid");
+    assert_eq!(sb.channels[0].3, 100, "B remembers what it received");
+    b.handle.serve("echo", echo).await.unwrap();
+    let (_, mut rx) = a.handle.request(route(&b), "echo", vec![2], 64).await.unwrap();
+    assert!(matches!(outcome(&mut rx, Duration::from_secs(10)).await.last(), Some(Delivery::Response { .. })));
+    assert_eq!(b.handle.status().await.unwrap().channels[0].3, 200, "B accepted the next voucher on top");
+}
