@@ -143,6 +143,11 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
     if !config.bootstrap.is_empty() {
         swarm.behaviour_mut().bootstrap();
     }
+    let mut protocol = config.protocol.clone();
+    if !protocol.emit_persists {
+        warn!("protocol.emit_persists = false is for disk-less simulators; a node always persists its vouchers");
+        protocol.emit_persists = true;
+    }
     let signer = NodeSigner::from_seed(seed);
     let key = signer.public();
     let peer_id = *swarm.local_peer_id();
@@ -150,7 +155,7 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
     let (served_tx, served_rx) = mpsc::channel(SERVED_QUEUE);
     let ev = EventLoop {
         swarm,
-        engine: NodeEngine::new(config.protocol.clone(), signer.clone(), Ed25519Verifier),
+        engine: NodeEngine::new(protocol, signer.clone(), Ed25519Verifier),
         signer,
         store,
         commands,
