@@ -9,6 +9,7 @@
 //! - [`handle`]: [`NodeHandle`], the cloneable way in;
 //! - [`keys`]: the node key file;
 //! - [`metrics`]: Prometheus metrics fed by the event loop;
+//! - [`run`]: a node from its configuration file, with its API (`por node run`);
 //! - [`service`]: services a node serves and the reply format;
 //! - [`store`]: the durable channel store;
 //! - [`upstream`]: services backed by an upstream HTTP URL (the server role).
@@ -19,6 +20,7 @@ pub mod config;
 pub mod handle;
 pub mod keys;
 pub mod metrics;
+pub mod run;
 pub mod runtime;
 pub mod service;
 pub mod store;
