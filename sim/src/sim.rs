@@ -320,16 +320,6 @@ impl Sim {
             self.dispatch(ev);
         }
         self.now = end;
-        if std::env::var_os("POR_SIM_DEBUG").is_some() {
-            eprintln!(
-                "slab={} free={} buckets={} spare={} tracks={}",
-                self.slab.len(),
-                self.free.len(),
-                self.queue.len(),
-                self.spare.len(),
-                self.tracks.len()
-            );
-        }
         self.stats.events
     }
 
