@@ -1,2 +1,9 @@
-//! The PoR node. Filled by the devnet issue (#4: the chain client) and the node
-//! issue (#5: swarm, relay, API, CLI); until then it holds nothing.
+//! # por-node: the PoR node
+//!
+//! So far this crate holds the node's chain client ([`chain`]): one trait
+//! over NEAR's JSON-RPC, the typed PoR contract client, a follower that keeps
+//! the channel graph current, and contract deployment. The swarm, relay,
+//! HTTP API and metrics come with the node issue.
+#![deny(missing_docs)]
+
+pub mod chain;
