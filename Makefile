@@ -38,8 +38,11 @@ check: deps
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
 
 ## bench: the benchmarks; figures go to docs/BENCHMARKS.md.
-bench: deps
+bench: contract
 	$(CARGO) bench -p por-core --bench routing
+	$(CARGO) bench -p por-devnet --bench rpc_call
+	$(CARGO) build --release -p por-sim
+	$(CARGO_TARGET_DIR)/release/por-sim bench --nodes 1000,10000 --requests 1000000
 
 ## testnet: the local network (see README.md).
 testnet: build

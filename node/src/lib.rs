@@ -1,10 +1,14 @@
-//! The PoR node: the swarm event loop driving the core's protocol engine,
-//! durable channel state, services, and the handle that the API, CLI, SDK and
-//! tests use.
+//! # por-node: the PoR node
+//!
+//! The swarm event loop driving the core's protocol engine, durable channel
+//! state, services, the chain client, and the handle that the API, CLI, SDK
+//! and tests use.
 //!
 //! - [`runtime`]: the event loop (one task owns the swarm, the engine and the
 //!   store) and [`runtime::start`];
 //! - [`api`]: the HTTP API and `/metrics`;
+//! - [`chain`]: one trait over NEAR's JSON-RPC, the typed PoR contract
+//!   client, a follower that keeps the channel graph current, deployment;
 //! - [`config`]: the configuration file;
 //! - [`handle`]: [`NodeHandle`], the cloneable way in;
 //! - [`keys`]: the node key file;
@@ -16,6 +20,7 @@
 #![deny(missing_docs)]
 
 pub mod api;
+pub mod chain;
 pub mod config;
 pub mod handle;
 pub mod keys;

@@ -19,7 +19,10 @@ pub struct Scenario {
     /// then judged as they stand). Default `60_000`.
     pub duration_ms: u64,
     /// The protocol settings every node starts from (behaviours may change
-    /// a node's policy or faults).
+    /// a node's policy or faults). Without a `[protocol]` table idle channels
+    /// stay silent (`sync_when_idle = false`, for large runs); a `[protocol]`
+    /// table starts from `ProtocolConfig`'s own defaults, where idle channels
+    /// sync. Persists are always off (the simulator has no disk).
     pub protocol: ProtocolConfig,
     /// The chain's terms.
     pub chain: ChainConfig,

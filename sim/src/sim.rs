@@ -9,6 +9,7 @@
 //! an honest edge never takes longer than its promised latency.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Write;
 
 use por_core::protocol::{
@@ -92,7 +93,7 @@ pub struct Sim {
     graph_version: u64,
     rng: ChaCha8Rng,
     routes: RouteCache,
-    pub(crate) tracks: HashMap<RequestId, Track>,
+    pub(crate) tracks: HashMap<RequestId, Track, BuildHasherDefault<IdHasher>>,
     watchers: HashMap<ChannelId, Vec<u32>>,
     clients: Vec<u32>,
     servers: Vec<u32>,
@@ -242,7 +243,7 @@ impl Sim {
             graph_version: 0,
             rng,
             routes: RouteCache::default(),
-            tracks: HashMap::new(),
+            tracks: HashMap::default(),
             watchers: HashMap::new(),
             clients,
             servers,
@@ -320,16 +321,6 @@ impl Sim {
             self.dispatch(ev);
         }
         self.now = end;
-        if std::env::var_os("POR_SIM_DEBUG").is_some() {
-            eprintln!(
-                "slab={} free={} buckets={} spare={} tracks={}",
-                self.slab.len(),
-                self.free.len(),
-                self.queue.len(),
-                self.spare.len(),
-                self.tracks.len()
-            );
-        }
         self.stats.events
     }
 
@@ -448,13 +439,7 @@ impl Sim {
         let req = req.sign(&SimSigner(sim_key(from)));
         let hops = r.channels.len() as u64;
         let cfg = self.nodes[from as usize].engine.config();
-        let first_sync = self.nodes[from as usize].engine.ledger(r.channels[0]).map_or(0, |_| {
-            self.nodes[from as usize]
-                .engine
-                .channels()
-                .find(|(c, _)| **c == r.channels[0])
-                .map_or(0, |(_, s)| s.sync_ms)
-        });
+        let first_sync = self.nodes[from as usize].engine.channel(r.channels[0]).map_or(0, |c| c.sync_ms);
         let limit = cfg.max_late_ms + hops.saturating_sub(1) * cfg.policy.hop_slack_ms;
         let tol = self.sc.check_tolerance_ms.unwrap_or(cfg.policy.late_fee_grace_ms + first_sync);
         match self.nodes[from as usize].engine.send_request(req, self.now, out) {
@@ -722,6 +707,25 @@ impl Sim {
         match self.trace.as_mut() {
             Some(w) => w.flush(),
             None => Ok(()),
+        }
+    }
+}
+
+/// Hashes a request id by its first eight bytes: ids are SHA-256 digests,
+/// already uniform, so SipHash would only cost time. (Never iterated in an
+/// order that reaches the output.)
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8).take(1) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 ^= u64::from_le_bytes(b);
         }
     }
 }

@@ -67,7 +67,8 @@ pub struct NodeEngine<S, V> {
     pub(crate) verifier: V,
     pub(crate) key: NodeKey,
     pub(crate) channels: BTreeMap<ChannelId, ChannelState>,
-    pub(crate) entries: BTreeMap<RequestId, Entry>,
+    /// Boxed: entries are large and the map shifts them on insert.
+    pub(crate) entries: BTreeMap<RequestId, Box<Entry>>,
     /// Requests whose pending notice names a channel, by that channel.
     pub(crate) watch: BTreeMap<ChannelId, BTreeSet<RequestId>>,
 }
@@ -102,6 +103,11 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         self.channels.get(&channel).map(|c| &c.ledger)
     }
 
+    /// One channel's state.
+    pub fn channel(&self, channel: ChannelId) -> Option<&ChannelState> {
+        self.channels.get(&channel)
+    }
+
     /// The channels, open or closed.
     pub fn channels(&self) -> impl Iterator<Item = (&ChannelId, &ChannelState)> {
         self.channels.iter()
@@ -114,7 +120,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
 
     /// One tracked request.
     pub fn entry(&self, id: &RequestId) -> Option<&Entry> {
-        self.entries.get(id)
+        self.entries.get(id).map(|e| &**e)
     }
 
     /// Starts tracking a channel that opened on chain.
@@ -180,7 +186,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
         out.push(Effect::Send { channel, msg: Wire::Request(Box::new(PaidRequest { request, voucher })) });
         out.push(Effect::SetTimer { at_ms: deadline, timer: Timer::Deadline(id) });
-        self.entries.insert(id, entry);
+        self.entries.insert(id, Box::new(entry));
         self.track_down(channel, id, now, out);
         Ok(id)
     }
@@ -259,14 +265,14 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         if !self.verifier.verify(&request.requester, &signed, &request.signature) {
             return r(out, Refusal::BadSignature);
         }
-        let Ok(q) = request.quote() else { return r(out, Refusal::BadQuote) };
+        let Ok(q) = hop_terms(&request, pos) else { return r(out, Refusal::BadQuote) };
         match ch.ledger.check(&voucher, &self.verifier) {
-            Ok(delta) if delta >= q.payments[pos - 1] => {}
+            Ok(delta) if delta >= q.due => {}
             Ok(_) => return r(out, Refusal::Underpaid),
             Err(_) => return r(out, Refusal::BadVoucher),
         }
         let k = hops.len();
-        let budget = if pos < k { q.budgets_ms[pos] } else { request.route.service_ms };
+        let budget = q.budget_ms;
         // A relay pays the next hop before it accepts and acknowledges: if it
         // cannot, it refuses with nothing half-done.
         let next = if pos < k {
@@ -274,7 +280,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             let Some(nch) = self.channels.get_mut(&n.channel).filter(|c| !c.closed && c.ledger.remote == n.node) else {
                 return r(out, Refusal::NoChannelOnwards);
             };
-            let Ok(v) = nch.ledger.pay(q.payments[pos], &self.signer) else {
+            let Ok(v) = nch.ledger.pay(q.pay_next, &self.signer) else {
                 return r(out, Refusal::CannotForward);
             };
             Some((n.clone(), v))
@@ -329,13 +335,13 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 });
                 out.push(Effect::Send { channel, msg: Wire::Ack(ack) });
                 out.push(Effect::SetTimer { at_ms: deadline, timer: Timer::Deadline(id) });
-                self.entries.insert(id, entry);
+                self.entries.insert(id, Box::new(entry));
                 self.track_down(n.channel, id, now, out);
             }
             None => {
                 out.push(Effect::Send { channel, msg: Wire::Ack(ack) });
                 out.push(Effect::Serve { request_id: id, request: Box::new(request) });
-                self.entries.insert(id, entry);
+                self.entries.insert(id, Box::new(entry));
             }
         }
         self.channels.get_mut(&channel).expect("checked above").up_ids.insert(id);
@@ -505,6 +511,35 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             ch.down_ids.remove(&id);
         }
     }
+}
+
+/// What one node of a route needs of the quote (DESIGN §2.3, §2.5), without
+/// building the whole [`crate::cost::PathQuote`]: what the incoming update
+/// must pay (`payments[pos-1]`), what it pays onwards (`payments[pos]`, 0 at
+/// the server) and its budget (`b_pos`, the service time at the server).
+pub(crate) struct HopTerms {
+    pub(crate) due: crate::voucher::Amount,
+    pub(crate) pay_next: crate::voucher::Amount,
+    pub(crate) budget_ms: u64,
+}
+
+pub(crate) fn hop_terms(request: &Request, pos: usize) -> Result<HopTerms, CostError> {
+    let bytes = (request.body.len() as u64).checked_add(request.max_response_bytes).ok_or(CostError::AmountOverflow)?;
+    let (mut pay, mut budget) = (0u128, request.route.service_ms);
+    let mut t = HopTerms { due: 0, pay_next: 0, budget_ms: budget };
+    for (j, h) in request.route.hops.iter().enumerate().rev() {
+        if j + 1 == pos {
+            t.pay_next = pay;
+            t.budget_ms = budget;
+        }
+        pay = pay.checked_add(h.params.cost(bytes)?).ok_or(CostError::AmountOverflow)?;
+        budget =
+            h.params.latency_ms.checked_mul(2).and_then(|l| l.checked_add(budget)).ok_or(CostError::TimeOverflow)?;
+        if j + 1 == pos {
+            t.due = pay;
+        }
+    }
+    Ok(t)
 }
 
 pub(crate) fn refuse(out: &mut Vec<Effect>, channel: ChannelId, kind: &'static str, reason: Refusal) {

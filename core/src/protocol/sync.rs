@@ -186,7 +186,14 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 }
             }
         }
-        let ids: Vec<RequestId> = ch.up_ids.iter().chain(ch.down_ids.iter()).copied().collect();
+        let grace = self.config.policy.late_fee_grace_ms;
+        let ids: Vec<RequestId> = ch
+            .up_ids
+            .iter()
+            .chain(ch.down_ids.iter())
+            .filter(|id| self.entries.get(*id).is_some_and(|e| e.finished(now, rate, cap, grace)))
+            .copied()
+            .collect();
         // A sync with nothing to carry is only a heartbeat; any message sent
         // within the interval already was one.
         let idle = voucher.is_none() && ch.notices_out.is_empty() && now < ch.last_sent_ms.saturating_add(ch.sync_ms);

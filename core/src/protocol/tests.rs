@@ -488,3 +488,30 @@ fn oversized_response_is_dropped_by_the_first_hop() {
     let _ = Hash32([0; 32]);
     let _ = Signer::public(&carol);
 }
+
+/// The allocation-free hop terms agree with the full quote at every position.
+#[test]
+fn hop_terms_match_the_quote() {
+    let net = Net::paper(|_| cfg(FailurePolicy::default()));
+    let hops: Vec<RouteHop> = [(1, 1, 100), (2, 2, 200), (4, 4, 100), (5, 5, 100)]
+        .iter()
+        .map(|&(c, n, l)| RouteHop { channel: ChannelId(c), node: net.key(n), params: edge(l) })
+        .collect();
+    let req = Request {
+        requester: net.key(0),
+        nonce: 1,
+        route: Route { hops, service_ms: 7 },
+        service: String::new(),
+        body: vec![1; 33],
+        max_response_bytes: 100,
+        budget: 0,
+        signature: Signature([0; 64]),
+    };
+    let q = req.quote().unwrap();
+    for pos in 1..=4 {
+        let t = super::node::hop_terms(&req, pos).unwrap();
+        assert_eq!(t.due, q.payments[pos - 1], "pos {pos}");
+        assert_eq!(t.pay_next, q.payments.get(pos).copied().unwrap_or(0), "pos {pos}");
+        assert_eq!(t.budget_ms, q.budgets_ms.get(pos).copied().unwrap_or(7), "pos {pos}");
+    }
+}
