@@ -24,7 +24,13 @@ async fn deploy_and_initialise_on_a_devnet_account() {
     let key_file = dir.join("keys/node1.devnet.json");
     let mut config = ContractConfig::public_default(account.clone());
     config.challenge_period_ms = 1234;
-    let opts = DeployOptions { rpc: srv.url(), account: account.clone(), key_file: key_file.clone(), wasm, config: Some(config) };
+    let opts = DeployOptions {
+        rpc: srv.url(),
+        account: account.clone(),
+        key_file: key_file.clone(),
+        wasm,
+        config: Some(config),
+    };
     deploy(&opts).await.unwrap();
     let c = PorContract::new(NearRpcChain::new(&srv.url()), account.clone());
     let got = c.config().await.unwrap();
