@@ -48,8 +48,8 @@ pub struct Config {
     /// below 300 Tgas (see docs/BENCHMARKS.md).
     pub partition_step_budget: u64,
     /// Nodes-plus-claims slashed, or claims paid, per call while a
-    /// partition is settled. At most 40 (a call's logs are limited to 100
-    /// entries and 16 KiB). Default 25.
+    /// partition is settled. At most 100 (a call's logs are limited to 16
+    /// KiB). Default 25.
     pub settle_batch: u32,
     /// Part of `register_node`'s deposit that pays for the node's storage
     /// (kept by the contract, not part of the stake). Default 0.01 NEAR.
@@ -88,8 +88,8 @@ impl Config {
         require!(self.settle_batch >= 1, "config: settle_batch must be at least 1");
         require!(self.partition_step_budget >= 1, "config: partition_step_budget must be at least 1");
         require!(
-            self.settle_batch <= 40,
-            "config: settle_batch must be at most 40 (one call's logs are limited to 100 entries and 16 KiB)"
+            self.settle_batch <= 100,
+            "config: settle_batch must be at most 100 (one call's logs are limited to 16 KiB)"
         );
     }
 

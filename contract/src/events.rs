@@ -15,6 +15,23 @@ use por_core::{EdgeParams, NodeKey, Outcome};
 
 use crate::config::Config;
 
+/// One paid claim in [`Event::ClaimsPaid`]. Nodes are graph indices
+/// (`node_at` gives the account) to keep the event small.
+#[near(serializers = [json])]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaidClaim {
+    /// The claim.
+    pub claim_id: u64,
+    /// Who was paid (graph index).
+    pub creditor: u32,
+    /// Who owed (graph index).
+    pub debtor: u32,
+    /// The claim's amount.
+    pub amount: U128,
+    /// What was paid (less when pro rata).
+    pub paid: U128,
+}
+
 /// Every event the contract emits.
 #[near(event_json(standard = "por"))]
 #[derive(Debug, Clone)]
@@ -205,19 +222,14 @@ pub enum Event {
         /// What this batch lost in all.
         slashed: U128,
     },
-    /// A claim was paid out of the partitioned side's slashed stake.
+    /// A batch of claims was paid out of the partitioned side's slashed
+    /// stake (one event per call, to stay within the log limits).
     #[event_version("1.0.0")]
-    ClaimPaid {
-        /// The claim.
-        claim_id: u64,
-        /// Who was paid.
-        creditor: AccountId,
-        /// Who owed.
-        debtor: AccountId,
-        /// The claim's amount.
-        amount: U128,
-        /// What was paid (less when pro rata).
-        paid: U128,
+    ClaimsPaid {
+        /// The severed channel that split the graph.
+        channel_id: u64,
+        /// The claims paid in this call.
+        claims: Vec<PaidClaim>,
     },
     /// Claims lapsed (older than `claim_ttl_ms`) and were dropped.
     #[event_version("1.0.0")]

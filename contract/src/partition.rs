@@ -26,7 +26,7 @@ use near_sdk::{AccountId, near};
 use por_core::{GraphView, NodeIdx, Outcome, PartitionCheck, Progress};
 
 use crate::Contract;
-use crate::events::Event;
+use crate::events::{Event, PaidClaim};
 use crate::nodes::{Node, NodeStatus};
 
 /// A reimbursement claim: `creditor` paid `amount` of penalty when the
@@ -286,7 +286,7 @@ impl Contract {
                     return self.save_check(p);
                 }
             }
-            self.pay_batch(&mut st);
+            self.pay_batch(p.channel, &mut st);
             if (st.next_pay as usize) < st.payable.len() {
                 p.settlement = Some(st);
                 return self.save_check(p);
@@ -370,19 +370,28 @@ impl Contract {
     }
 
     /// Pays up to `settle_batch` collected claims.
-    fn pay_batch(&mut self, st: &mut Settlement) {
+    fn pay_batch(&mut self, channel: u64, st: &mut Settlement) {
         let batch = self.config.settle_batch as usize;
         let end = (st.next_pay as usize + batch).min(st.payable.len());
+        let mut done = Vec::new();
         for i in st.next_pay as usize..end {
             let (id, amount) = st.payable[i];
             let Some(c) = self.claims.remove(&id) else { continue };
             let paid = if st.pool >= st.claimed { amount } else { mul_div(amount, st.pool, st.claimed) };
             let creditor: AccountId = self.rec(c.creditor).account_id.clone();
-            let debtor: AccountId = self.rec(c.debtor).account_id.clone();
             self.credit(&creditor, paid);
             st.paid += paid;
-            Event::ClaimPaid { claim_id: id, creditor, debtor, amount: U128(amount), paid: U128(paid) }.emit();
+            done.push(PaidClaim {
+                claim_id: id,
+                creditor: c.creditor,
+                debtor: c.debtor,
+                amount: U128(amount),
+                paid: U128(paid),
+            });
         }
         st.next_pay = end as u32;
+        if !done.is_empty() {
+            Event::ClaimsPaid { channel_id: channel, claims: done }.emit();
+        }
     }
 }

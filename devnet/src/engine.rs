@@ -6,7 +6,7 @@
 //! moves its clock ([`Chain::produce_block`], [`Chain::advance_time`]). It does
 //! no I/O and reads no clock: time only moves when asked, so the same inputs
 //! always give the same chain. Receipt execution (the VM, transfers, refunds,
-//! rollback) lives in [`crate::receipts`]; outcome helpers and NEAR's views in
+//! rollback) lives in the private `receipts` module; outcome helpers and NEAR's views in
 //! [`crate::outcome`].
 //!
 //! What it leaves out, by design: sharding, validators, staking, gas price

@@ -25,7 +25,7 @@ enum Command {
 enum ContractCmd {
     /// Deploy the contract wasm on ACCOUNT and initialise it.
     Deploy {
-        /// RPC URL (e.g. https://rpc.testnet.near.org or the devnet's URL).
+        /// RPC URL (e.g. `https://rpc.testnet.near.org` or the devnet's URL).
         #[arg(long)]
         rpc: String,
         /// Account to deploy on.

@@ -254,3 +254,74 @@ async fn restarted_devnet_keeps_its_state() {
     srv.shutdown().await.unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A proxy that forwards each HTTP request to `to`, except that it swallows
+/// the response to the first `send_tx` (closing the connection), as a network
+/// that loses the answer after the chain executed the transaction.
+async fn lossy_proxy(to: std::net::SocketAddr) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut dropped = false;
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else { return };
+            let mut req = Vec::new();
+            let mut buf = [0u8; 8192];
+            // Read the head, then the body by Content-Length.
+            let body_len = loop {
+                let n = client.read(&mut buf).await.unwrap_or(0);
+                if n == 0 {
+                    break None;
+                }
+                req.extend_from_slice(&buf[..n]);
+                if let Some(end) = req.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&req[..end]).to_ascii_lowercase();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                        .unwrap_or(0);
+                    break Some((end + 4, len));
+                }
+            };
+            let Some((start, len)) = body_len else { continue };
+            while req.len() < start + len {
+                let n = client.read(&mut buf).await.unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                req.extend_from_slice(&buf[..n]);
+            }
+            let body = req[start..].to_vec();
+            let is_send = String::from_utf8_lossy(&body).contains("\"send_tx\"");
+            let mut up = tokio::net::TcpStream::connect(to).await.unwrap();
+            let head = format!(
+                "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            up.write_all(head.as_bytes()).await.unwrap();
+            up.write_all(&body).await.unwrap();
+            let mut resp = Vec::new();
+            up.read_to_end(&mut resp).await.unwrap();
+            if is_send && !dropped {
+                dropped = true;
+                drop(client); // the chain executed it; the answer is lost
+                continue;
+            }
+            let _ = client.write_all(&resp).await;
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_lost_answer_is_retried_with_the_same_transaction() {
+    let srv = serve(chain(), ServerConfig::default()).await;
+    let proxy = lossy_proxy(srv.addr()).await;
+    let c = alice(&format!("http://{proxy}"));
+    let out = c.call(&id("c.test"), "set", json!("once"), 0, DEFAULT_GAS).await.unwrap();
+    let pk = alice_key().public_key();
+    let chain = srv.chain();
+    let chain = chain.lock().unwrap();
+    assert_eq!(chain.access_key(&id("alice.test"), &pk).unwrap().nonce, 1, "one transaction, not two");
+    assert!(chain.tx(&out.tx_hash).unwrap().is_success());
+}

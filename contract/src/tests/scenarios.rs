@@ -45,7 +45,8 @@ fn offline_node_severed_by_all_neighbours_reimburses_each() {
     let st = ch.call("h3", 0, |c| c.sever(ids[3], None));
     assert_eq!(st.outcome, Some(Outcome::Partitioned { nodes: vec![4], stake: x_stake }));
     assert!(ch.event_names().contains(&"node_partitioned".to_string()));
-    assert_eq!(ch.event_names().iter().filter(|n| *n == "claim_paid").count(), 4);
+    let paid = ch.events().into_iter().find(|(n, _)| n == "claims_paid").expect("a claims_paid event").1;
+    assert_eq!(paid["claims"].as_array().unwrap().len(), 4);
     assert_eq!(status(&mut ch, "x"), NodeStatus::Partitioned);
     for h in honest {
         assert_eq!(withdrawable(&mut ch, h), half, "{h} is reimbursed its half-penalty");
@@ -196,6 +197,45 @@ fn partition_check_continues_over_many_calls_on_a_large_component() {
     }
     for i in [n, 2 * n - 1] {
         assert_eq!(status(&mut ch, &format!("n{i}")), NodeStatus::Active);
+    }
+    ch.assert_conserved();
+}
+
+#[test]
+fn a_hundred_claims_are_paid_within_the_log_limits() {
+    // 100 honest nodes in a ring, each also linked to x; all sever x. The
+    // last severance pays 100 claims in one call (settle_batch 100): the
+    // mocked VM enforces NEAR's limits of 100 logs and 16 KiB per call.
+    let mut ch = Chain::new(|c| {
+        c.settle_batch = 100;
+        c.min_stake = 1.into();
+        c.severance_penalty = (N / 5).into();
+        c.partition_slash_bps = 10_000;
+    });
+    let k = 100;
+    for i in 0..k {
+        ch.register(&format!("honest-node-with-a-long-name-{i}"), 10 * N);
+    }
+    ch.register("x", 100 * N);
+    for i in 0..k {
+        ch.open(
+            &format!("honest-node-with-a-long-name-{i}"),
+            &format!("honest-node-with-a-long-name-{}", (i + 1) % k),
+            0,
+            0,
+        );
+    }
+    let ids: Vec<u64> = (0..k).map(|i| ch.open(&format!("honest-node-with-a-long-name-{i}"), "x", 0, 0)).collect();
+    for (i, id) in ids.iter().enumerate() {
+        ch.call(&format!("honest-node-with-a-long-name-{i}"), 0, |c| c.sever(*id, None));
+    }
+    assert_eq!(ch.view(|c| c.partition_check()), None);
+    let paid = ch.events().into_iter().find(|(n, _)| n == "claims_paid").expect("a claims_paid event").1;
+    assert_eq!(paid["claims"].as_array().unwrap().len(), k);
+    let bytes: usize = ch.logs.iter().map(|l| l.len()).sum();
+    assert!(bytes < 16 * 1024, "logs of one call: {bytes} bytes");
+    for i in [0, k - 1] {
+        assert_eq!(withdrawable(&mut ch, &format!("honest-node-with-a-long-name-{i}")), N / 10);
     }
     ch.assert_conserved();
 }

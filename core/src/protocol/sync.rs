@@ -116,23 +116,29 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             Some(t) if t <= now && !ch.closed => ch.next_sync_ms = None,
             _ => return,
         }
-        if let Some(reason) = self.policy_check(channel, now) {
+        let mut done = Vec::new();
+        if let Some(reason) = self.policy_check(channel, now, &mut done) {
             return self.sever(channel, reason, out);
         }
-        self.send_sync(channel, now, out);
+        self.send_sync(channel, now, done, out);
         let ch = &self.channels[&channel];
         if ch.active() || self.config.sync_when_idle {
             self.arm_sync(channel, now, out);
         }
     }
 
-    /// The failure policy on the requests sent over `channel`.
-    fn policy_check(&self, channel: ChannelId, now: u64) -> Option<SeverReason> {
+    /// The failure policy on the requests sent over `channel`; collects in
+    /// `done` those of them that need nothing more.
+    fn policy_check(&self, channel: ChannelId, now: u64, done: &mut Vec<RequestId>) -> Option<SeverReason> {
         let ch = &self.channels[&channel];
         let (p, rate, cap) = (&self.config.policy, self.config.late_fee_per_sec, self.config.max_late_ms);
         let mut open = false;
         for id in &ch.down_ids {
-            let Some(d) = self.entries.get(id).and_then(|e| e.down.as_ref()) else { continue };
+            let Some(e) = self.entries.get(id) else { continue };
+            if e.finished(now, rate, cap, p.late_fee_grace_ms) {
+                done.push(*id);
+            }
+            let Some(d) = e.down.as_ref() else { continue };
             if d.received < d.required(now, p.late_fee_grace_ms, rate, cap) {
                 return Some(SeverReason::WithheldLateFee);
             }
@@ -150,14 +156,21 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         None
     }
 
-    fn send_sync(&mut self, channel: ChannelId, now: u64, out: &mut Vec<Effect>) {
+    /// Sends the sync of `channel` (see the module docs), then drops the
+    /// requests that need nothing more (`done`, plus those found here).
+    fn send_sync(&mut self, channel: ChannelId, now: u64, mut done: Vec<RequestId>, out: &mut Vec<Effect>) {
         let (rate, cap) = (self.config.late_fee_per_sec, self.config.max_late_ms);
+        let grace = self.config.policy.late_fee_grace_ms;
+        let withhold = self.config.faults.withhold_late_fees;
         let ch = self.channels.get_mut(&channel).expect("caller checked");
         let mut overdue = Vec::new();
         let mut total: Amount = 0;
-        if !self.config.faults.withhold_late_fees {
-            for id in &ch.up_ids {
-                let Some(u) = self.entries.get(id).and_then(|e| e.up.as_ref()) else { continue };
+        for id in &ch.up_ids {
+            let Some(e) = self.entries.get(id) else { continue };
+            if e.finished(now, rate, cap, grace) {
+                done.push(*id);
+            }
+            if !withhold && let Some(u) = e.up.as_ref() {
                 let owed = u.owed(now, rate, cap);
                 if owed > 0 && owed >= u.paid {
                     total = total.saturating_add(owed - u.paid);
@@ -186,14 +199,6 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 }
             }
         }
-        let grace = self.config.policy.late_fee_grace_ms;
-        let ids: Vec<RequestId> = ch
-            .up_ids
-            .iter()
-            .chain(ch.down_ids.iter())
-            .filter(|id| self.entries.get(*id).is_some_and(|e| e.finished(now, rate, cap, grace)))
-            .copied()
-            .collect();
         // A sync with nothing to carry is only a heartbeat; any message sent
         // within the interval already was one.
         let idle = voucher.is_none() && ch.notices_out.is_empty() && now < ch.last_sent_ms.saturating_add(ch.sync_ms);
@@ -203,7 +208,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 SyncMessage { channel, seq: ch.seq, voucher, overdue, notices: std::mem::take(&mut ch.notices_out) };
             out.push(Effect::Send { channel, msg: Wire::Sync(Box::new(msg)) });
         }
-        for id in ids {
+        for id in done {
             self.try_finish(id, now);
         }
     }

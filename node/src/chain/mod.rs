@@ -31,7 +31,7 @@ pub use contract::{
     Balances, ChannelState, ChannelView, CheckStatus, ClaimView, Claims, ContractConfig, EdgeView, GraphPage,
     NodeStatus, NodeView, PorContract, Totals,
 };
-pub use deploy::{DeployOptions, deploy, read_key_file};
+pub use deploy::{DeployError, DeployOptions, MIN_PROTOCOL_VERSION, deploy, read_key_file};
 pub use error::ChainError;
 pub use graph::GraphFollower;
 pub use rpc::{NearRpcChain, RetryPolicy};

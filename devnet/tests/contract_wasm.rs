@@ -1,0 +1,341 @@
+//! The PoR contract's real wasm (`artifacts/por_contract.wasm`, built by
+//! `make contract`) on the devnet engine: every public method runs, its gas
+//! is printed, refusals surface the contract's message, storage staking
+//! holds, and a partition check on a large component is continued over
+//! several calls, each below 300 Tgas.
+//!
+//! Gas figures go to `docs/BENCHMARKS.md` (section "Contract gas"). The big
+//! graph is sized by `POR_GAS_NODES` (default 200 nodes with 5 edges each
+//! and a search budget of 1,000 per call so that the check is continued;
+//! building it through the VM is what takes the time); the recorded 10,000-node / 50,000-edge
+//! figure is the same test run as
+//! `POR_GAS_NODES=10000 cargo test --release -p por-devnet --test contract_wasm -- --nocapture big_graph`.
+
+use near_crypto::{KeyType, SecretKey, Signature};
+use near_primitives::types::AccountId;
+use por_devnet::{Chain, ChainConfig, DEFAULT_GAS, TxRecord};
+use serde_json::{Value, json};
+
+const NEAR: u128 = 1_000_000_000_000_000_000_000_000;
+const TGAS: f64 = 1e12;
+const CONTRACT: &str = "por.test";
+
+fn id(s: &str) -> AccountId {
+    s.parse().unwrap()
+}
+
+fn wasm() -> Vec<u8> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../artifacts/por_contract.wasm");
+    std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}; build it with `make contract` (make test does)"))
+}
+
+fn key(name: &str) -> SecretKey {
+    SecretKey::from_seed(KeyType::ED25519, &format!("node-key-{name}"))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// por-core's canonical voucher bytes, written out independently here so
+/// the wasm is checked against the documented encoding (domain tag and
+/// strings with u32 big-endian length prefixes, integers big-endian).
+fn voucher_bytes(contract: &str, channel: u64, payer: &[u8], cumulative: u128) -> Vec<u8> {
+    let mut v = Vec::new();
+    for s in ["por/voucher/v1", contract] {
+        v.extend_from_slice(&(s.len() as u32).to_be_bytes());
+        v.extend_from_slice(s.as_bytes());
+    }
+    v.extend_from_slice(&channel.to_be_bytes());
+    v.extend_from_slice(payer);
+    v.extend_from_slice(&cumulative.to_be_bytes());
+    v
+}
+
+fn voucher(payer: &str, channel: u64, cumulative: u128) -> Value {
+    let sk = key(payer);
+    let pk = sk.public_key();
+    let sig = match sk.sign(&voucher_bytes(CONTRACT, channel, pk.key_data(), cumulative)) {
+        Signature::ED25519(s) => s.to_bytes(),
+        other => panic!("unexpected signature {other:?}"),
+    };
+    json!({"voucher": {"contract": CONTRACT, "channel": channel, "payer": hex(pk.key_data()),
+                       "cumulative": cumulative.to_string()},
+           "signature": hex(&sig)})
+}
+
+struct Net {
+    chain: Chain,
+    gas: Vec<(String, u64)>,
+}
+
+impl Net {
+    fn new(config: Value) -> Net {
+        let mut chain = Chain::new(ChainConfig::default());
+        chain.create_account(id(CONTRACT), 1_000 * NEAR, None).unwrap();
+        chain.create_account(id("owner.test"), 100 * NEAR, None).unwrap();
+        chain.deploy(&id(CONTRACT), wasm()).unwrap();
+        let mut n = Net { chain, gas: Vec::new() };
+        n.ok("owner.test", "new", json!({ "config": config }), 0);
+        n
+    }
+
+    fn account(&mut self, name: &str, balance: u128) {
+        self.chain.create_account(id(name), balance, None).unwrap();
+    }
+
+    fn try_call(&mut self, who: &str, method: &str, args: Value, deposit: u128) -> TxRecord {
+        let args = serde_json::to_vec(&args).unwrap();
+        let out = self.chain.call(&id(who), &id(CONTRACT), method, &args, deposit, DEFAULT_GAS).unwrap();
+        let burnt = out.call_gas_burnt();
+        assert!(burnt < 300_000_000_000_000, "{method} burnt {} Tgas", burnt as f64 / TGAS);
+        self.gas.push((method.to_string(), burnt));
+        out
+    }
+
+    #[track_caller]
+    fn ok(&mut self, who: &str, method: &str, args: Value, deposit: u128) -> Value {
+        let out = self.try_call(who, method, args, deposit);
+        assert!(out.is_success(), "{method} by {who} failed: {:?}", out.error_message());
+        out.json().unwrap_or(Value::Null)
+    }
+
+    #[track_caller]
+    fn refused(&mut self, who: &str, method: &str, args: Value, deposit: u128, needle: &str) {
+        let out = self.try_call(who, method, args, deposit);
+        let msg = out.error_message().unwrap_or_default();
+        assert!(msg.contains(needle), "{method} by {who}: expected a refusal with {needle:?}, got {msg:?}");
+    }
+
+    fn view(&mut self, method: &str, args: Value) -> Value {
+        let out = self.chain.view(&id(CONTRACT), method, &serde_json::to_vec(&args).unwrap()).unwrap();
+        self.gas.push((format!("{method} (view)"), out.gas_burnt));
+        serde_json::from_slice(&out.result).unwrap()
+    }
+
+    fn register(&mut self, name: &str, stake: u128) {
+        let k = hex(key(name).public_key().key_data());
+        self.ok(name, "register_node", json!({"node_key": k, "service_ms": 20}), stake + NEAR / 100);
+    }
+
+    fn open(&mut self, a: &str, b: &str, dep: u128) -> u64 {
+        let id = self.ok(
+            a,
+            "open_channel",
+            json!({"peer": b, "latency_ms": 50, "base_fee": "1000", "byte_fee": "1"}),
+            dep + NEAR / 100,
+        );
+        let id = id.as_u64().unwrap();
+        self.ok(b, "confirm_channel", json!({ "channel_id": id }), dep);
+        id
+    }
+
+    /// Max gas per method name, in order of first appearance.
+    fn report(&self) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = Vec::new();
+        for (m, g) in &self.gas {
+            match out.iter_mut().find(|(n, _)| n == m) {
+                Some(e) => e.1 = e.1.max(*g),
+                None => out.push((m.clone(), *g)),
+            }
+        }
+        out
+    }
+}
+
+fn config(extra: Value) -> Value {
+    let mut c = json!({
+        "owner": "owner.test",
+        "min_stake": NEAR.to_string(),
+        "severance_penalty": (NEAR / 10).to_string(),
+        "challenge_period_ms": 10_000,
+        "proposal_timeout_ms": 30_000,
+        "partition_slash_bps": 1000,
+        "late_fee_per_sec": "1000000000000000000",
+        "max_late_ms": 60_000,
+        "claim_ttl_ms": 86_400_000u64,
+        "partition_step_budget": 4000,
+        "settle_batch": 25,
+        "node_storage_fee": (NEAR / 100).to_string(),
+        "channel_storage_fee": (NEAR / 100).to_string(),
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        c[k] = v.clone();
+    }
+    c
+}
+
+#[test]
+fn every_public_method_runs_on_the_wasm() {
+    let mut n = Net::new(config(json!({})));
+    for a in ["alice.test", "bob.test", "carol.test", "dave.test"] {
+        n.account(a, 100 * NEAR);
+    }
+    n.ok("owner.test", "update_config", json!({"config": config(json!({"challenge_period_ms": 5_000}))}), 0);
+    n.refused("alice.test", "update_config", json!({"config": config(json!({}))}), 0, "only the owner");
+    n.register("alice.test", 5 * NEAR);
+    n.register("bob.test", 5 * NEAR);
+    n.register("carol.test", 5 * NEAR);
+    n.refused(
+        "dave.test",
+        "register_node",
+        json!({"node_key": hex(key("dave.test").public_key().key_data()), "service_ms": 1}),
+        NEAR,
+        "at least",
+    );
+    n.ok("carol.test", "add_stake", json!({}), NEAR);
+    // A non-payable method refuses a deposit (near-sdk's own check).
+    let out = n.try_call("alice.test", "leave", json!({}), 1);
+    assert!(!out.is_success());
+
+    let ab = n.open("alice.test", "bob.test", 3 * NEAR);
+    let bc = n.open("bob.test", "carol.test", 3 * NEAR);
+    n.open("carol.test", "alice.test", NEAR);
+    let p = n.ok(
+        "alice.test",
+        "open_channel",
+        json!({"peer": "carol.test", "latency_ms": 5, "base_fee": "0", "byte_fee": "0"}),
+        NEAR,
+    );
+    n.refused("alice.test", "cancel_proposal", json!({"channel_id": p}), 0, "may still confirm");
+    n.chain.advance_time(31_000);
+    n.ok("alice.test", "cancel_proposal", json!({"channel_id": p}), 0);
+
+    // Cooperative close with vouchers both ways.
+    n.ok("bob.test", "propose_close", json!({"channel_id": bc, "voucher": voucher("carol.test", bc, NEAR / 2)}), 0);
+    n.ok("carol.test", "confirm_close", json!({"channel_id": bc, "voucher": voucher("bob.test", bc, NEAR)}), 0);
+
+    // Severance: forged voucher refused, then a good one; challenge; finalize.
+    let mut forged = voucher("bob.test", ab, NEAR);
+    forged["signature"] = voucher("carol.test", ab, NEAR)["signature"].clone();
+    n.refused("alice.test", "sever", json!({"channel_id": ab, "voucher": forged}), 0, "does not verify");
+    let st = n.ok("alice.test", "sever", json!({"channel_id": ab, "voucher": voucher("bob.test", ab, NEAR)}), 0);
+    assert_eq!(st["phase"], "done");
+    n.ok("bob.test", "submit_voucher", json!({"channel_id": ab, "voucher": voucher("alice.test", ab, 2 * NEAR)}), 0);
+    n.refused(
+        "bob.test",
+        "submit_voucher",
+        json!({"channel_id": ab, "voucher": voucher("alice.test", ab, 2 * NEAR)}),
+        0,
+        "does not exceed",
+    );
+    n.refused("dave.test", "finalize", json!({"channel_id": ab}), 0, "lasts until");
+    n.chain.advance_time(6_000);
+    n.ok("dave.test", "finalize", json!({"channel_id": ab}), 0);
+    n.refused("dave.test", "continue_partition_check", json!({}), 0, "no partition check is pending");
+
+    // Money out: pull, one transfer receipt.
+    let before = n.chain.account(&id("bob.test")).unwrap().balance;
+    n.ok("bob.test", "withdraw", json!({"amount": NEAR.to_string()}), 0);
+    assert!(n.chain.account(&id("bob.test")).unwrap().balance > before + NEAR - NEAR / 100);
+    n.ok("owner.test", "withdraw_treasury", json!({"amount": "1"}), 0);
+
+    // Views.
+    let v = n.view("config", json!({}));
+    assert_eq!(v["challenge_period_ms"], 5_000);
+    assert!(n.view("graph_version", json!({})).as_u64().unwrap() > 0);
+    assert_eq!(n.view("node", json!({"account_id": "alice.test"}))["status"], "active");
+    assert_eq!(n.view("node_at", json!({"index": 1}))["account_id"], "bob.test");
+    assert_eq!(n.view("channel", json!({"channel_id": ab}))["state"], "closed");
+    assert_eq!(n.view("channels_of", json!({"account_id": "carol.test"})).as_array().unwrap().len(), 1);
+    // Bob, cut off by Alice's severance, was partitioned and Alice's claim paid.
+    assert_eq!(n.view("node", json!({"account_id": "bob.test"}))["status"], "partitioned");
+    assert_eq!(n.view("claims", json!({"account_id": "alice.test"}))["owed_by"].as_array().unwrap().len(), 1);
+    assert!(n.view("balances", json!({"account_id": "alice.test"}))["withdrawable"].as_str().is_some());
+    assert!(n.view("totals", json!({}))["treasury"].as_str().is_some());
+    assert_eq!(n.view("graph_nodes", json!({"from_index": 0, "limit": 10}))["total"], 3);
+    assert_eq!(n.view("graph_edges", json!({"from_index": 0, "limit": 10}))["total"], 1);
+    assert_eq!(n.view("partition_check", json!({})), Value::Null);
+
+    // Rejoin and leave: carol cut off by alice, partitioned, rejoins, leaves.
+    let ca = n.view("channels_of", json!({"account_id": "carol.test"}))[0]["channel_id"].as_u64().unwrap();
+    let st = n.ok("alice.test", "sever", json!({ "channel_id": ca }), 0);
+    assert!(st["outcome"]["Partitioned"].is_object() || st["outcome"]["Tie"].is_object(), "{st}");
+    let partitioned = n.view("node", json!({"account_id": "carol.test"}))["status"] == "partitioned";
+    let who = if partitioned { "carol.test" } else { "alice.test" };
+    if n.view("node", json!({ "account_id": who }))["status"] == "partitioned" {
+        n.ok(who, "rejoin", json!({}), NEAR);
+    }
+    n.chain.advance_time(6_000);
+    n.ok("dave.test", "finalize", json!({ "channel_id": ca }), 0);
+    n.refused("carol.test", "leave", json!({}), 0, "claims against you");
+
+    println!("\n| method | max gas (Tgas) |\n|---|---|");
+    for (m, g) in n.report() {
+        println!("| `{m}` | {:.2} |", g as f64 / TGAS);
+    }
+    let contract = n.chain.account(&id(CONTRACT)).unwrap();
+    println!("contract storage: {} bytes", contract.storage_usage);
+}
+
+/// Two halves of `POR_GAS_NODES` nodes in all, each node linked to the next
+/// five of its half (a ring lattice: ~5 edges per node), joined by one
+/// bridge; severing the bridge splits the graph into two equal-sized halves
+/// whose stakes differ by one yocto per node, so the search walks both.
+#[test]
+fn big_graph_partition_check_stays_under_300_tgas_per_call() {
+    let nodes: usize = std::env::var("POR_GAS_NODES").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let nodes = nodes.max(20) / 2 * 2;
+    let half = nodes / 2;
+    let mut n = Net::new(config(json!({
+        "min_stake": "1", "node_storage_fee": (NEAR / 100).to_string(), "channel_storage_fee": (NEAR / 200).to_string(),
+        "severance_penalty": "0", "settle_batch": 25,
+        "partition_step_budget": std::env::var("POR_GAS_BUDGET").ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(1_000),
+    })));
+    n.chain.mint(&id(CONTRACT), (nodes as u128) * NEAR).unwrap();
+    let t0 = std::time::Instant::now();
+    let name = |i: usize| format!("n{i}.test");
+    for i in 0..nodes {
+        n.account(&name(i), 10 * NEAR);
+        // The first half is poorer by one yocto per node.
+        let stake = if i < half { NEAR / 10 } else { NEAR / 10 + 1 };
+        let k = hex(key(&name(i)).public_key().key_data());
+        n.ok(&name(i), "register_node", json!({"node_key": k, "service_ms": 1}), stake + NEAR / 100);
+    }
+    let mut edges = 0;
+    for side in 0..2 {
+        for j in 0..half {
+            for d in 1..=5 {
+                if d == half - d || d >= half {
+                    continue;
+                }
+                let (a, b) = (side * half + j, side * half + (j + d) % half);
+                let id = n.ok(
+                    &name(a),
+                    "open_channel",
+                    json!({"peer": name(b), "latency_ms": 1, "base_fee": "0", "byte_fee": "0"}),
+                    NEAR / 200,
+                );
+                n.ok(&name(b), "confirm_channel", json!({ "channel_id": id }), 0);
+                edges += 1;
+            }
+        }
+    }
+    let bridge = n.open(&name(0), &name(half), 0);
+    edges += 1;
+    let build = t0.elapsed();
+    n.gas.clear();
+    let mut calls = 1;
+    let mut status = n.ok(&name(0), "sever", json!({ "channel_id": bridge }), 0);
+    while status["phase"] != "done" {
+        status = n.ok("owner.test", "continue_partition_check", json!({}), 0);
+        calls += 1;
+        assert!(calls < 100_000);
+    }
+    let nodes_out = status["outcome"]["Partitioned"]["nodes"].as_array().expect("the poorer half is partitioned").len();
+    assert_eq!(nodes_out, half);
+    let max = n.gas.iter().map(|(_, g)| *g).max().unwrap();
+    let total: u64 = n.gas.iter().map(|(_, g)| *g).sum();
+    println!(
+        "\npartition check: {nodes} nodes, {edges} edges (built in {build:?}), search work {}, {calls} calls, \
+         max {:.1} Tgas per call, {:.1} Tgas in all",
+        status["work"],
+        max as f64 / TGAS,
+        total as f64 / TGAS
+    );
+    for (m, g) in n.report() {
+        println!("  {m}: max {:.2} Tgas", g as f64 / TGAS);
+    }
+    assert_eq!(n.view("node", json!({"account_id": name(1)}))["status"], "partitioned");
+    assert_eq!(n.view("node", json!({"account_id": name(half + 1)}))["status"], "active");
+}
