@@ -104,6 +104,17 @@ pub struct PartitionCheck {
     /// Work done so far, in the units of [`PartitionCheck::step`].
     pub work: u64,
     result: Option<Outcome>,
+    /// The node being expanded across calls, if one is.
+    cursor: Option<Cursor>,
+}
+
+/// Where the expansion of one node stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "borsh", derive(borsh::BorshSerialize, borsh::BorshDeserialize))]
+struct Cursor {
+    side: u8,
+    node: NodeIdx,
+    next: u32,
 }
 
 impl PartitionCheck {
@@ -115,6 +126,7 @@ impl PartitionCheck {
             sides: [Side::new(a, g.stake(a)), Side::new(b, g.stake(b))],
             work: 0,
             result: None,
+            cursor: None,
         }
     }
 
@@ -123,8 +135,13 @@ impl PartitionCheck {
         self.sides[0].visited.len() + self.sides[1].visited.len()
     }
 
-    /// Runs until finished or until about `budget` units of work are done.
+    /// Runs until finished or until `budget` units of work are done: one
+    /// unit per adjacency list fetched and one per neighbour looked at. A node
+    /// with more neighbours than the budget is expanded over several calls
+    /// (the check keeps a cursor into its adjacency list), so no call does
+    /// more than `budget` units, however large a node's degree.
     pub fn step(&mut self, g: &impl GraphView, budget: u64) -> Progress {
+        let budget = budget.max(2);
         let mut spent = 0u64;
         let mut buf = Vec::new();
         loop {
@@ -132,22 +149,36 @@ impl PartitionCheck {
                 self.result = Some(out.clone());
                 return Progress::Done(out);
             }
-            if spent >= budget {
+            if spent + 2 > budget {
                 return Progress::Pending;
             }
-            let i = match (self.sides[0].done(), self.sides[1].done()) {
-                (true, _) => 1,
-                (_, true) => 0,
-                _ if self.sides[1].visited.len() < self.sides[0].visited.len() => 1,
-                _ => 0,
+            let (i, u, start) = match self.cursor.take() {
+                Some(c) => (c.side as usize, c.node, c.next as usize),
+                None => {
+                    let i = match (self.side_done(0), self.side_done(1)) {
+                        (true, _) => 1,
+                        (_, true) => 0,
+                        _ if self.sides[1].visited.len() < self.sides[0].visited.len() => 1,
+                        _ => 0,
+                    };
+                    let Some(u) = self.sides[i].frontier.pop_front() else { continue };
+                    (i, u, 0)
+                }
             };
-            let Some(u) = self.sides[i].frontier.pop_front() else { continue };
             buf.clear();
             g.neighbors(u, &mut buf);
-            let cost = 1 + buf.len() as u64;
-            spent += cost;
-            self.work += cost;
-            for &v in &buf {
+            spent += 1;
+            self.work += 1;
+            let mut j = start.min(buf.len());
+            while j < buf.len() {
+                if spent >= budget {
+                    self.cursor = Some(Cursor { side: i as u8, node: u, next: j as u32 });
+                    return Progress::Pending;
+                }
+                let v = buf[j];
+                j += 1;
+                spent += 1;
+                self.work += 1;
                 if self.sides[1 - i].visited.contains(&v) {
                     // Met the other side: still connected. Drop the search
                     // state so a stored finished check costs little.
@@ -163,11 +194,17 @@ impl PartitionCheck {
         }
     }
 
+    /// A side is done when nothing is left to expand on it, the node in
+    /// hand included.
+    fn side_done(&self, i: usize) -> bool {
+        self.sides[i].done() && self.cursor.is_none_or(|c| c.side as usize != i)
+    }
+
     /// The outcome, if the sides already decide it.
     fn settled(&self) -> Option<Outcome> {
         let [s0, s1] = &self.sides;
         let part = |s: &Side| Outcome::Partitioned { nodes: s.visited.iter().copied().collect(), stake: s.stake };
-        match (s0.done(), s1.done()) {
+        match (self.side_done(0), self.side_done(1)) {
             (true, true) => Some(match s0.stake.cmp(&s1.stake) {
                 core::cmp::Ordering::Less => part(s0),
                 core::cmp::Ordering::Greater => part(s1),
@@ -292,6 +329,31 @@ mod tests {
         }
         assert!(c.work < 64, "work {} should not grow with the 20,000-node side", c.work);
         assert!(total >= 1, "a budget of 4 needs more than one step");
+    }
+
+    #[test]
+    fn a_hub_is_expanded_over_several_calls() {
+        // A hub (node 1) with 5,000 leaves, cut off from node 0: no call may
+        // exceed the budget even though one node has 5,000 neighbours.
+        let n = 5_000u32;
+        let mut stakes = vec![1_000_000u128, 1];
+        stakes.extend(std::iter::repeat_n(1, n as usize));
+        let edges: Vec<(u32, u32)> = (0..n).map(|i| (1, 2 + i)).collect();
+        let g = graph(&stakes, &edges);
+        let mut c = PartitionCheck::new(ChannelId(1), 0, 1, &g);
+        let mut calls = 0;
+        loop {
+            let before = c.work;
+            let p = c.step(&g, 100);
+            assert!(c.work - before <= 100, "a call did {} units", c.work - before);
+            calls += 1;
+            if let Progress::Done(o) = p {
+                let Outcome::Partitioned { nodes, stake } = o else { panic!("{o:?}") };
+                assert_eq!((nodes.len(), stake), (n as usize + 1, n as u128 + 1));
+                break;
+            }
+        }
+        assert!(calls > 50, "{calls} calls");
     }
 
     #[test]
