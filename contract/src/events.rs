@@ -32,6 +32,32 @@ pub struct PaidClaim {
     pub paid: U128,
 }
 
+/// A partition check's outcome as events carry it: the side's size and
+/// stake, never its node list (a call's logs are capped at 16 KiB; the nodes
+/// go out in bounded `node_partitioned` batches).
+#[near(serializers = [json])]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutcomeSummary {
+    /// `connected`, `partitioned` or `tie`.
+    pub kind: String,
+    /// Nodes on the partitioned side (0 otherwise).
+    pub nodes: u32,
+    /// The partitioned side's stake, or each side's stake on a tie.
+    pub stake: U128,
+}
+
+impl From<&Outcome> for OutcomeSummary {
+    fn from(o: &Outcome) -> Self {
+        match o {
+            Outcome::Connected => OutcomeSummary { kind: "connected".into(), nodes: 0, stake: U128(0) },
+            Outcome::Partitioned { nodes, stake } => {
+                OutcomeSummary { kind: "partitioned".into(), nodes: nodes.len() as u32, stake: U128(*stake) }
+            }
+            Outcome::Tie { stake } => OutcomeSummary { kind: "tie".into(), nodes: 0, stake: U128(*stake) },
+        }
+    }
+}
+
 /// Every event the contract emits.
 #[near(event_json(standard = "por"))]
 #[derive(Debug, Clone)]
@@ -209,8 +235,8 @@ pub enum Event {
         phase: String,
         /// Search work so far.
         work: u64,
-        /// The search's outcome, once known.
-        outcome: Option<Outcome>,
+        /// The search's outcome, once known (size and stake only).
+        outcome: Option<OutcomeSummary>,
     },
     /// A batch of nodes of the smaller side was slashed and marked partitioned.
     #[event_version("1.0.0")]

@@ -26,7 +26,7 @@ use near_sdk::{AccountId, near};
 use por_core::{GraphView, NodeIdx, Outcome, PartitionCheck, Progress};
 
 use crate::Contract;
-use crate::events::{Event, PaidClaim};
+use crate::events::{Event, OutcomeSummary, PaidClaim};
 use crate::nodes::{Node, NodeStatus};
 
 /// A reimbursement claim: `creditor` paid `amount` of penalty when the
@@ -309,7 +309,7 @@ impl Contract {
             channel_id: status.channel_id,
             phase: status.phase.clone(),
             work: status.work,
-            outcome: status.outcome.clone(),
+            outcome: status.outcome.as_ref().map(OutcomeSummary::from),
         }
         .emit();
         status
@@ -326,7 +326,7 @@ impl Contract {
             channel_id: status.channel_id,
             phase: status.phase.clone(),
             work: status.work,
-            outcome: status.outcome.clone(),
+            outcome: status.outcome.as_ref().map(OutcomeSummary::from),
         }
         .emit();
         self.check.set(Some(p));
