@@ -141,13 +141,29 @@ fn build() -> Value {
     })
 }
 
+/// Objects with their keys sorted, so that the text does not depend on
+/// whether some other crate in the build turned on serde_json's
+/// `preserve_order` (a workspace build does).
+fn sorted(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            Value::Object(keys.into_iter().map(|k| (k.clone(), sorted(&m[k]))).collect())
+        }
+        Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+        other => other.clone(),
+    }
+}
+
 #[test]
 fn golden_vectors_match() {
-    let now = serde_json::to_string_pretty(&build()).unwrap() + "\n";
+    let now = serde_json::to_string_pretty(&sorted(&build())).unwrap() + "\n";
     if std::env::var_os("POR_UPDATE_VECTORS").is_some() {
         std::fs::write(FILE, &now).unwrap();
     }
     let stored = std::fs::read_to_string(FILE).expect("core/tests/vectors/signing.json is missing");
+    let stored = serde_json::to_string_pretty(&sorted(&serde_json::from_str(&stored).unwrap())).unwrap() + "\n";
     assert!(
         stored == now,
         "the signed bytes changed; if deliberate, regenerate with POR_UPDATE_VECTORS=1 and review the diff"
