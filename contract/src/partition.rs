@@ -122,6 +122,20 @@ pub struct CheckStatus {
     pub outcome: Option<Outcome>,
 }
 
+impl CheckStatus {
+    /// Emits the `partition_check` event for this status (size and stake of
+    /// the outcome only, never its node list).
+    fn emit(&self) {
+        Event::PartitionCheck {
+            channel_id: self.channel_id,
+            phase: self.phase.clone(),
+            work: self.work,
+            outcome: self.outcome.as_ref().map(OutcomeSummary::from),
+        }
+        .emit();
+    }
+}
+
 /// `floor(a · b / c)` without overflow, for `b ≤ c` (so the result fits).
 pub fn mul_div(a: u128, b: u128, c: u128) -> u128 {
     assert!(c > 0 && b <= c, "mul_div needs 0 < c and b ≤ c");
@@ -305,13 +319,7 @@ impl Contract {
         self.check.set(None);
         self.check_channel = None;
         let status = CheckStatus { channel_id: p.channel, phase: "done".into(), work: p.work, outcome: p.outcome };
-        Event::PartitionCheck {
-            channel_id: status.channel_id,
-            phase: status.phase.clone(),
-            work: status.work,
-            outcome: status.outcome.as_ref().map(OutcomeSummary::from),
-        }
-        .emit();
+        status.emit();
         status
     }
 
@@ -322,13 +330,7 @@ impl Contract {
             work: p.work,
             outcome: p.outcome.clone(),
         };
-        Event::PartitionCheck {
-            channel_id: status.channel_id,
-            phase: status.phase.clone(),
-            work: status.work,
-            outcome: status.outcome.as_ref().map(OutcomeSummary::from),
-        }
-        .emit();
+        status.emit();
         self.check.set(Some(p));
         status
     }
