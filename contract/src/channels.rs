@@ -124,7 +124,7 @@ impl Contract {
 
     fn remove_edge(&mut self, ch: &Channel) {
         for n in [ch.a, ch.b] {
-            self.rec_mut(n).adj.retain(|e| e.channel != ch.id);
+            self.adj_mut(n).retain(|e| e.channel != ch.id);
         }
         self.open_edges.remove(&ch.id);
         self.bump_graph();
@@ -157,7 +157,7 @@ impl Contract {
         let b = self.index_of(&peer, "open_channel (peer)");
         require!(a != b, "open_channel: a channel needs two different nodes; name another node as peer");
         require!(
-            self.rec(b).status == NodeStatus::Active,
+            self.state(b).status == NodeStatus::Active,
             format!("open_channel: peer {peer} is not active (partitioned or left); it must rejoin first")
         );
         let fee = self.config.channel_storage_fee.0;
@@ -217,10 +217,9 @@ impl Contract {
         self.require_can_open(ch.a, "opener");
         ch.deposit_b = deposit;
         ch.state = ChannelState::Open;
-        self.rec_mut(ch.a).adj.push(AdjEntry { peer: ch.b, channel: id });
-        let nb = self.rec_mut(ch.b);
-        nb.adj.push(AdjEntry { peer: ch.a, channel: id });
-        nb.live.push(id);
+        self.adj_mut(ch.a).push(AdjEntry { peer: ch.b, channel: id });
+        self.adj_mut(ch.b).push(AdjEntry { peer: ch.a, channel: id });
+        self.rec_mut(ch.b).live.push(id);
         self.open_edges.insert(id);
         self.total_deposits += deposit;
         self.bump_graph();
@@ -339,7 +338,15 @@ impl Contract {
         let half = self.config.half_penalty();
         let pen_s = self.charge_stake(s, half);
         let pen_o = self.charge_stake(o, half);
-        self.treasury += pen_s + pen_o;
+        // Each half-penalty of at least `claim_storage_fee` becomes a claim,
+        // whose storage that fee pays for (kept in the storage reserve); the
+        // rest of the penalties go to the treasury.
+        let fee = self.config.claim_storage_fee.0;
+        let claims: Vec<(u32, u32, u128)> =
+            [(s, o, pen_s), (o, s, pen_o)].into_iter().filter(|&(_, _, p)| p > 0 && p >= fee).collect();
+        let reserve = fee * claims.len() as u128;
+        self.storage_reserve += reserve;
+        self.treasury += pen_s + pen_o - reserve;
         let other = self.rec(o).account_id.clone();
         Event::ChannelSevered {
             channel_id: id,
@@ -350,15 +357,16 @@ impl Contract {
             challenge_deadline_ms: deadline_ms,
         }
         .emit();
-        self.add_claim(s, o, pen_s, id, now_ms);
-        self.add_claim(o, s, pen_o, id, now_ms);
+        for (creditor, debtor, amount) in claims {
+            self.add_claim(creditor, debtor, amount, id, now_ms);
+        }
         self.channels.insert(id, ch);
         self.start_check(id, s, o, now_ms)
     }
 
     /// Takes up to `amount` from `n`'s stake; returns what was taken.
     fn charge_stake(&mut self, n: u32, amount: u128) -> u128 {
-        let node = self.rec_mut(n);
+        let node = self.state_mut(n);
         let taken = amount.min(node.stake);
         node.stake -= taken;
         self.total_stake -= taken;

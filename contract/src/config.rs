@@ -3,7 +3,12 @@
 //!
 //! Amounts are yoctoNEAR, durations milliseconds. The owner replaces the whole
 //! config with `update_config`; nobody else can change it. Changes apply to
-//! what happens afterwards (a running challenge window keeps its deadline).
+//! what happens afterwards, never retroactively: a running challenge window
+//! keeps its deadline, a claim its expiry (`expires_ms`, fixed when it is
+//! made), a pending partition check the `partition_slash_bps` of its
+//! severance. Only the work-per-call knobs (`partition_step_budget`,
+//! `settle_batch`) apply to a pending check at once, so the owner can
+//! change its pace.
 
 use near_sdk::json_types::U128;
 use near_sdk::{AccountId, near, require};
@@ -43,13 +48,16 @@ pub struct Config {
     /// Lifetime of a reimbursement claim; older claims lapse. Default
     /// 2 592 000 000 ms (30 days).
     pub claim_ttl_ms: u64,
-    /// Work units (nodes expanded plus adjacency entries read) one call may
-    /// spend on a partition search. Default 4 000, which keeps a call far
-    /// below 300 Tgas (see docs/BENCHMARKS.md).
+    /// Storage reads one call may spend on a pending partition check, all
+    /// phases together: the search reads one adjacency list per node it
+    /// expands and one 17-byte node state per node it meets; settling reads
+    /// one record per claim-queue position and about four per claim paid.
+    /// Values above [`crate::partition::MAX_STEP_BUDGET`] count as that. Default 1 000, about
+    /// 70 Tgas per call on the real wasm (see docs/BENCHMARKS.md).
     pub partition_step_budget: u64,
-    /// Nodes-plus-claims slashed, or claims paid, per call while a
-    /// partition is settled. At most 100 (a call's logs are limited to 16
-    /// KiB). Default 25.
+    /// Nodes slashed, or claims paid, per call while a partition is
+    /// settled (each batch is one event). At most 100 (a call's logs are
+    /// limited to 16 KiB). Default 25.
     pub settle_batch: u32,
     /// Part of `register_node`'s deposit that pays for the node's storage
     /// (kept by the contract, not part of the stake). Default 0.01 NEAR.
@@ -57,6 +65,18 @@ pub struct Config {
     /// Part of `open_channel`'s deposit that pays for the channel's storage
     /// (kept by the contract, not part of the deposit). Default 0.01 NEAR.
     pub channel_storage_fee: U128,
+    /// Storage fee of one reimbursement claim (about 200 bytes with its
+    /// index entry), paid out of the half-penalty the claim reimburses: of
+    /// each half-penalty taken, this much goes to the storage reserve and
+    /// the rest to the treasury (a half-penalty smaller than the fee makes
+    /// no claim). At most half the severance penalty, unless that is 0. May
+    /// be omitted in JSON (then the default). Default 0.002 NEAR.
+    #[serde(default = "default_claim_storage_fee")]
+    pub claim_storage_fee: U128,
+}
+
+fn default_claim_storage_fee() -> U128 {
+    U128(2 * MILLINEAR)
 }
 
 impl Config {
@@ -72,10 +92,11 @@ impl Config {
             late_fee_per_sec: U128(1_000_000_000_000_000_000),
             max_late_ms: 60_000,
             claim_ttl_ms: 30 * 24 * 3_600_000,
-            partition_step_budget: 4_000,
+            partition_step_budget: 1_000,
             settle_batch: 25,
             node_storage_fee: U128(10 * MILLINEAR),
             channel_storage_fee: U128(10 * MILLINEAR),
+            claim_storage_fee: default_claim_storage_fee(),
         }
     }
 
@@ -87,6 +108,10 @@ impl Config {
         );
         require!(self.settle_batch >= 1, "config: settle_batch must be at least 1");
         require!(self.partition_step_budget >= 1, "config: partition_step_budget must be at least 1");
+        require!(
+            self.severance_penalty.0 == 0 || self.claim_storage_fee.0 <= self.half_penalty(),
+            "config: claim_storage_fee must be at most half the severance_penalty (each claim's storage is paid out of the half-penalty it reimburses)"
+        );
         require!(
             self.settle_batch <= 100,
             "config: settle_batch must be at most 100 (one call's logs are limited to 16 KiB)"

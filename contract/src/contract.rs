@@ -11,6 +11,7 @@ use near_sdk::store::{IterableSet, LazyOption, LookupMap, LookupSet, Vector};
 use near_sdk::{AccountId, BorshStorageKey, NearToken, PanicOnDefault, Promise, env, near, require};
 use por_core::{EdgeParams, NodeKey, SignedVoucher};
 
+use crate::claims::ClaimKey;
 use crate::config::Config;
 use crate::events::Event;
 use crate::partition::{CheckStatus, PendingCheck};
@@ -28,6 +29,9 @@ enum Key {
     Claims,
     Balances,
     Check,
+    States,
+    Adj,
+    Held,
 }
 
 /// The contract's state.
@@ -35,8 +39,14 @@ enum Key {
 #[derive(PanicOnDefault)]
 pub struct Contract {
     pub(crate) config: Config,
-    /// Nodes by graph index.
+    /// Nodes by graph index: account, key, channels, claim queues.
     pub(crate) nodes: Vector<crate::nodes::Node>,
+    /// Stake and status by graph index (what the partition check reads per
+    /// neighbour).
+    pub(crate) states: Vector<crate::nodes::NodeState>,
+    /// Open edges by graph index (what the partition check reads per node
+    /// it expands).
+    pub(crate) adj: Vector<Vec<crate::nodes::AdjEntry>>,
     /// Graph index of each registered (not left) account.
     pub(crate) node_of: LookupMap<AccountId, u32>,
     /// Every node key ever registered.
@@ -46,8 +56,11 @@ pub struct Contract {
     /// Ids of the open edges (for the paged graph view).
     pub(crate) open_edges: IterableSet<u64>,
     pub(crate) next_channel: u64,
-    /// Unpaid, unlapsed (or not yet pruned) claims by id.
-    pub(crate) claims: LookupMap<u64, crate::partition::Claim>,
+    /// Unpaid claims (lapsed ones until pruned) by debtor and position in
+    /// its owed queue.
+    pub(crate) claims: LookupMap<ClaimKey, crate::claims::Claim>,
+    /// The held queues: creditor and position to the claim's key.
+    pub(crate) held: LookupMap<ClaimKey, ClaimKey>,
     pub(crate) next_claim: u64,
     /// Withdrawable balances.
     pub(crate) balances: LookupMap<AccountId, u128>,
@@ -56,6 +69,8 @@ pub struct Contract {
     pub(crate) total_balances: u128,
     pub(crate) total_stake: u128,
     pub(crate) total_deposits: u128,
+    /// Stake slashed by a pending settlement and not yet paid out.
+    pub(crate) partition_pool: u128,
     pub(crate) graph_version: u64,
     /// The channel whose partition check is pending (cheap guard).
     pub(crate) check_channel: Option<u64>,
@@ -73,19 +88,24 @@ fn deposit() -> u128 {
 
 #[near]
 impl Contract {
-    /// Initialises the contract with `config`.
+    /// Initialises the contract with `config`. Only the contract account
+    /// itself may call it (deploy and `new` in one transaction), once.
     #[init]
+    #[private]
     pub fn new(config: Config) -> Self {
         config.validate();
         Contract {
             config,
             nodes: Vector::new(Key::Nodes),
+            states: Vector::new(Key::States),
+            adj: Vector::new(Key::Adj),
             node_of: LookupMap::new(Key::NodeOf),
             keys: LookupSet::new(Key::Keys),
             channels: LookupMap::new(Key::Channels),
             open_edges: IterableSet::new(Key::OpenEdges),
             next_channel: 1,
             claims: LookupMap::new(Key::Claims),
+            held: LookupMap::new(Key::Held),
             next_claim: 1,
             balances: LookupMap::new(Key::Balances),
             treasury: 0,
@@ -93,6 +113,7 @@ impl Contract {
             total_balances: 0,
             total_stake: 0,
             total_deposits: 0,
+            partition_pool: 0,
             graph_version: 0,
             check_channel: None,
             check: LazyOption::new(Key::Check, None),
@@ -184,7 +205,7 @@ impl Contract {
 
     /// Continues the pending partition check by one bounded step (anyone).
     pub fn continue_partition_check(&mut self) -> CheckStatus {
-        self.do_continue(now_ms())
+        self.do_continue()
     }
 
     /// Transfers `amount` of the caller's withdrawable balance to it.
@@ -207,7 +228,8 @@ impl Contract {
     }
 
     /// Moves `amount` of the treasury to the owner's withdrawable balance
-    /// (owner only).
+    /// (owner only), never below what the contract's storage needs (see
+    /// [`Contract::storage_need`]).
     pub fn withdraw_treasury(&mut self, amount: U128) {
         let caller = env::predecessor_account_id();
         require!(
@@ -217,6 +239,15 @@ impl Contract {
         require!(
             amount.0 <= self.treasury,
             format!("withdraw_treasury: the treasury holds {} yocto; asked for {}", self.treasury, amount.0)
+        );
+        let (own, need) = (self.own_funds(), self.storage_need());
+        require!(
+            own.saturating_sub(amount.0) >= need,
+            format!(
+                "withdraw_treasury: the contract must keep {need} yocto of its own for storage ({} bytes used plus room for a partition check); it holds {own}, so at most {} yocto can be moved now",
+                env::storage_usage(),
+                own.saturating_sub(need).min(self.treasury)
+            )
         );
         self.treasury -= amount.0;
         self.credit(&caller, amount.0);
@@ -256,7 +287,8 @@ impl Contract {
         self.rec(i).live.iter().filter_map(|id| self.channels.get(id)).map(|c| self.channel_view(c)).collect()
     }
 
-    /// Unlapsed claims against and held by `account_id`.
+    /// Unlapsed claims against and held by `account_id`, oldest first, at
+    /// most 200 of each.
     pub fn claims(&self, account_id: AccountId) -> ClaimsView {
         self.claims_view(&account_id, now_ms())
     }

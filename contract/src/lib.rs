@@ -18,7 +18,9 @@
 //! - [`channels`]: open/confirm/cancel, cooperative close, severance,
 //!   challenge and finalize;
 //! - [`vouchers`]: voucher checks with the host's `ed25519_verify`;
-//! - [`partition`]: claims and the bounded, resumable partition check;
+//! - [`claims`]: reimbursement claims in per-node queues, pruned a few per
+//!   call;
+//! - [`partition`]: the bounded, resumable partition check and settlement;
 //! - [`events`]: the NEP-297 events; [`views`]: the view types.
 //!
 //! The JSON API is listed in `contract/API.md`, the rules in
@@ -29,6 +31,7 @@
 #![deny(missing_docs)]
 
 pub mod channels;
+pub mod claims;
 pub mod config;
 pub mod contract;
 pub mod events;

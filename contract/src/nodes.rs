@@ -13,6 +13,15 @@ use por_core::NodeKey;
 use crate::Contract;
 use crate::events::Event;
 
+/// Bytes of storage the contract keeps room for, per registered node, for
+/// a pending partition check's state (the search's visited and frontier
+/// sets, then the partitioned side's list: at most 12 bytes per node).
+pub const CHECK_BYTES_PER_NODE: u64 = 16;
+
+/// Bytes of storage the contract keeps room for beyond that (records a call
+/// may add before its fee is counted, the check's fixed part).
+pub const STORAGE_MARGIN_BYTES: u64 = 4_000;
+
 /// Where a node stands.
 #[near(serializers = [borsh, json])]
 #[serde(rename_all = "snake_case")]
@@ -37,7 +46,36 @@ pub struct AdjEntry {
     pub channel: u64,
 }
 
-/// A registered node as stored.
+/// What the partition check and its settlement read of every node they
+/// touch, kept in its own small record (17 bytes) so that learning a
+/// neighbour's stake is one short storage read.
+#[near(serializers = [borsh])]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeState {
+    /// Its stake, yocto.
+    pub stake: u128,
+    /// Where it stands.
+    pub status: NodeStatus,
+}
+
+/// A node's list of claims in one role (owed or held), in creation order:
+/// positions `head..tail`, some of which may be gone already (paid or
+/// lapsed). New claims go to `tail`; lapsed ones are pruned from `head`, a
+/// few per call.
+#[near(serializers = [borsh])]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClaimQueue {
+    /// First position that may still hold a claim.
+    pub head: u32,
+    /// Next position to fill.
+    pub tail: u32,
+    /// Claims still stored at positions `head..tail`.
+    pub live: u32,
+    /// Latest expiry of any claim ever put in the queue (ms).
+    pub until_ms: u64,
+}
+
+/// A registered node as stored (what the partition search never reads).
 #[near(serializers = [borsh])]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Node {
@@ -45,21 +83,15 @@ pub struct Node {
     pub account_id: AccountId,
     /// Its node key (verifies its vouchers).
     pub key: NodeKey,
-    /// Its stake, yocto.
-    pub stake: u128,
     /// Service time it promises as a server, ms.
     pub service_ms: u64,
-    /// Where it stands.
-    pub status: NodeStatus,
-    /// Its open edges (what the partition check reads).
-    pub adj: Vec<AdjEntry>,
     /// Its channels that are not closed yet (proposed by it, open, closing,
     /// severed and settling).
     pub live: Vec<u64>,
-    /// Ids of claims against it (some may be paid or lapsed already).
-    pub claims_owed: Vec<u64>,
-    /// Ids of claims it holds (some may be paid or lapsed already).
-    pub claims_held: Vec<u64>,
+    /// Claims against it.
+    pub owed: ClaimQueue,
+    /// Claims it holds.
+    pub held: ClaimQueue,
 }
 
 impl Contract {
@@ -83,6 +115,21 @@ impl Contract {
         self.nodes.get_mut(idx).unwrap_or_else(|| near_sdk::env::panic_str("internal: node index out of range"))
     }
 
+    /// The stake and status of node `idx` (which must exist).
+    pub(crate) fn state(&self, idx: u32) -> NodeState {
+        *self.states.get(idx).unwrap_or_else(|| near_sdk::env::panic_str("internal: node index out of range"))
+    }
+
+    /// The stake and status of node `idx`, mutably (which must exist).
+    pub(crate) fn state_mut(&mut self, idx: u32) -> &mut NodeState {
+        self.states.get_mut(idx).unwrap_or_else(|| near_sdk::env::panic_str("internal: node index out of range"))
+    }
+
+    /// The open edges of node `idx`, mutably (which must exist).
+    pub(crate) fn adj_mut(&mut self, idx: u32) -> &mut Vec<AdjEntry> {
+        self.adj.get_mut(idx).unwrap_or_else(|| near_sdk::env::panic_str("internal: node index out of range"))
+    }
+
     /// Credits `amount` to `account`'s withdrawable balance.
     pub(crate) fn credit(&mut self, account: &AccountId, amount: u128) {
         if amount == 0 {
@@ -93,21 +140,46 @@ impl Contract {
         self.total_balances += amount;
     }
 
+    /// The contract's own money: its balance minus what it holds for
+    /// others (withdrawable balances, stakes, channel deposits, a pending
+    /// settlement's pool). Storage
+    /// fees, the treasury and what the account was funded with at deploy.
+    pub(crate) fn own_funds(&self) -> u128 {
+        let others = self.total_balances + self.total_stake + self.total_deposits + self.partition_pool;
+        near_sdk::env::account_balance().as_yoctonear().saturating_sub(others)
+    }
+
+    /// What the contract's own money must always cover: the storage it uses
+    /// now plus room for the largest pending partition check
+    /// ([`CHECK_BYTES_PER_NODE`] per registered node) and
+    /// [`STORAGE_MARGIN_BYTES`], at the chain's price per byte. The treasury
+    /// can never be withdrawn below it, so users' stakes and deposits never
+    /// pay for storage and every withdrawal stays possible.
+    pub fn storage_need(&self) -> u128 {
+        let bytes = near_sdk::env::storage_usage()
+            .saturating_add(STORAGE_MARGIN_BYTES)
+            .saturating_add(CHECK_BYTES_PER_NODE.saturating_mul(self.nodes.len() as u64));
+        (bytes as u128).saturating_mul(near_sdk::env::storage_byte_cost().as_yoctonear())
+    }
+
     /// Refuses a node that may not open or confirm channels.
     pub(crate) fn require_can_open(&self, idx: u32, who: &str) {
-        let n = self.rec(idx);
+        let n = self.state(idx);
         require!(
             n.status == NodeStatus::Active,
             format!(
                 "{who} {} is {:?}: a partitioned node must call rejoin (with stake ≥ min_stake) first; a node that left must register again",
-                n.account_id, n.status
+                self.rec(idx).account_id,
+                n.status
             )
         );
         require!(
             n.stake >= self.config.min_stake.0,
             format!(
                 "{who} {} has stake {} below min_stake {}: call add_stake first",
-                n.account_id, n.stake, self.config.min_stake.0
+                self.rec(idx).account_id,
+                n.stake,
+                self.config.min_stake.0
             )
         );
     }
@@ -138,14 +210,13 @@ impl Contract {
         self.nodes.push(Node {
             account_id: caller.clone(),
             key,
-            stake,
             service_ms,
-            status: NodeStatus::Active,
-            adj: Vec::new(),
             live: Vec::new(),
-            claims_owed: Vec::new(),
-            claims_held: Vec::new(),
+            owed: ClaimQueue::default(),
+            held: ClaimQueue::default(),
         });
+        self.states.push(NodeState { stake, status: NodeStatus::Active });
+        self.adj.push(Vec::new());
         self.node_of.insert(caller.clone(), index);
         self.keys.insert(key);
         self.storage_reserve += fee;
@@ -160,7 +231,7 @@ impl Contract {
         self.require_no_check("add_stake");
         let idx = self.index_of(&caller, "add_stake");
         require!(deposit > 0, "add_stake needs an attached deposit: the amount to add, in yocto");
-        let n = self.rec_mut(idx);
+        let n = self.state_mut(idx);
         n.stake += deposit;
         let stake = n.stake;
         self.total_stake += deposit;
@@ -174,7 +245,7 @@ impl Contract {
         self.require_no_check("rejoin");
         let idx = self.index_of(&caller, "rejoin");
         let min = self.config.min_stake.0;
-        let n = self.rec_mut(idx);
+        let n = self.state_mut(idx);
         require!(
             n.status == NodeStatus::Partitioned,
             format!("rejoin is only for partitioned nodes; {caller} is {:?}", n.status)
@@ -209,23 +280,18 @@ impl Contract {
             n.live.is_empty(),
             format!("leave: close, finalize or cancel your channels first (not yet closed: {:?})", n.live)
         );
-        let ttl = self.config.claim_ttl_ms;
-        let open_claims: Vec<u64> = n
-            .claims_owed
-            .iter()
-            .filter(|id| self.claims.get(id).is_some_and(|c| now_ms < c.created_ms.saturating_add(ttl)))
-            .copied()
-            .collect();
+        // O(1): the queue counts its claims and knows the latest expiry.
         require!(
-            open_claims.is_empty(),
+            n.owed.live == 0 || now_ms >= n.owed.until_ms,
             format!(
-                "leave: reimbursement claims against you are still open (ids {open_claims:?}); they lapse claim_ttl_ms after they were made"
+                "leave: {} reimbursement claims against you are still open; the last lapses at {} ms (claim_ttl_ms after it was made), retry then",
+                n.owed.live, n.owed.until_ms
             )
         );
-        let n = self.rec_mut(idx);
-        let returned = n.stake;
-        n.stake = 0;
-        n.status = NodeStatus::Left;
+        let st = self.state_mut(idx);
+        let returned = st.stake;
+        st.stake = 0;
+        st.status = NodeStatus::Left;
         self.total_stake -= returned;
         self.node_of.remove(&caller);
         self.credit(&caller, returned);

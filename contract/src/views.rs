@@ -7,8 +7,8 @@ use por_core::{EdgeParams, NodeKey};
 
 use crate::Contract;
 use crate::channels::{Channel, ChannelState};
+use crate::claims::Claim;
 use crate::nodes::NodeStatus;
-use crate::partition::Claim;
 
 /// Most items one page returns.
 pub const MAX_PAGE: u32 = 500;
@@ -151,6 +151,8 @@ pub struct TotalsView {
     pub stakes: U128,
     /// Channel deposits.
     pub deposits: U128,
+    /// Stake slashed by a pending partition settlement, not yet paid out.
+    pub partition_pool: U128,
 }
 
 /// A page of nodes.
@@ -180,14 +182,15 @@ pub struct EdgesPage {
 impl Contract {
     pub(crate) fn node_view(&self, index: u32) -> Option<NodeView> {
         let n = self.nodes.get(index)?;
+        let st = self.state(index);
         Some(NodeView {
             index,
             account_id: n.account_id.clone(),
             node_key: n.key,
-            stake: U128(n.stake),
+            stake: U128(st.stake),
             service_ms: n.service_ms,
-            status: n.status,
-            open_edges: n.adj.len() as u32,
+            status: st.status,
+            open_edges: self.adj.get(index).map_or(0, |a| a.len() as u32),
             live_channels: n.live.len() as u32,
         })
     }
@@ -235,29 +238,24 @@ impl Contract {
         }
     }
 
-    fn claim_view(&self, id: u64, c: &Claim) -> ClaimView {
+    fn claim_view(&self, c: &Claim) -> ClaimView {
         ClaimView {
-            id,
+            id: c.id,
             creditor: self.rec(c.creditor).account_id.clone(),
             debtor: self.rec(c.debtor).account_id.clone(),
             amount: U128(c.amount),
             channel_id: c.channel,
             created_ms: c.created_ms,
-            expires_ms: c.created_ms.saturating_add(self.config.claim_ttl_ms),
+            expires_ms: c.expires_ms,
         }
     }
 
     pub(crate) fn claims_view(&self, account: &AccountId, now_ms: u64) -> ClaimsView {
         let Some(&i) = self.node_of.get(account) else { return ClaimsView::default() };
-        let n = self.rec(i);
-        let pick = |ids: &[u64]| -> Vec<ClaimView> {
-            ids.iter()
-                .filter_map(|id| self.claims.get(id).map(|c| (*id, c)))
-                .filter(|(_, c)| !self.lapsed(c, now_ms))
-                .map(|(id, c)| self.claim_view(id, c))
-                .collect()
+        let pick = |owed: bool| -> Vec<ClaimView> {
+            self.list_claims(i, owed, now_ms).into_iter().map(|(_, c)| self.claim_view(c)).collect()
         };
-        ClaimsView { owed_by: pick(&n.claims_owed), held: pick(&n.claims_held) }
+        ClaimsView { owed_by: pick(true), held: pick(false) }
     }
 
     pub(crate) fn balances_view(&self, account: &AccountId) -> BalancesView {
@@ -272,7 +270,7 @@ impl Contract {
                     .filter_map(|id| self.channels.get(id))
                     .map(|c| if c.a == i { c.deposit_a } else { c.deposit_b })
                     .sum();
-                (n.stake, dep)
+                (self.state(i).stake, dep)
             }
         };
         BalancesView { withdrawable: U128(withdrawable), stake: U128(stake), in_channels: U128(in_channels) }
@@ -285,6 +283,7 @@ impl Contract {
             balances: U128(self.total_balances),
             stakes: U128(self.total_stake),
             deposits: U128(self.total_deposits),
+            partition_pool: U128(self.partition_pool),
         }
     }
 

@@ -76,7 +76,11 @@ impl Net {
         chain.create_account(id("owner.test"), 100 * NEAR, None).unwrap();
         chain.deploy(&id(CONTRACT), wasm()).unwrap();
         let mut n = Net { chain, gas: Vec::new() };
-        n.ok("owner.test", "new", json!({ "config": config }), 0);
+        // `new` is private: only the contract account (the deploy
+        // transaction) may initialise.
+        n.refused("owner.test", "new", json!({ "config": config.clone() }), 0, "private");
+        n.ok(CONTRACT, "new", json!({ "config": config }), 0);
+        n.refused(CONTRACT, "new", json!({ "config": config }), 0, "already been initialized");
         n
     }
 

@@ -57,6 +57,12 @@ pub fn voucher(payer: &str, channel: u64, cumulative: u128) -> SignedVoucher {
     Voucher { contract: CONTRACT.into(), channel: ChannelId(channel), payer: s.public(), cumulative }.sign(&s)
 }
 
+/// What the contract account holds at deploy (before anyone attaches
+/// anything): enough for its code and some headroom.
+pub const DEPLOY_BALANCE: u128 = 10 * NEAR;
+/// Storage the contract account uses at deploy (its code, roughly).
+pub const CODE_BYTES: u64 = 400_000;
+
 /// The mocked chain with the contract deployed.
 pub struct Chain {
     /// Block time, ms.
@@ -69,9 +75,16 @@ pub struct Chain {
     pub logs: Vec<String>,
     /// Prepaid gas per call, Tgas.
     pub tgas: u64,
+    /// The contract account's balance (deploy balance + attached − transferred out).
+    pub balance: u128,
+    /// The contract account's storage usage, carried from call to call.
+    pub storage_usage: u64,
+    /// Gas the last successful call used (host functions only: the mock
+    /// does not meter wasm instructions).
+    pub last_gas: u64,
 }
 
-fn ctx(who: &str, deposit: u128, now_ms: u64, tgas: u64) -> near_sdk::VMContext {
+fn ctx(who: &str, deposit: u128, now_ms: u64, tgas: u64, balance: u128, storage: u64) -> near_sdk::VMContext {
     let a: AccountId = if who.contains('.') { who.parse().unwrap() } else { acc(who) };
     VMContextBuilder::new()
         .current_account_id(CONTRACT.parse().unwrap())
@@ -80,7 +93,8 @@ fn ctx(who: &str, deposit: u128, now_ms: u64, tgas: u64) -> near_sdk::VMContext 
         .attached_deposit(NearToken::from_yoctonear(deposit))
         .block_timestamp(now_ms * 1_000_000)
         .prepaid_gas(Gas::from_tgas(tgas))
-        .account_balance(NearToken::from_near(1_000_000))
+        .account_balance(NearToken::from_yoctonear(balance + deposit))
+        .storage_usage(storage)
         .build()
 }
 
@@ -98,23 +112,45 @@ fn take_storage() -> HashMap<Vec<u8>, Vec<u8>> {
 }
 
 impl Chain {
-    /// Deploys with the default config (owner [`OWNER`]) changed by `f`.
+    /// Deploys with the default config (owner [`OWNER`]) changed by `f`;
+    /// `new` is called by the contract account itself, as in the deploy
+    /// transaction.
     pub fn new(f: impl FnOnce(&mut Config)) -> Self {
+        Self::deploy(DEPLOY_BALANCE, f)
+    }
+
+    /// [`Chain::new`] with the contract account funded with `balance`.
+    pub fn deploy(balance: u128, f: impl FnOnce(&mut Config)) -> Self {
         install_quiet_hook();
         let mut cfg = Config::with_defaults(OWNER.parse().unwrap());
         f(&mut cfg);
-        install(ctx(OWNER, 0, 1_000, 300), HashMap::new());
+        let mut ch = Chain {
+            now_ms: 1_000,
+            attached: 0,
+            withdrawn: 0,
+            logs: Vec::new(),
+            tgas: 300,
+            balance,
+            storage_usage: CODE_BYTES,
+            last_gas: 0,
+        };
+        install(ch.ctx(CONTRACT, 0), HashMap::new());
         let c = Contract::new(cfg);
         env::state_write(&c);
         drop(c);
-        Chain { now_ms: 1_000, attached: 0, withdrawn: 0, logs: Vec::new(), tgas: 300 }
+        ch.storage_usage = env::storage_usage();
+        ch
+    }
+
+    fn ctx(&self, who: &str, deposit: u128) -> near_sdk::VMContext {
+        ctx(who, deposit, self.now_ms, self.tgas, self.balance, self.storage_usage)
     }
 
     /// Runs `f` as `who` with `deposit` attached, like a transaction: a
     /// refusal returns its message and leaves storage as it was.
     pub fn try_call<R>(&mut self, who: &str, deposit: u128, f: impl FnOnce(&mut Contract) -> R) -> Result<R, String> {
         let before = take_storage();
-        install(ctx(who, deposit, self.now_ms, self.tgas), before.clone());
+        install(self.ctx(who, deposit), before.clone());
         QUIET.with(|q| q.set(true));
         let out = catch_unwind(AssertUnwindSafe(|| {
             let mut c: Contract = env::state_read().expect("contract state");
@@ -128,10 +164,13 @@ impl Chain {
             Ok(r) => {
                 self.logs = near_sdk::test_utils::get_logs();
                 self.attached += deposit;
+                self.balance += deposit;
+                self.storage_usage = env::storage_usage();
+                self.last_gas = env::used_gas().as_gas();
                 Ok(r)
             }
             Err(p) => {
-                install(ctx(who, 0, self.now_ms, self.tgas), before);
+                install(self.ctx(who, 0), before);
                 self.logs.clear();
                 let msg = p
                     .downcast_ref::<String>()
@@ -171,7 +210,7 @@ impl Chain {
     pub fn view<R>(&mut self, f: impl FnOnce(&Contract) -> R) -> R {
         // A view writes nothing (unmodified collections do not flush), so
         // the storage needs no copy.
-        install(ctx(OWNER, 0, self.now_ms, self.tgas), take_storage());
+        install(self.ctx(OWNER, 0), take_storage());
         let c: Contract = env::state_read().expect("contract state");
         let r = f(&c);
         drop(c);
@@ -219,6 +258,7 @@ impl Chain {
             let _ = c.withdraw(amount.into());
         })?;
         self.withdrawn += amount;
+        self.balance -= amount;
         Ok(())
     }
 
@@ -237,7 +277,7 @@ impl Chain {
     pub fn storage_bytes(&mut self) -> u64 {
         let st = take_storage();
         let n = st.iter().map(|(k, v)| (k.len() + v.len() + 40) as u64).sum();
-        install(ctx(OWNER, 0, self.now_ms, self.tgas), st);
+        install(self.ctx(OWNER, 0), st);
         n
     }
 
@@ -251,10 +291,10 @@ impl Chain {
     #[track_caller]
     pub fn assert_conserved(&mut self) {
         let t = self.totals();
-        let sum = t.treasury.0 + t.storage_reserve.0 + t.balances.0 + t.stakes.0 + t.deposits.0;
+        let sum = t.treasury.0 + t.storage_reserve.0 + t.balances.0 + t.stakes.0 + t.deposits.0 + t.partition_pool.0;
         assert_eq!(sum, self.attached - self.withdrawn, "money created or destroyed: {t:?}");
         let (stakes, deposits) = self.view(|c| {
-            let stakes: u128 = c.nodes.iter().map(|n| n.stake).sum();
+            let stakes: u128 = c.states.iter().map(|n| n.stake).sum();
             let deposits: u128 = (1..c.next_channel)
                 .filter_map(|id| c.channels.get(&id))
                 .filter(|ch| ch.state != crate::channels::ChannelState::Closed)
