@@ -14,6 +14,18 @@ deps:
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
 	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 	@rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+	@# promtool and prometheus for node/tests/observability.rs: Debian's
+	@# `prometheus` package (on a systemd host its postinst also enables the
+	@# prometheus service; `systemctl disable --now prometheus` if unwanted).
+	@if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then \
+	  if ! command -v apt-get >/dev/null 2>&1; then \
+	    echo "deps: promtool/prometheus missing and no apt-get: install Prometheus (promtool, prometheus) yourself" >&2; exit 1; \
+	  fi; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  echo "deps: installing Debian's prometheus package (promtool, prometheus)"; \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	fi
 
 ## contract: the NEAR contract's wasm, in artifacts/por_contract.wasm.
 contract: deps

@@ -1,0 +1,766 @@
+//! The observability files against live nodes: `deploy/prometheus.yml` and
+//! the compose scrape config pass `promtool check config`; a live node's
+//! `/metrics`, after real traffic through a relay (responses, a late server
+//! paying late fees, a stalled server the relay severs), passes
+//! `promtool check metrics`; every metric and label that
+//! `deploy/grafana/por.json` queries exists on the live nodes; and a real
+//! Prometheus scrapes the nodes and evaluates every dashboard query.
+//!
+//! promtool and prometheus come from Debian's `prometheus` package, which
+//! `make deps` installs. Without them these tests fail and say so: a silent
+//! pass would hide that nothing was checked.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{DEPOSIT, outcome};
+use por_core::protocol::{ChannelSetup, Delivery};
+use por_core::{ChannelId, EdgeParams, Route, RouteHop};
+use por_node::config::FileConfig;
+use por_node::run::{Running, launch};
+use por_node::{Reply, ServiceRequest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The path of `tool`, or a failure that tells the user how to get it.
+fn require_tool(tool: &str) -> PathBuf {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).map(|d| d.join(tool)).find(|f| f.is_file()))
+        .unwrap_or_default();
+    found.unwrap_or_else(|| {
+        panic!(
+            "`{tool}` is not on PATH: run `make deps` (it installs Debian's `prometheus` package, \
+             which ships promtool and prometheus). These tests refuse to pass without it."
+        )
+    })
+}
+
+// ---------------------------------------------------------------------------
+// HTTP on loopback, enough for the node's API and Prometheus' API.
+
+struct HttpReply {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+async fn http_get(addr: SocketAddr, path: &str) -> HttpReply {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head[9..12].parse().unwrap();
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    HttpReply { status, headers: head.to_string(), body }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// A live network: A — B — C, each started from a configuration file the way
+// `por node run` starts it, with its HTTP API on a loopback port.
+
+struct Live {
+    nodes: Vec<Running>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+const LAT: u64 = 20;
+
+fn params() -> EdgeParams {
+    EdgeParams { latency_ms: LAT, base_fee: 1_000, byte_fee: 2 }
+}
+
+async fn start_node(i: u8, extra: &str) -> (Running, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[node]\ndata_dir = {:?}\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\n[api]\nlisten = \"127.0.0.1:0\"\n{extra}",
+        dir.path().display().to_string()
+    );
+    let cfg = FileConfig::parse(&text).unwrap();
+    (launch(&cfg, [i; 32]).await.unwrap(), dir)
+}
+
+async fn link(a: &Running, b: &Running, id: u64) {
+    for (x, y) in [(a, b), (b, a)] {
+        let setup = ChannelSetup {
+            channel: ChannelId(id),
+            remote: y.node.key,
+            local_deposit: DEPOSIT,
+            remote_deposit: DEPOSIT,
+            latency_ms: LAT,
+            sync_ms: Some(100),
+        };
+        x.node.handle.add_channel(setup, y.node.listen_addrs.clone()).await.unwrap();
+    }
+}
+
+/// Starts A, B, C, links A–B (channel 1) and B–C (channel 2), and drives
+/// traffic from A through B to C: echo responses, a server 400 ms late that
+/// pays late fees, a server that stalls until B severs channel 2, and a
+/// route B refuses.
+/// Returns the network and every node's `/metrics`.
+async fn live_network_with_traffic() -> (Live, Vec<String>) {
+    let (a, da) = start_node(11, "").await;
+    // B cuts a downstream edge 1 s past its deadline instead of waiting for max_late_ms.
+    let (b, db) = start_node(12, "[protocol.policy]\nsever_overdue_after_ms = 1000\n").await;
+    let (c, dc) = start_node(13, "").await;
+    link(&a, &b, 1).await;
+    link(&b, &c, 2).await;
+    let echo = Arc::new(|r: ServiceRequest| async move { Reply::ok(r.body) });
+    c.node.handle.serve("echo", echo).await.unwrap();
+    let slow = Arc::new(|r: ServiceRequest| async move {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        Reply::ok(r.body)
+    });
+    c.node.handle.serve("slow", slow).await.unwrap();
+    let stall = Arc::new(|r: ServiceRequest| async move {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        Reply::ok(r.body)
+    });
+    c.node.handle.serve("stall", stall).await.unwrap();
+    let route = Route {
+        hops: vec![
+            RouteHop { channel: ChannelId(1), node: b.node.key, params: params() },
+            RouteHop { channel: ChannelId(2), node: c.node.key, params: params() },
+        ],
+        service_ms: 10,
+    };
+    let send = |service: &'static str| {
+        let (h, route) = (a.node.handle.clone(), route.clone());
+        async move {
+            let (_, mut rx) = h.request(route, service, b"observability".to_vec(), 256).await.unwrap();
+            outcome(&mut rx, Duration::from_secs(15)).await
+        }
+    };
+    for _ in 0..3 {
+        let seen = send("echo").await;
+        assert!(matches!(seen.last(), Some(Delivery::Response { .. })), "echo: {seen:?}");
+    }
+    let seen = send("slow").await;
+    assert!(matches!(seen.last(), Some(Delivery::Response { .. })), "slow: {seen:?}");
+    // A stalled server: B cuts channel 2 a second past its deadline. The
+    // severance notice to A needs the severance's transaction on chain
+    // (`channel_removed` with its hash), which this chain-less runtime does
+    // not submit, so A gets late payments instead; the request is left open.
+    let (_, _stalled) = a.node.handle.request(route.clone(), "stall", b"observability".to_vec(), 256).await.unwrap();
+    // A route over a channel B does not have: B refuses it.
+    let mut bad = route.clone();
+    bad.hops[1].channel = ChannelId(99);
+    let (_, _refused) = a.node.handle.request(bad, "echo", b"observability".to_vec(), 256).await.unwrap();
+    // prometheus-client renders a labelled family only once it has a
+    // sample: wait until B's refusals and severances are there.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let fams = families(&[http_get(b.api_addr, "/metrics").await.body]);
+        let sev = sample_value(&fams, "por_severances", "por_severances_total");
+        let refused = sample_value(&fams, "por_refusals", "por_refusals_total");
+        if sev > 0.0 && refused > 0.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "B never severed the stalled channel ({sev}) or refused the bad route ({refused})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Let syncs carry late fees and the gauges settle.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut texts = Vec::new();
+    for n in [&a, &b, &c] {
+        let r = http_get(n.api_addr, "/metrics").await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.headers.to_ascii_lowercase().contains("application/openmetrics-text"), "{}", r.headers);
+        texts.push(r.body);
+    }
+    (Live { nodes: vec![a, b, c], _dirs: vec![da, db, dc] }, texts)
+}
+
+// ---------------------------------------------------------------------------
+// The exposition as Prometheus sees it.
+
+/// A metric family of an OpenMetrics exposition.
+#[derive(Debug, Default)]
+struct Family {
+    kind: String,
+    /// Label names seen on its samples (any node).
+    labels: BTreeSet<String>,
+    /// Samples seen, with their values (any node).
+    samples: Vec<(String, f64)>,
+}
+
+/// Families by name, from `# TYPE` lines and their sample lines.
+/// prometheus-client 0.25 writes HELP and TYPE for an unlabelled metric
+/// always, but for a labelled family only once it has a sample: the traffic
+/// of [`live_network_with_traffic`] gives every labelled family one.
+fn families(texts: &[String]) -> BTreeMap<String, Family> {
+    let mut fams: BTreeMap<String, Family> = BTreeMap::new();
+    for text in texts {
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').unwrap();
+                fams.entry(name.to_string()).or_default().kind = kind.to_string();
+            } else if !line.starts_with('#') && !line.is_empty() {
+                let name_end = line.find(['{', ' ']).unwrap();
+                let series = &line[..name_end];
+                let value: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+                let family = family_of(series, &fams).unwrap_or_else(|| panic!("sample {series} has no TYPE"));
+                let f = fams.get_mut(&family).unwrap();
+                if let Some(set) = line[name_end..].strip_prefix('{') {
+                    for pair in set.split("\",") {
+                        if let Some((k, _)) = pair.split_once('=') {
+                            f.labels.insert(k.trim().to_string());
+                        }
+                    }
+                }
+                f.samples.push((line[..line.rfind(' ').unwrap()].to_string(), value));
+            }
+        }
+    }
+    fams
+}
+
+/// Suffixes Prometheus gives the series of each OpenMetrics type.
+fn series_suffixes(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "counter" => &["_total", "_created"],
+        "histogram" => &["_bucket", "_sum", "_count", "_created"],
+        "summary" => &["", "_sum", "_count", "_created"],
+        "info" => &["_info"],
+        _ => &[""],
+    }
+}
+
+/// The family a series name belongs to.
+fn family_of(series: &str, fams: &BTreeMap<String, Family>) -> Option<String> {
+    fams.iter()
+        .find(|(name, f)| series_suffixes(&f.kind).iter().any(|s| series.strip_prefix(name.as_str()) == Some(s)))
+        .map(|(name, _)| name.clone())
+}
+
+/// Rewrites an OpenMetrics 1.0 exposition in the Prometheus text format
+/// 0.0.4, the only format `promtool check metrics` reads, the way Prometheus
+/// names the series when it scrapes OpenMetrics: a counter family `x` is the
+/// series `x_total`, an info family `x` the gauge `x_info`, `unknown` is
+/// `untyped`; `# UNIT` and `# EOF` have no 0.0.4 form. Samples are untouched.
+fn to_text_004(openmetrics: &str) -> String {
+    let mut types = BTreeMap::new();
+    for line in openmetrics.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            types.insert(name.to_string(), kind.to_string());
+        }
+    }
+    let mut out = String::new();
+    for line in openmetrics.lines() {
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        let rewritten = if let Some((tag, rest)) = line
+            .strip_prefix("# HELP ")
+            .map(|r| ("HELP", r))
+            .or_else(|| line.strip_prefix("# TYPE ").map(|r| ("TYPE", r)))
+        {
+            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+            let kind = types.get(name).map(String::as_str).unwrap_or("unknown");
+            let (name, tail) = match (kind, tag) {
+                ("counter", _) => (format!("{name}_total"), tail.to_string()),
+                ("info", "TYPE") => (format!("{name}_info"), "gauge".to_string()),
+                ("info", _) => (format!("{name}_info"), tail.to_string()),
+                ("unknown", "TYPE") => (name.to_string(), "untyped".to_string()),
+                _ => (name.to_string(), tail.to_string()),
+            };
+            format!("# {tag} {name} {tail}")
+        } else {
+            line.to_string()
+        };
+        out.push_str(&rewritten);
+        out.push('\n');
+    }
+    out
+}
+
+/// The sum of a family's samples whose series starts with `series_prefix`
+/// (0 if the family is not rendered).
+fn sample_value(fams: &BTreeMap<String, Family>, family: &str, series_prefix: &str) -> f64 {
+    let Some(f) = fams.get(family) else { return 0.0 };
+    f.samples.iter().filter(|(s, _)| s.starts_with(series_prefix)).map(|(_, v)| v).sum()
+}
+
+// ---------------------------------------------------------------------------
+// PromQL: the metric names and label names an expression uses.
+
+const PROMQL_KEYWORDS: &[&str] = &[
+    "by",
+    "without",
+    "on",
+    "ignoring",
+    "group_left",
+    "group_right",
+    "and",
+    "or",
+    "unless",
+    "offset",
+    "bool",
+    "inf",
+    "nan",
+    "Inf",
+    "NaN",
+    "atan2",
+];
+
+/// What one PromQL expression refers to.
+#[derive(Debug, Default, PartialEq)]
+struct Refs {
+    metrics: BTreeSet<String>,
+    labels: BTreeSet<String>,
+}
+
+/// A small PromQL tokenizer: metric names are identifiers not followed by
+/// `(` (that is a function or an aggregation) and not keywords; label names
+/// come from `{…}` matchers and from `by`/`without`/`on`/`ignoring`/`group_*`
+/// lists. Strings, numbers, durations, `[…]` ranges and Grafana variables
+/// (`$x`, `${x}`) are skipped.
+fn promql_refs(expr: &str) -> Refs {
+    let b = expr.as_bytes();
+    let mut refs = Refs::default();
+    let mut i = 0;
+    let ident = |i: usize| {
+        let mut j = i;
+        while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] == b':') {
+            j += 1;
+        }
+        j
+    };
+    let skip_string = |i: usize| {
+        let q = b[i];
+        let mut j = i + 1;
+        while j < b.len() && b[j] != q {
+            j += if b[j] == b'\\' { 2 } else { 1 };
+        }
+        j + 1
+    };
+    let skip_ws = |mut i: usize| {
+        while i < b.len() && b[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
+    };
+    // Label names of a `(a, b)` list at `i`; returns the index after `)`.
+    let label_list = |i: usize, refs: &mut Refs| {
+        let mut j = i + 1;
+        while j < b.len() && b[j] != b')' {
+            if b[j].is_ascii_alphabetic() || b[j] == b'_' {
+                let e = ident(j);
+                refs.labels.insert(expr[j..e].to_string());
+                j = e;
+            } else {
+                j += 1;
+            }
+        }
+        j + 1
+    };
+    while i < b.len() {
+        let c = b[i];
+        if c == b'"' || c == b'\'' || c == b'`' {
+            i = skip_string(i);
+        } else if c == b'[' {
+            while i < b.len() && b[i] != b']' {
+                i += 1;
+            }
+            i += 1;
+        } else if c == b'{' {
+            // Matchers: name op "value", …
+            i += 1;
+            while i < b.len() && b[i] != b'}' {
+                if b[i] == b'"' || b[i] == b'\'' || b[i] == b'`' {
+                    i = skip_string(i);
+                } else if b[i].is_ascii_alphabetic() || b[i] == b'_' {
+                    let e = ident(i);
+                    refs.labels.insert(expr[i..e].to_string());
+                    i = e;
+                } else {
+                    i += 1;
+                }
+            }
+            i += 1;
+        } else if c == b'$' {
+            i += 1;
+            if i < b.len() && b[i] == b'{' {
+                while i < b.len() && b[i] != b'}' {
+                    i += 1;
+                }
+                i += 1;
+            } else {
+                i = ident(i);
+            }
+        } else if c.is_ascii_digit() || (c == b'.' && i + 1 < b.len() && b[i + 1].is_ascii_digit()) {
+            // Numbers, 1e24, durations like 5m.
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'.' || b[i] == b'+' && b[i - 1] == b'e') {
+                i += 1;
+            }
+        } else if c.is_ascii_alphabetic() || c == b'_' || c == b':' {
+            let e = ident(i);
+            let word = &expr[i..e];
+            let next = skip_ws(e);
+            // `sum by (…) (…)`: an aggregation whose grouping comes first.
+            let grouped = ["by", "without"].contains(&&expr[next..ident(next)]) && !["by", "without"].contains(&word);
+            let is_call = next < b.len() && b[next] == b'(' || grouped;
+            if ["by", "without", "on", "ignoring", "group_left", "group_right"].contains(&word) {
+                i = if next < b.len() && b[next] == b'(' { label_list(next, &mut refs) } else { e };
+            } else if is_call || PROMQL_KEYWORDS.contains(&word) {
+                i = e;
+            } else {
+                refs.metrics.insert(word.to_string());
+                i = e;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    refs
+}
+
+/// Label names Prometheus adds at scrape time (target labels of
+/// deploy/prometheus.yml and the compose/k8s scrape configs).
+const TARGET_LABELS: &[&str] = &["instance", "job", "node", "network", "pod", "namespace"];
+
+/// Every PromQL query of the dashboard: panel targets and variable queries
+/// (`label_values(metric, label)` is rewritten as `metric` plus the label).
+fn dashboard_queries(dash: &serde_json::Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut panels: Vec<&serde_json::Value> = dash["panels"].as_array().unwrap().iter().collect();
+    while let Some(p) = panels.pop() {
+        if let Some(inner) = p["panels"].as_array() {
+            panels.extend(inner);
+        }
+        for t in p["targets"].as_array().into_iter().flatten() {
+            let expr = t["expr"].as_str().unwrap_or_else(|| panic!("panel {} has a target without expr", p["title"]));
+            out.push((p["title"].as_str().unwrap().to_string(), expr.to_string()));
+        }
+    }
+    for v in dash["templating"]["list"].as_array().into_iter().flatten() {
+        if v["type"] == "query" {
+            let q = v["query"]["query"].as_str().or(v["query"].as_str()).unwrap();
+            let inner = q.strip_prefix("label_values(").and_then(|r| r.strip_suffix(')')).unwrap();
+            let (metric, label) = inner.rsplit_once(',').unwrap();
+            out.push((format!("variable {}", v["name"]), format!("sum by ({}) ({})", label.trim(), metric.trim())));
+        }
+    }
+    out
+}
+
+fn read_dashboard() -> serde_json::Value {
+    let path = repo().join("deploy/grafana/por.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()))
+}
+
+// ---------------------------------------------------------------------------
+// Tests.
+
+#[test]
+fn promql_tokenizer_finds_metrics_and_labels() {
+    let r = promql_refs(
+        r#"histogram_quantile(0.99, sum by (le, instance) (rate(por_response_latency_seconds_bucket{instance=~"$instance", kind!="a,b}"}[$__rate_interval]))) / on(instance) group_left() max(por_peers offset 5m) * 1e24 > bool 2"#,
+    );
+    assert_eq!(r.metrics, ["por_peers", "por_response_latency_seconds_bucket"].map(String::from).into());
+    assert_eq!(r.labels, ["instance", "kind", "le"].map(String::from).into());
+    let r = promql_refs("sum(increase(por_severances_total[1h])) without (kind) or vector(0)");
+    assert_eq!(r.metrics, ["por_severances_total".to_string()].into());
+    assert_eq!(r.labels, ["kind".to_string()].into());
+    let r = promql_refs("${__rate_interval} + job:por_requests:rate5m + .5");
+    assert_eq!(r.metrics, ["job:por_requests:rate5m".to_string()].into());
+}
+
+#[test]
+fn openmetrics_becomes_text_004_as_prometheus_names_it() {
+    let om = "# HELP x_yocto X.\n# TYPE x_yocto counter\n# UNIT x_yocto yocto\nx_yocto_total 1.5e21\n\
+              # HELP i I.\n# TYPE i info\ni_info{v=\"1\"} 1\n# EOF\n";
+    assert_eq!(
+        to_text_004(om),
+        "# HELP x_yocto_total X.\n# TYPE x_yocto_total counter\nx_yocto_total 1.5e21\n\
+         # HELP i_info I.\n# TYPE i_info gauge\ni_info{v=\"1\"} 1\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn promtool_accepts_the_scrape_configs_and_live_metrics() {
+    let promtool = require_tool("promtool");
+    for cfg in ["deploy/prometheus.yml", "deploy/compose/prometheus.yml"] {
+        let out = Command::new(&promtool).args(["check", "config"]).arg(repo().join(cfg)).output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool check config {cfg}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let (_live, texts) = live_network_with_traffic().await;
+    let fams = families(&texts);
+    // The traffic reached the metrics that matter, so promtool sees samples
+    // and not only empty families.
+    for (family, series) in [
+        ("por_requests_sent", "por_requests_sent_total"),
+        ("por_request_outcomes", "por_request_outcomes_total{kind=\"response\"}"),
+        ("por_request_outcomes", "por_request_outcomes_total{kind=\"late_payment\"}"),
+        ("por_requests_served", "por_requests_served_total"),
+        ("por_messages", "por_messages_total"),
+        ("por_late_fees_paid_yocto", "por_late_fees_paid_yocto_total"),
+        ("por_late_fees_received_yocto", "por_late_fees_received_yocto_total"),
+        ("por_overdue_requests", "por_overdue_requests_total"),
+        ("por_severances", "por_severances_total"),
+        ("por_refusals", "por_refusals_total"),
+        ("por_peers", "por_peers"),
+        ("por_channel_received_yocto", "por_channel_received_yocto"),
+        ("por_response_latency_seconds", "por_response_latency_seconds_count"),
+        ("por_response_bound_ratio", "por_response_bound_ratio_count"),
+    ] {
+        assert!(sample_value(&fams, family, series) > 0.0, "{series} has no positive sample after the traffic");
+    }
+
+    for (i, text) in texts.iter().enumerate() {
+        let mut child = Command::new(&promtool)
+            .args(["check", "metrics"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all_sync(to_text_004(text).as_bytes());
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool check metrics on node {i}'s /metrics (exit {:?}):\n{}{}\n--- the exposition ---\n{text}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// `std::io::Write` on a child's stdin, named apart from tokio's trait.
+trait WriteAllSync {
+    fn write_all_sync(self, bytes: &[u8]);
+}
+
+impl WriteAllSync for std::process::ChildStdin {
+    fn write_all_sync(mut self, bytes: &[u8]) {
+        std::io::Write::write_all(&mut self, bytes).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_queries_only_what_live_nodes_serve() {
+    let dash = read_dashboard();
+    // Structure a recent Grafana (10, 11) loads: schema, uid, a datasource
+    // variable that every panel uses, unique panel ids.
+    assert!(dash["schemaVersion"].as_u64().unwrap() >= 36, "schemaVersion");
+    assert!(!dash["uid"].as_str().unwrap().is_empty() && !dash["title"].as_str().unwrap().is_empty());
+    let vars = dash["templating"]["list"].as_array().unwrap();
+    assert!(
+        vars.iter().any(|v| v["type"] == "datasource" && v["name"] == "datasource" && v["query"] == "prometheus"),
+        "a `datasource` variable of type prometheus"
+    );
+    let mut ids = BTreeSet::new();
+    let mut panels: Vec<&serde_json::Value> = dash["panels"].as_array().unwrap().iter().collect();
+    while let Some(p) = panels.pop() {
+        if let Some(inner) = p["panels"].as_array() {
+            panels.extend(inner);
+        }
+        assert!(ids.insert(p["id"].as_u64().unwrap()), "panel id {} twice", p["id"]);
+        for k in ["x", "y", "w", "h"] {
+            assert!(p["gridPos"][k].is_u64(), "panel {} gridPos.{k}", p["title"]);
+        }
+        if p["type"] != "row" {
+            assert_eq!(p["datasource"]["uid"], "${datasource}", "panel {} datasource", p["title"]);
+            assert!(!p["targets"].as_array().unwrap().is_empty(), "panel {} has no query", p["title"]);
+        }
+    }
+
+    let (_live, texts) = live_network_with_traffic().await;
+    let fams = families(&texts);
+    let mut series: BTreeMap<String, &Family> = BTreeMap::new();
+    for (name, f) in &fams {
+        for s in series_suffixes(&f.kind) {
+            series.insert(format!("{name}{s}"), f);
+        }
+    }
+    let queries = dashboard_queries(&dash);
+    assert!(queries.len() >= 10, "only {} queries", queries.len());
+    let mut used = BTreeSet::new();
+    for (panel, expr) in &queries {
+        let refs = promql_refs(expr);
+        assert!(!refs.metrics.is_empty(), "panel {panel:?}: no metric in {expr}");
+        for m in &refs.metrics {
+            assert!(
+                series.contains_key(m),
+                "panel {panel:?} queries {m}, which no live node serves (families: {:?})",
+                fams.keys().collect::<Vec<_>>()
+            );
+            used.insert(m.clone());
+        }
+        for l in &refs.labels {
+            let known = TARGET_LABELS.contains(&l.as_str())
+                || refs.metrics.iter().any(|m| series[m].labels.contains(l) || (l == "le" && m.ends_with("_bucket")));
+            assert!(known, "panel {panel:?} uses label {l:?}, which none of {:?} carries", refs.metrics);
+        }
+    }
+    // The panels the issue asks for.
+    for needed in [
+        "por_request_outcomes_total",
+        "por_response_latency_seconds_bucket",
+        "por_response_bound_ratio_bucket",
+        "por_late_fees_paid_yocto_total",
+        "por_late_fees_received_yocto_total",
+        "por_severances_total",
+        "por_notices_received_total",
+        "por_channel_spendable_yocto",
+        "por_channel_received_yocto",
+        "por_peers",
+    ] {
+        assert!(used.contains(needed), "the dashboard has no panel on {needed}");
+    }
+}
+
+/// A child process killed when dropped.
+struct Reaper(std::process::Child);
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Grafana's variables as a Prometheus query sees them.
+fn expand_grafana_vars(expr: &str) -> String {
+    expr.replace("$__rate_interval", "1m")
+        .replace("${__rate_interval}", "1m")
+        .replace("$__interval", "15s")
+        .replace("$__range", "1h")
+        .replace("$instance", ".*")
+        .replace("${instance}", ".*")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_live_nodes_and_evaluates_every_dashboard_query() {
+    let prometheus = require_tool("prometheus");
+    let (live, _) = live_network_with_traffic().await;
+    let dir = tempfile::tempdir().unwrap();
+    // deploy/prometheus.yml with the live nodes' ports in place of 8081…
+    let shipped = std::fs::read_to_string(repo().join("deploy/prometheus.yml")).unwrap();
+    let targets: Vec<String> = live.nodes.iter().map(|n| format!("          - {}", n.api_addr)).collect();
+    let mut cfg = String::new();
+    let mut in_targets = false;
+    for line in shipped.lines() {
+        if in_targets && line.trim_start().starts_with("- 127.0.0.1:808") {
+            continue;
+        }
+        in_targets = line.trim() == "- targets:";
+        cfg.push_str(&line.replace("scrape_interval: 5s", "scrape_interval: 1s"));
+        cfg.push('\n');
+        if in_targets {
+            cfg.push_str(&targets.join("\n"));
+            cfg.push('\n');
+        }
+    }
+    assert!(cfg.contains(&live.nodes[0].api_addr.to_string()), "targets replaced:\n{cfg}");
+    let cfg_path = dir.path().join("prometheus.yml");
+    std::fs::write(&cfg_path, &cfg).unwrap();
+    let port = free_port();
+    let web: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let _prom = Reaper(
+        Command::new(&prometheus)
+            .arg(format!("--config.file={}", cfg_path.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!("--web.listen-address={web}"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("prometheus.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let log = || std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
+
+    // Every node is scraped and healthy: Prometheus accepts the exposition.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let up = match tokio::net::TcpStream::connect(web).await {
+            Ok(_) => {
+                let r = http_get(web, "/api/v1/targets?state=active").await;
+                let v: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
+                let targets = v["data"]["activeTargets"].as_array().cloned().unwrap_or_default();
+                for t in &targets {
+                    let err = t["lastError"].as_str().unwrap_or("");
+                    assert!(err.is_empty(), "Prometheus failed to scrape {}: {err}", t["scrapeUrl"]);
+                }
+                targets.len() == 3 && targets.iter().all(|t| t["health"] == "up")
+            }
+            Err(_) => false,
+        };
+        if up {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Prometheus never scraped all 3 nodes; its log:\n{}", log());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Two scrapes at least, so rate() has points.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    let query = |q: String| async move {
+        let r = http_get(web, &format!("/api/v1/query?query={}", url_encode(&q))).await;
+        let v: serde_json::Value = serde_json::from_str(&r.body)
+            .unwrap_or_else(|e| panic!("Prometheus answered {} {e}: {}", r.status, r.body));
+        (r.status, v)
+    };
+    let (_, v) = query("por_requests_sent_total".into()).await;
+    assert_eq!(v["status"], "success", "{v}");
+    assert!(!v["data"]["result"].as_array().unwrap().is_empty(), "no por_requests_sent_total series: {v}");
+
+    // Every dashboard query parses and evaluates.
+    for (panel, expr) in dashboard_queries(&read_dashboard()) {
+        let (status, v) = query(expand_grafana_vars(&expr)).await;
+        assert!(status == 200 && v["status"] == "success", "panel {panel:?}: Prometheus refused {expr}: {v}");
+    }
+    for n in &live.nodes {
+        n.node.handle.shutdown().await;
+    }
+}
