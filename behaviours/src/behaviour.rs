@@ -160,6 +160,9 @@ pub enum NetEvent<M> {
         id: OutboundRequestId,
         /// What happened.
         error: String,
+        /// The message certainly never reached the peer (it could not be
+        /// dialed, or does not speak the protocol); otherwise it may have.
+        undelivered: bool,
     },
     /// A peer sent a message we could not read (too large, malformed) or did
     /// not wait for our receipt.
@@ -191,6 +194,24 @@ pub enum NetEvent<M> {
     RoutingTable {
         /// Peers in the table now.
         peers: usize,
+    },
+    /// Progress of a [`Behaviour::get_providers`] query: providers found
+    /// so far (new ones only), and whether the query is over.
+    Providers {
+        /// The id [`Behaviour::get_providers`] returned.
+        query: kad::QueryId,
+        /// Providers found in this step.
+        providers: Vec<PeerId>,
+        /// The query is over; no more events for it.
+        done: bool,
+    },
+    /// A [`Behaviour::start_providing`] announcement finished.
+    Providing {
+        /// The id [`Behaviour::start_providing`] returned.
+        query: kad::QueryId,
+        /// `Err` when no peer took the record (the record is still kept locally
+        /// and Kademlia republishes it).
+        result: Result<(), String>,
     },
 }
 
@@ -258,6 +279,24 @@ where
         self.kad.bootstrap().is_ok()
     }
 
+    /// Looks `peer` up in the DHT; the addresses found are added to the
+    /// routing table, so a later dial by peer id can use them.
+    pub fn find_peer(&mut self, peer: PeerId) {
+        self.kad.get_closest_peers(peer);
+    }
+
+    /// Announces in the DHT that this node provides `key` (a provider
+    /// record; Kademlia republishes it). Fails only when the local record
+    /// store is full.
+    pub fn start_providing(&mut self, key: Vec<u8>) -> Result<kad::QueryId, String> {
+        self.kad.start_providing(kad::RecordKey::new(&key)).map_err(|e| e.to_string())
+    }
+
+    /// Looks up the providers of `key`; results come as [`NetEvent::Providers`].
+    pub fn get_providers(&mut self, key: Vec<u8>) -> kad::QueryId {
+        self.kad.get_providers(kad::RecordKey::new(&key))
+    }
+
     /// Peers in Kademlia's routing table.
     pub fn routing_table_size(&mut self) -> usize {
         self.kad.kbuckets().map(|b| b.num_entries()).sum()
@@ -282,6 +321,34 @@ where
                 Some(NetEvent::RoutingTable { peers: self.routing_table_size() })
             }
             BehaviourEvent::Ping(ping::Event { peer, result, .. }) => Some(NetEvent::Ping { peer, rtt: result.ok() }),
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                result: kad::QueryResult::GetClosestPeers(Ok(found)),
+                ..
+            }) => {
+                for p in found.peers {
+                    for a in p.addrs {
+                        self.kad.add_address(&p.peer_id, a);
+                    }
+                }
+                None
+            }
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                id,
+                result: kad::QueryResult::GetProviders(r),
+                step,
+                ..
+            }) => {
+                let providers = match r {
+                    Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) => providers.into_iter().collect(),
+                    Ok(kad::GetProvidersOk::FinishedWithNoAdditionalRecord { .. }) | Err(_) => Vec::new(),
+                };
+                Some(NetEvent::Providers { query: id, providers, done: step.last })
+            }
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                id,
+                result: kad::QueryResult::StartProviding(r),
+                ..
+            }) => Some(NetEvent::Providing { query: id, result: r.map(|_| ()).map_err(|e| e.to_string()) }),
             _ => None,
         }
     }
@@ -297,7 +364,11 @@ fn lane_event<M>(lane: Lane, e: request_response::Event<M, Receipt>) -> Option<N
             NetEvent::Delivered { peer, lane, id: request_id, receipt: response }
         }
         Event::OutboundFailure { peer, request_id, error, .. } => {
-            NetEvent::Failed { peer, lane, id: request_id, error: error.to_string() }
+            let undelivered = matches!(
+                error,
+                request_response::OutboundFailure::DialFailure | request_response::OutboundFailure::UnsupportedProtocols
+            );
+            NetEvent::Failed { peer, lane, id: request_id, error: error.to_string(), undelivered }
         }
         Event::InboundFailure { peer, error, .. } => NetEvent::InboundFailed { peer, lane, error: error.to_string() },
         Event::ResponseSent { .. } => return None,

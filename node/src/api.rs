@@ -7,8 +7,18 @@
 //! |---|---|
 //! | `GET /status` | key, peer id, addresses, peers, requests in flight |
 //! | `GET /channels` | channels with what this node can spend and has received |
-//! | `POST /request` | send a paid request along a route; waits for its outcome |
+//! | `POST /channels` | propose a channel on chain (`{"peer": account, "deposit", "latency_ms", "base_fee", "byte_fee"}`) |
+//! | `POST /channels/{id}/confirm` | confirm a proposal made to this node (`{"deposit"}`) |
+//! | `POST /channels/{id}/close` | propose a cooperative close with the best voucher held |
+//! | `POST /channels/{id}/sever` | cut the channel now (adversarial close) |
+//! | `GET /peers` | connected peers |
+//! | `GET /routes?to=KEY&body_bytes=&max_response_bytes=&count=` | routes over the chain's graph |
+//! | `POST /send` | send a request to a node (key or account) over the best route, with retries |
+//! | `POST /request` | send a paid request along a given route; waits for its outcome |
 //! | `GET /metrics` | Prometheus text format |
+//!
+//! The channel operations on chain need `[chain]` with an account (the node
+//! runs its chain agent then); without it they answer 503.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +35,10 @@ use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::chain::{NearRpcChain, PorContract};
+use crate::client::{OutcomeKind, SendOptions};
 use crate::handle::NodeHandle;
+use crate::routes::RouteLimits;
 use crate::service::Reply;
 
 /// Largest request the API accepts (a request body of up to 4 MiB as hex, plus the route).
@@ -33,21 +46,37 @@ pub const MAX_API_BODY: usize = 9 * 1024 * 1024;
 /// Longest a `POST /request` waits for an outcome. 5 minutes.
 pub const MAX_WAIT_MS: u64 = 300_000;
 
+/// The node's chain account, for the API's channel operations.
+pub type ChainCtl = PorContract<Arc<NearRpcChain>>;
+
 #[derive(Clone)]
 struct Api {
     node: NodeHandle,
     registry: Arc<Registry>,
+    chain: Option<ChainCtl>,
 }
 
-/// The API's router; serve it with `axum::serve`.
+/// The API's router without chain operations; serve it with `axum::serve`.
 pub fn router(node: NodeHandle, registry: Arc<Registry>) -> Router {
+    router_with_chain(node, registry, None)
+}
+
+/// The API's router; `chain` (the node's signing contract client) enables
+/// the channel operations on chain.
+pub fn router_with_chain(node: NodeHandle, registry: Arc<Registry>, chain: Option<ChainCtl>) -> Router {
     Router::new()
         .route("/status", get(status))
-        .route("/channels", get(channels))
+        .route("/channels", get(channels).post(open_channel))
+        .route("/channels/{id}/confirm", post(confirm_channel))
+        .route("/channels/{id}/close", post(close_channel))
+        .route("/channels/{id}/sever", post(sever_channel))
+        .route("/peers", get(peers))
+        .route("/routes", get(routes))
+        .route("/send", post(send))
         .route("/request", post(request))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_API_BODY))
-        .with_state(Api { node, registry })
+        .with_state(Api { node, registry, chain })
 }
 
 /// An API error: a status and a reason.
@@ -214,4 +243,248 @@ async fn metrics(State(api): State<Api>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
         crate::metrics::render(&api.registry),
     )
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, msg.into())
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(raw).map_err(|e| bad(format!("malformed request JSON: {e}")))
+}
+
+fn parse_amount(what: &str, s: &str) -> Result<u128, ApiError> {
+    s.parse().map_err(|_| bad(format!("`{what}` must be a whole number of yocto as a string, got {s:?}")))
+}
+
+fn need_chain(api: &Api) -> Result<&ChainCtl, ApiError> {
+    api.chain.as_ref().ok_or_else(|| {
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this node has no chain account: set [chain].account and its key file, then restart".into(),
+        )
+    })
+}
+
+fn chain_failed(e: crate::chain::ChainError) -> ApiError {
+    ApiError(StatusCode::BAD_GATEWAY, format!("chain: {e}"))
+}
+
+async fn peers(State(api): State<Api>) -> Result<impl IntoResponse, ApiError> {
+    let list = api.node.peers().await.map_err(|_| stopped())?;
+    let peers: Vec<_> = list.iter().map(|p| json!({ "peer_id": p.peer_id, "addr": p.addr })).collect();
+    Ok(axum::Json(json!({ "peers": peers })))
+}
+
+/// `POST /channels` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpenBody {
+    peer: String,
+    deposit: String,
+    latency_ms: u64,
+    base_fee: String,
+    #[serde(default)]
+    byte_fee: Option<String>,
+}
+
+async fn open_channel(State(api): State<Api>, raw: Bytes) -> Result<impl IntoResponse, ApiError> {
+    let b: OpenBody = parse_json(&raw)?;
+    let chain = need_chain(&api)?;
+    let peer = b.peer.parse().map_err(|e| bad(format!("`peer` is not a NEAR account id: {e}")))?;
+    let params = por_core::EdgeParams {
+        latency_ms: b.latency_ms,
+        base_fee: parse_amount("base_fee", &b.base_fee)?,
+        byte_fee: parse_amount("byte_fee", b.byte_fee.as_deref().unwrap_or("0"))?,
+    };
+    let deposit = parse_amount("deposit", &b.deposit)?;
+    let id = chain.open_channel(&peer, params, deposit).await.map_err(chain_failed)?;
+    Ok(axum::Json(json!({ "channel": id, "state": "proposed" })))
+}
+
+fn channel_id(raw: &str) -> Result<u64, ApiError> {
+    raw.parse().map_err(|_| bad(format!("{raw:?} is not a channel id (a number)")))
+}
+
+/// `POST /channels/{id}/confirm` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfirmBody {
+    deposit: String,
+}
+
+async fn confirm_channel(
+    State(api): State<Api>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    raw: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = channel_id(&id)?;
+    let b: ConfirmBody = parse_json(&raw)?;
+    let chain = need_chain(&api)?;
+    chain.confirm_channel(id, parse_amount("deposit", &b.deposit)?).await.map_err(chain_failed)?;
+    Ok(axum::Json(json!({ "channel": id, "state": "open" })))
+}
+
+async fn close_channel(
+    State(api): State<Api>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = channel_id(&id)?;
+    let chain = need_chain(&api)?;
+    let best = api.node.best_voucher(por_core::ChannelId(id)).await.map_err(|_| stopped())?;
+    chain.propose_close(id, best.as_ref()).await.map_err(chain_failed)?;
+    Ok(axum::Json(json!({ "channel": id, "state": "close_proposed" })))
+}
+
+async fn sever_channel(
+    State(api): State<Api>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = channel_id(&id)?;
+    need_chain(&api)?;
+    if !api.node.sever(por_core::ChannelId(id)).await.map_err(|_| stopped())? {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("channel {id} is not open at this node")));
+    }
+    Ok(axum::Json(json!({ "channel": id, "state": "severing" })))
+}
+
+/// `GET /routes` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoutesQuery {
+    to: String,
+    #[serde(default)]
+    body_bytes: u64,
+    #[serde(default)]
+    max_response_bytes: u64,
+    #[serde(default)]
+    max_bound_ms: Option<u64>,
+    #[serde(default)]
+    max_cost: Option<String>,
+    #[serde(default)]
+    count: Option<usize>,
+}
+
+/// A target given as a node key (hex) or a NEAR account registered in the graph.
+fn target(api: &Api, to: &str) -> Result<por_core::NodeKey, ApiError> {
+    if let Ok(k) = por_core::NodeKey::from_hex(to) {
+        return Ok(k);
+    }
+    let g = api.node.graph().ok_or_else(|| ApiError(StatusCode::SERVICE_UNAVAILABLE, "no graph yet".into()))?;
+    g.index_of_account(to)
+        .map(|i| g.keys[i as usize])
+        .ok_or_else(|| bad(format!("`to`: {to:?} is neither a node key (64 hex chars) nor a registered account")))
+}
+
+async fn routes(
+    State(api): State<Api>,
+    axum::extract::Query(q): axum::extract::Query<RoutesQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let to = target(&api, &q.to)?;
+    let limits = RouteLimits {
+        max_bound_ms: q.max_bound_ms,
+        max_cost: q.max_cost.as_deref().map(|c| parse_amount("max_cost", c)).transpose()?,
+        ..RouteLimits::default()
+    };
+    let count = q.count.unwrap_or(3).clamp(1, 10);
+    let found = api
+        .node
+        .routes_to(&to, q.body_bytes, q.max_response_bytes, &limits, count)
+        .map_err(|e| ApiError(StatusCode::NOT_FOUND, e.to_string()))?;
+    let list: Vec<_> = found
+        .iter()
+        .map(|r| json!({ "route": r.route, "cost": r.cost.to_string(), "bound_ms": r.bound_ms }))
+        .collect();
+    Ok(axum::Json(json!({ "routes": list })))
+}
+
+/// `POST /send` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendBody {
+    to: String,
+    service: String,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    body_hex: Option<String>,
+    #[serde(default)]
+    max_response_bytes: Option<u64>,
+    #[serde(default)]
+    max_cost: Option<String>,
+    #[serde(default)]
+    max_bound_ms: Option<u64>,
+    #[serde(default)]
+    attempts: Option<u32>,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+}
+
+async fn send(State(api): State<Api>, raw: Bytes) -> Result<impl IntoResponse, ApiError> {
+    let b: SendBody = parse_json(&raw)?;
+    let body = match (b.body, b.body_hex) {
+        (Some(_), Some(_)) => return Err(bad("give either `body` or `body_hex`, not both")),
+        (Some(t), None) => t.into_bytes(),
+        (None, Some(h)) => hex::decode(&h).map_err(|e| bad(format!("`body_hex` is not hex: {e}")))?,
+        (None, None) => Vec::new(),
+    };
+    let mut opts = SendOptions::new(target(&api, &b.to)?, b.service);
+    opts.body = body;
+    if let Some(m) = b.max_response_bytes {
+        opts.max_response_bytes = m;
+    }
+    opts.max_cost = b.max_cost.as_deref().map(|c| parse_amount("max_cost", c)).transpose()?;
+    opts.max_bound_ms = b.max_bound_ms;
+    if let Some(a) = b.attempts {
+        opts.attempts = a.clamp(1, 10);
+    }
+    if let Some(t) = b.timeout_ms {
+        opts.timeout = Duration::from_millis(t.min(MAX_WAIT_MS));
+    }
+    let out = api.node.send(opts).await.map_err(|e| match e {
+        crate::client::ClientError::Stopped => stopped(),
+        e @ crate::client::ClientError::Route(_) => ApiError(StatusCode::NOT_FOUND, e.to_string()),
+        e => ApiError(StatusCode::BAD_GATEWAY, e.to_string()),
+    })?;
+    let attempts: Vec<_> = out
+        .attempts
+        .iter()
+        .map(|a| {
+            json!({
+                "request_id": a.request_id.to_hex(),
+                "channels": a.channels.iter().map(|c| c.0).collect::<Vec<_>>(),
+                "cost": a.cost.to_string(),
+                "bound_ms": a.bound_ms,
+                "acked": a.acked,
+                "result": a.result,
+            })
+        })
+        .collect();
+    let mut v = json!({
+        "request_id": out.request_id.to_hex(),
+        "route": out.route,
+        "paid": out.paid.to_string(),
+        "late_fees": out.late_fees.to_string(),
+        "attempts": attempts,
+    });
+    match &out.kind {
+        OutcomeKind::Response(r) => {
+            let reply = Reply::decode(&r.body);
+            v["outcome"] = json!("response");
+            v["status"] = json!(reply.as_ref().map(|r| r.status));
+            if let Some(r) = &reply {
+                v["body"] = json!(String::from_utf8(r.body.clone()).ok());
+                v["body_hex"] = json!(hex::encode(&r.body));
+                v["error"] = json!(r.error);
+            }
+            v["server"] = json!(r.server.to_hex());
+            v["signature"] = json!(r.signature.to_hex());
+        }
+        OutcomeKind::Notice(n) => {
+            v["outcome"] = json!("notice");
+            v["notice"] = serde_json::to_value(n).unwrap_or_default();
+        }
+        OutcomeKind::Pending => v["outcome"] = json!("pending"),
+    }
+    Ok(axum::Json(v))
 }

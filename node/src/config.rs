@@ -88,6 +88,13 @@ pub struct ChainSection {
     pub account: String,
     /// The account's key file (NEAR's JSON format), relative to `data_dir`. Default `account.json`.
     pub account_key_file: PathBuf,
+    /// How often the node polls the contract's `graph_version`, ms. Default 1000.
+    pub poll_ms: u64,
+    /// Confirm channels other nodes propose to this one, attaching this
+    /// deposit (yocto, as a string; the contract's `channel_storage_fee` is
+    /// paid by the opener). Default none: confirm by hand with
+    /// `por channel confirm`.
+    pub accept_deposit: Option<String>,
 }
 
 impl Default for ChainSection {
@@ -97,6 +104,8 @@ impl Default for ChainSection {
             contract: "por.devnet".into(),
             account: String::new(),
             account_key_file: PathBuf::from("account.json"),
+            poll_ms: 1000,
+            accept_deposit: None,
         }
     }
 }
@@ -116,6 +125,12 @@ pub enum ConfigError {
     /// The API address is not `host:port`.
     #[error("[api].listen: {0:?} is not an address like 127.0.0.1:8080")]
     Api(String),
+    /// An amount is not a whole number of yocto.
+    #[error("[chain].accept_deposit: {0:?} is not a whole number of yocto (e.g. \"1000000000000000000000000\" for 1 NEAR)")]
+    Amount(String),
+    /// A chain setting is not usable.
+    #[error("[chain]: {0}")]
+    Chain(String),
     /// A service's upstream URL is not usable.
     #[error("[services].{0}: {1}")]
     Service(String, String),
@@ -127,10 +142,24 @@ impl FileConfig {
         let cfg: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
         cfg.node_config()?;
         cfg.api_addr()?;
+        cfg.accept_deposit()?;
+        if cfg.chain.poll_ms == 0 {
+            return Err(ConfigError::Chain("poll_ms must be at least 1".into()));
+        }
         for (name, url) in &cfg.services {
             crate::upstream::HttpUpstream::new(url).map_err(|e| ConfigError::Service(name.clone(), e.to_string()))?;
         }
         Ok(cfg)
+    }
+
+    /// `[chain].accept_deposit` as yocto.
+    pub fn accept_deposit(&self) -> Result<Option<u128>, ConfigError> {
+        self.chain.accept_deposit.as_deref().map(|d| d.parse().map_err(|_| ConfigError::Amount(d.to_string()))).transpose()
+    }
+
+    /// Whether the node acts on chain (an account is configured).
+    pub fn has_chain_account(&self) -> bool {
+        !self.chain.account.is_empty()
     }
 
     /// The API's socket address.
@@ -195,6 +224,8 @@ mod tests {
         assert!(e.to_string().contains("[api].listen"), "{e}");
         let e = FileConfig::parse("[services]\nx = \"https://a.b\"").unwrap_err();
         assert!(e.to_string().contains("[services].x"), "{e}");
+        let e = FileConfig::parse("[chain]\naccept_deposit = \"1 NEAR\"").unwrap_err();
+        assert!(e.to_string().contains("[chain].accept_deposit"), "{e}");
         let e = FileConfig::parse("[node]\nlisten_on = []").unwrap_err();
         assert!(e.to_string().contains("listen_on"), "{e}");
     }

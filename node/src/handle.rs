@@ -2,10 +2,14 @@
 //! tests all talk to the event loop through it; every method sends one
 //! [`Command`] with a reply channel and awaits the answer.
 
+use std::sync::{Arc, RwLock};
+
 use por_core::protocol::{ChannelSetup, Delivery};
-use por_core::{ChannelId, NodeKey, RequestId, Route};
+use por_core::{ChannelId, Hash32, NodeKey, RequestId, Route, SignedVoucher};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::chain::agent::ChainJob;
+use crate::routes::{NetworkGraph, PricedRoute, RouteError, RouteLimits};
 use crate::service::SharedService;
 
 /// Deliveries kept per request before the slowest reader loses some
@@ -66,6 +70,61 @@ pub enum Command {
         /// The answer.
         reply: oneshot::Sender<Status>,
     },
+    /// Connected peers and their addresses.
+    Peers {
+        /// The answer.
+        reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
+    /// From now on, send severances and watches to the chain agent.
+    AttachChain {
+        /// The agent's job queue.
+        jobs: mpsc::Sender<ChainJob>,
+    },
+    /// A channel left the graph (we severed it, the peer did, or a notice's
+    /// channel is confirmed gone).
+    ChannelRemoved {
+        /// The channel.
+        channel: ChannelId,
+        /// The transaction that removed it, when known (zero otherwise).
+        tx_hash: Hash32,
+    },
+    /// Why a request of ours was refused by its first hop, if it was.
+    Refusal {
+        /// The request.
+        request: RequestId,
+        /// The reason.
+        reply: oneshot::Sender<Option<String>>,
+    },
+    /// The best voucher the peer has given us on a channel.
+    BestVoucher {
+        /// The channel.
+        channel: ChannelId,
+        /// The answer (none if unknown or nothing received).
+        reply: oneshot::Sender<Option<SignedVoucher>>,
+    },
+    /// Cut a channel now (operator's decision).
+    Sever {
+        /// The channel.
+        channel: ChannelId,
+        /// Whether the channel was open here.
+        reply: oneshot::Sender<bool>,
+    },
+    /// Announce in the DHT that this node provides `key` (a provider record;
+    /// answered once the record is stored locally, the DHT announcement
+    /// goes on in the background).
+    Provide {
+        /// The record key.
+        key: Vec<u8>,
+        /// Done, or why the record could not be stored.
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// Look up the providers of `key` in the DHT.
+    FindProviders {
+        /// The record key.
+        key: Vec<u8>,
+        /// Every provider found when the query is over.
+        reply: oneshot::Sender<Vec<libp2p::PeerId>>,
+    },
     /// Stop the event loop.
     Shutdown,
 }
@@ -87,10 +146,21 @@ pub struct Status {
     pub in_flight: usize,
 }
 
+/// A connected peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// Its peer id.
+    pub peer_id: String,
+    /// The address of our connection to it.
+    pub addr: String,
+}
+
 /// The cloneable handle.
 #[derive(Clone)]
 pub struct NodeHandle {
     pub(crate) tx: mpsc::Sender<Command>,
+    pub(crate) key: NodeKey,
+    pub(crate) graph: Arc<RwLock<Option<Arc<NetworkGraph>>>>,
 }
 
 impl NodeHandle {
@@ -134,6 +204,83 @@ impl NodeHandle {
     /// The node's status.
     pub async fn status(&self) -> Result<Status, Stopped> {
         self.ask(|reply| Command::Status { reply }).await
+    }
+
+    /// Connected peers.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, Stopped> {
+        self.ask(|reply| Command::Peers { reply }).await
+    }
+
+    /// This node's key.
+    pub fn key(&self) -> NodeKey {
+        self.key
+    }
+
+    /// Publishes the graph routes are found in (the chain agent does this on
+    /// every change of the contract's `graph_version`; tests may too).
+    pub fn set_graph(&self, graph: NetworkGraph) {
+        *self.graph.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(graph));
+    }
+
+    /// The graph last published, if any.
+    pub fn graph(&self) -> Option<Arc<NetworkGraph>> {
+        self.graph.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Up to `count` routes from this node to `to`, cheapest first.
+    pub fn routes_to(
+        &self,
+        to: &NodeKey,
+        body_bytes: u64,
+        max_response_bytes: u64,
+        limits: &RouteLimits,
+        count: usize,
+    ) -> Result<Vec<PricedRoute>, RouteError> {
+        let g = self.graph().ok_or(RouteError::NoGraph)?;
+        g.routes(&self.key, to, body_bytes, max_response_bytes, limits, count)
+    }
+
+    /// Attaches the chain agent (see [`crate::chain::agent`]).
+    pub async fn attach_chain(&self, jobs: mpsc::Sender<ChainJob>) -> Result<(), Stopped> {
+        self.tx.send(Command::AttachChain { jobs }).await.map_err(|_| Stopped)
+    }
+
+    /// Tells the engine that `channel` left the graph.
+    pub async fn channel_removed(&self, channel: ChannelId, tx_hash: Hash32) -> Result<(), Stopped> {
+        self.tx.send(Command::ChannelRemoved { channel, tx_hash }).await.map_err(|_| Stopped)
+    }
+
+    /// Why request `id` (ours) was refused by its first hop, if it was: its
+    /// outcome stream then closes without a response or notice. Reasons are
+    /// kept for the last 1,024 refusals.
+    pub async fn refusal(&self, id: RequestId) -> Result<Option<String>, Stopped> {
+        self.ask(|reply| Command::Refusal { request: id, reply }).await
+    }
+
+    /// The best voucher the peer of `channel` has given us.
+    pub async fn best_voucher(&self, channel: ChannelId) -> Result<Option<SignedVoucher>, Stopped> {
+        self.ask(|reply| Command::BestVoucher { channel, reply }).await
+    }
+
+    /// Cuts `channel` now: the chain agent severs it on chain with the best
+    /// voucher held, and notices go upstream for the requests in flight on it.
+    /// Returns whether the channel was open.
+    pub async fn sever(&self, channel: ChannelId) -> Result<bool, Stopped> {
+        self.ask(|reply| Command::Sever { channel, reply }).await
+    }
+
+    /// Announces in the DHT that this node provides `key` (file sharing).
+    pub async fn provide(&self, key: Vec<u8>) -> Result<(), SendError> {
+        self.ask(|reply| Command::Provide { key, reply })
+            .await
+            .map_err(|_| SendError::Stopped)?
+            .map_err(SendError::Refused)
+    }
+
+    /// The providers of `key` the DHT knows (file sharing); waits for the
+    /// lookup to finish (bounded by Kademlia's query timeout).
+    pub async fn find_providers(&self, key: Vec<u8>) -> Result<Vec<libp2p::PeerId>, Stopped> {
+        self.ask(|reply| Command::FindProviders { key, reply }).await
     }
 
     /// Stops the node (its event loop returns).

@@ -9,10 +9,15 @@
 //! - [`api`]: the HTTP API and `/metrics`;
 //! - [`chain`]: one trait over NEAR's JSON-RPC, the typed PoR contract
 //!   client, a follower that keeps the channel graph current, deployment;
+//! - [`client`]: [`NodeHandle::send`], a request to a node by key with
+//!   routing and retries;
 //! - [`config`]: the configuration file;
+//! - [`files`]: file sharing over PoR (content ids, verified ranges, the
+//!   `files` service, the fetcher, `por files`);
 //! - [`handle`]: [`NodeHandle`], the cloneable way in;
 //! - [`keys`]: the node key file;
 //! - [`metrics`]: Prometheus metrics fed by the event loop;
+//! - [`routes`]: the graph routes are found in;
 //! - [`run`]: a node from its configuration file, with its API (`por node run`);
 //! - [`service`]: services a node serves and the reply format;
 //! - [`store`]: the durable channel store;
@@ -21,16 +26,21 @@
 
 pub mod api;
 pub mod chain;
+pub mod client;
 pub mod config;
+pub mod files;
 pub mod handle;
 pub mod keys;
 pub mod metrics;
+pub mod routes;
 pub mod run;
 pub mod runtime;
 pub mod service;
 pub mod store;
 pub mod upstream;
 
-pub use handle::{NodeHandle, SendError, Status, Stopped};
+pub use client::{Attempt, ClientError, Outcome, OutcomeKind, SendOptions};
+pub use handle::{NodeHandle, PeerInfo, SendError, Status, Stopped};
+pub use routes::{NetworkGraph, PricedRoute, RouteError, RouteLimits};
 pub use runtime::{Envelope, NodeConfig, RunningNode, StartError, start};
 pub use service::{Reply, Service, ServiceRequest, SharedService};

@@ -7,6 +7,11 @@ use std::sync::Arc;
 use prometheus_client::registry::Registry;
 use tracing::info;
 
+use near_primitives::types::AccountId;
+
+use crate::api::ChainCtl;
+use crate::chain::agent::{self, AgentConfig};
+use crate::chain::{ChainClient, NearRpcChain, PorContract, read_key_file};
 use crate::config::{ConfigError, FileConfig};
 use crate::keys::{KeyError, load_or_create};
 use crate::runtime::{RunningNode, StartError, start};
@@ -24,6 +29,9 @@ pub enum RunError {
     /// The node did not start.
     #[error(transparent)]
     Start(#[from] StartError),
+    /// The chain could not be reached or refused what the node needs.
+    #[error("chain: {0}")]
+    Chain(String),
     /// The API address could not be bound.
     #[error("cannot serve the HTTP API on {0}: {1}")]
     Api(String, std::io::Error),
@@ -35,14 +43,73 @@ pub struct Running {
     pub node: RunningNode,
     /// Where the API listens.
     pub api_addr: std::net::SocketAddr,
+    /// The chain agent, when `[chain].account` is set.
+    pub agent: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The signing contract client of `[chain]` (account and key file under
+/// `data_dir`).
+pub fn chain_client(cfg: &FileConfig) -> Result<ChainCtl, RunError> {
+    let account: AccountId =
+        cfg.chain.account.parse().map_err(|e| ConfigError::Chain(format!("account {:?}: {e}", cfg.chain.account)))?;
+    let contract: AccountId = cfg
+        .chain
+        .contract
+        .parse()
+        .map_err(|e| ConfigError::Chain(format!("contract {:?}: {e}", cfg.chain.contract)))?;
+    let key_path = cfg.node.data_dir.join(&cfg.chain.account_key_file);
+    let (key_account, secret) =
+        read_key_file(&key_path).map_err(|e| RunError::Chain(format!("key file {}: {e}", key_path.display())))?;
+    if key_account != account {
+        return Err(RunError::Chain(format!(
+            "the key file {} is for {key_account}, but [chain].account is {account}",
+            key_path.display()
+        )));
+    }
+    Ok(PorContract::new(Arc::new(NearRpcChain::with_signer(&cfg.chain.rpc, account, secret)), contract))
 }
 
 /// Starts the node and its API; `fresh_seed` is used only if no key file exists yet.
 pub async fn launch(cfg: &FileConfig, fresh_seed: [u8; 32]) -> Result<Running, RunError> {
-    let nc = cfg.node_config()?;
+    let mut nc = cfg.node_config()?;
     let seed = load_or_create(&nc.data_dir.join("node.key"), fresh_seed)?;
+    let chain = if cfg.has_chain_account() {
+        let c = chain_client(cfg)?;
+        // The late-fee terms are the contract's, uniform along every path.
+        let terms = c.config().await.map_err(|e| RunError::Chain(format!("reading the contract's config: {e}")))?;
+        nc.protocol.late_fee_per_sec = terms.late_fee_per_sec;
+        nc.protocol.max_late_ms = terms.max_late_ms;
+        Some(c)
+    } else {
+        None
+    };
     let mut registry = Registry::default();
     let node = start(nc, seed, &mut registry).await?;
+    let agent = match &chain {
+        Some(c) => {
+            let account = c.chain().signer_account().cloned().expect("a signing client");
+            let ac = AgentConfig {
+                poll: std::time::Duration::from_millis(cfg.chain.poll_ms),
+                accept_deposit: cfg.accept_deposit()?,
+                ..AgentConfig::default()
+            };
+            match c.node(&account).await {
+                Ok(Some(v)) if v.node_key != node.key => {
+                    return Err(RunError::Chain(format!(
+                        "{account} is registered with node key {}, but this data directory's key is {}; \
+                         use the data directory it was registered from",
+                        v.node_key.to_hex(),
+                        node.key.to_hex()
+                    )));
+                }
+                Ok(None) => tracing::warn!(%account, "not registered on the contract yet: run `por init` to register"),
+                Ok(Some(_)) => {}
+                Err(e) => tracing::warn!("cannot read this node's registration (continuing): {e}"),
+            }
+            Some(agent::spawn(c.clone(), account, node.handle.clone(), ac).await.map_err(|_| RunError::Chain("the node stopped".into()))?)
+        }
+        None => None,
+    };
     for (name, url) in &cfg.services {
         let svc = HttpUpstream::new(url).map_err(|e| ConfigError::Service(name.clone(), e.to_string()))?;
         // The handle only fails if the node already stopped, which it cannot have.
@@ -51,14 +118,14 @@ pub async fn launch(cfg: &FileConfig, fresh_seed: [u8; 32]) -> Result<Running, R
     let addr = cfg.api_addr()?;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| RunError::Api(addr.to_string(), e))?;
     let api_addr = listener.local_addr().map_err(|e| RunError::Api(addr.to_string(), e))?;
-    let app = crate::api::router(node.handle.clone(), Arc::new(registry));
+    let app = crate::api::router_with_chain(node.handle.clone(), Arc::new(registry), chain);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("HTTP API stopped: {e}");
         }
     });
     info!(peer_id = %node.peer_id, listen = ?node.listen_addrs, api = %api_addr, "node running");
-    Ok(Running { node, api_addr })
+    Ok(Running { node, api_addr, agent })
 }
 
 /// Runs until `shutdown` completes, then stops the node cleanly.

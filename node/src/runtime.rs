@@ -14,16 +14,19 @@
 //! persist must not acknowledge money.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::metrics::Recorder;
+use libp2p::request_response::OutboundRequestId;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm};
 use por_behaviours::{Behaviour, Lane, NetConfig, NetEvent, Receipt, build_swarm};
-use por_core::protocol::{ChannelSetup, Delivery, Effect, EngineEvent, NodeEngine, ProtocolConfig, Timer, Wire};
+use por_core::protocol::{
+    ChannelSetup, Delivery, Effect, EngineEvent, NodeEngine, ProtocolConfig, Refusal, SeverReason, Timer, Wire,
+};
 use por_core::{ChannelId, Ed25519Verifier, NodeKey, NodeSigner, Request, RequestId, Route, Signature, Signer};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -31,7 +34,8 @@ use tracing::{debug, error, warn};
 
 use prometheus_client::registry::Registry;
 
-use crate::handle::{Command, DELIVERY_BUFFER, NodeHandle, Status};
+use crate::chain::agent::ChainJob;
+use crate::handle::{Command, DELIVERY_BUFFER, NodeHandle, PeerInfo, Status};
 use crate::metrics::{ChannelLabel, Metrics};
 use crate::service::{Reply, STATUS_FAILED, STATUS_TIMEOUT, STATUS_UNKNOWN_SERVICE, ServiceRequest, SharedService};
 use crate::store::{Store, StoreError, StoredChannel};
@@ -168,13 +172,22 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
         served_rx,
         service_timeout: config.service_timeout,
         listen: listen_addrs.clone(),
+        bootstrap: config.bootstrap.clone(),
+        endpoints: HashMap::new(),
+        outbound: HashMap::new(),
+        refusals: HashMap::new(),
+        refusal_order: VecDeque::new(),
+        chain: None,
+        chain_backlog: VecDeque::new(),
+        provider_queries: HashMap::new(),
         metrics: Metrics::new(registry),
         p2p_metrics: libp2p::metrics::Metrics::new(registry),
     };
     let mut ev = ev;
     ev.restore(stored)?;
     let task = tokio::spawn(ev.run());
-    Ok(RunningNode { handle: NodeHandle { tx }, peer_id, key, listen_addrs, task })
+    let handle = NodeHandle { tx, key, graph: Default::default() };
+    Ok(RunningNode { handle, peer_id, key, listen_addrs, task })
 }
 
 /// A local requester waiting for outcomes.
@@ -199,9 +212,31 @@ struct EventLoop {
     served_rx: mpsc::Receiver<(RequestId, Reply)>,
     service_timeout: Duration,
     listen: Vec<Multiaddr>,
+    bootstrap: Vec<(PeerId, Multiaddr)>,
+    /// Requests sent downstream whose receipt has not come back yet.
+    outbound: HashMap<OutboundRequestId, (ChannelId, RequestId)>,
+    /// Why recent requests of ours were refused by their first hop (the
+    /// waiter's stream closes without an outcome; see [`NodeHandle::refusal`]).
+    refusals: HashMap<RequestId, String>,
+    refusal_order: VecDeque<RequestId>,
+    /// The remote address of a connection to each connected peer.
+    endpoints: HashMap<PeerId, Multiaddr>,
+    /// The chain agent's queue, once attached.
+    chain: Option<mpsc::Sender<ChainJob>>,
+    /// Jobs that did not fit the agent's queue; sent at the next tick.
+    chain_backlog: VecDeque<ChainJob>,
+    /// Provider lookups in flight: providers found so far and who waits.
+    provider_queries: HashMap<libp2p::kad::QueryId, (Vec<PeerId>, tokio::sync::oneshot::Sender<Vec<PeerId>>)>,
     metrics: Metrics,
     p2p_metrics: libp2p::metrics::Metrics,
 }
+
+/// Refusal reasons kept for [`NodeHandle::refusal`].
+const MAX_REFUSALS_KEPT: usize = 1024;
+/// How often the loop does its housekeeping (re-bootstrap, chain backlog).
+const MAINTENANCE: Duration = Duration::from_secs(5);
+/// Re-bootstrap Kademlia when its routing table holds fewer peers than this.
+const LOW_ROUTING_TABLE: usize = 3;
 
 impl EventLoop {
     fn now(&self) -> u64 {
@@ -209,6 +244,8 @@ impl EventLoop {
     }
 
     async fn run(mut self) {
+        let mut maintenance = tokio::time::interval(MAINTENANCE);
+        maintenance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let next_timer = self.timers.peek().map(|Reverse((at, _))| *at);
             let sleep = async {
@@ -225,6 +262,7 @@ impl EventLoop {
                 },
                 Some((id, reply)) = self.served_rx.recv() => self.on_served(id, reply),
                 _ = sleep => self.on_timers(),
+                _ = maintenance.tick() => self.on_maintenance(),
                 ev = self.swarm.select_next_some() => self.on_swarm(ev),
             }
         }
@@ -251,7 +289,97 @@ impl EventLoop {
             Command::Status { reply } => {
                 let _ = reply.send(self.status());
             }
+            Command::Peers { reply } => {
+                let peers = self
+                    .swarm
+                    .connected_peers()
+                    .map(|p| PeerInfo { peer_id: p.to_string(), addr: String::new() })
+                    .collect::<Vec<_>>();
+                let _ = reply.send(self.with_addresses(peers));
+            }
+            Command::AttachChain { jobs } => self.chain = Some(jobs),
+            Command::ChannelRemoved { channel, tx_hash } => {
+                self.engine.channel_removed(channel, tx_hash, now, &mut out);
+                self.apply(out);
+            }
+            Command::Refusal { request, reply } => {
+                let _ = reply.send(self.refusals.get(&request).cloned());
+            }
+            Command::BestVoucher { channel, reply } => {
+                let _ = reply.send(self.engine.ledger(channel).and_then(|l| l.best_received().cloned()));
+            }
+            Command::Sever { channel, reply } => {
+                let open = self.engine.channel(channel).is_some_and(|c| !c.closed);
+                self.engine.sever(channel, SeverReason::Manual, &mut out);
+                self.apply(out);
+                let _ = reply.send(open);
+            }
+            Command::Provide { key, reply } => {
+                let _ = reply.send(self.swarm.behaviour_mut().start_providing(key).map(|_| ()));
+            }
+            Command::FindProviders { key, reply } => {
+                let query = self.swarm.behaviour_mut().get_providers(key);
+                self.provider_queries.insert(query, (Vec::new(), reply));
+            }
             Command::Shutdown => {}
+        }
+    }
+
+    fn with_addresses(&self, mut peers: Vec<PeerInfo>) -> Vec<PeerInfo> {
+        for p in &mut peers {
+            if let Ok(id) = p.peer_id.parse::<PeerId>()
+                && let Some(a) = self.endpoints.get(&id)
+            {
+                p.addr = a.to_string();
+            }
+        }
+        peers
+    }
+
+    /// Housekeeping: re-bootstrap when the routing table runs low, and hand
+    /// the chain agent what did not fit its queue.
+    fn on_maintenance(&mut self) {
+        if !self.bootstrap.is_empty() && self.swarm.behaviour_mut().routing_table_size() < LOW_ROUTING_TABLE {
+            for (peer, addr) in &self.bootstrap {
+                self.swarm.behaviour_mut().add_address(peer, addr.clone());
+            }
+            if self.swarm.behaviour_mut().bootstrap() {
+                debug!("routing table low; bootstrapping again");
+            }
+        }
+        while let Some(job) = self.chain_backlog.pop_front() {
+            if let Err(job) = self.to_chain(job) {
+                self.chain_backlog.push_front(job);
+                break;
+            }
+        }
+    }
+
+    /// Queues a job for the chain agent; gives it back when the queue is full.
+    fn to_chain(&mut self, job: ChainJob) -> Result<(), ChainJob> {
+        let Some(tx) = &self.chain else {
+            if let ChainJob::Sever { channel, reason, .. } = &job {
+                error!(%channel, ?reason, "severance needed but this node has no chain client configured");
+            }
+            return Ok(());
+        };
+        match tx.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Full(job)) => Err(job),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                error!("the chain agent has stopped; severances and notices cannot be confirmed");
+                self.chain = None;
+                Ok(())
+            }
+        }
+    }
+
+    fn chain_job(&mut self, job: ChainJob) {
+        if !self.chain_backlog.is_empty() {
+            self.chain_backlog.push_back(job);
+        } else if let Err(job) = self.to_chain(job) {
+            warn!("the chain agent's queue is full; the job waits for the next tick");
+            self.chain_backlog.push_back(job);
         }
     }
 
@@ -282,6 +410,11 @@ impl EventLoop {
         out: &mut Vec<Effect>,
     ) -> Result<(), String> {
         let peer = PeerId::from_bytes(&setup.remote.peer_id_bytes()).map_err(|e| e.to_string())?;
+        if addrs.is_empty() && !self.swarm.is_connected(&peer) {
+            // Known only by its key (a channel read from the chain): find
+            // its addresses in the DHT before the first message needs them.
+            self.swarm.behaviour_mut().find_peer(peer);
+        }
         for a in addrs {
             self.swarm.behaviour_mut().add_address(&peer, a);
         }
@@ -378,9 +511,22 @@ impl EventLoop {
 
     fn on_swarm(&mut self, ev: SwarmEvent<por_behaviours::BehaviourEvent<Envelope>>) {
         self.p2p_metrics.record(&ev);
-        let SwarmEvent::Behaviour(ev) = ev else {
-            self.metrics.peers.set(self.swarm.connected_peers().count() as i64);
-            return;
+        let ev = match ev {
+            SwarmEvent::Behaviour(ev) => ev,
+            SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
+                self.endpoints.insert(peer_id, endpoint.get_remote_address().clone());
+                self.metrics.peers.set(self.swarm.connected_peers().count() as i64);
+                return;
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                self.endpoints.remove(&peer_id);
+                self.metrics.peers.set(self.swarm.connected_peers().count() as i64);
+                return;
+            }
+            _ => {
+                self.metrics.peers.set(self.swarm.connected_peers().count() as i64);
+                return;
+            }
         };
         let Some(ev) = self.swarm.behaviour_mut().on_event(ev) else { return };
         match ev {
@@ -388,17 +534,44 @@ impl EventLoop {
                 let receipt = self.on_inbound(peer, msg);
                 self.swarm.behaviour_mut().receipt(lane, reply, receipt);
             }
-            NetEvent::Failed { peer, lane, error, .. } => {
+            NetEvent::Failed { peer, lane, error, id, undelivered } => {
                 if lane == Lane::Sync {
                     self.metrics.syncs_missed.inc();
                 }
-                debug!(%peer, ?lane, "message not delivered: {error}")
+                debug!(%peer, ?lane, "message not delivered: {error}");
+                if let Some((channel, request)) = self.outbound.remove(&id)
+                    && undelivered
+                {
+                    self.first_hop_refused(request, channel, format!("the first hop is unreachable: {error}"));
+                }
+            }
+            NetEvent::Delivered { id, receipt, .. } => {
+                if let Some((channel, request)) = self.outbound.remove(&id)
+                    && let Receipt::Refused(why) = receipt
+                {
+                    self.first_hop_refused(request, channel, why);
+                }
             }
             NetEvent::InboundFailed { peer, lane, error } => debug!(%peer, ?lane, "bad inbound message: {error}"),
+            NetEvent::Providers { query, providers, done } => self.on_providers(query, providers, done),
+            NetEvent::Providing { query, result } => debug!(?query, ?result, "provider record announced"),
             NetEvent::RoutingTable { .. }
-            | NetEvent::Delivered { .. }
             | NetEvent::Identified { .. }
             | NetEvent::Ping { .. } => {}
+        }
+    }
+
+    /// Collects a provider lookup's results; answers when it is over.
+    fn on_providers(&mut self, query: libp2p::kad::QueryId, providers: Vec<PeerId>, done: bool) {
+        if let Some((found, _)) = self.provider_queries.get_mut(&query) {
+            for p in providers {
+                if !found.contains(&p) {
+                    found.push(p);
+                }
+            }
+        }
+        if done && let Some((found, reply)) = self.provider_queries.remove(&query) {
+            let _ = reply.send(found);
         }
     }
 
@@ -412,9 +585,32 @@ impl EventLoop {
         if matches!(env.msg, Wire::Notice(_)) {
             self.metrics.notices_received.inc();
         }
+        let voucher = match &env.msg {
+            Wire::Request(p) => Some(p.voucher.clone()),
+            _ => None,
+        };
+        // The ledger's verdict before the engine commits anything: it names
+        // what is wrong with a refused voucher (forged, replayed, insolvent…).
+        let ledger_verdict = voucher.as_ref().and_then(|v| {
+            self.engine.ledger(env.channel).and_then(|l| l.check(v, &Ed25519Verifier).err()).map(|e| e.to_string())
+        });
         self.engine.handle_message(env.channel, env.msg, now, &mut out);
+        // A refused request is refused in the receipt too, with the reason,
+        // so the sender learns at once why (the engine refuses silently).
+        let refusal = out.iter().find_map(|e| match e {
+            Effect::Event(EngineEvent::Refused { kind: "request", reason, .. }) if voucher.is_some() => {
+                Some(match (reason, &ledger_verdict) {
+                    (Refusal::BadVoucher, Some(why)) => format!("voucher refused: {why}"),
+                    _ => format!("request refused: {}", refusal_text(*reason)),
+                })
+            }
+            _ => None,
+        });
         self.apply(out);
-        Receipt::Accepted
+        match refusal {
+            Some(why) => Receipt::Refused(why),
+            None => Receipt::Accepted,
+        }
     }
 
     /// Carries out a batch of effects (see the module docs for the order).
@@ -439,11 +635,14 @@ impl EventLoop {
                 Effect::SetTimer { at_ms, timer } => self.timers.push(Reverse((at_ms, timer))),
                 Effect::Serve { request_id, request } => self.serve(request_id, *request),
                 Effect::Deliver(d) => self.deliver(d),
-                Effect::Sever { channel, reason, .. } => {
+                Effect::Sever { channel, voucher, reason } => {
                     Metrics::inc(&self.metrics.severances, format!("{reason:?}"));
-                    error!(%channel, ?reason, "severance needed but this node has no chain client configured")
+                    self.chain_job(ChainJob::Sever { channel, voucher, reason });
                 }
-                Effect::WatchChannel { channel } => debug!(%channel, "watching the chain for a severance"),
+                Effect::WatchChannel { channel } => {
+                    debug!(%channel, "watching the chain for a severance");
+                    self.chain_job(ChainJob::Watch { channel });
+                }
                 Effect::Event(ev) => self.on_engine_event(ev),
             }
         }
@@ -491,7 +690,35 @@ impl EventLoop {
         if matches!(msg, Wire::Notice(_)) {
             self.metrics.notices_sent.inc();
         }
-        self.swarm.behaviour_mut().send(&peer, lane, Envelope { channel, msg });
+        let request = match &msg {
+            Wire::Request(p) => Some(p.request.id()),
+            _ => None,
+        };
+        let id = self.swarm.behaviour_mut().send(&peer, lane, Envelope { channel, msg });
+        if let Some(r) = request {
+            self.outbound.insert(id, (channel, r));
+        }
+    }
+
+    /// A request's first hop refused it (or could not be reached at all):
+    /// if it is ours, it ends with the reason.
+    fn first_hop_refused(&mut self, request: RequestId, channel: ChannelId, why: String) {
+        let now = self.now();
+        if !self.engine.first_hop_refused(request, channel, now) {
+            debug!(%request, %channel, "downstream refused a request we relay: {why}");
+            return;
+        }
+        warn!(%request, %channel, "request refused by the first hop: {why}");
+        Metrics::inc(&self.metrics.outcomes, "refused");
+        self.waiters.remove(&request);
+        if self.refusal_order.len() >= MAX_REFUSALS_KEPT
+            && let Some(old) = self.refusal_order.pop_front()
+        {
+            self.refusals.remove(&old);
+        }
+        self.refusal_order.push_back(request);
+        self.refusals.insert(request, why);
+        self.update_gauges();
     }
 
     fn serve(&mut self, id: RequestId, request: Request) {
@@ -547,5 +774,20 @@ impl EventLoop {
         if terminal {
             self.waiters.remove(&id);
         }
+    }
+}
+
+/// What a refusal means, for the sender.
+fn refusal_text(r: Refusal) -> &'static str {
+    match r {
+        Refusal::UnknownChannel => "the channel is unknown or closed here",
+        Refusal::NotOnRoute => "the route does not run over this channel to this node",
+        Refusal::BadSignature => "the requester's signature does not verify",
+        Refusal::BadQuote => "the route cannot be priced",
+        Refusal::BadVoucher => "the voucher does not pass the ledger check",
+        Refusal::Underpaid => "the voucher pays less than this edge's share of the route",
+        Refusal::Duplicate => "a request with this id is already in flight here",
+        Refusal::NoChannelOnwards => "this node has no open channel to the next hop",
+        _ => "refused by the node's protocol engine",
     }
 }

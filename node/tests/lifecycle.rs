@@ -113,8 +113,9 @@ async fn contract_lifecycle_through_the_chain_client() {
     assert_eq!(c0.balances(&nodes[1].account).await.unwrap().withdrawable, NEAR + paid);
 
     // Sever 2-3: node 3 is cut off and, with less stake, partitioned.
-    let status = nodes[2].c.sever(ch23, Some(&voucher(&nodes[3], ch23, NEAR / 10))).await.unwrap();
-    let last = c0.finish_partition_check(50).await.unwrap().unwrap_or(status);
+    let severed = nodes[2].c.sever(ch23, Some(&voucher(&nodes[3], ch23, NEAR / 10))).await.unwrap();
+    assert_ne!(severed.tx_hash, Default::default(), "sever reports its transaction for the notices");
+    let last = c0.finish_partition_check(50).await.unwrap().unwrap_or(severed.check);
     assert!(!last.is_pending(), "{last:?}");
     // Each side paid half the 0.1 NEAR severance penalty out of its stake.
     let half_penalty = NEAR / 20;

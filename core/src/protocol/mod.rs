@@ -18,6 +18,7 @@
 //! - [`inflight`]: per-request legs and their late accounting;
 //! - `node`: requests, acks, responses, notices;
 //! - `sync`: syncs, timers, policy, severance;
+//! - `refused`: a request the first hop refused outright;
 //! - `restore`: channels back after a restart.
 
 pub mod channel;
@@ -25,6 +26,7 @@ pub mod config;
 pub mod effect;
 pub mod inflight;
 mod node;
+mod refused;
 mod restore;
 mod sync;
 #[cfg(all(test, feature = "native"))]

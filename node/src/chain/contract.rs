@@ -259,6 +259,15 @@ impl CheckStatus {
     }
 }
 
+/// A severance that executed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Severed {
+    /// The `sever` transaction.
+    pub tx_hash: near_primitives::hash::CryptoHash,
+    /// Where the partition check it started stands.
+    pub check: CheckStatus,
+}
+
 /// The PoR contract on some chain.
 #[derive(Debug, Clone)]
 pub struct PorContract<C> {
@@ -375,9 +384,13 @@ impl<C: ChainClient> PorContract<C> {
         self.call("confirm_close", json!({ "channel_id": channel_id, "voucher": voucher }), 0).await
     }
 
-    /// `sever` with the best voucher paid by the other side.
-    pub async fn sever(&self, channel_id: u64, voucher: Option<&SignedVoucher>) -> Result<CheckStatus, ChainError> {
-        self.call_json("sever", json!({ "channel_id": channel_id, "voucher": voucher }), 0).await
+    /// `sever` with the best voucher paid by the other side. Returns the
+    /// transaction (its hash goes into the severance notices) and where the
+    /// partition check stands.
+    pub async fn sever(&self, channel_id: u64, voucher: Option<&SignedVoucher>) -> Result<Severed, ChainError> {
+        let out = self.call("sever", json!({ "channel_id": channel_id, "voucher": voucher }), 0).await?;
+        let check = decode("sever", out.json()?)?;
+        Ok(Severed { tx_hash: out.tx_hash, check })
     }
 
     /// `submit_voucher` (the side that did not sever, in the challenge window).

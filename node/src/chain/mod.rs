@@ -12,8 +12,12 @@
 //! - [`deploy()`]: deploys and initialises the contract (the `por contract
 //!   deploy` command).
 //!
-//! Not here: when to call the contract (node policy), persistence.
+//! - [`agent`]: the task that follows the graph for the node and carries out
+//!   its chain jobs (severances, confirmations, finalization).
+//!
+//! Not here: when to sever (the engine's policy), persistence.
 
+pub mod agent;
 mod contract;
 mod deploy;
 mod error;
@@ -29,7 +33,7 @@ use serde_json::Value;
 
 pub use contract::{
     Balances, ChannelState, ChannelView, CheckStatus, ClaimView, Claims, ContractConfig, EdgeView, GraphPage,
-    NodeStatus, NodeView, PorContract, Totals,
+    NodeStatus, NodeView, PorContract, Severed, Totals,
 };
 pub use deploy::{DeployError, DeployOptions, MIN_PROTOCOL_VERSION, deploy, read_key_file};
 pub use error::ChainError;
@@ -141,5 +145,42 @@ pub trait ChainClient: Send + Sync {
             deposit: Balance::from_yoctonear(deposit),
         }));
         self.transact(contract, vec![action])
+    }
+}
+
+/// A shared client is a client: the node's agent and its CLI/API share one
+/// signing key, so they share one nonce sequence.
+impl<T: ChainClient> ChainClient for std::sync::Arc<T> {
+    fn status(&self) -> impl Future<Output = Result<ChainStatus, ChainError>> + Send {
+        (**self).status()
+    }
+
+    fn view(
+        &self,
+        contract: &AccountId,
+        method: &str,
+        args: Value,
+    ) -> impl Future<Output = Result<Value, ChainError>> + Send {
+        (**self).view(contract, method, args)
+    }
+
+    fn transact(
+        &self,
+        receiver: &AccountId,
+        actions: Vec<Action>,
+    ) -> impl Future<Output = Result<TxOutcome, ChainError>> + Send {
+        (**self).transact(receiver, actions)
+    }
+
+    fn balance(&self, account: &AccountId) -> impl Future<Output = Result<u128, ChainError>> + Send {
+        (**self).balance(account)
+    }
+
+    fn advance_time(&self, ms: u64) -> impl Future<Output = Result<(), ChainError>> + Send {
+        (**self).advance_time(ms)
+    }
+
+    fn signer_account(&self) -> Option<&AccountId> {
+        (**self).signer_account()
     }
 }
