@@ -157,7 +157,8 @@ pub struct Summary {
     virtual_ms: u64,
     events: u64,
     messages: u64,
-    lost: u64,
+    /// Messages the network lost (`network.loss`).
+    pub lost: u64,
     dropped_offline: u64,
     /// Requests by outcome.
     pub requests: RequestCounts,

@@ -83,3 +83,26 @@ fn the_checker_reports_a_broken_guarantee() {
     assert!(s.violation_count > 0, "the checker should have fired");
     assert!(s.violations.iter().any(|v| v.kind == "late_fees"), "{:?}", s.violations);
 }
+
+/// Issue #6's re-send rule at network scale: with 1% of all messages lost
+/// (requests, acks, responses, notices, syncs, sync acks) on an all-honest
+/// network, every loss is recovered: no edge is cut and every request ends
+/// with its response, for several seeds.
+#[test]
+fn lossy_honest_network_cuts_nobody_and_answers_everything() {
+    let base = Scenario::load(
+        &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios").join("lossy-honest.toml"),
+    )
+    .unwrap();
+    for seed in [5, 6, 7] {
+        let mut sc = base.clone();
+        sc.seed = seed;
+        sc.workload.requests = 2_000;
+        let (s, _) = por_sim::run(sc, None).unwrap();
+        assert!(s.lost > 300, "seed {seed}: the network lost messages ({})", s.lost);
+        assert_eq!(s.severances_total, 0, "seed {seed}: {:?}", s.severances);
+        assert_eq!(s.responses(), s.requests.sent, "seed {seed}: every request answered");
+        assert_eq!(s.requests.sent, 2_000);
+        assert_eq!(s.violation_count, 0, "seed {seed}: {:?}", s.violations);
+    }
+}

@@ -51,8 +51,22 @@ pub struct ChannelState {
     pub up_ids: BTreeSet<RequestId>,
     /// Requests we sent over this channel (we are owed on them).
     pub down_ids: BTreeSet<RequestId>,
-    /// Notices to repeat in the next sync (they also went out at once).
+    /// Notices to repeat in every sync until the peer acknowledges one that
+    /// carried them (they also went out at once).
     pub notices_out: Vec<SeveranceNotice>,
+    /// For each of `notices_out`: the sequence number of the last sync that
+    /// carried it (0: none yet) and how many syncs did.
+    pub notice_sends: Vec<(u64, u32)>,
+    /// Highest sync sequence number the peer acknowledged.
+    pub acked_seq: u64,
+    /// Sequence number of the last sync that carried late-fee claims not
+    /// confirmed yet (0: none pending).
+    pub claims_seq: u64,
+    /// Money received from the peer on this channel that no request or
+    /// late-fee claim has used yet: a voucher that was lost is covered by
+    /// the next (cumulative) one, and the request or sync it paid for, sent
+    /// again with its old voucher, is paid from here.
+    pub credit: Amount,
     /// No more messages go out on it: we cut it, or it left the graph.
     pub closed: bool,
     /// Its removal from the graph was handled (notices sent upstream).
@@ -80,6 +94,10 @@ impl ChannelState {
             up_ids: BTreeSet::new(),
             down_ids: BTreeSet::new(),
             notices_out: Vec::new(),
+            notice_sends: Vec::new(),
+            acked_seq: 0,
+            claims_seq: 0,
+            credit: 0,
             closed: false,
             removed: false,
         }

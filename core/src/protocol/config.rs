@@ -37,6 +37,8 @@ pub struct ProtocolConfig {
     pub emit_persists: bool,
     /// When to cut a neighbour.
     pub policy: FailurePolicy,
+    /// Re-sending what a lossy link dropped.
+    pub resend: Resend,
     /// Test-only misbehaviour. Off by default; never enable it on a real node.
     pub faults: FaultInjection,
 }
@@ -51,8 +53,38 @@ impl Default for ProtocolConfig {
             sync_when_idle: true,
             emit_persists: true,
             policy: FailurePolicy::default(),
+            resend: Resend::default(),
             faults: FaultInjection::default(),
         }
+    }
+}
+
+/// The re-send rule (see [`crate::protocol`]): what a node sends again when a
+/// message may have been lost, and for how long.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Resend {
+    /// Most times one request is sent again downstream (unacknowledged, or
+    /// unanswered past its deadline), and most syncs that repeat one late-fee
+    /// claim or notice. `0` turns re-sending off: no copies are kept, claims
+    /// and notices go out in one sync only. Default `4`.
+    pub max_resends: u32,
+    /// Added to an edge's promised round trip before a missing
+    /// acknowledgement counts as lost (processing time). Default `50`.
+    pub margin_ms: u64,
+}
+
+impl Default for Resend {
+    fn default() -> Self {
+        Resend { max_resends: 4, margin_ms: 50 }
+    }
+}
+
+impl Resend {
+    /// How long after it sent a request a node waits for the ack before it
+    /// sends the request again, on an edge of promised latency `latency_ms`.
+    pub fn timeout_ms(&self, latency_ms: u64) -> u64 {
+        latency_ms.saturating_mul(2).saturating_add(self.margin_ms)
     }
 }
 
@@ -146,5 +178,7 @@ mod tests {
         assert_eq!(c.late_fee_per_sec, 7);
         assert_eq!(c.policy.sever_overdue_after_ms, Some(0));
         assert_eq!(c.policy.missed_syncs, 3);
+        let c: ProtocolConfig = serde_json::from_str(r#"{"resend":{"max_resends":0}}"#).unwrap();
+        assert_eq!((c.resend.max_resends, c.resend.margin_ms), (0, 50));
     }
 }

@@ -12,9 +12,14 @@
 //! *owed* stops when the response or notice reached it. With actual latencies
 //! at most the promised ones the payer's count is never below the payee's, so
 //! an honest relay that passes late fees on is whole (DESIGN §2.5).
+//!
+//! For the re-send rule (see [`crate::protocol`]) a leg also keeps what it
+//! may have to send again: the paid request on the down leg until the answer
+//! comes back, the answer on the up leg for a while after it left.
 
 use crate::bytes::{Hash32, NodeKey, RequestId};
 use crate::protocol::config::late_fee;
+use crate::protocol::effect::{PaidRequest, Wire};
 use crate::voucher::{Amount, ChannelId};
 
 /// The leg towards the upstream neighbour (absent at the requester).
@@ -32,6 +37,18 @@ pub struct UpLeg {
     /// When the response or notice is expected to reach the upstream; the
     /// lateness we owe stops there.
     pub frozen_at: Option<u64>,
+    /// The part of `paid` the upstream confirmed (its sync ack for a sync
+    /// that carried it). A claim is repeated in every sync until confirmed.
+    pub confirmed: Amount,
+    /// Sequence number of the last sync that carried this request's claim.
+    pub paid_seq: u64,
+    /// Syncs that carried this request's claim so far.
+    pub claim_sends: u32,
+    /// The answer (response or notice) we sent upstream, kept to send again
+    /// when the upstream repeats the request (its copy was lost).
+    pub answer: Option<Wire>,
+    /// Until when the answer is kept (and the entry with it).
+    pub keep_until_ms: u64,
 }
 
 impl UpLeg {
@@ -41,10 +58,11 @@ impl UpLeg {
         late_fee(per_sec, end.saturating_sub(self.deadline_ms), max_late_ms)
     }
 
-    /// Whether nothing more will ever be owed on this leg and all is paid.
+    /// Whether nothing more will ever be owed on this leg and all is paid
+    /// and confirmed.
     pub fn settled(&self, now: u64, per_sec: Amount, max_late_ms: u64) -> bool {
         match self.frozen_at {
-            Some(f) if f <= now => self.paid >= self.owed(now, per_sec, max_late_ms),
+            Some(f) if f <= now => self.confirmed >= self.owed(now, per_sec, max_late_ms),
             _ => false,
         }
     }
@@ -82,6 +100,18 @@ pub struct DownLeg {
     pub received: Amount,
     /// When and how it ended.
     pub ended: Option<(u64, DownEnd)>,
+    /// From when the downstream owes late fees: `deadline_ms`, or later when
+    /// we had to send the request again before it was acknowledged (the
+    /// downstream then counts its budget from the copy it got).
+    pub owed_from_ms: u64,
+    /// The paid request as sent, kept until the leg ends to send it again
+    /// (unacknowledged, or no answer by the deadline). `None` when re-sending
+    /// is off.
+    pub request: Option<Box<PaidRequest>>,
+    /// Times the request was sent again.
+    pub resends: u32,
+    /// When the request was last sent.
+    pub resent_ms: u64,
 }
 
 impl DownLeg {
@@ -92,7 +122,7 @@ impl DownLeg {
         if let Some((t, _)) = self.ended {
             end = end.min(t);
         }
-        late_fee(per_sec, end.saturating_sub(self.deadline_ms), max_late_ms)
+        late_fee(per_sec, end.saturating_sub(self.owed_from_ms), max_late_ms)
     }
 
     /// Still waiting for a response or notice.
@@ -164,12 +194,12 @@ impl Entry {
         if self.confirm.is_some() {
             return false;
         }
-        let up_done = self.up.as_ref().is_none_or(|u| u.settled(now, per_sec, max_late_ms));
+        let up_done = self.up.as_ref().is_none_or(|u| now >= u.keep_until_ms && u.settled(now, per_sec, max_late_ms));
         let down_done = self.down.as_ref().is_none_or(|d| match d.ended {
             None => false,
             Some((_, DownEnd::ChannelGone)) => true,
             Some((t, _)) => {
-                let full = late_fee(per_sec, t.saturating_sub(d.deadline_ms), max_late_ms);
+                let full = late_fee(per_sec, t.saturating_sub(d.owed_from_ms), max_late_ms);
                 d.received >= full || now >= t.saturating_add(grace_ms)
             }
         });
@@ -183,7 +213,18 @@ mod tests {
     use super::*;
 
     fn up(deadline: u64) -> UpLeg {
-        UpLeg { channel: ChannelId(1), latency_ms: 100, deadline_ms: deadline, paid: 0, frozen_at: None }
+        UpLeg {
+            channel: ChannelId(1),
+            latency_ms: 100,
+            deadline_ms: deadline,
+            paid: 0,
+            frozen_at: None,
+            confirmed: 0,
+            paid_seq: 0,
+            claim_sends: 0,
+            answer: None,
+            keep_until_ms: 0,
+        }
     }
 
     #[test]
@@ -196,6 +237,8 @@ mod tests {
         assert_eq!(u.owed(5000, 1000, 10_000), 800);
         assert!(!u.settled(5000, 1000, 10_000));
         u.paid = 800;
+        assert!(!u.settled(5000, 1000, 10_000), "paid but not confirmed by the upstream yet");
+        u.confirmed = 800;
         assert!(u.settled(5000, 1000, 10_000));
     }
 
@@ -211,10 +254,16 @@ mod tests {
             overdue: false,
             received: 0,
             ended: None,
+            owed_from_ms: 700,
+            request: None,
+            resends: 0,
+            resent_ms: 300,
         };
         assert_eq!(d.required(1000, 500, 1000, 10_000), 0);
         assert_eq!(d.required(2000, 500, 1000, 10_000), 800);
         d.ended = Some((1600, DownEnd::Notice));
         assert_eq!(d.required(9000, 500, 1000, 10_000), 900);
+        d.owed_from_ms = 1000;
+        assert_eq!(d.required(9000, 500, 1000, 10_000), 600, "a copy sent unacknowledged moves the start");
     }
 }

@@ -11,6 +11,39 @@
 //! The node (issue #6) drives it over libp2p and the chain; the simulator
 //! (`por-sim`) drives the very same code with virtual time.
 //!
+//! # Re-sending (lossy links)
+//!
+//! Any message may be lost. The engine recovers every loss with bounded
+//! repeats that the receiver handles idempotently, and never sends anything
+//! extra while nothing is lost:
+//! - **Request, ack.** The node that sent a request keeps a copy until the
+//!   leg ends. With no ack within the edge's round trip plus
+//!   [`Resend::margin_ms`] (checked at the channel's sync tick) it sends the
+//!   copy again; the downstream may be counting its budget from that copy, so
+//!   the late fees it owes start from the copy's deadline
+//!   ([`inflight::DownLeg::owed_from_ms`]).
+//! - **Response, notice.** The node that sent an answer upstream keeps it for
+//!   a while ([`inflight::UpLeg::keep_until_ms`]). An upstream still without
+//!   an answer at its deadline sends the request again (then at its sync
+//!   ticks, one round trip apart); the downstream, holding the request
+//!   already, acknowledges again and, if the copy left after the answer
+//!   should have arrived, repeats the answer and owes the lateness until the
+//!   repeat arrives (the lost message was its own).
+//! - **Late-fee claims and notices in syncs.** Repeated in every sync until
+//!   the peer's [`SyncAck`](crate::message::SyncAck) for a sync that carried
+//!   them; a request's entry stays until its claims are confirmed. Vouchers
+//!   are cumulative, so a later voucher pays for a lost one; what it pays
+//!   beyond the requests and claims it came with is the channel's credit
+//!   ([`ChannelState::credit`]), from which a repeated request or claim with
+//!   an older voucher is paid.
+//!
+//! Each is bounded by [`Resend::max_resends`]; `0` turns the rule off. Both
+//! ends of a channel must run it (the node and the simulator run this code).
+//! What is left: a message lost again and again past the late-fee grace
+//! (at 1 % loss about one hop in 10⁵–10⁶), and policies that cut at the
+//! deadline (`sever_overdue_after_ms = Some(0)`), which leave no time to
+//! repeat anything.
+//!
 //! Files by role:
 //! - [`config`]: late-fee terms, sync, failure policy, fault injection;
 //! - [`effect`]: wire messages, effects, timers, deliveries;
@@ -33,6 +66,6 @@ mod sync;
 mod tests;
 
 pub use channel::{ChannelSetup, ChannelState};
-pub use config::{FailurePolicy, FaultInjection, ProtocolConfig, late_fee};
+pub use config::{FailurePolicy, FaultInjection, ProtocolConfig, Resend, late_fee};
 pub use effect::{Delivery, Effect, EngineEvent, PaidRequest, Refusal, SeverReason, Timer, Wire, offline_tx_hash};
 pub use node::{NodeEngine, RequestError, RespondError};

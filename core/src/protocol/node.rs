@@ -13,10 +13,10 @@ use crate::crypto::{Signer, Verifier};
 use crate::ledger::{ChannelLedger, LedgerError};
 use crate::message::{Request, Response, SeveranceNotice};
 use crate::protocol::channel::{ChannelSetup, ChannelState};
-use crate::protocol::config::ProtocolConfig;
+use crate::protocol::config::{ProtocolConfig, Resend};
 use crate::protocol::effect::{Delivery, Effect, EngineEvent, PaidRequest, Refusal, Timer, Wire};
 use crate::protocol::inflight::{DownEnd, DownLeg, Entry, Origin, PendingConfirm, UpLeg};
-use crate::voucher::{Ack, ChannelId};
+use crate::voucher::{Ack, ChannelId, SignedVoucher};
 
 /// Why a request could not be sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -169,8 +169,12 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             overdue: false,
             received: 0,
             ended: None,
+            owed_from_ms: deadline,
+            request: None,
+            resends: 0,
+            resent_ms: now,
         };
-        let entry = Entry {
+        let mut entry = Entry {
             id,
             server: *request.route.server().unwrap_or(&hop.node),
             max_response_bytes: request.max_response_bytes,
@@ -184,7 +188,11 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         if self.config.emit_persists {
             out.push(Effect::Persist { channel, voucher: voucher.clone(), received: false });
         }
-        out.push(Effect::Send { channel, msg: Wire::Request(Box::new(PaidRequest { request, voucher })) });
+        let paid = Box::new(PaidRequest { request, voucher });
+        if let Some(d) = entry.down.as_mut() {
+            d.request = self.keep_copy(&paid);
+        }
+        out.push(Effect::Send { channel, msg: Wire::Request(paid) });
         out.push(Effect::SetTimer { at_ms: deadline, timer: Timer::Deadline(id) });
         self.entries.insert(id, Box::new(entry));
         self.track_down(channel, id, now, out);
@@ -210,12 +218,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             Wire::Response(r) => self.on_response(channel, r, now, out),
             Wire::Notice(n) => self.on_notice(channel, n, now, out),
             Wire::Sync(s) => self.on_sync(channel, *s, now, out),
-            Wire::SyncAck(a) => {
-                if !a.verify(&self.verifier) || self.channels.get(&channel).is_some_and(|c| c.ledger.remote != a.signer)
-                {
-                    refuse(out, channel, kind, Refusal::BadSignature);
-                }
-            }
+            Wire::SyncAck(a) => self.on_sync_ack(channel, a, now, out),
         }
     }
 
@@ -235,14 +238,50 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             return Err(RespondError::TooLarge { got: body.len() as u64, max: e.max_response_bytes });
         }
         e.served = true;
-        let response = Response::create(id, body, &self.signer);
+        let response = Box::new(Response::create(id, body, &self.signer));
         if let Some(up) = e.up.as_mut() {
             up.frozen_at = Some(now.saturating_add(up.latency_ms));
-            if self.channels.get(&up.channel).is_some_and(|c| !c.closed) {
-                out.push(Effect::Send { channel: up.channel, msg: Wire::Response(Box::new(response)) });
+            if let Some(c) = self.channels.get(&up.channel).filter(|c| !c.closed) {
+                if self.config.resend.max_resends > 0 {
+                    up.answer = Some(Wire::Response(response.clone()));
+                    up.keep_until_ms = keep_until(up, c.sync_ms, &self.config.resend);
+                }
+                out.push(Effect::Send { channel: up.channel, msg: Wire::Response(response) });
             }
         }
         Ok(())
+    }
+
+    /// A copy of a paid request to send again, when re-sending is on.
+    fn keep_copy(&self, paid: &PaidRequest) -> Option<Box<PaidRequest>> {
+        (self.config.resend.max_resends > 0).then(|| Box::new(paid.clone()))
+    }
+
+    /// The upstream sent again a request we already hold: our ack or our
+    /// answer may have been lost. Acknowledge again, and repeat the answer if
+    /// the copy was sent after the answer should have reached the upstream
+    /// (an earlier copy only crossed it); what we owe for lateness then runs
+    /// until the repeat can arrive (the loss was on our message).
+    fn on_repeat(
+        &mut self,
+        id: RequestId,
+        channel: ChannelId,
+        voucher: &SignedVoucher,
+        now: u64,
+        out: &mut Vec<Effect>,
+    ) {
+        out.push(Effect::Send { channel, msg: Wire::Ack(Ack::create(id, voucher, &self.signer)) });
+        let sync_ms = self.channels.get(&channel).map_or(0, |c| c.sync_ms);
+        if let Some(up) = self.entries.get_mut(&id).and_then(|e| e.up.as_mut())
+            && up.frozen_at.is_some_and(|f| now >= f.saturating_add(up.latency_ms))
+            && let Some(answer) = up.answer.clone()
+        {
+            let arrive = now.saturating_add(up.latency_ms);
+            up.frozen_at = Some(up.frozen_at.map_or(arrive, |f| f.max(arrive)));
+            up.keep_until_ms = up.keep_until_ms.max(keep_until(up, sync_ms, &self.config.resend));
+            out.push(Effect::Send { channel, msg: answer });
+        }
+        self.arm_sync(channel, now, out);
     }
 
     fn on_request(&mut self, channel: ChannelId, paid: PaidRequest, now: u64, out: &mut Vec<Effect>) {
@@ -259,17 +298,27 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         // One serialisation serves both the id and the signature check.
         let signed = request.signing_bytes();
         let id = RequestId(crate::bytes::sha256(&signed).0);
-        if self.entries.contains_key(&id) {
+        if let Some(e) = self.entries.get(&id) {
+            if e.up.as_ref().is_some_and(|u| u.channel == channel) {
+                return self.on_repeat(id, channel, &voucher, now, out);
+            }
             return r(out, Refusal::Duplicate);
         }
         if !self.verifier.verify(&request.requester, &signed, &request.signature) {
             return r(out, Refusal::BadSignature);
         }
         let Ok(q) = hop_terms(&request, pos) else { return r(out, Refusal::BadQuote) };
-        match ch.ledger.check(&voucher, &self.verifier) {
-            Ok(delta) if delta >= q.due => {}
-            Ok(_) => return r(out, Refusal::Underpaid),
+        // A request sent again after a loss may carry a voucher that a later
+        // one already covered: it is then paid from the channel's credit.
+        let ch = &self.channels[&channel];
+        let fresh = match ch.ledger.check(&voucher, &self.verifier) {
+            Ok(delta) => Some(delta),
+            Err(LedgerError::NotIncreasing { .. }) if stale_voucher_ok(&ch.ledger, &voucher, &self.verifier) => None,
             Err(_) => return r(out, Refusal::BadVoucher),
+        };
+        let available = ch.credit.saturating_add(fresh.unwrap_or(0));
+        if available < q.due {
+            return r(out, Refusal::Underpaid);
         }
         let k = hops.len();
         let budget = q.budget_ms;
@@ -289,17 +338,25 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         };
         let ch = self.channels.get_mut(&channel).expect("checked above");
         let ack = Ack::create(id, &voucher, &self.signer);
-        if self.config.emit_persists {
-            out.push(Effect::Persist { channel, voucher: voucher.clone(), received: true });
+        ch.credit = available - q.due;
+        if fresh.is_some() {
+            if self.config.emit_persists {
+                out.push(Effect::Persist { channel, voucher: voucher.clone(), received: true });
+            }
+            // Cannot fail: `check` passed and nothing ran in between.
+            let _ = ch.ledger.commit(voucher);
         }
-        // Cannot fail: `check` passed and nothing ran in between.
-        let _ = ch.ledger.commit(voucher);
         let up = UpLeg {
             channel,
             latency_ms: hop.params.latency_ms,
             deadline_ms: now.saturating_add(hop.params.latency_ms).saturating_add(budget),
             paid: 0,
             frozen_at: None,
+            confirmed: 0,
+            paid_seq: 0,
+            claim_sends: 0,
+            answer: None,
+            keep_until_ms: 0,
         };
         let mut entry = Entry {
             id,
@@ -315,24 +372,27 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         match next {
             Some((n, v)) => {
                 let deadline = now.saturating_add(budget);
+                let voucher_digest = v.digest();
+                if self.config.emit_persists {
+                    out.push(Effect::Persist { channel: n.channel, voucher: v.clone(), received: false });
+                }
+                let paid = Box::new(PaidRequest { request, voucher: v });
                 entry.down = Some(DownLeg {
                     channel: n.channel,
                     latency_ms: n.params.latency_ms,
                     sent_ms: now,
                     deadline_ms: deadline,
-                    voucher_digest: v.digest(),
+                    voucher_digest,
                     acked: false,
                     overdue: false,
                     received: 0,
                     ended: None,
+                    owed_from_ms: deadline,
+                    request: self.keep_copy(&paid),
+                    resends: 0,
+                    resent_ms: now,
                 });
-                if self.config.emit_persists {
-                    out.push(Effect::Persist { channel: n.channel, voucher: v.clone(), received: false });
-                }
-                out.push(Effect::Send {
-                    channel: n.channel,
-                    msg: Wire::Request(Box::new(PaidRequest { request, voucher: v })),
-                });
+                out.push(Effect::Send { channel: n.channel, msg: Wire::Request(paid) });
                 out.push(Effect::Send { channel, msg: Wire::Ack(ack) });
                 out.push(Effect::SetTimer { at_ms: deadline, timer: Timer::Deadline(id) });
                 self.entries.insert(id, Box::new(entry));
@@ -376,9 +436,13 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let Some(e) = self.entries.get_mut(&id) else {
             return refuse(out, channel, "response", Refusal::UnknownRequest);
         };
-        let Some(d) = e.down.as_mut().filter(|d| d.channel == channel && d.open()) else {
+        let Some(d) = e.down.as_mut().filter(|d| d.channel == channel) else {
             return refuse(out, channel, "response", Refusal::UnknownRequest);
         };
+        if !d.open() {
+            // A repeat (our request crossed the first copy): nothing new.
+            return;
+        }
         if resp.body.len() as u64 > e.max_response_bytes {
             return refuse(out, channel, "response", Refusal::ResponseTooLarge);
         }
@@ -386,6 +450,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             return refuse(out, channel, "response", Refusal::BadSignature);
         }
         d.ended = Some((now, DownEnd::Response));
+        d.request = None;
         if let Some(o) = e.origin.as_mut() {
             if !o.resolved {
                 o.resolved = true;
@@ -395,7 +460,11 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             if up.frozen_at.is_none() {
                 up.frozen_at = Some(now.saturating_add(up.latency_ms));
             }
-            if self.channels.get(&up.channel).is_some_and(|c| !c.closed) {
+            if let Some(c) = self.channels.get(&up.channel).filter(|c| !c.closed) {
+                if self.config.resend.max_resends > 0 {
+                    up.answer = Some(Wire::Response(resp.clone()));
+                    up.keep_until_ms = keep_until(up, c.sync_ms, &self.config.resend);
+                }
                 out.push(Effect::Send { channel: up.channel, msg: Wire::Response(resp) });
             }
         }
@@ -424,6 +493,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
         if fresh {
             d.ended = Some((now, DownEnd::Notice));
+            d.request = None;
         }
         if let Some(old) = e.confirm.take()
             && let Some(w) = self.watch.get_mut(&old.severed)
@@ -453,7 +523,12 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let frozen = now.saturating_add(up.latency_ms);
         up.frozen_at = Some(up.frozen_at.map_or(frozen, |f| f.min(frozen)));
         if let Some(c) = self.channels.get_mut(&up.channel).filter(|c| !c.closed) {
+            if self.config.resend.max_resends > 0 {
+                up.answer = Some(Wire::Notice(notice.clone()));
+                up.keep_until_ms = keep_until(up, c.sync_ms, &self.config.resend);
+            }
             c.notices_out.push(notice.clone());
+            c.notice_sends.push((0, 0));
             out.push(Effect::Send { channel: up.channel, msg: Wire::Notice(notice) });
             let ch = up.channel;
             self.arm_sync(ch, now, out);
@@ -540,6 +615,27 @@ pub(crate) fn hop_terms(request: &Request, pos: usize) -> Result<HopTerms, CostE
         }
     }
     Ok(t)
+}
+
+/// Until when a node keeps the answer it sent upstream, to repeat it when
+/// the upstream sends the request again: the upstream asks at its deadline
+/// (at the latest one promised latency after our estimate of it), then again
+/// at most every sync interval plus a round trip; the answer is kept for the
+/// first ask and two more. `0` when re-sending is off.
+pub(crate) fn keep_until(up: &UpLeg, sync_ms: u64, resend: &Resend) -> u64 {
+    if resend.max_resends == 0 {
+        return 0;
+    }
+    let first_ask = up.deadline_ms.saturating_add(up.latency_ms.saturating_mul(2));
+    let round = sync_ms.saturating_add(resend.timeout_ms(up.latency_ms));
+    up.frozen_at.unwrap_or(0).max(first_ask).saturating_add(round.saturating_mul(2))
+}
+
+/// A voucher of this channel's payer that is not above the best one held:
+/// the copy of a request or sync sent again after a loss.
+fn stale_voucher_ok(ledger: &ChannelLedger, v: &SignedVoucher, verifier: &impl Verifier) -> bool {
+    let vo = &v.voucher;
+    vo.channel == ledger.channel && vo.payer == ledger.remote && vo.contract == ledger.contract && v.verify(verifier)
 }
 
 pub(crate) fn refuse(out: &mut Vec<Effect>, channel: ChannelId, kind: &'static str, reason: Refusal) {

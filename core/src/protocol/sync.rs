@@ -3,11 +3,17 @@
 //! Every `sync_ms` a channel with anything in flight (or every channel, with
 //! `sync_when_idle`) sends one [`SyncMessage`]: one cumulative voucher for the
 //! late fees newly owed on it, the overdue requests with their cumulative
-//! amounts, and the notices sent since the last sync. A sync that would carry
+//! amounts, and the notices the peer has not acknowledged. A claim or notice
+//! is repeated in every sync until the peer's [`SyncAck`] for a sync that
+//! carried it comes back (bounded by [`Resend::max_resends`]); the voucher
+//! is cumulative, so a repeat pays nothing twice. A sync that would carry
 //! nothing is skipped when another message went to the peer within the
 //! interval: every message is proof of life, which is all the liveness rule
-//! needs. Before that, the sync
-//! tick checks the failure policy on the requests sent over the channel.
+//! needs. Before that, the sync tick checks the failure policy on the
+//! requests sent over the channel and sends again those whose ack or answer
+//! is missing (see [`crate::protocol`]).
+//!
+//! [`Resend::max_resends`]: crate::protocol::Resend::max_resends
 //!
 //! A relay pays its upstream from its own estimate of the upstream deadline
 //! on, whatever its downstream paid (DESIGN §2.6).
@@ -72,6 +78,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         ch.removed = true;
         ch.next_sync_ms = None;
         ch.notices_out.clear();
+        ch.notice_sends.clear();
         let down: Vec<RequestId> = ch.down_ids.iter().copied().collect();
         let up: Vec<RequestId> = ch.up_ids.iter().copied().collect();
         for id in down {
@@ -88,6 +95,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             if d.ended.is_none() {
                 d.ended = Some((now, DownEnd::ChannelGone));
             }
+            d.request = None;
             if let Some(c) = e.confirm.take()
                 && let Some(w) = self.watch.get_mut(&c.severed)
             {
@@ -116,9 +124,12 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             Some(t) if t <= now && !ch.closed => ch.next_sync_ms = None,
             _ => return,
         }
-        let mut done = Vec::new();
-        if let Some(reason) = self.policy_check(channel, now, &mut done) {
+        let (mut done, mut again) = (Vec::new(), Vec::new());
+        if let Some(reason) = self.policy_check(channel, now, &mut done, &mut again) {
             return self.sever(channel, reason, out);
+        }
+        for id in again {
+            self.resend_request(id, now, out);
         }
         self.send_sync(channel, now, done, out);
         let ch = &self.channels[&channel];
@@ -128,10 +139,19 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     }
 
     /// The failure policy on the requests sent over `channel`; collects in
-    /// `done` those of them that need nothing more.
-    fn policy_check(&self, channel: ChannelId, now: u64, done: &mut Vec<RequestId>) -> Option<SeverReason> {
+    /// `done` those of them that need nothing more and in `again` those to
+    /// send again (no ack within a round trip, or no answer since the
+    /// deadline or the last copy).
+    fn policy_check(
+        &self,
+        channel: ChannelId,
+        now: u64,
+        done: &mut Vec<RequestId>,
+        again: &mut Vec<RequestId>,
+    ) -> Option<SeverReason> {
         let ch = &self.channels[&channel];
         let (p, rate, cap) = (&self.config.policy, self.config.late_fee_per_sec, self.config.max_late_ms);
+        let resend = &self.config.resend;
         let mut open = false;
         for id in &ch.down_ids {
             let Some(e) = self.entries.get(id) else { continue };
@@ -146,6 +166,13 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 open = true;
                 if now >= d.deadline_ms.saturating_add(cap).saturating_add(self.slack(id)) {
                     return Some(SeverReason::MaxLate);
+                }
+                if d.request.is_some()
+                    && d.resends < resend.max_resends
+                    && (!d.acked || d.overdue)
+                    && now >= d.resent_ms.saturating_add(resend.timeout_ms(d.latency_ms))
+                {
+                    again.push(*id);
                 }
             }
         }
@@ -162,31 +189,39 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let (rate, cap) = (self.config.late_fee_per_sec, self.config.max_late_ms);
         let grace = self.config.policy.late_fee_grace_ms;
         let withhold = self.config.faults.withhold_late_fees;
+        let limit = self.config.resend.max_resends;
         let ch = self.channels.get_mut(&channel).expect("caller checked");
-        let mut overdue = Vec::new();
+        // New claims (more owed than paid) and repeats (paid, not confirmed).
+        let mut fresh = Vec::new();
+        let mut repeats = Vec::new();
         let mut total: Amount = 0;
         for id in &ch.up_ids {
-            let Some(e) = self.entries.get(id) else { continue };
+            let Some(e) = self.entries.get_mut(id) else { continue };
             if e.finished(now, rate, cap, grace) {
                 done.push(*id);
             }
-            if !withhold && let Some(u) = e.up.as_ref() {
-                let owed = u.owed(now, rate, cap);
-                if owed > 0 && owed >= u.paid {
-                    total = total.saturating_add(owed - u.paid);
-                    overdue.push(Overdue { request_id: *id, amount: owed });
+            if withhold {
+                continue;
+            }
+            let Some(u) = e.up.as_mut() else { continue };
+            let owed = u.owed(now, rate, cap);
+            if owed > u.paid {
+                total = total.saturating_add(owed - u.paid);
+                fresh.push(Overdue { request_id: *id, amount: owed });
+            } else if u.confirmed < u.paid {
+                if u.claim_sends > limit {
+                    // The upstream never confirmed: stop repeating.
+                    u.confirmed = u.paid;
+                } else {
+                    repeats.push(Overdue { request_id: *id, amount: u.paid });
                 }
             }
         }
+        let seq = ch.seq + 1;
         let mut voucher = None;
         if total > 0 {
             match ch.ledger.pay(total, &self.signer) {
                 Ok(v) => {
-                    for o in &overdue {
-                        if let Some(u) = self.entries.get_mut(&o.request_id).and_then(|e| e.up.as_mut()) {
-                            u.paid = o.amount;
-                        }
-                    }
                     if self.config.emit_persists {
                         out.push(Effect::Persist { channel, voucher: v.clone(), received: false });
                     }
@@ -195,20 +230,95 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 }
                 Err(_) => {
                     out.push(Effect::Event(EngineEvent::CannotPay { channel, amount: total }));
-                    overdue.clear();
+                    fresh.clear();
                 }
             }
         }
+        if voucher.is_none() && !repeats.is_empty() {
+            // Nothing new to pay: the last voucher covers the repeats.
+            voucher = ch.ledger.last_sent().cloned();
+        }
+        let mut overdue = fresh;
+        overdue.append(&mut repeats);
+        for o in &overdue {
+            let Some(u) = self.entries.get_mut(&o.request_id).and_then(|e| e.up.as_mut()) else { continue };
+            if o.amount > u.paid {
+                u.paid = o.amount;
+                u.claim_sends = 0;
+            }
+            u.claim_sends += 1;
+            u.paid_seq = seq;
+            if limit == 0 {
+                u.confirmed = u.paid;
+            }
+        }
+        if !overdue.is_empty() && limit > 0 {
+            ch.claims_seq = seq;
+        }
+        // Notices the peer has not acknowledged, each within its limit.
+        let mut notices = Vec::new();
+        let mut i = 0;
+        while i < ch.notices_out.len() {
+            let (s, n) = &mut ch.notice_sends[i];
+            if *n > limit {
+                ch.notices_out.swap_remove(i);
+                ch.notice_sends.swap_remove(i);
+                continue;
+            }
+            *s = seq;
+            *n += 1;
+            notices.push(ch.notices_out[i].clone());
+            i += 1;
+        }
         // A sync with nothing to carry is only a heartbeat; any message sent
         // within the interval already was one.
-        let idle = voucher.is_none() && ch.notices_out.is_empty() && now < ch.last_sent_ms.saturating_add(ch.sync_ms);
+        let idle = voucher.is_none() && notices.is_empty() && now < ch.last_sent_ms.saturating_add(ch.sync_ms);
         if !idle {
-            ch.seq += 1;
-            let msg =
-                SyncMessage { channel, seq: ch.seq, voucher, overdue, notices: std::mem::take(&mut ch.notices_out) };
+            ch.seq = seq;
+            let msg = SyncMessage { channel, seq, voucher, overdue, notices };
             out.push(Effect::Send { channel, msg: Wire::Sync(Box::new(msg)) });
         }
         for id in done {
+            self.try_finish(id, now);
+        }
+    }
+
+    /// The peer acknowledged our sync `ack.seq`: the claims and notices it
+    /// carried (and those of earlier syncs) arrived.
+    pub(crate) fn on_sync_ack(&mut self, channel: ChannelId, ack: SyncAck, now: u64, out: &mut Vec<Effect>) {
+        let ch = self.channels.get_mut(&channel).expect("caller checked");
+        if ack.signer != ch.ledger.remote || !ack.verify(&self.verifier) {
+            return refuse(out, channel, "sync_ack", Refusal::BadSignature);
+        }
+        if ack.seq > ch.seq || ack.seq <= ch.acked_seq {
+            return;
+        }
+        ch.acked_seq = ack.seq;
+        let mut i = 0;
+        while i < ch.notices_out.len() {
+            let s = ch.notice_sends[i].0;
+            if s != 0 && s <= ack.seq {
+                ch.notices_out.swap_remove(i);
+                ch.notice_sends.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        if ch.claims_seq == 0 {
+            return;
+        }
+        let mut settled = Vec::new();
+        for id in &ch.up_ids {
+            let Some(u) = self.entries.get_mut(id).and_then(|e| e.up.as_mut()) else { continue };
+            if u.paid_seq != 0 && u.paid_seq <= ack.seq && u.confirmed < u.paid {
+                u.confirmed = u.paid;
+                settled.push(*id);
+            }
+        }
+        if ack.seq >= ch.claims_seq {
+            ch.claims_seq = 0;
+        }
+        for id in settled {
             self.try_finish(id, now);
         }
     }
@@ -230,24 +340,35 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
         let mut delta = 0;
         if let Some(v) = msg.voucher {
-            match ch.ledger.check(&v, &self.verifier) {
-                Ok(d) => {
-                    if self.config.emit_persists {
-                        out.push(Effect::Persist { channel, voucher: v.clone(), received: true });
+            let vo = &v.voucher;
+            let repeat = vo.channel == channel && vo.payer == ch.ledger.remote && vo.cumulative <= ch.ledger.received();
+            // A repeat (this sync sent again, or a voucher a later one
+            // covered) brings nothing new; its claims are paid from credit.
+            if !repeat {
+                match ch.ledger.check(&v, &self.verifier) {
+                    Ok(d) => {
+                        if self.config.emit_persists {
+                            out.push(Effect::Persist { channel, voucher: v.clone(), received: true });
+                        }
+                        if ch.ledger.commit(v).is_ok() {
+                            delta = d;
+                        }
                     }
-                    if ch.ledger.commit(v).is_ok() {
-                        delta = d;
-                    }
+                    Err(_) => refuse(out, channel, "sync", Refusal::BadVoucher),
                 }
-                Err(_) => refuse(out, channel, "sync", Refusal::BadVoucher),
             }
         }
         let cumulative = ch.ledger.received();
-        if claimed > 0 && delta < claimed {
+        let available = ch.credit.saturating_add(delta);
+        if claimed > available {
             refuse(out, channel, "sync", Refusal::SyncShort);
             credits.clear();
-        } else if claimed > 0 {
-            out.push(Effect::Event(EngineEvent::LateFeesReceived { channel, amount: claimed }));
+            ch.credit = available;
+        } else {
+            ch.credit = available - claimed;
+            if claimed > 0 {
+                out.push(Effect::Event(EngineEvent::LateFeesReceived { channel, amount: claimed }));
+            }
         }
         out.push(Effect::Send {
             channel,
@@ -298,7 +419,31 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             self.sever(channel, reason, out);
         } else if first {
             out.push(Effect::SetTimer { at_ms: check_at, timer: Timer::Deadline(id) });
+            // No answer by the deadline: maybe it was lost; ask again.
+            self.resend_request(id, now, out);
         }
+    }
+
+    /// Sends a request again down its leg (the re-send rule, see
+    /// [`crate::protocol`]), within [`Resend::max_resends`]. Sent before the
+    /// downstream acknowledged it, the copy may be the first the downstream
+    /// gets, so the late fees it owes count from the copy's deadline.
+    ///
+    /// [`Resend::max_resends`]: crate::protocol::Resend::max_resends
+    pub(crate) fn resend_request(&mut self, id: RequestId, now: u64, out: &mut Vec<Effect>) {
+        let limit = self.config.resend.max_resends;
+        let Some(d) = self.entries.get_mut(&id).and_then(|e| e.down.as_mut()) else { return };
+        if !d.open() || d.resends >= limit || self.channels.get(&d.channel).is_none_or(|c| c.closed) {
+            return;
+        }
+        let Some(p) = d.request.as_ref() else { return };
+        if !d.acked {
+            let budget = d.deadline_ms.saturating_sub(d.sent_ms);
+            d.owed_from_ms = d.owed_from_ms.max(now.saturating_add(budget));
+        }
+        d.resends += 1;
+        d.resent_ms = now;
+        out.push(Effect::Send { channel: d.channel, msg: Wire::Request(p.clone()) });
     }
 
     /// The policy's slack for a request: `hop_slack_ms` per hop below our

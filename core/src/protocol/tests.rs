@@ -38,6 +38,10 @@ struct Net {
     watchers: BTreeMap<ChannelId, BTreeSet<usize>>,
     late_paid: BTreeMap<usize, Amount>,
     late_received: BTreeMap<usize, Amount>,
+    /// Messages to lose: the next one of this kind sent by this node.
+    lose: Vec<(usize, &'static str)>,
+    /// Messages lost so far, by sender and kind.
+    lost: Vec<(u64, usize, &'static str)>,
 }
 
 const FEE: Amount = 1_000;
@@ -68,6 +72,8 @@ impl Net {
             watchers: BTreeMap::new(),
             late_paid: BTreeMap::new(),
             late_received: BTreeMap::new(),
+            lose: Vec::new(),
+            lost: Vec::new(),
         };
         for (c, (a, b, l)) in [(0, 1, 100), (1, 2, 200), (2, 3, 100), (2, 4, 100), (4, 5, 100)].into_iter().enumerate()
         {
@@ -141,6 +147,16 @@ impl Net {
         for e in out {
             match e {
                 Effect::Send { channel, msg } => {
+                    let kind = match &msg {
+                        Wire::Sync(s) if !s.notices.is_empty() => "notice sync",
+                        Wire::Sync(s) if s.voucher.is_some() => "paying sync",
+                        m => m.kind(),
+                    };
+                    if let Some(i) = self.lose.iter().position(|&(m, k)| m == n && k == kind) {
+                        self.lose.remove(i);
+                        self.lost.push((self.now, n, kind));
+                        continue;
+                    }
                     let (a, b, l) = self.chans[&channel];
                     let to = if a == n { b } else { a };
                     self.at(self.now + l, Ev::Msg { to, channel, msg });
@@ -514,4 +530,87 @@ fn hop_terms_match_the_quote() {
         assert_eq!(t.pay_next, q.payments.get(pos).copied().unwrap_or(0), "pos {pos}");
         assert_eq!(t.budget_ms, q.budgets_ms.get(pos).copied().unwrap_or(7), "pos {pos}");
     }
+}
+
+/// The re-send rule: Bob's response to Alice is lost. Alice asks again at her
+/// deadline (700, the copy reaches Bob at 900), Bob repeats the response
+/// (Alice 1100, Alex 1200) and owes the lateness his lost message caused;
+/// nobody is cut, Alex is paid for exactly his 400 ms and Alice is whole.
+#[test]
+fn lost_response_is_sent_again_and_nobody_is_cut() {
+    let mut net = Net::paper(|_| cfg(FailurePolicy::default()));
+    net.lose.push((2, "response"));
+    net.request(&[0, 1, 2, 3], 1);
+    net.run_until(20_000);
+    assert_eq!(net.lost, vec![(500, 2, "response")]);
+    assert!(net.severed.is_empty(), "{:?}", net.severed);
+    assert_eq!(net.terminal(0), vec![(1_200, "response")]);
+    assert_eq!(net.late_total(0), 400, "Alex is paid for his 400 ms");
+    assert_eq!(net.late_paid[&2], 400, "Bob pays for the lateness his lost response caused");
+    assert!(net.late_received[&1] >= net.late_paid[&1], "Alice is whole");
+    assert!(!net.late_paid.contains_key(&3), "Carol answered in time");
+    assert_eq!(net.nodes.iter().map(|e| e.in_flight()).sum::<usize>(), 0, "every node forgot the request");
+}
+
+/// Alice's request to Bob is lost: no ack, so at her deadline (700) she
+/// sends it again and lets Bob's budget start from the copy; the response
+/// reaches Alex at 1400, Alice pays Alex's 600 ms out of pocket (the lost
+/// message was hers) and nobody is cut.
+#[test]
+fn lost_request_is_sent_again_and_nobody_is_cut() {
+    let mut net = Net::paper(|_| cfg(FailurePolicy::default()));
+    net.lose.push((1, "request"));
+    net.request(&[0, 1, 2, 3], 1);
+    net.run_until(20_000);
+    assert_eq!(net.lost, vec![(100, 1, "request")]);
+    assert!(net.severed.is_empty(), "{:?}", net.severed);
+    assert_eq!(net.terminal(0), vec![(1_400, "response")]);
+    assert_eq!(net.late_total(0), 600);
+    assert_eq!(net.late_paid[&1], 600);
+    assert!(!net.late_paid.contains_key(&2), "Bob is on time by his own clock");
+    assert_eq!(net.nodes.iter().map(|e| e.in_flight()).sum::<usize>(), 0);
+}
+
+/// §5.2 with losses: Bob cuts Eve at 700 and his notice to Alice is lost,
+/// then the sync repeating it, then Alice's first late-fee sync to Alex.
+/// Alice asks Bob again at her deadline (900), he repeats the notice (Alice
+/// 1300, Alex 1400) and owes for the lateness; the late-fee claim is repeated
+/// until Alex acknowledges it. Only Eve's edge is cut, Alex is paid for his
+/// 400 ms, Alice is whole.
+#[test]
+fn lost_notice_and_syncs_are_repeated_until_acknowledged() {
+    let mut net = Net::paper(|n| {
+        let mut p = FailurePolicy::default();
+        if n == 2 {
+            p.sever_overdue_after_ms = Some(0);
+        }
+        cfg(p)
+    });
+    net.offline.insert(4);
+    net.lose.extend([(2, "notice"), (2, "notice sync"), (1, "paying sync")]);
+    net.request(&[0, 1, 2, 4, 5], 1);
+    net.run_until(20_000);
+    assert_eq!(net.lost, vec![(700, 2, "notice"), (1_100, 1, "paying sync"), (1_300, 2, "notice sync")]);
+    assert_eq!(net.severed, vec![(700, 2, ChannelId(4), SeverReason::Overdue)], "only Eve's edge");
+    assert_eq!(net.terminal(0), vec![(1_400, "notice")]);
+    assert_eq!(net.late_total(0), 400, "paid for all the lateness despite the lost sync");
+    assert_eq!(net.late_paid[&2], 400, "Bob pays for the lateness his lost notice caused");
+    assert!(net.late_received[&1] >= net.late_paid[&1], "Alice is whole");
+    let left: usize = net.nodes.iter().enumerate().filter(|(i, _)| *i != 4).map(|(_, e)| e.in_flight()).sum();
+    assert_eq!(left, 0);
+}
+
+/// With re-sending off, a lost response still gets an honest edge cut:
+/// the rule above is what prevents it.
+#[test]
+fn without_resending_a_lost_response_cuts_an_honest_edge() {
+    let mut net = Net::paper(|_| {
+        let mut c = cfg(FailurePolicy::default());
+        c.resend.max_resends = 0;
+        c
+    });
+    net.lose.push((2, "response"));
+    net.request(&[0, 1, 2, 3], 1);
+    net.run_until(20_000);
+    assert!(!net.severed.is_empty(), "expected a cut without the re-send rule");
 }
