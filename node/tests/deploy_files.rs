@@ -604,3 +604,21 @@ fn testnet_template_parses_and_points_at_near_testnet() {
     assert!(exposed_ports().contains(&tcp_port(&cfg.node.listen[0])), "same p2p port as the image");
     assert!(cfg.services.is_empty() && cfg.node.bootstrap.is_empty(), "placeholders stay commented out");
 }
+
+#[test]
+fn the_testnet_guide_names_files_that_exist() {
+    let guide = read("docs/TESTNET.md");
+    let mut named = BTreeSet::new();
+    for word in guide.split(|c: char| c.is_whitespace() || "`()[],:\"'".contains(c)) {
+        let word = word.trim_end_matches('.');
+        if (word.starts_with("deploy/") || word.starts_with("node/") || word.starts_with("docs/"))
+            && !word.ends_with('/')
+        {
+            named.insert(word.to_string());
+        }
+    }
+    assert!(named.len() >= 8, "{named:?}");
+    for path in named {
+        assert!(repo().join(&path).exists(), "docs/TESTNET.md names {path}, which does not exist");
+    }
+}
