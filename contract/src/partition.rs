@@ -497,10 +497,9 @@ impl Contract {
             let key = ClaimKey { node: n, pos: st.next_pos };
             if let Some(claim) = self.claims.get(&key).cloned()
                 && nodes.binary_search(&claim.creditor).is_err()
+                && (!left.take(per_claim) || !f(self, st, key, claim))
             {
-                if !left.take(per_claim) || !f(self, st, key, claim) {
-                    return false;
-                }
+                return false;
             }
             st.next_pos += 1;
         }

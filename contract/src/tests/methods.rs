@@ -379,4 +379,78 @@ fn storage_fees_cover_the_storage_added() {
     let s3 = used(&mut ch);
     let cfee = ch.view(|c| c.config.channel_storage_fee.0);
     assert!((s3 - s2) as u128 * byte <= cfee, "channel uses {} bytes, fee covers {}", s3 - s2, cfee / byte);
+    // A severance: two claims with their index entries, paid out of the
+    // half-penalties (the check is done within the call here).
+    ch.register("c-rather-long-account-name-for-storage", 5 * N);
+    ch.open("b-rather-long-account-name-for-storage", "c-rather-long-account-name-for-storage", N, N);
+    let ab = ch.open("a-rather-long-account-name-for-storage", "b-rather-long-account-name-for-storage", N, N);
+    ch.open("a-rather-long-account-name-for-storage", "c-rather-long-account-name-for-storage", N, N);
+    let s4 = used(&mut ch);
+    let st = ch.call("a-rather-long-account-name-for-storage", 0, |c| c.sever(ab, None));
+    assert_eq!(st.outcome, Some(por_core::Outcome::Connected));
+    let s5 = used(&mut ch);
+    let fee = ch.view(|c| c.config.claim_storage_fee.0);
+    assert!((s5 - s4) as u128 * byte <= 2 * fee, "a severance adds {} bytes, fees cover {}", s5 - s4, 2 * fee / byte);
+    assert_eq!(ch.storage_usage, CODE_BYTES + s5, "the harness follows the VM's storage usage");
+}
+
+#[test]
+fn treasury_withdrawal_never_eats_into_the_storage_stake() {
+    // The account holds exactly what its code needs; storage fees are 0, so
+    // the records of nodes and channels are paid by penalties in the
+    // treasury. The owner may move only what the storage does not need.
+    let byte = env::storage_byte_cost().as_yoctonear();
+    let mut ch = Chain::deploy(CODE_BYTES as u128 * byte, |c| {
+        c.node_storage_fee = 0.into();
+        c.channel_storage_fee = 0.into();
+    });
+    ch.register("a", 2 * N);
+    ch.register("b", 2 * N);
+    ch.register("c", 3 * N);
+    ch.open("b", "c", N, N);
+    let ab = ch.open("a", "b", N, N);
+    ch.call("a", 0, |c| c.sever(ab, None));
+    let t = ch.totals().treasury.0;
+    let (own, need) = ch.view(|c| (c.own_funds(), c.storage_need()));
+    assert!(own - t < need && own > need, "the setup needs part of the treasury for storage");
+    ch.refuse(OWNER, 0, "must keep", |c| c.withdraw_treasury(t.into()));
+    ch.call(OWNER, 0, |c| c.withdraw_treasury((own - need).into()));
+    ch.withdraw(OWNER, own - need).unwrap();
+    let (own, need) = ch.view(|c| (c.own_funds(), c.storage_need()));
+    assert!(own >= need, "own {own} < need {need}");
+    assert!(ch.balance >= ch.storage_usage as u128 * byte, "the account still covers its storage");
+    ch.assert_conserved();
+}
+
+#[test]
+fn config_changes_do_not_reach_back() {
+    // A claim keeps the expiry it was made with; a pending check slashes by
+    // the partition_slash_bps of its severance.
+    let mut ch = Chain::new(|c| {
+        c.partition_step_budget = 1;
+        c.claim_ttl_ms = 30_000;
+    });
+    for (n, s) in [("x", 2 * N), ("a", 2 * N), ("b", 3 * N), ("c", 3 * N)] {
+        ch.register(n, s);
+    }
+    ch.open("x", "a", N, N);
+    ch.open("b", "c", N, N);
+    let ab = ch.open("a", "b", N, N);
+    let made = ch.now_ms;
+    let st = ch.call("a", 0, |c| c.sever(ab, None));
+    assert_eq!(st.phase, "search", "budget 1 keeps the check pending");
+    let mut cfg = ch.view(|c| c.config());
+    cfg.claim_ttl_ms = 1_000;
+    cfg.partition_slash_bps = 10_000;
+    cfg.partition_step_budget = 1_000;
+    ch.call(OWNER, 0, |c| c.update_config(cfg));
+    ch.finish_check();
+    assert_eq!(ch.view(|c| c.node(acc("x"))).unwrap().stake.0, 2 * N - 2 * N / 10, "slashed 10 %, not 100 %");
+    ch.now_ms += 2_000;
+    let held = ch.view(|c| c.claims(acc("a"))).held;
+    assert_eq!(held.len(), 1, "a's claim on b outlives the new, shorter TTL");
+    assert_eq!(held[0].expires_ms, made + 30_000);
+    ch.now_ms = made + 30_000;
+    assert!(ch.view(|c| c.claims(acc("a"))).held.is_empty());
+    ch.assert_conserved();
 }

@@ -309,3 +309,5 @@ impl Chain {
 
 /// One NEAR.
 pub const N: u128 = NEAR;
+/// One Tgas.
+pub const TGAS: u64 = 1_000_000_000_000;

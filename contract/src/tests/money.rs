@@ -1,5 +1,6 @@
 //! Property test: random operation sequences neither create nor destroy
-//! money, and nobody withdraws more than their share.
+//! money, every account holds exactly the share an independent model of the
+//! rules computes for it, and nobody withdraws more than their share.
 
 use proptest::prelude::*;
 
@@ -30,23 +31,24 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     let p = 0..NAMES.len();
     let c = 0usize..8;
+    // Weighted towards what builds graphs and splits them.
     prop_oneof![
-        (p.clone(), any::<u8>()).prop_map(|(a, s)| Op::Register(a, s)),
-        (p.clone(), any::<u8>()).prop_map(|(a, s)| Op::AddStake(a, s)),
-        (p.clone(), p.clone(), any::<u8>()).prop_map(|(a, b, d)| Op::Open(a, b, d)),
-        (c.clone(), any::<u8>()).prop_map(|(i, d)| Op::Confirm(i, d)),
-        c.clone().prop_map(Op::Cancel),
-        (c.clone(), any::<u8>()).prop_map(|(i, x)| Op::Pay(i, x)),
-        c.clone().prop_map(Op::ProposeClose),
-        c.clone().prop_map(Op::ConfirmClose),
-        c.clone().prop_map(Op::Sever),
-        c.clone().prop_map(Op::Submit),
-        c.clone().prop_map(Op::Finalize),
-        Just(Op::Continue),
-        p.clone().prop_map(Op::Leave),
-        (p.clone(), any::<u8>()).prop_map(|(a, s)| Op::Rejoin(a, s)),
-        (p.clone(), any::<u8>()).prop_map(|(a, x)| Op::Withdraw(a, x)),
-        any::<u16>().prop_map(Op::Tick),
+        2 => (p.clone(), any::<u8>()).prop_map(|(a, s)| Op::Register(a, s)),
+        1 => (p.clone(), any::<u8>()).prop_map(|(a, s)| Op::AddStake(a, s)),
+        3 => (p.clone(), p.clone(), any::<u8>()).prop_map(|(a, b, d)| Op::Open(a, b, d)),
+        3 => (c.clone(), any::<u8>()).prop_map(|(i, d)| Op::Confirm(i, d)),
+        1 => c.clone().prop_map(Op::Cancel),
+        2 => (c.clone(), any::<u8>()).prop_map(|(i, x)| Op::Pay(i, x)),
+        1 => c.clone().prop_map(Op::ProposeClose),
+        1 => c.clone().prop_map(Op::ConfirmClose),
+        3 => c.clone().prop_map(Op::Sever),
+        1 => c.clone().prop_map(Op::Submit),
+        2 => c.clone().prop_map(Op::Finalize),
+        2 => Just(Op::Continue),
+        1 => p.clone().prop_map(Op::Leave),
+        1 => (p.clone(), any::<u8>()).prop_map(|(a, s)| Op::Rejoin(a, s)),
+        2 => (p.clone(), any::<u8>()).prop_map(|(a, x)| Op::Withdraw(a, x)),
+        1 => any::<u16>().prop_map(Op::Tick),
     ]
 }
 
@@ -60,25 +62,243 @@ struct Known {
     paid_by_b: u128,
 }
 
+/// Where a modelled channel stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MState {
+    Proposed,
+    Open,
+    Severed,
+    Closed,
+}
+
+#[derive(Debug, Clone)]
+struct MChan {
+    a: u32,
+    b: u32,
+    dep_a: u128,
+    dep_b: u128,
+    paid_by_a: u128,
+    paid_by_b: u128,
+    state: MState,
+}
+
+#[derive(Debug, Clone)]
+struct MNode {
+    who: usize,
+    stake: u128,
+}
+
+#[derive(Debug, Clone)]
+struct MClaim {
+    creditor: u32,
+    debtor: u32,
+    amount: u128,
+    expires_ms: u64,
+}
+
+/// An independent model of who is owed what, written from the rules in
+/// docs/PROTOCOL.md (not from the contract's code): applied after every
+/// call the contract accepted, and compared account by account whenever no
+/// partition check is pending (the model settles a partition at once).
+#[derive(Debug, Default)]
+struct Model {
+    nodes: Vec<MNode>,
+    /// Current node of each name.
+    index: [Option<u32>; 5],
+    chans: std::collections::HashMap<u64, MChan>,
+    claims: Vec<MClaim>,
+    /// Withdrawable, per name (and the owner last).
+    withdrawable: [u128; 6],
+    treasury: u128,
+    reserve: u128,
+}
+
+/// What a side gets from a settled channel: its deposit plus what it was
+/// paid minus what it paid, never below 0 nor above both deposits.
+fn model_credit(dep_mine: u128, dep_other: u128, paid_by_me: u128, paid_to_me: u128) -> u128 {
+    let net = dep_mine as i128 + paid_to_me as i128 - paid_by_me as i128;
+    net.clamp(0, (dep_mine + dep_other) as i128) as u128
+}
+
+/// `a · b` as (high, low) 128-bit halves.
+fn wide(a: u128, b: u128) -> (u128, u128) {
+    const M: u128 = u64::MAX as u128;
+    let (a1, a0, b1, b0) = (a >> 64, a & M, b >> 64, b & M);
+    let (m1, m2) = (a1 * b0, a0 * b1);
+    let (lo, c1) = (a0 * b0).overflowing_add(m1 << 64);
+    let (lo, c2) = lo.overflowing_add(m2 << 64);
+    (a1 * b1 + (m1 >> 64) + (m2 >> 64) + c1 as u128 + c2 as u128, lo)
+}
+
+/// The largest `x ≤ amount` with `x · claimed ≤ amount · pool` (a share
+/// rounded down), by bisection on exact 256-bit products.
+fn pro_rata(amount: u128, pool: u128, claimed: u128) -> u128 {
+    let target = wide(amount, pool);
+    let (mut lo, mut hi) = (0u128, amount);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if wide(mid, claimed) <= target { lo = mid } else { hi = mid - 1 }
+    }
+    lo
+}
+
+impl Model {
+    fn node_of(&self, who: usize) -> u32 {
+        self.index[who].expect("model: the contract accepted a call of an unregistered name")
+    }
+
+    fn settle(&mut self, id: u64) {
+        let c = self.chans.get_mut(&id).unwrap();
+        let ca = model_credit(c.dep_a, c.dep_b, c.paid_by_a, c.paid_by_b);
+        let cb = c.dep_a + c.dep_b - ca;
+        c.state = MState::Closed;
+        let (wa, wb) = (self.nodes[c.a as usize].who, self.nodes[c.b as usize].who);
+        self.withdrawable[wa] += ca;
+        self.withdrawable[wb] += cb;
+    }
+
+    /// The component of `from` over open edges and its stake.
+    fn component(&self, from: u32) -> (Vec<u32>, u128) {
+        let mut seen = vec![false; self.nodes.len()];
+        let mut todo = vec![from];
+        seen[from as usize] = true;
+        let mut out = Vec::new();
+        while let Some(u) = todo.pop() {
+            out.push(u);
+            for c in self.chans.values().filter(|c| c.state == MState::Open) {
+                for (x, y) in [(c.a, c.b), (c.b, c.a)] {
+                    if x == u && !seen[y as usize] {
+                        seen[y as usize] = true;
+                        todo.push(y);
+                    }
+                }
+            }
+        }
+        let stake = out.iter().map(|&n| self.nodes[n as usize].stake).sum();
+        (out, stake)
+    }
+
+    /// A severance by side `a` of channel `id` at `now_ms`.
+    fn sever(&mut self, id: u64, voucher: Option<u128>, cfg: &Config, now_ms: u64) {
+        let c = self.chans.get_mut(&id).unwrap();
+        if let Some(v) = voucher {
+            c.paid_by_b = v;
+        }
+        c.state = MState::Severed;
+        let (s, o) = (c.a, c.b);
+        let half = cfg.severance_penalty.0 / 2;
+        let mut pens = [0u128; 2];
+        for (k, n) in [s, o].into_iter().enumerate() {
+            let node = &mut self.nodes[n as usize];
+            pens[k] = half.min(node.stake);
+            node.stake -= pens[k];
+        }
+        let fee = cfg.claim_storage_fee.0;
+        for (creditor, debtor, amount) in [(s, o, pens[0]), (o, s, pens[1])] {
+            if amount > 0 && amount >= fee {
+                self.reserve += fee;
+                self.treasury += amount - fee;
+                self.claims.push(MClaim { creditor, debtor, amount, expires_ms: now_ms + cfg.claim_ttl_ms });
+            } else {
+                self.treasury += amount;
+            }
+        }
+        let (side_s, stake_s) = self.component(s);
+        if side_s.contains(&o) {
+            return;
+        }
+        let (side_o, stake_o) = self.component(o);
+        let side = match stake_s.cmp(&stake_o) {
+            std::cmp::Ordering::Less => side_s,
+            std::cmp::Ordering::Greater => side_o,
+            std::cmp::Ordering::Equal => return,
+        };
+        let mut pool = 0u128;
+        for &n in &side {
+            let node = &mut self.nodes[n as usize];
+            // Rounded down, as the contract's rules say.
+            let cut = pro_rata(node.stake, cfg.partition_slash_bps as u128, 10_000);
+            node.stake -= cut;
+            pool += cut;
+        }
+        let payable: Vec<usize> = (0..self.claims.len())
+            .filter(|&i| {
+                let c = &self.claims[i];
+                side.contains(&c.debtor) && !side.contains(&c.creditor) && now_ms < c.expires_ms
+            })
+            .collect();
+        let claimed: u128 = payable.iter().map(|&i| self.claims[i].amount).sum();
+        let mut paid = 0;
+        for &i in &payable {
+            let c = &self.claims[i];
+            let p = if pool >= claimed { c.amount } else { pro_rata(c.amount, pool, claimed) };
+            self.withdrawable[self.nodes[c.creditor as usize].who] += p;
+            paid += p;
+        }
+        self.treasury += pool - paid;
+        let mut i = 0;
+        self.claims.retain(|_| {
+            i += 1;
+            !payable.contains(&(i - 1))
+        });
+    }
+
+    /// Compares every account with the contract's views.
+    #[track_caller]
+    fn check(&self, ch: &mut Chain) {
+        for (who, name) in NAMES.iter().enumerate() {
+            let b = ch.view(|c| c.balances(acc(name)));
+            assert_eq!(b.withdrawable.0, self.withdrawable[who], "{name}'s withdrawable balance");
+            let stake = self.index[who].map_or(0, |n| self.nodes[n as usize].stake);
+            assert_eq!(b.stake.0, stake, "{name}'s stake");
+            let in_channels: u128 = match self.index[who] {
+                None => 0,
+                Some(n) => self
+                    .chans
+                    .values()
+                    .filter(|c| c.state != MState::Closed)
+                    .map(|c| {
+                        if c.a == n {
+                            c.dep_a
+                        } else if c.b == n {
+                            c.dep_b
+                        } else {
+                            0
+                        }
+                    })
+                    .sum(),
+            };
+            assert_eq!(b.in_channels.0, in_channels, "{name}'s deposits in channels");
+        }
+        let owner = ch.view(|c| c.balances(acc_any(OWNER))).withdrawable.0;
+        assert_eq!(owner, self.withdrawable[5], "the owner's balance");
+        let t = ch.totals();
+        assert_eq!(t.treasury.0, self.treasury, "treasury");
+        assert_eq!(t.storage_reserve.0, self.reserve, "storage reserve");
+    }
+}
+
 /// Runs `ops`; returns how many calls succeeded per operation kind.
 fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
     let mut ok = std::collections::BTreeMap::new();
     let unit = N / 10;
     let mut ch = Chain::new(|c| {
         c.min_stake = unit.into();
-        c.severance_penalty = (unit / 2).into();
+        c.severance_penalty = unit.into();
         c.partition_step_budget = 3;
         c.settle_batch = 1;
         c.challenge_period_ms = 1_000;
         c.proposal_timeout_ms = 1_000;
         c.claim_ttl_ms = 30_000;
-        c.partition_slash_bps = 3_333;
+        c.partition_slash_bps = 2_000;
     });
     let mut chans: Vec<(u64, Known)> = Vec::new();
     let fee = ch.view(|c| c.config.node_storage_fee.0);
     let cfee = ch.view(|c| c.config.channel_storage_fee.0);
+    let cfg = ch.view(|c| c.config());
     let mut keygen = 0u32;
     let mut keys: [Option<String>; 5] = Default::default();
+    let mut m = Model::default();
     for op in ops {
         let kind = kind(&op);
         ch.logs.clear();
@@ -87,30 +307,61 @@ fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
                 keygen += 1;
                 let kname = format!("{}-{keygen}", NAMES[a]);
                 let key = signer(&kname).public();
-                if ch.try_call(NAMES[a], fee + unit * (1 + s as u128 % 4), |c| c.register_node(key, 1)).is_ok() {
+                let d = fee + unit * (1 + s as u128 % 4);
+                if let Ok(i) = ch.try_call(NAMES[a], d, |c| c.register_node(key, 1)) {
                     keys[a] = Some(kname);
+                    assert_eq!(i as usize, m.nodes.len());
+                    m.nodes.push(MNode { who: a, stake: d - fee });
+                    m.index[a] = Some(i);
+                    m.reserve += fee;
                 }
             }
             Op::AddStake(a, s) => {
-                let _ = ch.try_call(NAMES[a], unit * (s as u128 % 3), |c| c.add_stake());
+                let d = unit * (s as u128 % 3);
+                if ch.try_call(NAMES[a], d, |c| c.add_stake()).is_ok() {
+                    let n = m.node_of(a);
+                    m.nodes[n as usize].stake += d;
+                }
             }
             Op::Open(a, b, d) => {
-                if let Ok(id) = ch.try_call(NAMES[a], cfee + unit * (d as u128 % 4), |c| {
-                    c.open_channel(acc(NAMES[b]), 10, 1.into(), 0.into())
-                }) {
+                let dep = unit * (d as u128 % 4);
+                if let Ok(id) =
+                    ch.try_call(NAMES[a], cfee + dep, |c| c.open_channel(acc(NAMES[b]), 10, 1.into(), 0.into()))
+                {
                     chans.push((id, Known { a, b, ..Default::default() }));
+                    let (na, nb) = (m.node_of(a), m.node_of(b));
+                    let c = MChan {
+                        a: na,
+                        b: nb,
+                        dep_a: dep,
+                        dep_b: 0,
+                        paid_by_a: 0,
+                        paid_by_b: 0,
+                        state: MState::Proposed,
+                    };
+                    m.chans.insert(id, c);
+                    m.reserve += cfee;
                 }
             }
             Op::Confirm(i, d) => {
                 if let Some((id, k)) = chans.get(i) {
                     let id = *id;
-                    let _ = ch.try_call(NAMES[k.b], unit * (d as u128 % 4), |c| c.confirm_channel(id));
+                    let dep = unit * (d as u128 % 4);
+                    if ch.try_call(NAMES[k.b], dep, |c| c.confirm_channel(id)).is_ok() {
+                        let c = m.chans.get_mut(&id).unwrap();
+                        (c.dep_b, c.state) = (dep, MState::Open);
+                    }
                 }
             }
             Op::Cancel(i) => {
                 if let Some((id, k)) = chans.get(i) {
                     let id = *id;
-                    let _ = ch.try_call(NAMES[k.a], 0, |c| c.cancel_proposal(id));
+                    if ch.try_call(NAMES[k.a], 0, |c| c.cancel_proposal(id)).is_ok() {
+                        let c = m.chans.get_mut(&id).unwrap();
+                        c.state = MState::Closed;
+                        let (a, dep) = (c.a, c.dep_a);
+                        m.withdrawable[a_of(&m, a)] += dep;
+                    }
                 }
             }
             Op::Pay(i, x) => {
@@ -144,30 +395,57 @@ fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
                     }
                     _ => None,
                 };
-                let _ = match op {
+                let recorded = sv.as_ref().map(|_| amt);
+                let done = match op {
                     Op::ProposeClose(_) => ch.try_call(who, 0, |c| c.propose_close(id, sv)).map(|_| ()),
                     Op::ConfirmClose(_) => ch.try_call(who, 0, |c| c.confirm_close(id, sv)).map(|_| ()),
                     Op::Sever(_) => ch.try_call(who, 0, |c| c.sever(id, sv)).map(|_| ()),
                     _ => match sv {
                         Some(sv) => ch.try_call(who, 0, |c| c.submit_voucher(id, sv)).map(|_| ()),
-                        None => Ok(()),
+                        None => Err(String::new()),
                     },
                 };
+                if done.is_ok() {
+                    match op {
+                        Op::Sever(_) => m.sever(id, recorded, &cfg, ch.now_ms),
+                        _ => {
+                            let c = m.chans.get_mut(&id).unwrap();
+                            match (&op, recorded) {
+                                (Op::ProposeClose(_), Some(v)) => c.paid_by_b = v,
+                                (Op::ConfirmClose(_) | Op::Submit(_), Some(v)) => c.paid_by_a = v,
+                                _ => {}
+                            }
+                            if let Op::ConfirmClose(_) = op {
+                                m.settle(id);
+                            }
+                        }
+                    }
+                }
             }
             Op::Finalize(i) => {
                 if let Some((id, _)) = chans.get(i) {
                     let id = *id;
-                    let _ = ch.try_call("anyone", 0, |c| c.finalize(id));
+                    if ch.try_call("anyone", 0, |c| c.finalize(id)).is_ok() {
+                        m.settle(id);
+                    }
                 }
             }
             Op::Continue => {
                 let _ = ch.try_call("anyone", 0, |c| c.continue_partition_check());
             }
             Op::Leave(a) => {
-                let _ = ch.try_call(NAMES[a], 0, |c| c.leave());
+                if ch.try_call(NAMES[a], 0, |c| c.leave()).is_ok() {
+                    let n = m.node_of(a) as usize;
+                    m.withdrawable[a] += std::mem::take(&mut m.nodes[n].stake);
+                    m.index[a] = None;
+                }
             }
             Op::Rejoin(a, s) => {
-                let _ = ch.try_call(NAMES[a], unit * (s as u128 % 2), |c| c.rejoin());
+                let d = unit * (s as u128 % 2);
+                if ch.try_call(NAMES[a], d, |c| c.rejoin()).is_ok() {
+                    let n = m.node_of(a);
+                    m.nodes[n as usize].stake += d;
+                }
             }
             Op::Withdraw(a, x) => {
                 let have = ch.view(|c| c.balances(acc(NAMES[a]))).withdrawable.0;
@@ -175,6 +453,9 @@ fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
                 let ask = if x % 5 == 0 { have + 1 } else { have / 2 + 1 };
                 let r = ch.withdraw(NAMES[a], ask);
                 assert_eq!(r.is_ok(), ask <= have, "withdraw of {ask} with {have} available: {r:?}");
+                if r.is_ok() {
+                    m.withdrawable[a] -= ask;
+                }
             }
             Op::Tick(t) => ch.now_ms += t as u64,
         }
@@ -182,11 +463,21 @@ fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
             *ok.entry(kind).or_insert(0) += 1;
         }
         ch.assert_conserved();
+        if ch.view(|c| c.partition_check()).is_none() {
+            m.check(&mut ch);
+        }
         let balances: u128 =
             NAMES.iter().chain([&OWNER]).map(|n| ch.view(|c| c.balances(acc_any(n))).withdrawable.0).sum();
         assert_eq!(balances, ch.totals().balances.0, "balances total drifted");
     }
+    ch.finish_check();
+    m.check(&mut ch);
     ok
+}
+
+/// The name of node `n` in the model.
+fn a_of(m: &Model, n: u32) -> usize {
+    m.nodes[n as usize].who
 }
 
 fn kind(op: &Op) -> &'static str {

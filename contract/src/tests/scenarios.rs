@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::nodes::NodeStatus;
+use crate::partition::MAX_STEP_BUDGET;
 use por_core::Outcome;
 
 fn status(ch: &mut Chain, name: &str) -> NodeStatus {
@@ -241,19 +242,21 @@ fn a_hundred_claims_are_paid_within_the_log_limits() {
 }
 
 #[test]
-fn a_large_partitioned_side_finishes_within_the_log_limits() {
+fn a_large_partitioned_side_finishes_within_the_log_limits_and_the_read_budget() {
     // A whale cut off from a 3,500-node path of small stakes: the outcome
-    // names 3,500 nodes (about 17 KB of JSON), more than a 16 KiB log could list. The events carry
-    // only the side's size and stake, so every call stays within NEAR's log
-    // limits (the mocked VM enforces them) and the check finishes.
+    // names 3,500 nodes (about 17 KB of JSON), more than a 16 KiB log could
+    // list. The events carry only the side's size and stake, so every call
+    // stays within NEAR's log limits (the mocked VM enforces them) and the
+    // check finishes. At the largest budget the contract accepts, no call
+    // makes more storage reads than the budget and each stays far below 300
+    // Tgas of host-function gas. (Before node states had their own small
+    // records, a budget of 4,000 work units ran out of gas here.)
     let mut ch = Chain::new(|c| {
         c.min_stake = 1.into();
         c.node_storage_fee = 0.into();
         c.channel_storage_fee = 0.into();
         c.severance_penalty = 0.into();
-        // The default budget (4,000) runs out of gas in the mock at this size:
-        // see the review notes on per-call work (issue #3).
-        c.partition_step_budget = 1_000;
+        c.partition_step_budget = u64::MAX;
     });
     let n = 3_500;
     ch.register("whale", 1_000_000_000);
@@ -264,8 +267,90 @@ fn a_large_partitioned_side_finishes_within_the_log_limits() {
         ch.open(&format!("p{i}"), &format!("p{}", i + 1), 0, 0);
     }
     let bridge = ch.open("whale", "p0", 0, 0);
-    ch.call("whale", 0, |c| c.sever(bridge, None));
-    ch.finish_check();
+    let mut st = ch.call("whale", 0, |c| c.sever(bridge, None));
+    let (mut max_gas, mut max_reads, mut calls) = (ch.last_gas, st.reads, 1);
+    while st.phase != "done" {
+        let before = st.reads;
+        st = ch.call("anyone", 0, |c| c.continue_partition_check());
+        max_gas = max_gas.max(ch.last_gas);
+        max_reads = max_reads.max(st.reads - before);
+        calls += 1;
+    }
+    assert!(max_reads <= MAX_STEP_BUDGET + 2, "a call made {max_reads} storage reads");
+    assert!(max_gas < 150 * TGAS, "a call used {} Tgas of host functions", max_gas / TGAS);
+    assert!(calls >= 7_000 / MAX_STEP_BUDGET, "{calls} calls for ~7,000 reads");
     assert_eq!(status(&mut ch, "p3499"), NodeStatus::Partitioned);
     assert_eq!(status(&mut ch, "whale"), NodeStatus::Active);
+}
+
+/// Severs and finalizes `k` parallel channels between `h` and `x` (kept
+/// connected through `m`), so `x` owes `h` `k` claims; returns the gas of
+/// each sever.
+fn sever_many(ch: &mut Chain, k: usize) -> Vec<u64> {
+    ch.open("h", "m", 0, 0);
+    ch.open("m", "x", 0, 0);
+    let mut gas = Vec::new();
+    for _ in 0..k {
+        let id = ch.open("h", "x", 0, 0);
+        let st = ch.call("h", 0, |c| c.sever(id, None));
+        assert_eq!(st.outcome, Some(Outcome::Connected));
+        gas.push(ch.last_gas);
+        // Settle it, so the nodes' lists of live channels stay short.
+        ch.now_ms += 60_000;
+        ch.call("anyone", 0, |c| c.finalize(id));
+    }
+    gas
+}
+
+#[test]
+fn thousands_of_claims_against_one_node_keep_every_call_bounded() {
+    // 2,000 severances within claim_ttl_ms pile up claims on x. Making a
+    // claim used to scan all of a node's claims (so after ~1,500 its
+    // channels could not be severed any more); now each call prunes a few
+    // from the front of a queue, and the last severance costs what the
+    // first did. Then x is cut off: its claims are tallied and paid pro
+    // rata over many bounded calls.
+    let mut ch = Chain::new(|c| {
+        c.min_stake = 1.into();
+        c.node_storage_fee = 0.into();
+        c.channel_storage_fee = 0.into();
+        // Small amounts keep the expected shares exact in u128 arithmetic.
+        c.severance_penalty = 2_000.into();
+        c.claim_storage_fee = 0.into();
+        c.partition_slash_bps = 10_000;
+    });
+    let half = ch.view(|c| c.config.half_penalty());
+    ch.register("h", N);
+    ch.register("m", N);
+    // x's stake covers its 2,000 half-penalties and leaves less than the
+    // claims it owes: the payment is pro rata.
+    let k = 2_000usize;
+    let x_left = half * k as u128 / 3;
+    ch.register("x", half * k as u128 + x_left);
+    let gas = sever_many(&mut ch, k);
+    let (first, last) = (gas[10], gas[k - 1]);
+    assert!(last < first + first / 4, "sever gas grew from {} to {} Ggas", first / 1_000_000_000, last / 1_000_000_000);
+    assert!(gas.iter().all(|&g| g < 50 * TGAS));
+    assert_eq!(ch.view(|c| c.rec(c.node_of.get(&acc("x")).copied().unwrap()).owed.live), k as u32);
+    // Cut x off: x is partitioned, its 2,000 claims are paid pro rata.
+    let mx = ch.view(|c| c.channels_of(acc("x"))).into_iter().find(|c| c.state == "open").unwrap().channel_id;
+    let mut st = ch.call("m", 0, |c| c.sever(mx, None));
+    let mut calls = 1;
+    let mut max_gas = ch.last_gas;
+    while st.phase != "done" {
+        st = ch.call("anyone", 0, |c| c.continue_partition_check());
+        max_gas = max_gas.max(ch.last_gas);
+        calls += 1;
+    }
+    assert!(calls >= k / 25, "settle_batch 25 pays 2,000 claims over many calls ({calls})");
+    assert!(max_gas < 100 * TGAS, "a settlement call used {} Tgas", max_gas / TGAS);
+    // x's stake after its last half-penalty, all slashed (10 000 bps), is the
+    // pool; h's 2,000 claims and m's last one share it pro rata.
+    let x_stake = x_left - half;
+    let claimed = half * (k as u128 + 1);
+    let share = |amount: u128| amount * x_stake / claimed;
+    assert_eq!(withdrawable(&mut ch, "h"), k as u128 * share(half));
+    assert_eq!(withdrawable(&mut ch, "m"), share(half));
+    assert!(ch.view(|c| c.claims(acc("x"))).owed_by.is_empty());
+    ch.assert_conserved();
 }
