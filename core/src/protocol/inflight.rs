@@ -171,6 +171,10 @@ pub struct Entry {
     pub confirm: Option<PendingConfirm>,
     /// At the server: the response was sent.
     pub served: bool,
+    /// Nothing left to do but keep the answer (until
+    /// [`UpLeg::keep_until_ms`]): off its channels' books, not counted in
+    /// [`NodeEngine::in_flight`](crate::protocol::NodeEngine::in_flight).
+    pub kept: bool,
 }
 
 impl Entry {
@@ -191,10 +195,15 @@ impl Entry {
 
     /// Nothing left to do for this request: the entry can go.
     pub fn finished(&self, now: u64, per_sec: Amount, max_late_ms: u64, grace_ms: u64) -> bool {
+        self.work_done(now, per_sec, max_late_ms, grace_ms) && self.up.as_ref().is_none_or(|u| now >= u.keep_until_ms)
+    }
+
+    /// Nothing left to do but, perhaps, keep the answer to repeat it.
+    pub fn work_done(&self, now: u64, per_sec: Amount, max_late_ms: u64, grace_ms: u64) -> bool {
         if self.confirm.is_some() {
             return false;
         }
-        let up_done = self.up.as_ref().is_none_or(|u| now >= u.keep_until_ms && u.settled(now, per_sec, max_late_ms));
+        let up_done = self.up.as_ref().is_none_or(|u| u.settled(now, per_sec, max_late_ms));
         let down_done = self.down.as_ref().is_none_or(|d| match d.ended {
             None => false,
             Some((_, DownEnd::ChannelGone)) => true,

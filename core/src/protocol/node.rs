@@ -5,7 +5,8 @@
 //! they feed it messages, timers and chain events with the current time of
 //! the node's monotonic clock, and carry out the [`Effect`]s it appends.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::bytes::{NodeKey, RequestId};
 use crate::cost::CostError;
@@ -67,8 +68,14 @@ pub struct NodeEngine<S, V> {
     pub(crate) verifier: V,
     pub(crate) key: NodeKey,
     pub(crate) channels: BTreeMap<ChannelId, ChannelState>,
-    /// Boxed: entries are large and the map shifts them on insert.
-    pub(crate) entries: BTreeMap<RequestId, Box<Entry>>,
+    /// Boxed: entries are large and the map moves them when it grows.
+    /// Never iterated, so its order never reaches an output.
+    pub(crate) entries: HashMap<RequestId, Box<Entry>, BuildHasherDefault<IdHasher>>,
+    /// Entries with nothing left to do but keep their answer
+    /// ([`Entry::kept`]), with the time they may go, oldest first.
+    pub(crate) kept: VecDeque<(u64, RequestId)>,
+    /// How many entries are kept that way.
+    pub(crate) kept_count: usize,
     /// Requests whose pending notice names a channel, by that channel.
     pub(crate) watch: BTreeMap<ChannelId, BTreeSet<RequestId>>,
 }
@@ -83,7 +90,9 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             verifier,
             key,
             channels: BTreeMap::new(),
-            entries: BTreeMap::new(),
+            entries: HashMap::default(),
+            kept: VecDeque::new(),
+            kept_count: 0,
             watch: BTreeMap::new(),
         }
     }
@@ -113,9 +122,10 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         self.channels.iter()
     }
 
-    /// Requests this node still tracks.
+    /// Requests this node still tracks (not counting answered ones it only
+    /// keeps to repeat the answer, see [`Entry::kept`]).
     pub fn in_flight(&self) -> usize {
-        self.entries.len()
+        self.entries.len() - self.kept_count
     }
 
     /// One tracked request.
@@ -184,6 +194,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             origin: Some(Origin { bound_at_ms: deadline, resolved: false }),
             confirm: None,
             served: false,
+            kept: false,
         };
         if self.config.emit_persists {
             out.push(Effect::Persist { channel, voucher: voucher.clone(), received: false });
@@ -201,6 +212,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
 
     /// Handles a message that arrived over `channel`.
     pub fn handle_message(&mut self, channel: ChannelId, msg: Wire, now: u64, out: &mut Vec<Effect>) {
+        self.expire_kept(now);
         let start = out.len();
         self.handle_message_inner(channel, msg, now, out);
         self.note_sends(out, start, now);
@@ -271,15 +283,22 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         out: &mut Vec<Effect>,
     ) {
         out.push(Effect::Send { channel, msg: Wire::Ack(Ack::create(id, voucher, &self.signer)) });
-        let sync_ms = self.channels.get(&channel).map_or(0, |c| c.sync_ms);
-        if let Some(up) = self.entries.get_mut(&id).and_then(|e| e.up.as_mut())
+        let Some(ch) = self.channels.get_mut(&channel) else { return };
+        if let Some(e) = self.entries.get_mut(&id)
+            && let Some(up) = e.up.as_mut()
             && up.frozen_at.is_some_and(|f| now >= f.saturating_add(up.latency_ms))
             && let Some(answer) = up.answer.clone()
         {
             let arrive = now.saturating_add(up.latency_ms);
             up.frozen_at = Some(up.frozen_at.map_or(arrive, |f| f.max(arrive)));
-            up.keep_until_ms = up.keep_until_ms.max(keep_until(up, sync_ms, &self.config.resend));
+            up.keep_until_ms = up.keep_until_ms.max(keep_until(up, ch.sync_ms, &self.config.resend));
             out.push(Effect::Send { channel, msg: answer });
+            if e.kept {
+                // We owe again: back on the channel's books.
+                e.kept = false;
+                self.kept_count -= 1;
+                ch.up_ids.insert(id);
+            }
         }
         self.arm_sync(channel, now, out);
     }
@@ -368,6 +387,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             origin: None,
             confirm: None,
             served: false,
+            kept: false,
         };
         match next {
             Some((n, v)) => {
@@ -567,23 +587,52 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
     }
 
-    /// Drops the entry if nothing is left to do for it.
+    /// Drops the entry if nothing is left to do for it, or, when all that
+    /// is left is keeping its answer, takes it off its channels' books (no
+    /// sync tick looks at it again) until [`expire_kept`](Self::expire_kept).
     pub(crate) fn try_finish(&mut self, id: RequestId, now: u64) {
-        let Some(e) = self.entries.get(&id) else { return };
+        let Some(e) = self.entries.get_mut(&id) else { return };
         let c = &self.config;
-        if !e.finished(now, c.late_fee_per_sec, c.max_late_ms, c.policy.late_fee_grace_ms) {
+        if e.kept || !e.work_done(now, c.late_fee_per_sec, c.max_late_ms, c.policy.late_fee_grace_ms) {
             return;
         }
-        let e = self.entries.remove(&id).expect("just read");
-        if let Some(u) = e.up
-            && let Some(ch) = self.channels.get_mut(&u.channel)
+        let up = e.up.as_ref().map(|u| (u.channel, u.keep_until_ms));
+        let down = e.down.as_ref().map(|d| d.channel);
+        match up {
+            Some((_, keep)) if now < keep => {
+                e.kept = true;
+                self.kept_count += 1;
+                self.kept.push_back((keep, id));
+            }
+            _ => {
+                self.entries.remove(&id);
+            }
+        }
+        if let Some((c, _)) = up
+            && let Some(ch) = self.channels.get_mut(&c)
         {
             ch.up_ids.remove(&id);
         }
-        if let Some(d) = e.down
-            && let Some(ch) = self.channels.get_mut(&d.channel)
+        if let Some(c) = down
+            && let Some(ch) = self.channels.get_mut(&c)
         {
             ch.down_ids.remove(&id);
+        }
+    }
+
+    /// Forgets the kept entries whose time is up.
+    pub(crate) fn expire_kept(&mut self, now: u64) {
+        while let Some(&(t, id)) = self.kept.front()
+            && t <= now
+        {
+            self.kept.pop_front();
+            if let Some(e) = self.entries.get(&id)
+                && e.kept
+                && e.up.as_ref().is_none_or(|u| now >= u.keep_until_ms)
+            {
+                self.entries.remove(&id);
+                self.kept_count -= 1;
+            }
         }
     }
 }
@@ -636,6 +685,30 @@ pub(crate) fn keep_until(up: &UpLeg, sync_ms: u64, resend: &Resend) -> u64 {
 fn stale_voucher_ok(ledger: &ChannelLedger, v: &SignedVoucher, verifier: &impl Verifier) -> bool {
     let vo = &v.voucher;
     vo.channel == ledger.channel && vo.payer == ledger.remote && vo.contract == ledger.contract && v.verify(verifier)
+}
+
+/// Hashes a request id by its first eight bytes. Ids are SHA-256 digests of
+/// requests their requester signed, so they are already uniform, and an
+/// entry exists only for a request someone paid for: grinding ids to collide
+/// costs a payment per entry. Deterministic, so the engine draws no
+/// randomness.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        if bytes.len() >= 8 {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[..8]);
+            self.0 ^= u64::from_le_bytes(b);
+        }
+    }
+
+    fn write_usize(&mut self, _: usize) {}
 }
 
 pub(crate) fn refuse(out: &mut Vec<Effect>, channel: ChannelId, kind: &'static str, reason: Refusal) {

@@ -30,6 +30,7 @@ use crate::voucher::{Amount, ChannelId};
 impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// A timer set by an earlier [`Effect::SetTimer`] fired.
     pub fn handle_timer(&mut self, timer: Timer, now: u64, out: &mut Vec<Effect>) {
+        self.expire_kept(now);
         let start = out.len();
         match timer {
             Timer::Sync(c) => self.on_sync_timer(c, now, out),
@@ -155,7 +156,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let mut open = false;
         for id in &ch.down_ids {
             let Some(e) = self.entries.get(id) else { continue };
-            if e.finished(now, rate, cap, p.late_fee_grace_ms) {
+            if e.work_done(now, rate, cap, p.late_fee_grace_ms) {
                 done.push(*id);
             }
             let Some(d) = e.down.as_ref() else { continue };
@@ -197,7 +198,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let mut total: Amount = 0;
         for id in &ch.up_ids {
             let Some(e) = self.entries.get_mut(id) else { continue };
-            if e.finished(now, rate, cap, grace) {
+            if e.work_done(now, rate, cap, grace) {
                 done.push(*id);
             }
             if withhold {
