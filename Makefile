@@ -56,9 +56,13 @@ bench: contract
 	$(CARGO) build --release -p por-sim
 	$(CARGO_TARGET_DIR)/release/por-sim bench --nodes 1000,10000 --requests 1000000
 
-## testnet: the local network (see README.md).
-testnet: build
-	@echo "make testnet: the devnet and the node land with issues #4 and #5; until then this builds everything and stops here."
+## testnet: the local network (see README.md): the devnet with the contract,
+## NODES nodes (default 5) with channels, demo traffic and a status table,
+## until Ctrl-C. State in ./testnet (make testnet-clean removes it).
+NODES ?= 5
+testnet: contract
+	$(CARGO) build -p por-node --bin por
+	$(CARGO_TARGET_DIR)/debug/por testnet --nodes $(NODES) --dir testnet
 
 testnet-clean:
 	rm -rf testnet

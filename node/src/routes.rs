@@ -140,8 +140,11 @@ impl NetworkGraph {
         }
         q.count = count.max(1);
         let no_route = || RouteError::NoRoute { to: to.to_hex(), limits: describe(limits) };
-        let found = find_routes(&self.graph, &q)
-            .map_err(|e| RouteError::NoRoute { to: to.to_hex(), limits: format!("{} ({e})", describe(limits)) })?;
+        let found = find_routes(&self.graph, &q).map_err(|e| match limits.max_bound_ms {
+            // The core's reason names the bound it was given and the fastest possible.
+            Some(_) => RouteError::NoRoute { to: to.to_hex(), limits: format!("{} ({e})", describe(limits)) },
+            None => no_route(),
+        })?;
         let service_ms = self.graph.node(dst).map_or(0, |n| n.service_ms);
         let routes: Vec<PricedRoute> = found
             .into_iter()
