@@ -436,10 +436,23 @@ fn compose_services_configs_ports_and_paths_agree() {
     let expected: BTreeSet<String> = configs.iter().map(|(n, cfg)| format!("{n}:{}", api_port(cfg))).collect();
     assert_eq!(targets, expected);
     assert_eq!(inner["scrape_configs"][0]["metrics_path"], "/metrics");
+    // deploy/prometheus.yml: `por testnet`'s node i on 127.0.0.1:(api_port + i),
+    // labelled node<i>, the same host ports as compose's node<i>.
+    let testnet = por_node::testnet::TestnetOptions::default();
     let local = yaml("deploy/prometheus.yml");
-    let local_targets = list(&local["scrape_configs"][0]["static_configs"][0]["targets"]);
-    let local_ports: Vec<u16> = local_targets.iter().map(|t| t.rsplit(':').next().unwrap().parse().unwrap()).collect();
-    assert_eq!(local_ports, api_host_ports, "deploy/prometheus.yml scrapes 127.0.0.1:8081…8085");
+    let mut local_targets = Vec::new();
+    for sc in local["scrape_configs"][0]["static_configs"].as_sequence().unwrap() {
+        for t in list(&sc["targets"]) {
+            local_targets.push((t, s(&sc["labels"]["node"]).to_string()));
+        }
+    }
+    let expected: Vec<(String, String)> = (0..testnet.nodes)
+        .map(|i| (format!("127.0.0.1:{}", testnet.api_port as usize + i), format!("node{i}")))
+        .collect();
+    assert_eq!(local_targets, expected, "deploy/prometheus.yml against `por testnet`'s defaults");
+    let local_ports: Vec<u16> =
+        local_targets.iter().map(|(t, _)| t.rsplit(':').next().unwrap().parse().unwrap()).collect();
+    assert_eq!(local_ports, api_host_ports, "compose publishes node<i>'s API where `por testnet` serves it");
 
     // Grafana: the dashboard and its provisioning.
     let gm = mounts("grafana");

@@ -686,24 +686,20 @@ async fn prometheus_scrapes_live_nodes_and_evaluates_every_dashboard_query() {
     let prometheus = require_tool("prometheus");
     let (live, _) = live_network_with_traffic().await;
     let dir = tempfile::tempdir().unwrap();
-    // deploy/prometheus.yml with the live nodes' ports in place of 8081…
-    let shipped = std::fs::read_to_string(repo().join("deploy/prometheus.yml")).unwrap();
-    let targets: Vec<String> = live.nodes.iter().map(|n| format!("          - {}", n.api_addr)).collect();
-    let mut cfg = String::new();
-    let mut in_targets = false;
-    for line in shipped.lines() {
-        if in_targets && line.trim_start().starts_with("- 127.0.0.1:808") {
-            continue;
-        }
-        in_targets = line.trim() == "- targets:";
-        cfg.push_str(&line.replace("scrape_interval: 5s", "scrape_interval: 1s"));
-        cfg.push('\n');
-        if in_targets {
-            cfg.push_str(&targets.join("\n"));
-            cfg.push('\n');
-        }
-    }
-    assert!(cfg.contains(&live.nodes[0].api_addr.to_string()), "targets replaced:\n{cfg}");
+    // deploy/prometheus.yml with the live nodes in place of 127.0.0.1:8081….
+    let mut cfg: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(repo().join("deploy/prometheus.yml")).unwrap()).unwrap();
+    cfg["global"]["scrape_interval"] = "1s".into();
+    let targets: Vec<serde_yaml::Value> = live
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            serde_yaml::from_str(&format!("{{targets: [\"{}\"], labels: {{node: node{i}}}}}", n.api_addr)).unwrap()
+        })
+        .collect();
+    cfg["scrape_configs"][0]["static_configs"] = serde_yaml::Value::Sequence(targets);
+    let cfg = serde_yaml::to_string(&cfg).unwrap();
     let cfg_path = dir.path().join("prometheus.yml");
     std::fs::write(&cfg_path, &cfg).unwrap();
     let port = free_port();
@@ -754,6 +750,8 @@ async fn prometheus_scrapes_live_nodes_and_evaluates_every_dashboard_query() {
     let (_, v) = query("por_requests_sent_total".into()).await;
     assert_eq!(v["status"], "success", "{v}");
     assert!(!v["data"]["result"].as_array().unwrap().is_empty(), "no por_requests_sent_total series: {v}");
+    let (_, v) = query("count(por_peers{node=~\"node[0-2]\"})".into()).await;
+    assert_eq!(v["data"]["result"][0]["value"][1], "3", "the node labels of deploy/prometheus.yml: {v}");
 
     // Every dashboard query parses and evaluates.
     for (panel, expr) in dashboard_queries(&read_dashboard()) {
