@@ -657,6 +657,43 @@ async fn dashboard_queries_only_what_live_nodes_serve() {
     }
 }
 
+#[test]
+fn dashboard_legends_use_labels_the_queries_keep() {
+    let dash = read_dashboard();
+    let mut panels: Vec<&serde_json::Value> = dash["panels"].as_array().unwrap().iter().collect();
+    let mut checked = 0;
+    while let Some(p) = panels.pop() {
+        if let Some(inner) = p["panels"].as_array() {
+            panels.extend(inner);
+        }
+        for t in p["targets"].as_array().into_iter().flatten() {
+            let (expr, legend) = (t["expr"].as_str().unwrap(), t["legendFormat"].as_str().unwrap_or(""));
+            // Labels every `by (…)` of the expression keeps: an aggregation
+            // drops every other label, so a legend can only name these.
+            let kept: Vec<BTreeSet<&str>> = expr
+                .match_indices("by (")
+                .map(|(i, m)| {
+                    let list = &expr[i + m.len()..];
+                    list[..list.find(')').unwrap()].split(',').map(str::trim).collect()
+                })
+                .collect();
+            let Some(first) = kept.first() else { continue };
+            let kept: BTreeSet<&str> =
+                kept.iter().skip(1).fold(first.clone(), |acc, k| acc.intersection(k).copied().collect());
+            for part in legend.split("{{").skip(1) {
+                let label = part.split("}}").next().unwrap().trim();
+                assert!(
+                    kept.contains(label) && label != "le",
+                    "panel {}: legend {legend:?} names {label:?}, which `{expr}` aggregates away",
+                    p["title"]
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 10, "only {checked} legend labels checked");
+}
+
 /// A child process killed when dropped.
 struct Reaper(std::process::Child);
 
