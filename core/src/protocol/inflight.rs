@@ -18,6 +18,7 @@
 //! comes back, the answer on the up leg for a while after it left.
 
 use crate::bytes::{Hash32, NodeKey, RequestId};
+use crate::message::{Response, SeveranceNotice};
 use crate::protocol::config::late_fee;
 use crate::protocol::effect::{PaidRequest, Wire};
 use crate::voucher::{Amount, ChannelId};
@@ -44,9 +45,9 @@ pub struct UpLeg {
     pub paid_seq: u64,
     /// Syncs that carried this request's claim so far.
     pub claim_sends: u32,
-    /// The answer (response or notice) we sent upstream, kept to send again
-    /// when the upstream repeats the request (its copy was lost).
-    pub answer: Option<Wire>,
+    /// The answer we sent upstream, kept to send again when the upstream
+    /// repeats the request (its copy was lost).
+    pub answer: Option<Answer>,
     /// Until when the answer is kept (and the entry with it).
     pub keep_until_ms: u64,
 }
@@ -64,6 +65,26 @@ impl UpLeg {
         match self.frozen_at {
             Some(f) if f <= now => self.confirmed >= self.owed(now, per_sec, max_late_ms),
             _ => false,
+        }
+    }
+}
+
+/// What a node sent upstream as the outcome of a request, kept for repeats.
+/// Boxed so that a leg without one stays small.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// The server's signed response.
+    Response(Box<Response>),
+    /// A severance notice.
+    Notice(Box<SeveranceNotice>),
+}
+
+impl Answer {
+    /// The message that carries it.
+    pub fn wire(&self) -> Wire {
+        match self {
+            Answer::Response(r) => Wire::Response(r.clone()),
+            Answer::Notice(n) => Wire::Notice((**n).clone()),
         }
     }
 }

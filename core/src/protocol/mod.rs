@@ -23,7 +23,8 @@
 //!   the late fees it owes start from the copy's deadline
 //!   ([`inflight::DownLeg::owed_from_ms`]).
 //! - **Response, notice.** The node that sent an answer upstream keeps it for
-//!   a while ([`inflight::UpLeg::keep_until_ms`]). An upstream still without
+//!   as long as a repeat can help ([`inflight::UpLeg::keep_until_ms`]), off
+//!   its channel's books (no sync tick looks at it). An upstream still without
 //!   an answer at its deadline sends the request again (then at its sync
 //!   ticks, one round trip apart); the downstream, holding the request
 //!   already, acknowledges again and, if the copy left after the answer

@@ -16,7 +16,7 @@ use crate::message::{Request, Response, SeveranceNotice};
 use crate::protocol::channel::{ChannelSetup, ChannelState};
 use crate::protocol::config::{ProtocolConfig, Resend};
 use crate::protocol::effect::{Delivery, Effect, EngineEvent, PaidRequest, Refusal, Timer, Wire};
-use crate::protocol::inflight::{DownEnd, DownLeg, Entry, Origin, PendingConfirm, UpLeg};
+use crate::protocol::inflight::{Answer, DownEnd, DownLeg, Entry, Origin, PendingConfirm, UpLeg};
 use crate::voucher::{Ack, ChannelId, SignedVoucher};
 
 /// Why a request could not be sent.
@@ -255,7 +255,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             up.frozen_at = Some(now.saturating_add(up.latency_ms));
             if let Some(c) = self.channels.get(&up.channel).filter(|c| !c.closed) {
                 if self.config.resend.max_resends > 0 {
-                    up.answer = Some(Wire::Response(response.clone()));
+                    up.answer = Some(Answer::Response(response.clone()));
                     up.keep_until_ms = keep_until(up, c.sync_ms, &self.config.resend);
                 }
                 out.push(Effect::Send { channel: up.channel, msg: Wire::Response(response) });
@@ -287,7 +287,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         if let Some(e) = self.entries.get_mut(&id)
             && let Some(up) = e.up.as_mut()
             && up.frozen_at.is_some_and(|f| now >= f.saturating_add(up.latency_ms))
-            && let Some(answer) = up.answer.clone()
+            && let Some(answer) = up.answer.as_ref().map(Answer::wire)
         {
             let arrive = now.saturating_add(up.latency_ms);
             up.frozen_at = Some(up.frozen_at.map_or(arrive, |f| f.max(arrive)));
@@ -482,7 +482,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             }
             if let Some(c) = self.channels.get(&up.channel).filter(|c| !c.closed) {
                 if self.config.resend.max_resends > 0 {
-                    up.answer = Some(Wire::Response(resp.clone()));
+                    up.answer = Some(Answer::Response(resp.clone()));
                     up.keep_until_ms = keep_until(up, c.sync_ms, &self.config.resend);
                 }
                 out.push(Effect::Send { channel: up.channel, msg: Wire::Response(resp) });
@@ -544,7 +544,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         up.frozen_at = Some(up.frozen_at.map_or(frozen, |f| f.min(frozen)));
         if let Some(c) = self.channels.get_mut(&up.channel).filter(|c| !c.closed) {
             if self.config.resend.max_resends > 0 {
-                up.answer = Some(Wire::Notice(notice.clone()));
+                up.answer = Some(Answer::Notice(Box::new(notice.clone())));
                 up.keep_until_ms = keep_until(up, c.sync_ms, &self.config.resend);
             }
             c.notices_out.push(notice.clone());
@@ -667,17 +667,19 @@ pub(crate) fn hop_terms(request: &Request, pos: usize) -> Result<HopTerms, CostE
 }
 
 /// Until when a node keeps the answer it sent upstream, to repeat it when
-/// the upstream sends the request again: the upstream asks at its deadline
-/// (at the latest one promised latency after our estimate of it), then again
-/// at most every sync interval plus a round trip; the answer is kept for the
-/// first ask and two more. `0` when re-sending is off.
+/// the upstream sends the request again. The upstream asks at its deadline
+/// (at the latest one promised latency after our estimate of it; the copy
+/// takes another), then at its first sync tick a round trip later. A repeat
+/// for a later ask would reach it past its late-fee grace, too late to spare
+/// the edge, so the answer is kept for those two asks only. `0` when
+/// re-sending is off.
 pub(crate) fn keep_until(up: &UpLeg, sync_ms: u64, resend: &Resend) -> u64 {
     if resend.max_resends == 0 {
         return 0;
     }
     let first_ask = up.deadline_ms.saturating_add(up.latency_ms.saturating_mul(2));
     let round = sync_ms.saturating_add(resend.timeout_ms(up.latency_ms));
-    up.frozen_at.unwrap_or(0).max(first_ask).saturating_add(round.saturating_mul(2))
+    up.frozen_at.unwrap_or(0).max(first_ask).saturating_add(round)
 }
 
 /// A voucher of this channel's payer that is not above the best one held:
