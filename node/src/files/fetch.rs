@@ -242,7 +242,7 @@ pub(crate) struct Ctx {
 #[derive(Debug, Clone, PartialEq)]
 enum PState {
     Active,
-    Skipped { until: Instant, times: u32 },
+    Skipped { until: Instant },
     Dropped(String),
 }
 
@@ -255,6 +255,8 @@ struct Provider {
     state: PState,
     served: u64,
     last_problem: Option<String>,
+    /// Times it was skipped.
+    skips: u32,
 }
 
 /// What one request is for.
@@ -585,6 +587,7 @@ impl Fetch<'_> {
                 state: PState::Active,
                 served: 0,
                 last_problem: None,
+                skips: 0,
             });
             new += 1;
         }
@@ -693,17 +696,20 @@ impl Fetch<'_> {
         }
     }
 
+    /// Skips provider `i` for a while. Only a failure after the provider
+    /// was given another chance doubles the pause (the requests that were
+    /// in flight when it went silent count once), up to 16 times.
     fn skip(&mut self, i: usize, why: String) {
         let p = &mut self.providers[i];
-        let times = match p.state {
-            PState::Dropped(_) => return,
-            PState::Skipped { times, .. } => times + 1,
-            PState::Active => 1,
-        };
-        debug!(provider = %p.key.peer_id(), times, "skipped: {why}");
-        let d = self.opts.skip_for * 2u32.saturating_pow(times.saturating_sub(1).min(6));
-        p.state = PState::Skipped { until: Instant::now() + d, times };
         p.last_problem = Some(why);
+        let times = match p.state {
+            PState::Dropped(_) | PState::Skipped { .. } => return,
+            PState::Active => p.skips + 1,
+        };
+        p.skips = times;
+        let d = self.opts.skip_for * 2u32.pow(times.saturating_sub(1).min(4));
+        debug!(provider = %p.key.peer_id(), times, pause = ?d, "skipped: {}", p.last_problem.as_deref().unwrap_or(""));
+        p.state = PState::Skipped { until: Instant::now() + d };
     }
 
     fn on_slow(&mut self, req: u64, verified: &[bool], missing: &mut BTreeSet<u64>) {
