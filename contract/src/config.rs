@@ -52,8 +52,9 @@ pub struct Config {
     /// phases together: the search reads one adjacency list per node it
     /// expands and one 17-byte node state per node it meets; settling reads
     /// one record per claim-queue position and about four per claim paid.
-    /// Values above [`crate::partition::MAX_STEP_BUDGET`] count as that. Default 1 000, about
-    /// 70 Tgas per call on the real wasm (see docs/BENCHMARKS.md).
+    /// Values above [`crate::partition::MAX_STEP_BUDGET`] (1 500) count as
+    /// that. Default 1 000: under 100 Tgas per call on the real wasm, a
+    /// third of NEAR's 300 Tgas limit (see docs/BENCHMARKS.md).
     pub partition_step_budget: u64,
     /// Nodes slashed, or claims paid, per call while a partition is
     /// settled (each batch is one event). At most 100 (a call's logs are

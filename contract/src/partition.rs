@@ -50,7 +50,7 @@ use crate::nodes::{AdjEntry, NodeState, NodeStatus};
 /// Hard cap on `partition_step_budget` (storage reads per call): a larger
 /// configured value is treated as this one, so a config mistake cannot make
 /// every continuation run out of gas and freeze the check.
-pub const MAX_STEP_BUDGET: u64 = 2_000;
+pub const MAX_STEP_BUDGET: u64 = 1_500;
 
 /// The search's in-memory work (por-core units: adjacency lists fetched
 /// plus neighbours looked at) per storage read allowed in one call.
