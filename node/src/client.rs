@@ -95,6 +95,10 @@ pub struct Attempt {
     pub bound_ms: u64,
     /// Whether the first hop acknowledged it.
     pub acked: bool,
+    /// Late fees received for it while it was waited for.
+    pub late_fees: Amount,
+    /// Time from sending to its end, ms.
+    pub took_ms: u64,
     /// How it ended: `response`, `notice on channel N`, `refused: …`,
     /// `no ack`, or `pending`.
     pub result: String,
@@ -176,8 +180,11 @@ impl NodeHandle {
                 cost: pr.cost,
                 bound_ms: pr.bound_ms,
                 acked: false,
+                late_fees: 0,
+                took_ms: 0,
                 result: String::new(),
             };
+            let sent = Instant::now();
             let (id, mut rx) = match self
                 .request(pr.route.clone(), opts.service.clone(), opts.body.clone(), opts.max_response_bytes)
                 .await
@@ -218,6 +225,8 @@ impl NodeHandle {
                     Ok(Some(Delivery::Notice { notice, .. })) => break Ended::Notice(notice),
                 }
             };
+            attempt.late_fees = late;
+            attempt.took_ms = sent.elapsed().as_millis() as u64;
             match ended {
                 Ended::Response(r) => {
                     attempt.result = "response".into();

@@ -195,6 +195,10 @@ struct Waiter {
     tx: mpsc::Sender<Delivery>,
     sent_ms: u64,
     bound_ms: u64,
+    /// The response or notice was delivered; the waiter stays for the late
+    /// payment that settles the lateness up to it, until the engine is done
+    /// with the request or the reader is gone.
+    ended: bool,
 }
 
 struct EventLoop {
@@ -336,6 +340,17 @@ impl EventLoop {
         peers
     }
 
+    /// Drops the waiter of `id` once nothing more can come for it: its
+    /// outcome was delivered and the engine no longer tracks the request, or
+    /// its reader is gone.
+    fn forget_waiter(&mut self, id: RequestId) {
+        if let Some(w) = self.waiters.get(&id)
+            && (w.tx.is_closed() || w.ended && self.engine.entry(&id).is_none())
+        {
+            self.waiters.remove(&id);
+        }
+    }
+
     /// Housekeeping: re-bootstrap when the routing table runs low, and hand
     /// the chain agent what did not fit its queue.
     fn on_maintenance(&mut self) {
@@ -347,8 +362,12 @@ impl EventLoop {
                 debug!("routing table low; bootstrapping again");
             }
         }
+        let ended: Vec<RequestId> = self.waiters.iter().filter(|(_, w)| w.ended).map(|(id, _)| *id).collect();
+        for id in ended {
+            self.forget_waiter(id);
+        }
         while let Some(job) = self.chain_backlog.pop_front() {
-            if let Err(job) = self.to_chain(job) {
+            if let Some(job) = self.offer_chain_job(job) {
                 self.chain_backlog.push_front(job);
                 break;
             }
@@ -356,20 +375,20 @@ impl EventLoop {
     }
 
     /// Queues a job for the chain agent; gives it back when the queue is full.
-    fn to_chain(&mut self, job: ChainJob) -> Result<(), ChainJob> {
+    fn offer_chain_job(&mut self, job: ChainJob) -> Option<ChainJob> {
         let Some(tx) = &self.chain else {
             if let ChainJob::Sever { channel, reason, .. } = &job {
                 error!(%channel, ?reason, "severance needed but this node has no chain client configured");
             }
-            return Ok(());
+            return None;
         };
         match tx.try_send(job) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(job)) => Err(job),
+            Ok(()) => None,
+            Err(mpsc::error::TrySendError::Full(job)) => Some(job),
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 error!("the chain agent has stopped; severances and notices cannot be confirmed");
                 self.chain = None;
-                Ok(())
+                None
             }
         }
     }
@@ -377,7 +396,7 @@ impl EventLoop {
     fn chain_job(&mut self, job: ChainJob) {
         if !self.chain_backlog.is_empty() {
             self.chain_backlog.push_back(job);
-        } else if let Err(job) = self.to_chain(job) {
+        } else if let Some(job) = self.offer_chain_job(job) {
             warn!("the chain agent's queue is full; the job waits for the next tick");
             self.chain_backlog.push_back(job);
         }
@@ -457,7 +476,7 @@ impl EventLoop {
         let signed = request.sign(&self.signer);
         let id = self.engine.send_request(signed, now, out).map_err(|e| e.to_string())?;
         let (tx, rx) = mpsc::channel(DELIVERY_BUFFER);
-        self.waiters.insert(id, Waiter { tx, sent_ms: now, bound_ms: quote.bound_ms() });
+        self.waiters.insert(id, Waiter { tx, sent_ms: now, bound_ms: quote.bound_ms(), ended: false });
         self.metrics.requests_sent.inc();
         Ok((id, rx))
     }
@@ -754,14 +773,18 @@ impl EventLoop {
             Delivery::Acked { request_id } | Delivery::LatePayment { request_id, .. } => (*request_id, false),
             Delivery::Response { request_id, .. } | Delivery::Notice { request_id, .. } => (*request_id, true),
         };
-        let Some(w) = self.waiters.get(&id) else { return };
+        let Some(w) = self.waiters.get_mut(&id) else { return };
+        if terminal && w.ended {
+            return;
+        }
         if terminal {
+            w.ended = true;
             Metrics::inc(
                 &self.metrics.outcomes,
                 if matches!(d, Delivery::Response { .. }) { "response" } else { "notice" },
             );
             if matches!(d, Delivery::Response { .. }) {
-                let took = self.now().saturating_sub(w.sent_ms);
+                let took = (self.start.elapsed().as_millis() as u64).saturating_sub(w.sent_ms);
                 self.metrics.response_latency.observe(took as f64 / 1000.0);
                 self.metrics.response_bound_ratio.observe(took as f64 / w.bound_ms.max(1) as f64);
             }
@@ -771,9 +794,7 @@ impl EventLoop {
         if w.tx.try_send(d).is_err() && !w.tx.is_closed() {
             warn!(request = %id, "delivery buffer full; a late-payment note was dropped");
         }
-        if terminal {
-            self.waiters.remove(&id);
-        }
+        self.forget_waiter(id);
     }
 }
 

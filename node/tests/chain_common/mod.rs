@@ -120,6 +120,14 @@ impl ChainNet {
         .await;
     }
 
+    /// Node `i` goes offline: its event loop and chain agent stop, its
+    /// connections close.
+    pub async fn stop(&self, i: usize) {
+        self.nodes[i].node.handle.shutdown().await;
+        self.nodes[i].agent.abort();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     /// Node `i` serves `echo`.
     pub async fn serve_echo(&self, i: usize) {
         let svc = std::sync::Arc::new(|r: ServiceRequest| async move { Reply::ok(r.body) });
