@@ -172,8 +172,9 @@ fn api_base(args: &FilesArgs) -> Result<String, CliError> {
     Ok("http://127.0.0.1:8080".into())
 }
 
-/// One JSON call to the API; a non-2xx answer becomes its `error`.
-async fn call(base: &str, method: &str, path: &str, body: Option<Value>) -> Result<Value, CliError> {
+/// One JSON call to the API at `base`; a non-2xx answer becomes an error
+/// carrying the status and the API's `error`.
+pub async fn call(base: &str, method: &str, path: &str, body: Option<Value>) -> Result<Value, CliError> {
     let uri: hyper::Uri = format!("{base}{path}").parse().map_err(|e| err(format!("bad --api URL {base:?}: {e}")))?;
     let host = uri.host().ok_or_else(|| err(format!("bad --api URL {base:?}: no host")))?.to_string();
     let authority = format!("{host}:{}", uri.port_u16().unwrap_or(80));

@@ -213,6 +213,12 @@ impl Files {
                 o.max_price = opts.max_price.saturating_sub(spent);
                 let r = self.fetch(e.id, &o, progress).await?;
                 spent += r.spent;
+                if r.size != e.size {
+                    return Err(FilesError::Manifest(ManifestError::Malformed(format!(
+                        "the manifest says {} is {} bytes, its content is {} bytes",
+                        e.path, e.size, r.size
+                    ))));
+                }
                 reports.push(r);
             }
         }
