@@ -41,7 +41,7 @@ use tracing::{info, warn};
 pub use fetch::{FetchError, FetchOptions, FetchReport, FixedRoutes, Progress, RouteSource};
 pub use id::ContentId;
 pub use manifest::{Manifest, ManifestEntry, ManifestError};
-pub use store::{Store, StoreError, StoredFile};
+pub use store::{ProvenRange, Store, StoreError, StoredFile};
 
 use crate::handle::NodeHandle;
 

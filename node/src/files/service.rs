@@ -47,7 +47,7 @@ impl FilesService {
             },
         };
         let (size, mut data, proof) = match self.store.read_range(&id, first, count as u64) {
-            Ok(Some(x)) => x,
+            Ok(Some(r)) => (r.size, r.data, r.proof),
             Ok(None) => return Reply::error(400, format!("blocks {first}+{count} are past the end of {id}")),
             Err(e) => return store_error(&id, e),
         };

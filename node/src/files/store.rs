@@ -74,6 +74,17 @@ pub struct StoredFile {
     pub blocks: u64,
 }
 
+/// Blocks of a complete file with their proof.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvenRange {
+    /// The file's size.
+    pub size: u64,
+    /// The blocks' bytes.
+    pub data: Vec<u8>,
+    /// Their proof (see [`Outboard::prove`]).
+    pub proof: Vec<ChainingValue>,
+}
+
 /// The store.
 pub struct Store {
     root: PathBuf,
@@ -137,12 +148,7 @@ impl Store {
     }
 
     /// Blocks `[first, first + count)` of a complete file with their proof.
-    pub fn read_range(
-        &self,
-        id: &ContentId,
-        first: u64,
-        count: u64,
-    ) -> Result<Option<(u64, Vec<u8>, Vec<ChainingValue>)>, StoreError> {
+    pub fn read_range(&self, id: &ContentId, first: u64, count: u64) -> Result<Option<ProvenRange>, StoreError> {
         let ob = self.outboard(id)?;
         let Ok(proof) = ob.prove(first, count) else { return Ok(None) };
         let size = ob.size();
@@ -150,7 +156,7 @@ impl Store {
         let f = File::open(&p).map_err(io("cannot open", &p))?;
         let mut data = vec![0u8; range_len(size, first, count) as usize];
         f.read_exact_at(&mut data, first * BLOCK_SIZE).map_err(io("cannot read", &p))?;
-        Ok(Some((size, data, proof)))
+        Ok(Some(ProvenRange { size, data, proof }))
     }
 
     /// Adds the file at `path` (copied into the store while it is hashed).
@@ -495,7 +501,7 @@ mod tests {
         assert_eq!(s, size);
         assert_eq!(id.0, *blake3::hash(&data).as_bytes());
         assert!(store.has(&id));
-        let (sz, d, proof) = store.read_range(&id, 1, 2).unwrap().unwrap();
+        let ProvenRange { size: sz, data: d, proof } = store.read_range(&id, 1, 2).unwrap().unwrap();
         assert_eq!(sz, size);
         let cvs = super::super::tree::verify_range(&id, size, 1, 2, &d, &proof).unwrap();
         assert!(store.read_range(&id, 4, 1).unwrap().is_none());
@@ -508,10 +514,10 @@ mod tests {
         drop(p);
         let mut p = store2.partial(&id, size).unwrap();
         assert_eq!(p.verified(), 2);
-        let (_, d0, pr0) = store.read_range(&id, 0, 1).unwrap().unwrap();
+        let ProvenRange { data: d0, proof: pr0, .. } = store.read_range(&id, 0, 1).unwrap().unwrap();
         let c0 = super::super::tree::verify_range(&id, size, 0, 1, &d0, &pr0).unwrap();
         p.write(0, &d0, &c0).unwrap();
-        let (_, d3, pr3) = store.read_range(&id, 3, 1).unwrap().unwrap();
+        let ProvenRange { data: d3, proof: pr3, .. } = store.read_range(&id, 3, 1).unwrap().unwrap();
         let c3 = super::super::tree::verify_range(&id, size, 3, 1, &d3, &pr3).unwrap();
         p.write(3, &d3, &c3).unwrap();
         store2.finish(p, "x").unwrap();
