@@ -619,7 +619,9 @@ impl EventLoop {
         let refusal = out.iter().find_map(|e| match e {
             Effect::Event(EngineEvent::Refused { kind: "request", reason, .. }) if voucher.is_some() => {
                 Some(match (reason, &ledger_verdict) {
-                    (Refusal::BadVoucher, Some(why)) => format!("voucher refused: {why}"),
+                    // A stale voucher is refused as underpaid once the
+                    // channel's credit cannot cover it: the ledger says why.
+                    (Refusal::BadVoucher | Refusal::Underpaid, Some(why)) => format!("voucher refused: {why}"),
                     _ => format!("request refused: {}", refusal_text(*reason)),
                 })
             }
