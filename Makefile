@@ -53,6 +53,7 @@ check: deps
 bench: contract
 	$(CARGO) bench -p por-core --bench routing
 	$(CARGO) bench -p por-devnet --bench rpc_call
+	$(CARGO) bench -p por-node --bench files
 	$(CARGO) build --release -p por-sim
 	$(CARGO_TARGET_DIR)/release/por-sim bench --nodes 1000,10000 --requests 1000000
 
