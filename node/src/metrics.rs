@@ -77,6 +77,44 @@ pub struct Metrics {
     pub response_latency: Histogram,
     /// Time to the response as a fraction of the request's bound.
     pub response_bound_ratio: Histogram,
+    /// Every payment this node made on its channels (fees and late fees).
+    pub paid: FloatCounter,
+    /// Every payment this node received on its channels.
+    pub received: FloatCounter,
+}
+
+/// Labels of a chain call.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChainCallLabels {
+    /// The contract method or view.
+    pub method: String,
+    /// `ok` or `error`.
+    pub result: &'static str,
+}
+
+/// Metrics of the node's chain client: calls and their failures.
+#[derive(Debug, Clone, Default)]
+pub struct ChainMetrics {
+    /// Calls by method and result.
+    pub calls: Family<ChainCallLabels, Counter>,
+}
+
+impl ChainMetrics {
+    /// Registers the chain metrics in `registry` (prefix `por_chain`).
+    pub fn new(registry: &mut Registry) -> Self {
+        let m = ChainMetrics::default();
+        registry.sub_registry_with_prefix("por_chain").register(
+            "calls",
+            "Contract calls and views this node made, by method and result",
+            m.calls.clone(),
+        );
+        m
+    }
+
+    /// Counts one call.
+    pub fn record(&self, method: &str, ok: bool) {
+        self.calls.get_or_create(&ChainCallLabels { method: method.to_string(), result: if ok { "ok" } else { "error" } }).inc();
+    }
 }
 
 impl Metrics {
@@ -101,6 +139,8 @@ impl Metrics {
             channel_received: Family::default(),
             response_latency: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             response_bound_ratio: Histogram::new([0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.25, 1.5, 2.0, 4.0]),
+            paid: FloatCounter::default(),
+            received: FloatCounter::default(),
         };
         let r = registry.sub_registry_with_prefix("por");
         r.register("requests_sent", "Requests this node originated", m.requests_sent.clone());
@@ -154,6 +194,18 @@ impl Metrics {
             "Time to the response as a fraction of the request's bound",
             m.response_bound_ratio.clone(),
         );
+        r.register_with_unit(
+            "paid",
+            "Payments this node made on its channels (fees passed on and paid, late fees)",
+            Unit::Other("yocto".into()),
+            m.paid.clone(),
+        );
+        r.register_with_unit(
+            "received",
+            "Payments this node received on its channels (fees, late fees)",
+            Unit::Other("yocto".into()),
+            m.received.clone(),
+        );
         m
     }
 
@@ -193,5 +245,18 @@ mod tests {
         assert!(text.contains("por_request_outcomes_total{kind=\"response\"} 1"), "{text}");
         assert!(text.contains("por_late_fees_paid_yocto_total 1.5e21"), "{text}");
         assert!(text.contains("por_channel_spendable_yocto{channel=\"7\"}"), "{text}");
+        assert!(text.contains("# TYPE por_paid_yocto counter"), "{text}");
+    }
+
+    #[test]
+    fn chain_calls_are_counted_by_method_and_result() {
+        let mut reg = Registry::default();
+        let m = ChainMetrics::new(&mut reg);
+        m.record("sever", true);
+        m.record("sever", false);
+        m.record("sever", true);
+        let text = render(&reg);
+        assert!(text.contains("por_chain_calls_total{method=\"sever\",result=\"ok\"} 2"), "{text}");
+        assert!(text.contains("por_chain_calls_total{method=\"sever\",result=\"error\"} 1"), "{text}");
     }
 }

@@ -13,6 +13,7 @@ use crate::api::ChainCtl;
 use crate::chain::agent::{self, AgentConfig};
 use crate::chain::{ChainClient, NearRpcChain, PorContract, read_key_file};
 use crate::config::{ConfigError, FileConfig};
+use crate::metrics::ChainMetrics;
 use crate::keys::{KeyError, load_or_create};
 use crate::runtime::{RunningNode, StartError, start};
 use crate::upstream::HttpUpstream;
@@ -73,8 +74,9 @@ pub fn chain_client(cfg: &FileConfig) -> Result<ChainCtl, RunError> {
 pub async fn launch(cfg: &FileConfig, fresh_seed: [u8; 32]) -> Result<Running, RunError> {
     let mut nc = cfg.node_config()?;
     let seed = load_or_create(&nc.data_dir.join("node.key"), fresh_seed)?;
+    let mut registry = Registry::default();
     let chain = if cfg.has_chain_account() {
-        let c = chain_client(cfg)?;
+        let c = chain_client(cfg)?.with_metrics(ChainMetrics::new(&mut registry));
         // The late-fee terms are the contract's, uniform along every path.
         let terms = c.config().await.map_err(|e| RunError::Chain(format!("reading the contract's config: {e}")))?;
         nc.protocol.late_fee_per_sec = terms.late_fee_per_sec;
@@ -83,7 +85,6 @@ pub async fn launch(cfg: &FileConfig, fresh_seed: [u8; 32]) -> Result<Running, R
     } else {
         None
     };
-    let mut registry = Registry::default();
     let node = start(nc, seed, &mut registry).await?;
     let agent = match &chain {
         Some(c) => {

@@ -174,6 +174,7 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
         listen: listen_addrs.clone(),
         bootstrap: config.bootstrap.clone(),
         endpoints: HashMap::new(),
+        cumulative: HashMap::new(),
         outbound: HashMap::new(),
         refusals: HashMap::new(),
         refusal_order: VecDeque::new(),
@@ -223,6 +224,9 @@ struct EventLoop {
     /// waiter's stream closes without an outcome; see [`NodeHandle::refusal`]).
     refusals: HashMap<RequestId, String>,
     refusal_order: VecDeque<RequestId>,
+    /// The last cumulative voucher persisted per channel and direction
+    /// (`true`: received), to count payments.
+    cumulative: HashMap<(ChannelId, bool), u128>,
     /// The remote address of a connection to each connected peer.
     endpoints: HashMap<PeerId, Multiaddr>,
     /// The chain agent's queue, once attached.
@@ -413,6 +417,12 @@ impl EventLoop {
             };
             let peer = PeerId::from_bytes(&setup.remote.peer_id_bytes()).expect("an ed25519 key is a valid peer id");
             self.channel_peer.insert(id, peer);
+            // Payments before the restart are not counted again.
+            for (v, received) in [(&st.sent, false), (&st.received, true)] {
+                if let Some(v) = v {
+                    self.cumulative.insert((id, received), v.voucher.cumulative);
+                }
+            }
             self.engine
                 .restore_channel(setup, st.sent, st.received, now, &mut out)
                 .map_err(|e| StartError::Restore(id, e.to_string()))?;
@@ -651,7 +661,11 @@ impl EventLoop {
         }
         for e in out {
             match e {
-                Effect::Persist { .. } => {}
+                Effect::Persist { channel, voucher, received } => {
+                    let last = self.cumulative.insert((channel, received), voucher.voucher.cumulative).unwrap_or(0);
+                    let delta = voucher.voucher.cumulative.saturating_sub(last) as f64;
+                    if received { &self.metrics.received } else { &self.metrics.paid }.inc_by(delta);
+                }
                 Effect::Send { channel, msg } => self.send(channel, msg),
                 Effect::SetTimer { at_ms, timer } => self.timers.push(Reverse((at_ms, timer))),
                 Effect::Serve { request_id, request } => self.serve(request_id, *request),

@@ -90,6 +90,10 @@ async fn api_end_to_end() {
     // At least once: a request whose ack is slow (a loaded machine) is sent
     // again under the engine's re-send rule.
     assert!(body.contains("por_messages_total{direction=\"out\",kind=\"request\"} "), "{body}");
+    // The requester paid the route's price on its channel, counted once.
+    let route_cost = 7.0 + (5.0 + 256.0); // base fee + byte fee × (body + allowance)
+    let paid = body.lines().find_map(|l| l.strip_prefix("por_paid_yocto_total ")).map(|v| v.parse::<f64>().unwrap());
+    assert_eq!(paid, Some(route_cost), "{body}");
 
     // Bad input gets a JSON error naming the problem.
     let (code, body) = http(addr, "POST", "/request", "{not json").await;

@@ -274,6 +274,7 @@ pub struct PorContract<C> {
     chain: C,
     contract: AccountId,
     gas: u64,
+    metrics: Option<crate::metrics::ChainMetrics>,
 }
 
 fn decode<T: serde::de::DeserializeOwned>(what: &str, v: Value) -> Result<T, ChainError> {
@@ -283,7 +284,19 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, v: Value) -> Result<T, Cha
 impl<C: ChainClient> PorContract<C> {
     /// The contract at `contract`, reached through `chain`.
     pub fn new(chain: C, contract: AccountId) -> PorContract<C> {
-        PorContract { chain, contract, gas: DEFAULT_GAS }
+        PorContract { chain, contract, gas: DEFAULT_GAS, metrics: None }
+    }
+
+    /// Counts every call and view in `metrics` (`por_chain_calls_total`).
+    pub fn with_metrics(mut self, metrics: crate::metrics::ChainMetrics) -> PorContract<C> {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn record<T>(&self, method: &str, r: &Result<T, ChainError>) {
+        if let Some(m) = &self.metrics {
+            m.record(method, r.is_ok());
+        }
     }
 
     /// The chain client.
@@ -297,7 +310,9 @@ impl<C: ChainClient> PorContract<C> {
     }
 
     async fn call(&self, method: &str, args: Value, deposit: Amount) -> Result<TxOutcome, ChainError> {
-        self.chain.call(&self.contract, method, args, deposit, self.gas).await
+        let r = self.chain.call(&self.contract, method, args, deposit, self.gas).await;
+        self.record(method, &r);
+        r
     }
 
     async fn call_json<T: serde::de::DeserializeOwned>(
@@ -310,7 +325,9 @@ impl<C: ChainClient> PorContract<C> {
     }
 
     async fn view<T: serde::de::DeserializeOwned>(&self, method: &str, args: Value) -> Result<T, ChainError> {
-        decode(method, self.chain.view(&self.contract, method, args).await?)
+        let r = self.chain.view(&self.contract, method, args).await;
+        self.record(method, &r);
+        decode(method, r?)
     }
 
     // ---- change methods ----
