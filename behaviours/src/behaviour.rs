@@ -366,7 +366,8 @@ fn lane_event<M>(lane: Lane, e: request_response::Event<M, Receipt>) -> Option<N
         Event::OutboundFailure { peer, request_id, error, .. } => {
             let undelivered = matches!(
                 error,
-                request_response::OutboundFailure::DialFailure | request_response::OutboundFailure::UnsupportedProtocols
+                request_response::OutboundFailure::DialFailure
+                    | request_response::OutboundFailure::UnsupportedProtocols
             );
             NetEvent::Failed { peer, lane, id: request_id, error: error.to_string(), undelivered }
         }

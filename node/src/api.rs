@@ -392,10 +392,8 @@ async fn routes(
         .node
         .routes_to(&to, q.body_bytes, q.max_response_bytes, &limits, count)
         .map_err(|e| ApiError(StatusCode::NOT_FOUND, e.to_string()))?;
-    let list: Vec<_> = found
-        .iter()
-        .map(|r| json!({ "route": r.route, "cost": r.cost.to_string(), "bound_ms": r.bound_ms }))
-        .collect();
+    let list: Vec<_> =
+        found.iter().map(|r| json!({ "route": r.route, "cost": r.cost.to_string(), "bound_ms": r.bound_ms })).collect();
     Ok(axum::Json(json!({ "routes": list })))
 }
 

@@ -24,9 +24,9 @@ pub async fn call(base: &str, method: &str, path: &str, body: Option<&Value>) ->
     let uri: hyper::Uri = format!("{base}{path}").parse().map_err(|e| err(format!("bad API URL {base:?}: {e}")))?;
     let host = uri.host().ok_or_else(|| err(format!("bad API URL {base:?}: no host")))?.to_string();
     let authority = format!("{host}:{}", uri.port_u16().unwrap_or(80));
-    let stream = tokio::net::TcpStream::connect(&authority)
-        .await
-        .map_err(|e| err(format!("cannot reach the node's API at {base}: {e} (is `por node run` running? see --api)")))?;
+    let stream = tokio::net::TcpStream::connect(&authority).await.map_err(|e| {
+        err(format!("cannot reach the node's API at {base}: {e} (is `por node run` running? see --api)"))
+    })?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|e| err(format!("HTTP handshake with {base} failed: {e}")))?;

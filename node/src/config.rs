@@ -126,7 +126,9 @@ pub enum ConfigError {
     #[error("[api].listen: {0:?} is not an address like 127.0.0.1:8080")]
     Api(String),
     /// An amount is not a whole number of yocto.
-    #[error("[chain].accept_deposit: {0:?} is not a whole number of yocto (e.g. \"1000000000000000000000000\" for 1 NEAR)")]
+    #[error(
+        "[chain].accept_deposit: {0:?} is not a whole number of yocto (e.g. \"1000000000000000000000000\" for 1 NEAR)"
+    )]
     Amount(String),
     /// A chain setting is not usable.
     #[error("[chain]: {0}")]
@@ -154,7 +156,11 @@ impl FileConfig {
 
     /// `[chain].accept_deposit` as yocto.
     pub fn accept_deposit(&self) -> Result<Option<u128>, ConfigError> {
-        self.chain.accept_deposit.as_deref().map(|d| d.parse().map_err(|_| ConfigError::Amount(d.to_string()))).transpose()
+        self.chain
+            .accept_deposit
+            .as_deref()
+            .map(|d| d.parse().map_err(|_| ConfigError::Amount(d.to_string())))
+            .transpose()
     }
 
     /// Whether the node acts on chain (an account is configured).

@@ -308,9 +308,8 @@ async fn main() -> anyhow::Result<()> {
             println!("next: por node run --config {}", r.config.display());
         }
         Command::Node(NodeCmd::Run { config }) => {
-            let text = std::fs::read_to_string(&config).with_context(|| {
-                format!("cannot read {} (create one with `por init`)", config.display())
-            })?;
+            let text = std::fs::read_to_string(&config)
+                .with_context(|| format!("cannot read {} (create one with `por init`)", config.display()))?;
             let cfg = FileConfig::parse(&text).map_err(|e| anyhow!("{}: {e}", config.display()))?;
             por_node::run::run(&cfg, rand::random(), async {
                 let _ = tokio::signal::ctrl_c().await;

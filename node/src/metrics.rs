@@ -113,7 +113,9 @@ impl ChainMetrics {
 
     /// Counts one call.
     pub fn record(&self, method: &str, ok: bool) {
-        self.calls.get_or_create(&ChainCallLabels { method: method.to_string(), result: if ok { "ok" } else { "error" } }).inc();
+        self.calls
+            .get_or_create(&ChainCallLabels { method: method.to_string(), result: if ok { "ok" } else { "error" } })
+            .inc();
     }
 }
 

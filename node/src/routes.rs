@@ -238,9 +238,18 @@ mod tests {
     fn unknown_and_inactive_nodes_are_named() {
         let mut g = line();
         let stranger = NodeSigner::from_seed([99; 32]).public();
-        assert!(matches!(g.routes(&stranger, &g.keys[1], 0, 0, &RouteLimits::default(), 1), Err(RouteError::NotRegistered(_))));
-        assert!(matches!(g.routes(&g.keys[0], &stranger, 0, 0, &RouteLimits::default(), 1), Err(RouteError::UnknownTarget(_))));
+        assert!(matches!(
+            g.routes(&stranger, &g.keys[1], 0, 0, &RouteLimits::default(), 1),
+            Err(RouteError::NotRegistered(_))
+        ));
+        assert!(matches!(
+            g.routes(&g.keys[0], &stranger, 0, 0, &RouteLimits::default(), 1),
+            Err(RouteError::UnknownTarget(_))
+        ));
         g.active[3] = false;
-        assert!(matches!(g.routes(&g.keys[0], &g.keys[3], 0, 0, &RouteLimits::default(), 1), Err(RouteError::Inactive(_))));
+        assert!(matches!(
+            g.routes(&g.keys[0], &g.keys[3], 0, 0, &RouteLimits::default(), 1),
+            Err(RouteError::Inactive(_))
+        ));
     }
 }

@@ -13,8 +13,8 @@ use crate::api::ChainCtl;
 use crate::chain::agent::{self, AgentConfig};
 use crate::chain::{ChainClient, NearRpcChain, PorContract, read_key_file};
 use crate::config::{ConfigError, FileConfig};
-use crate::metrics::ChainMetrics;
 use crate::keys::{KeyError, load_or_create};
+use crate::metrics::ChainMetrics;
 use crate::runtime::{RunningNode, StartError, start};
 use crate::upstream::HttpUpstream;
 
@@ -107,7 +107,11 @@ pub async fn launch(cfg: &FileConfig, fresh_seed: [u8; 32]) -> Result<Running, R
                 Ok(Some(_)) => {}
                 Err(e) => tracing::warn!("cannot read this node's registration (continuing): {e}"),
             }
-            Some(agent::spawn(c.clone(), account, node.handle.clone(), ac).await.map_err(|_| RunError::Chain("the node stopped".into()))?)
+            Some(
+                agent::spawn(c.clone(), account, node.handle.clone(), ac)
+                    .await
+                    .map_err(|_| RunError::Chain("the node stopped".into()))?,
+            )
         }
         None => None,
     };

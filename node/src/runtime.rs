@@ -584,9 +584,7 @@ impl EventLoop {
             NetEvent::InboundFailed { peer, lane, error } => debug!(%peer, ?lane, "bad inbound message: {error}"),
             NetEvent::Providers { query, providers, done } => self.on_providers(query, providers, done),
             NetEvent::Providing { query, result } => debug!(?query, ?result, "provider record announced"),
-            NetEvent::RoutingTable { .. }
-            | NetEvent::Identified { .. }
-            | NetEvent::Ping { .. } => {}
+            NetEvent::RoutingTable { .. } | NetEvent::Identified { .. } | NetEvent::Ping { .. } => {}
         }
     }
 

@@ -221,7 +221,9 @@ pub async fn run(o: &TestnetOptions, shutdown: impl std::future::Future<Output =
                 "base_fee": base_fee.to_string(),
                 "byte_fee": "1000",
             });
-            call(&apis[a], "POST", "/channels", Some(&body)).await.map_err(|e| fail(format!("channel {a}–{b}: {e}")))?;
+            call(&apis[a], "POST", "/channels", Some(&body))
+                .await
+                .map_err(|e| fail(format!("channel {a}–{b}: {e}")))?;
         }
     }
     // Wait until every node tracks all its channels.
@@ -348,8 +350,7 @@ async fn print_status(apis: &[String], rpc: &str, dir: &Path, t: &Tally) {
         "node", "peer id", "peers", "channels", "in flight", "spendable NEAR", "fees in (yocto)", "API / metrics"
     );
     for (i, api) in apis.iter().enumerate() {
-        let (status, channels) =
-            tokio::join!(call(api, "GET", "/status", None), call(api, "GET", "/channels", None));
+        let (status, channels) = tokio::join!(call(api, "GET", "/status", None), call(api, "GET", "/channels", None));
         let Ok(s) = status else {
             out += &format!("{i:<5} (not answering: {api})\n");
             continue;

@@ -16,7 +16,7 @@ use libp2p::{Multiaddr, PeerId, Swarm};
 use por_behaviours::{Behaviour, Lane, NetConfig, NetEvent, Receipt, build_swarm};
 use por_core::protocol::{ChannelSetup, Delivery, PaidRequest, Wire};
 use por_core::{
-    ChannelId, EdgeParams, NodeSigner, Request, Response, Route, RouteHop, Signature, Signer, SignedVoucher, Voucher,
+    ChannelId, EdgeParams, NodeSigner, Request, Response, Route, RouteHop, Signature, SignedVoucher, Signer, Voucher,
 };
 use por_node::Envelope;
 
@@ -174,7 +174,8 @@ async fn a_requester_learns_why_its_first_hop_refused() {
         }
     };
     a.handle.add_channel(setup(m.signer.public()), vec![m_addr]).await.unwrap();
-    let route = Route { hops: vec![RouteHop { channel: CHANNEL, node: m.signer.public(), params: PARAMS }], service_ms: 0 };
+    let route =
+        Route { hops: vec![RouteHop { channel: CHANNEL, node: m.signer.public(), params: PARAMS }], service_ms: 0 };
     let (id, mut rx) = a.handle.request(route, "echo", b"hi".to_vec(), 64).await.unwrap();
     // M refuses every request with a reason.
     let refusal = tokio::time::timeout(Duration::from_secs(10), async {
@@ -231,11 +232,13 @@ async fn an_altered_response_is_dropped_and_garbage_frames_do_not_stop_the_node(
     assert!(inbound.iter().any(|e| matches!(e.msg, Wire::Request(_))));
     let mut altered = Response::create(id, b"the true answer".to_vec(), &server);
     altered.body = b"a forged answer".to_vec();
-    let r = m.send(a.peer_id, Envelope { channel: CHANNEL, msg: Wire::Response(Box::new(altered)) }, &mut inbound).await;
+    let r =
+        m.send(a.peer_id, Envelope { channel: CHANNEL, msg: Wire::Response(Box::new(altered)) }, &mut inbound).await;
     assert!(matches!(r, Ok(Receipt::Accepted)), "{r:?}");
     // A genuine response from the server still gets through afterwards.
     let genuine = Response::create(id, b"the true answer".to_vec(), &server);
-    let r = m.send(a.peer_id, Envelope { channel: CHANNEL, msg: Wire::Response(Box::new(genuine)) }, &mut inbound).await;
+    let r =
+        m.send(a.peer_id, Envelope { channel: CHANNEL, msg: Wire::Response(Box::new(genuine)) }, &mut inbound).await;
     assert!(matches!(r, Ok(Receipt::Accepted)), "{r:?}");
     let seen = common::outcome(&mut rx, Duration::from_secs(5)).await;
     let Some(Delivery::Response { response, .. }) = seen.last() else { panic!("{seen:?}") };

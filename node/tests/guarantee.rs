@@ -119,7 +119,13 @@ async fn scenarios_1_and_2_honest_then_an_offline_hop_is_cut_at_once_and_the_ret
     let a = &out.attempts[0];
     assert_eq!(out.attempts.len(), 1);
     assert!(a.took_ms <= a.bound_ms, "answered in {} ms, bound {} ms", a.took_ms, a.bound_ms);
-    assert_eq!(a.channels, vec![p.c(ALEX, ALICE), p.c(ALICE, BOB), p.c(BOB, CAROL), p.c(CAROL, DAVE)].into_iter().map(ChannelId).collect::<Vec<_>>());
+    assert_eq!(
+        a.channels,
+        vec![p.c(ALEX, ALICE), p.c(ALICE, BOB), p.c(BOB, CAROL), p.c(CAROL, DAVE)]
+            .into_iter()
+            .map(ChannelId)
+            .collect::<Vec<_>>()
+    );
     assert_eq!(out.late_fees, 0);
     assert_eq!(p.received(ALEX, ALICE).await, 0, "nobody paid Alex a late fee");
 
@@ -190,7 +196,7 @@ async fn scenario_3_late_fees_flow_at_each_sync_then_stop_with_the_notice() {
             payments.push((start.elapsed(), amount, total));
         }
     }
-    let notice_at = notice_at.expect("a notice came") ;
+    let notice_at = notice_at.expect("a notice came");
     let cfg = p.net.view.config().await.unwrap();
     let bound = Duration::from_millis(pr.bound_ms);
     assert!(notice_at > bound + Duration::from_millis(wait_ms / 2), "notice at {notice_at:?}, bound {bound:?}");
@@ -315,7 +321,12 @@ async fn offline_node_is_partitioned(puppets: usize) {
     // from the small side's stake; nobody else there paid anything.
     for i in [ALEX, ALICE, BOB, CAROL, EVE] {
         let b = p.net.view.balances(&p.net.nodes[i].account).await.unwrap();
-        assert!(b.stake + b.withdrawable >= before[i], "node {i} lost money: {} < {}", b.stake + b.withdrawable, before[i]);
+        assert!(
+            b.stake + b.withdrawable >= before[i],
+            "node {i} lost money: {} < {}",
+            b.stake + b.withdrawable,
+            before[i]
+        );
     }
     for i in [CAROL, EVE] {
         let b = p.net.view.balances(&p.net.nodes[i].account).await.unwrap();

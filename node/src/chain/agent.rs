@@ -312,7 +312,8 @@ impl<C: ChainClient> Agent<C> {
             return;
         }
         let Some(remote) = self.follower.node(peer).map(|n| n.node_key) else { return };
-        let (local_deposit, remote_deposit) = if mine_is_a { (c.deposit_a, c.deposit_b) } else { (c.deposit_b, c.deposit_a) };
+        let (local_deposit, remote_deposit) =
+            if mine_is_a { (c.deposit_a, c.deposit_b) } else { (c.deposit_b, c.deposit_a) };
         let setup = ChannelSetup {
             channel: ChannelId(c.channel_id),
             remote,
