@@ -82,7 +82,7 @@ struct InitArgs {
     /// HTTP API address.
     #[arg(long, default_value = "127.0.0.1:8080")]
     api: String,
-    /// Bootstrap peer, a multiaddr ending in /p2p/<peer id> (repeatable).
+    /// Bootstrap peer, a multiaddr ending in `/p2p/<peer id>` (repeatable).
     #[arg(long)]
     bootstrap: Vec<String>,
     /// Confirm channels proposed to this node with this deposit (yocto or NEAR).
