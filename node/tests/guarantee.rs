@@ -344,3 +344,36 @@ async fn scenario_5_an_offline_node_is_probed_until_cut_off_and_pays_for_it() {
 async fn scenario_6_sockpuppets_do_not_shield_an_offline_node() {
     offline_node_is_partitioned(2).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_false_notice_never_lands_and_its_sender_is_cut() {
+    // Bob dodges late fees with a notice for Bob–Carol, which he never cuts;
+    // Alice gives a notice 1 s (plus the promised round trip to it) to show
+    // up on chain.
+    let p = Paper::start(0, |i, c| {
+        if i == BOB {
+            c.faults.false_notices = true;
+            c.policy.missed_syncs = 0;
+        }
+        if i == ALICE {
+            c.policy.notice_confirm_ms = 1_000;
+        }
+    })
+    .await;
+    p.wait_routes(6).await;
+    p.net.stop(CAROL).await;
+    let mut o = p.request();
+    o.attempts = 1;
+    let out = p.net.nodes[ALEX].node.handle.send(o).await.unwrap();
+    // Alex first hears Bob's (false) notice through Alice…
+    let OutcomeKind::Notice(n) = &out.kind else { panic!("expected a notice: {out:?}") };
+    assert_eq!(n.channel, ChannelId(p.c(BOB, CAROL)));
+    // …which never lands: Bob–Carol stays open on chain, and Alice cuts Bob.
+    until(Duration::from_secs(20), "Alice cuts Bob", || async {
+        p.channel_state(ALICE, BOB).await == ChannelState::Severed
+    })
+    .await;
+    assert_eq!(p.channel_state(BOB, CAROL).await, ChannelState::Open, "the notice was false");
+    let ch = p.net.view.channel(p.c(ALICE, BOB)).await.unwrap().unwrap();
+    assert_eq!(ch.severer.as_ref(), Some(&p.net.nodes[ALICE].account));
+}
