@@ -150,11 +150,11 @@ struct NodeMoney {
 /// The JSON summary of a run.
 #[derive(Serialize)]
 pub struct Summary {
-    scenario: String,
-    seed: u64,
+    pub(crate) scenario: String,
+    pub(crate) seed: u64,
     nodes: usize,
     edges: usize,
-    virtual_ms: u64,
+    pub(crate) virtual_ms: u64,
     events: u64,
     messages: u64,
     /// Messages the network lost (`network.loss`).

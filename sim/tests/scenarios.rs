@@ -47,3 +47,38 @@ fn unknown_fields_and_names_are_errors() {
     sc.workload.servers = vec!["nobody".into()];
     assert!(por_sim::run(sc, None).is_err());
 }
+
+/// The binary itself (as `make test` users and the docs run it): the same
+/// scenario and seed give the same summary, trace and chart, byte for byte;
+/// `--check` passes; the chart names its outcomes.
+#[test]
+fn the_cli_is_deterministic_and_draws_a_labelled_chart() {
+    let dir = std::env::temp_dir().join(format!("por-sim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenario = scenario_dir().join("paper-5-3-late-fees.toml");
+    let run = |tag: &str| {
+        let (trace, plot) = (dir.join(format!("{tag}.jsonl")), dir.join(format!("{tag}.svg")));
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_por-sim"))
+            .arg("run")
+            .arg(&scenario)
+            .arg("--trace")
+            .arg(&trace)
+            .arg("--plot")
+            .arg(&plot)
+            .arg("--check")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        (out.stdout, std::fs::read(trace).unwrap(), std::fs::read_to_string(plot).unwrap())
+    };
+    let a = run("a");
+    let b = run("b");
+    assert_eq!(a.0, b.0, "summary");
+    assert_eq!(a.1, b.1, "trace");
+    assert_eq!(a.2, b.2, "chart");
+    for label in ["late fees paid per second", "outcomes by server class", "response", "severance notice", "paper-5-3"]
+    {
+        assert!(a.2.contains(label), "the chart shows {label:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -48,7 +48,8 @@ pub struct UpLeg {
     /// The answer we sent upstream, kept to send again when the upstream
     /// repeats the request (its copy was lost).
     pub answer: Option<Answer>,
-    /// Until when the answer is kept (and the entry with it).
+    /// Until when the answer is kept: the leg outlives its finished entry
+    /// until then, off its channel's books.
     pub keep_until_ms: u64,
 }
 
@@ -192,10 +193,6 @@ pub struct Entry {
     pub confirm: Option<PendingConfirm>,
     /// At the server: the response was sent.
     pub served: bool,
-    /// Nothing left to do but keep the answer (until
-    /// [`UpLeg::keep_until_ms`]): off its channels' books, not counted in
-    /// [`NodeEngine::in_flight`](crate::protocol::NodeEngine::in_flight).
-    pub kept: bool,
 }
 
 impl Entry {

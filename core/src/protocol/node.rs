@@ -71,11 +71,11 @@ pub struct NodeEngine<S, V> {
     /// Boxed: entries are large and the map moves them when it grows.
     /// Never iterated, so its order never reaches an output.
     pub(crate) entries: HashMap<RequestId, Box<Entry>, BuildHasherDefault<IdHasher>>,
-    /// Entries with nothing left to do but keep their answer
-    /// ([`Entry::kept`]), with the time they may go, oldest first.
-    pub(crate) kept: VecDeque<(u64, RequestId)>,
-    /// How many entries are kept that way.
-    pub(crate) kept_count: usize,
+    /// The up legs of finished requests whose answer is kept to repeat it
+    /// ([`UpLeg::keep_until_ms`]); the rest of the entry is gone.
+    pub(crate) kept: HashMap<RequestId, UpLeg, BuildHasherDefault<IdHasher>>,
+    /// When each kept leg may go, in the order they were kept.
+    pub(crate) kept_order: VecDeque<(u64, RequestId)>,
     /// Requests whose pending notice names a channel, by that channel.
     pub(crate) watch: BTreeMap<ChannelId, BTreeSet<RequestId>>,
 }
@@ -91,8 +91,8 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             key,
             channels: BTreeMap::new(),
             entries: HashMap::default(),
-            kept: VecDeque::new(),
-            kept_count: 0,
+            kept: HashMap::default(),
+            kept_order: VecDeque::new(),
             watch: BTreeMap::new(),
         }
     }
@@ -122,10 +122,10 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         self.channels.iter()
     }
 
-    /// Requests this node still tracks (not counting answered ones it only
-    /// keeps to repeat the answer, see [`Entry::kept`]).
+    /// Requests this node still tracks (not counting finished ones whose
+    /// answer it only keeps to repeat it, see [`UpLeg::keep_until_ms`]).
     pub fn in_flight(&self) -> usize {
-        self.entries.len() - self.kept_count
+        self.entries.len()
     }
 
     /// One tracked request.
@@ -194,7 +194,6 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             origin: Some(Origin { bound_at_ms: deadline, resolved: false }),
             confirm: None,
             served: false,
-            kept: false,
         };
         if self.config.emit_persists {
             out.push(Effect::Persist { channel, voucher: voucher.clone(), received: false });
@@ -284,21 +283,33 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     ) {
         out.push(Effect::Send { channel, msg: Wire::Ack(Ack::create(id, voucher, &self.signer)) });
         let Some(ch) = self.channels.get_mut(&channel) else { return };
-        if let Some(e) = self.entries.get_mut(&id)
-            && let Some(up) = e.up.as_mut()
-            && up.frozen_at.is_some_and(|f| now >= f.saturating_add(up.latency_ms))
+        let late = |up: &UpLeg| up.frozen_at.is_some_and(|f| now >= f.saturating_add(up.latency_ms));
+        if self.kept.get(&id).is_some_and(late)
+            && let Some(up) = self.kept.remove(&id)
+        {
+            // We owe again: the leg goes back on the channel's books.
+            let e = Entry {
+                id,
+                server: self.key,
+                max_response_bytes: 0,
+                route_down: Vec::new(),
+                up: Some(up),
+                down: None,
+                origin: None,
+                confirm: None,
+                served: true,
+            };
+            self.entries.insert(id, Box::new(e));
+            ch.up_ids.insert(id);
+        }
+        if let Some(up) = self.entries.get_mut(&id).and_then(|e| e.up.as_mut())
+            && late(up)
             && let Some(answer) = up.answer.as_ref().map(Answer::wire)
         {
             let arrive = now.saturating_add(up.latency_ms);
             up.frozen_at = Some(up.frozen_at.map_or(arrive, |f| f.max(arrive)));
             up.keep_until_ms = up.keep_until_ms.max(keep_until(up, ch.sync_ms, &self.config.resend));
             out.push(Effect::Send { channel, msg: answer });
-            if e.kept {
-                // We owe again: back on the channel's books.
-                e.kept = false;
-                self.kept_count -= 1;
-                ch.up_ids.insert(id);
-            }
         }
         self.arm_sync(channel, now, out);
     }
@@ -322,6 +333,9 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 return self.on_repeat(id, channel, &voucher, now, out);
             }
             return r(out, Refusal::Duplicate);
+        }
+        if self.kept.get(&id).is_some_and(|u| u.channel == channel) {
+            return self.on_repeat(id, channel, &voucher, now, out);
         }
         if !self.verifier.verify(&request.requester, &signed, &request.signature) {
             return r(out, Refusal::BadSignature);
@@ -387,7 +401,6 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             origin: None,
             confirm: None,
             served: false,
-            kept: false,
         };
         match next {
             Some((n, v)) => {
@@ -587,51 +600,39 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
     }
 
-    /// Drops the entry if nothing is left to do for it, or, when all that
-    /// is left is keeping its answer, takes it off its channels' books (no
-    /// sync tick looks at it again) until [`expire_kept`](Self::expire_kept).
+    /// Drops the entry if nothing is left to do for it; an answer it sent
+    /// upstream is kept with its up leg until [`UpLeg::keep_until_ms`].
     pub(crate) fn try_finish(&mut self, id: RequestId, now: u64) {
-        let Some(e) = self.entries.get_mut(&id) else { return };
+        let Some(e) = self.entries.get(&id) else { return };
         let c = &self.config;
-        if e.kept || !e.work_done(now, c.late_fee_per_sec, c.max_late_ms, c.policy.late_fee_grace_ms) {
+        if !e.work_done(now, c.late_fee_per_sec, c.max_late_ms, c.policy.late_fee_grace_ms) {
             return;
         }
-        let up = e.up.as_ref().map(|u| (u.channel, u.keep_until_ms));
-        let down = e.down.as_ref().map(|d| d.channel);
-        match up {
-            Some((_, keep)) if now < keep => {
-                e.kept = true;
-                self.kept_count += 1;
-                self.kept.push_back((keep, id));
-            }
-            _ => {
-                self.entries.remove(&id);
-            }
-        }
-        if let Some((c, _)) = up
-            && let Some(ch) = self.channels.get_mut(&c)
-        {
-            ch.up_ids.remove(&id);
-        }
-        if let Some(c) = down
-            && let Some(ch) = self.channels.get_mut(&c)
+        let e = self.entries.remove(&id).expect("just read");
+        if let Some(d) = &e.down
+            && let Some(ch) = self.channels.get_mut(&d.channel)
         {
             ch.down_ids.remove(&id);
         }
+        if let Some(u) = e.up {
+            if let Some(ch) = self.channels.get_mut(&u.channel) {
+                ch.up_ids.remove(&id);
+            }
+            if u.answer.is_some() && now < u.keep_until_ms {
+                self.kept_order.push_back((u.keep_until_ms, id));
+                self.kept.insert(id, u);
+            }
+        }
     }
 
-    /// Forgets the kept entries whose time is up.
+    /// Forgets the kept answers whose time is up.
     pub(crate) fn expire_kept(&mut self, now: u64) {
-        while let Some(&(t, id)) = self.kept.front()
+        while let Some(&(t, id)) = self.kept_order.front()
             && t <= now
         {
-            self.kept.pop_front();
-            if let Some(e) = self.entries.get(&id)
-                && e.kept
-                && e.up.as_ref().is_none_or(|u| now >= u.keep_until_ms)
-            {
-                self.entries.remove(&id);
-                self.kept_count -= 1;
+            self.kept_order.pop_front();
+            if self.kept.get(&id).is_some_and(|u| now >= u.keep_until_ms) {
+                self.kept.remove(&id);
             }
         }
     }
