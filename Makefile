@@ -54,6 +54,7 @@ bench: contract
 	$(CARGO) bench -p por-core --bench routing
 	$(CARGO) bench -p por-devnet --bench rpc_call
 	$(CARGO) bench -p por-node --bench files
+	$(CARGO) bench -p por-node --bench relay
 	$(CARGO) build --release -p por-sim
 	$(CARGO_TARGET_DIR)/release/por-sim bench --nodes 1000,10000 --requests 1000000
 
