@@ -308,6 +308,7 @@ fn big_config(budget: u64) -> Value {
 /// five of its half (a ring lattice: ~5 edges per node), joined by one
 /// bridge; severing the bridge splits the graph into two equal-sized halves
 /// whose stakes differ by one yocto per node, so the search walks both.
+/// `POR_GAS_DEGREE` changes the five (1 makes each half a ring).
 /// `POR_GAS_BUDGET` sets `partition_step_budget` (default: the contract's
 /// default, 1,000 storage reads per call); a comma-separated list runs the
 /// check once per budget on the same graph.
@@ -315,6 +316,7 @@ fn big_config(budget: u64) -> Value {
 fn big_graph_partition_check_stays_under_300_tgas_per_call() {
     let nodes: usize = std::env::var("POR_GAS_NODES").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
     let nodes = nodes.max(20) / 2 * 2;
+    let degree: usize = std::env::var("POR_GAS_DEGREE").ok().and_then(|v| v.parse().ok()).unwrap_or(5);
     let half = nodes / 2;
     let budgets: Vec<u64> = std::env::var("POR_GAS_BUDGET")
         .map(|v| v.split(',').map(|b| b.trim().parse().expect("POR_GAS_BUDGET: numbers, comma-separated")).collect())
@@ -340,7 +342,7 @@ fn big_graph_partition_check_stays_under_300_tgas_per_call() {
             let a = side * half + j;
             let mut calls: Vec<(&str, Value, u128)> =
                 to_confirm[a].drain(..).map(|id| ("confirm_channel", json!({ "channel_id": id }), 0)).collect();
-            for d in 1..=5 {
+            for d in 1..=degree {
                 if d == half - d || d >= half {
                     continue;
                 }
