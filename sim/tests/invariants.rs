@@ -106,3 +106,22 @@ fn lossy_honest_network_cuts_nobody_and_answers_everything() {
         assert_eq!(s.violation_count, 0, "seed {seed}: {:?}", s.violations);
     }
 }
+
+/// The same on a scale-free network of 1,000 nodes (hubs carry many
+/// requests at once). Seed 3 once cut two honest edges: a server's lost
+/// response was not repeated because the upstream's first re-ask, sent at its
+/// deadline, was taken for one crossing the response.
+#[test]
+fn lossy_scale_free_network_cuts_nobody() {
+    let mut sc = Scenario::load(
+        &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scenarios").join("preferential-honest.toml"),
+    )
+    .unwrap();
+    sc.network.loss = 0.01;
+    sc.seed = 3;
+    let (s, _) = por_sim::run(sc, None).unwrap();
+    assert!(s.lost > 500, "{}", s.lost);
+    assert_eq!(s.severances_total, 0, "{:?}", s.severances);
+    assert_eq!(s.responses(), 5_000);
+    assert_eq!(s.violation_count, 0, "{:?}", s.violations);
+}

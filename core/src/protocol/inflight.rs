@@ -51,6 +51,8 @@ pub struct UpLeg {
     /// Until when the answer is kept: the leg outlives its finished entry
     /// until then, off its channel's books.
     pub keep_until_ms: u64,
+    /// Times the answer was sent again.
+    pub repeats: u32,
 }
 
 impl UpLeg {
@@ -251,6 +253,7 @@ mod tests {
             claim_sends: 0,
             answer: None,
             keep_until_ms: 0,
+            repeats: 0,
         }
     }
 

@@ -269,10 +269,9 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     }
 
     /// The upstream sent again a request we already hold: our ack or our
-    /// answer may have been lost. Acknowledge again, and repeat the answer if
-    /// the copy was sent after the answer should have reached the upstream
-    /// (an earlier copy only crossed it); what we owe for lateness then runs
-    /// until the repeat can arrive (the loss was on our message).
+    /// answer may have been lost. Acknowledge again, and repeat the answer
+    /// unless the copy may only have crossed it; what we owe for lateness
+    /// then runs until the repeat can arrive (the loss was on our message).
     fn on_repeat(
         &mut self,
         id: RequestId,
@@ -283,7 +282,16 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     ) {
         out.push(Effect::Send { channel, msg: Wire::Ack(Ack::create(id, voucher, &self.signer)) });
         let Some(ch) = self.channels.get_mut(&channel) else { return };
-        let late = |up: &UpLeg| up.frozen_at.is_some_and(|f| now >= f.saturating_add(up.latency_ms));
+        // The copy left after our answer should have arrived (so the answer
+        // was lost, not crossing the copy): always when the answer left in
+        // time by our estimate of the upstream's deadline (it asks at that
+        // deadline or later) or after a repeat of ours (it asks again a round
+        // trip later); otherwise when it arrives a promised latency after
+        // the answer could have.
+        let late = |up: &UpLeg| {
+            up.frozen_at
+                .is_some_and(|f| f <= up.deadline_ms || up.repeats > 0 || now >= f.saturating_add(up.latency_ms))
+        };
         if self.kept.get(&id).is_some_and(late)
             && let Some(up) = self.kept.remove(&id)
         {
@@ -309,6 +317,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             let arrive = now.saturating_add(up.latency_ms);
             up.frozen_at = Some(up.frozen_at.map_or(arrive, |f| f.max(arrive)));
             up.keep_until_ms = up.keep_until_ms.max(keep_until(up, ch.sync_ms, &self.config.resend));
+            up.repeats += 1;
             out.push(Effect::Send { channel, msg: answer });
         }
         self.arm_sync(channel, now, out);
@@ -390,6 +399,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             claim_sends: 0,
             answer: None,
             keep_until_ms: 0,
+            repeats: 0,
         };
         let mut entry = Entry {
             id,
