@@ -810,6 +810,7 @@ async fn request(
         Err(SendError::Stopped) => return Outcome::Silent("the node has stopped".into()),
         Err(SendError::Refused(why)) => return Outcome::Silent(format!("the request could not be sent: {why}")),
     };
+    let sent = Instant::now();
     let deadline = tokio::time::Instant::now() + timeout;
     let mut slow = false;
     loop {
@@ -822,7 +823,7 @@ async fn request(
             Ok(Some(d)) => d,
         };
         match d {
-            Delivery::Acked { .. } => {}
+            Delivery::Acked { .. } => tracing::trace!(req, ms = sent.elapsed().as_millis() as u64, "acked"),
             Delivery::LatePayment { .. } => {
                 if !slow {
                     slow = true;
@@ -834,9 +835,12 @@ async fn request(
             }
             Delivery::Response { response, .. } => {
                 let body = response.body;
-                return tokio::task::spawn_blocking(move || check(id, want, &body))
+                tracing::trace!(req, ms = sent.elapsed().as_millis() as u64, "response");
+                let out = tokio::task::spawn_blocking(move || check(id, want, &body))
                     .await
                     .unwrap_or_else(|e| Outcome::Bad(format!("verification failed: {e}")));
+                tracing::trace!(req, ms = sent.elapsed().as_millis() as u64, "checked");
+                return out;
             }
         }
     }
