@@ -33,6 +33,9 @@ pub enum RunError {
     /// The chain could not be reached or refused what the node needs.
     #[error("chain: {0}")]
     Chain(String),
+    /// File sharing could not start (its store under the data directory).
+    #[error("file sharing: {0}")]
+    Files(String),
     /// The API address could not be bound.
     #[error("cannot serve the HTTP API on {0}: {1}")]
     Api(String, std::io::Error),
@@ -85,6 +88,7 @@ pub async fn launch(cfg: &FileConfig, fresh_seed: [u8; 32]) -> Result<Running, R
     } else {
         None
     };
+    let data_dir = nc.data_dir.clone();
     let node = start(nc, seed, &mut registry).await?;
     let agent = match &chain {
         Some(c) => {
@@ -123,7 +127,17 @@ pub async fn launch(cfg: &FileConfig, fresh_seed: [u8; 32]) -> Result<Running, R
     let addr = cfg.api_addr()?;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| RunError::Api(addr.to_string(), e))?;
     let api_addr = listener.local_addr().map_err(|e| RunError::Api(addr.to_string(), e))?;
-    let app = crate::api::router_with_chain(node.handle.clone(), Arc::new(registry), chain);
+    // File sharing: the `files` service, its store under the data directory,
+    // and fetches routed over the chain's graph.
+    let files = crate::files::Files::start(
+        crate::files::FilesConfig::new(&data_dir),
+        node.handle.clone(),
+        Arc::new(node.handle.clone()),
+    )
+    .await
+    .map_err(|e| RunError::Files(e.to_string()))?;
+    let app =
+        crate::api::router_with_chain(node.handle.clone(), Arc::new(registry), chain).layer(axum::Extension(files));
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("HTTP API stopped: {e}");

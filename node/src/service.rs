@@ -27,6 +27,8 @@ pub struct Reply {
     /// HTTP-like status: 200, 404, 500, 504, or what an upstream HTTP service said.
     pub status: u16,
     /// The service's bytes (empty on errors; a reason may be in `error`).
+    /// Encoded as one CBOR byte string, not an array of numbers.
+    #[serde(with = "serde_bytes")]
     pub body: Vec<u8>,
     /// A reason, when `status` is not 200.
     pub error: Option<String>,
@@ -91,3 +93,17 @@ where
 
 /// A shared service.
 pub type SharedService = Arc<dyn Service>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reply_costs_its_body_plus_a_few_bytes() {
+        let r = Reply::ok(vec![0xab; 100_000]);
+        let bytes = r.encode();
+        assert!(bytes.len() < 100_000 + 32, "{} bytes", bytes.len());
+        assert_eq!(Reply::decode(&bytes), Some(r));
+        assert_eq!(Reply::decode(b"not cbor"), None);
+    }
+}

@@ -13,7 +13,9 @@
 //!    peers' chain agents;
 //! 5. demo traffic: a request between a random pair every second, sent with
 //!    `POST /send` (routing and retries included);
-//! 6. a status table refreshed every two seconds, until Ctrl-C (or
+//! 6. a file share: node 0 adds a 1 MiB file, the last node fetches it over
+//!    PoR (paid range requests, verified against the content id);
+//! 7. a status table refreshed every two seconds, until Ctrl-C (or
 //!    `--for-secs`), which stops every process it started.
 
 use std::collections::BTreeMap;
@@ -244,9 +246,11 @@ pub async fn run(o: &TestnetOptions, shutdown: impl std::future::Future<Output =
     // One more graph poll, so every node routes over the whole graph.
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
-    // 5 and 6. Traffic and status until told to stop.
+    // 5 and 6. Traffic, a file share, and status until told to stop.
     let tally = Arc::new(Mutex::new(Tally::default()));
     let traffic = tokio::spawn(traffic(apis.clone(), tally.clone()));
+    let share = Arc::new(Mutex::new(String::from("starting")));
+    let sharing = tokio::spawn(file_share(dir.clone(), apis.clone(), share.clone()));
     let stop = async {
         match o.run_for {
             Some(d) => tokio::time::sleep(d).await,
@@ -260,11 +264,13 @@ pub async fn run(o: &TestnetOptions, shutdown: impl std::future::Future<Output =
             _ = &mut stop => break,
             _ = tick.tick() => {
                 let t = tally.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                print_status(&apis, &rpc, &dir, &t).await;
+                let f = share.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                print_status(&apis, &rpc, &dir, &t, &f).await;
             }
         }
     }
     traffic.abort();
+    sharing.abort();
     for c in &mut children {
         let _ = c.start_kill();
     }
@@ -338,7 +344,54 @@ fn near(y: u128) -> String {
     format!("{:.6}", y as f64 / NEAR as f64)
 }
 
-async fn print_status(apis: &[String], rpc: &str, dir: &Path, t: &Tally) {
+/// Node 0 shares a 1 MiB file; the last node fetches it over PoR (paid
+/// range requests routed through the graph), and `state` says how it goes.
+async fn file_share(dir: PathBuf, apis: Vec<String>, state: Arc<Mutex<String>>) {
+    let set = |s: String| *state.lock().unwrap_or_else(|e| e.into_inner()) = s;
+    let path = dir.join("demo-share.bin");
+    if !path.exists() {
+        let bytes: Vec<u8> = (0..1u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+        if let Err(e) = std::fs::write(&path, bytes) {
+            return set(format!("cannot write {}: {e}", path.display()));
+        }
+    }
+    let added = match call(&apis[0], "POST", "/files/add", Some(&json!({ "path": path.display().to_string() }))).await {
+        Ok(v) => v,
+        Err(e) => return set(format!("node 0 could not add the file: {e}")),
+    };
+    let Some(id) = added["id"].as_str().map(str::to_string) else {
+        return set(format!("unexpected answer to /files/add: {added}"));
+    };
+    let last = apis.len() - 1;
+    // Give the provider record a moment to spread.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let get = json!({ "id": id, "max_price": (NEAR / 1000).to_string() });
+    if let Err(e) = call(&apis[last], "POST", "/files/get", Some(&get)).await {
+        return set(format!("node {last} could not start fetching {id}: {e}"));
+    }
+    loop {
+        match call(&apis[last], "GET", &format!("/files/get/{id}"), None).await {
+            Ok(v) => {
+                let p = &v["progress"];
+                set(format!(
+                    "node 0 shares {}… (1 MiB); node {last} fetched it over PoR: {}, {}/{} blocks, spent {} yocto",
+                    &id[..12.min(id.len())],
+                    p["state"].as_str().unwrap_or("?"),
+                    p["verified_blocks"],
+                    p["blocks"],
+                    p["spent"].as_str().unwrap_or("?"),
+                ));
+                if matches!(p["state"].as_str(), Some("done" | "failed")) {
+                    return;
+                }
+            }
+            Err(e) => set(format!("progress of {id}: {e}")),
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+async fn print_status(apis: &[String], rpc: &str, dir: &Path, t: &Tally, share: &str) {
     use std::io::IsTerminal;
     let mut out = String::new();
     if std::io::stdout().is_terminal() {
@@ -377,6 +430,7 @@ async fn print_status(apis: &[String], rpc: &str, dir: &Path, t: &Tally) {
     if let Some(e) = &t.last_error {
         out += &format!("last error: {e}\n");
     }
+    out += &format!("file share: {share}\n");
     out += "\nlogs: <state>/node<i>/node.log — Ctrl-C stops everything\n";
     print!("{out}");
     let _ = std::io::Write::flush(&mut std::io::stdout());

@@ -33,6 +33,8 @@ fn por_testnet_starts_a_network_that_answers_requests_and_stops_cleanly() {
         .unwrap_or(0);
     assert!(responses >= 5, "demo traffic got too few responses: {last}\n{stdout}");
     assert!(stdout.contains("stopped every process"), "{stdout}");
+    // The file share went through: node 0's file, fetched by node 2 over PoR.
+    assert!(stdout.contains("fetched it over PoR: done, 4/4 blocks"), "{stdout}");
     // Every node process is gone: their API ports are free again.
     for i in 0..3 {
         assert!(std::net::TcpListener::bind(("127.0.0.1", 8391 + i)).is_ok(), "node {i}'s API port is still taken");
