@@ -135,7 +135,7 @@ pub fn devnet_contract_config(owner: &str) -> serde_json::Value {
         "late_fee_per_sec": (NEAR / 1_000_000).to_string(),
         "max_late_ms": 60_000,
         "claim_ttl_ms": 86_400_000u64,
-        "partition_step_budget": 4000,
+        "partition_step_budget": 1000,
         "settle_batch": 25,
         "node_storage_fee": (NEAR / 100).to_string(),
         "channel_storage_fee": (NEAR / 100).to_string(),

@@ -37,7 +37,8 @@ pub struct ContractConfig {
     pub max_late_ms: u64,
     /// How long a reimbursement claim lives.
     pub claim_ttl_ms: u64,
-    /// Work units per partition-check call.
+    /// Storage reads per partition-check call (the contract treats more
+    /// than 1,500 as 1,500).
     pub partition_step_budget: u64,
     /// Nodes settled per call.
     pub settle_batch: u32,
@@ -47,6 +48,14 @@ pub struct ContractConfig {
     /// Storage fee taken at channel opening.
     #[serde(with = "amount_serde")]
     pub channel_storage_fee: Amount,
+    /// Storage fee of a reimbursement claim, taken from the half-penalty it
+    /// reimburses (at most half the penalty). Default 0.002 NEAR.
+    #[serde(with = "amount_serde", default = "default_claim_storage_fee")]
+    pub claim_storage_fee: Amount,
+}
+
+fn default_claim_storage_fee() -> Amount {
+    2 * 10u128.pow(21)
 }
 
 /// A node's status.
@@ -224,6 +233,9 @@ pub struct Totals {
     /// Channel deposits.
     #[serde(with = "amount_serde")]
     pub deposits: Amount,
+    /// Slashed stake of a partition being paid out.
+    #[serde(with = "amount_serde", default)]
+    pub partition_pool: Amount,
 }
 
 /// A page of `graph_nodes` or `graph_edges`.
@@ -244,7 +256,7 @@ pub struct GraphPage<T> {
 pub struct CheckStatus {
     /// The severed channel being checked.
     pub channel_id: u64,
-    /// `search`, `slash`, `pay`, or `done` (nothing pending any more).
+    /// `search`, `slash`, `tally`, `pay`, or `done` (nothing pending any more).
     pub phase: String,
     /// Search work so far.
     pub work: u64,

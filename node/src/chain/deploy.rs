@@ -124,10 +124,11 @@ impl ContractConfig {
             late_fee_per_sec: NEAR / 1_000_000,
             max_late_ms: 60_000,
             claim_ttl_ms: 30 * 86_400_000,
-            partition_step_budget: 4000,
+            partition_step_budget: 1000,
             settle_batch: 25,
             node_storage_fee: NEAR / 100,
             channel_storage_fee: NEAR / 100,
+            claim_storage_fee: NEAR / 500,
         }
     }
 }
