@@ -2,7 +2,7 @@
 //! partitioned, dropped when they lapse.
 //!
 //! A claim is stored under its debtor and its position in the debtor's
-//! [`ClaimQueue`] of owed claims (`claims`), and the creditor's queue of held
+//! [`ClaimQueue`](crate::nodes::ClaimQueue) of owed claims (`claims`), and the creditor's queue of held
 //! claims points at it (`held`). Queues are in creation order. Work per call
 //! is bounded whatever the number of claims a node has:
 //! - making a claim writes one entry per queue and prunes at most
