@@ -6,14 +6,8 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
-
-/// Largest API answer the CLI reads.
-const MAX_ANSWER: usize = 64 * 1024 * 1024;
 
 /// `por files`.
 #[derive(clap::Args, Debug)]
@@ -172,38 +166,8 @@ fn api_base(args: &FilesArgs) -> Result<String, CliError> {
     Ok("http://127.0.0.1:8080".into())
 }
 
-/// One JSON call to the API at `base`; a non-2xx answer becomes an error
-/// carrying the status and the API's `error`.
+/// One JSON call to the API (see [`crate::apiclient::call`]); a non-2xx
+/// answer becomes its `error`.
 pub async fn call(base: &str, method: &str, path: &str, body: Option<Value>) -> Result<Value, CliError> {
-    let uri: hyper::Uri = format!("{base}{path}").parse().map_err(|e| err(format!("bad --api URL {base:?}: {e}")))?;
-    let host = uri.host().ok_or_else(|| err(format!("bad --api URL {base:?}: no host")))?.to_string();
-    let authority = format!("{host}:{}", uri.port_u16().unwrap_or(80));
-    let stream = tokio::net::TcpStream::connect(&authority).await.map_err(|e| {
-        err(format!("cannot reach the node's API at {base}: {e} (is `por node run` running? see --api)"))
-    })?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| err(format!("HTTP handshake with {base} failed: {e}")))?;
-    tokio::spawn(conn);
-    let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
-    let req = hyper::Request::builder()
-        .method(method)
-        .uri(uri.path())
-        .header(hyper::header::HOST, authority.as_str())
-        .header(hyper::header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(bytes)))
-        .map_err(|e| err(format!("cannot build the request: {e}")))?;
-    let resp = sender.send_request(req).await.map_err(|e| err(format!("API request failed: {e}")))?;
-    let status = resp.status();
-    let body = Limited::new(resp.into_body(), MAX_ANSWER)
-        .collect()
-        .await
-        .map_err(|e| err(format!("cannot read the API's answer: {e}")))?
-        .to_bytes();
-    let v: Value = serde_json::from_slice(&body)
-        .map_err(|_| err(format!("the API answered {status} with non-JSON: {}", String::from_utf8_lossy(&body))))?;
-    if !status.is_success() {
-        return Err(err(format!("{status}: {}", v["error"].as_str().unwrap_or("no reason given"))));
-    }
-    Ok(v)
+    crate::apiclient::call(base, method, path, body.as_ref()).await.map_err(|e| CliError(e.0))
 }
