@@ -96,6 +96,23 @@ impl Paper {
         self.net.wait_graph(ALEX, edges).await;
     }
 
+    /// Each of `nodes` has paid exactly half the severance penalty from its
+    /// stake and is still active.
+    async fn assert_half_penalties(&self, nodes: &[usize]) {
+        let half = self.net.view.config().await.unwrap().severance_penalty / 2;
+        for &i in nodes {
+            let n = self.net.view.node(&self.net.nodes[i].account).await.unwrap().unwrap();
+            assert_eq!(n.stake, STAKE - half, "node {i}");
+            assert_eq!(n.status, NodeStatus::Active, "node {i}");
+        }
+    }
+
+    /// What node `i` has paid on the channel to `j`, from its own books.
+    async fn paid(&self, i: usize, j: usize) -> u128 {
+        let s = self.net.nodes[i].node.handle.status().await.unwrap();
+        s.channels.iter().find(|c| c.0 == ChannelId(self.c(i, j))).map_or(0, |c| chain_common::DEPOSIT + c.3 - c.2)
+    }
+
     async fn channel_state(&self, a: usize, b: usize) -> ChannelState {
         self.net.view.channel(self.c(a, b)).await.unwrap().unwrap().state
     }
@@ -246,6 +263,9 @@ async fn scenario_3_late_fees_flow_at_each_sync_then_stop_with_the_notice() {
     assert!(delivered <= most, "nothing accrues after the notice: {delivered} > {most}");
     assert!(p.received(ALICE, BOB).await >= total);
     assert_eq!(p.channel_state(BOB, CAROL).await, ChannelState::Severed);
+    // On the contract: Bob and Carol each paid half the severance penalty
+    // from their stake; nobody is partitioned (Carol still reaches Dave).
+    p.assert_half_penalties(&[BOB, CAROL]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -274,6 +294,22 @@ async fn scenario_4_a_neighbour_that_withholds_late_fees_is_cut() {
     // Alice owed Alex from her own deadline whether or not Bob paid her.
     assert!(out.late_fees > 0, "{out:?}");
     assert_eq!(p.received(ALICE, BOB).await, 0, "Bob paid nothing");
+    // On the contract: Bob paid half the penalty. Cutting Alice–Bob split
+    // the graph, and {Alex, Alice} is the side with less stake (10 NEAR
+    // against 20): both are partitioned and slashed, and Bob's half penalty
+    // is repaid from them. (The rule is by stake, not by who misbehaved.)
+    p.assert_half_penalties(&[BOB]).await;
+    until(Duration::from_secs(20), "the partition check is over", || async {
+        p.net.view.partition_check().await.unwrap().is_none()
+    })
+    .await;
+    let cfg = p.net.view.config().await.unwrap();
+    for i in [ALEX, ALICE] {
+        let n = p.net.view.node(&p.net.nodes[i].account).await.unwrap().unwrap();
+        assert_eq!(n.status, NodeStatus::Partitioned, "node {i}");
+    }
+    let bob = p.net.view.balances(&p.net.nodes[BOB].account).await.unwrap();
+    assert!(bob.withdrawable >= cfg.severance_penalty / 2 - cfg.claim_storage_fee, "Bob was repaid: {bob:?}");
 }
 
 /// Scenarios 5 and 6 share their shape: Dave goes offline, requests probe
@@ -314,7 +350,13 @@ async fn offline_node_is_partitioned(puppets: usize) {
     o.attempts = 3;
     let out = alex.send(o).await;
     match &out {
-        Ok(o) => assert!(!matches!(o.kind, OutcomeKind::Response(_)), "Dave is offline: {o:?}"),
+        Ok(o) => {
+            assert!(!matches!(o.kind, OutcomeKind::Response(_)), "Dave is offline: {o:?}");
+            // The channels: Alex paid exactly the attempts' prices, and was
+            // paid the late fees the attempts report.
+            assert_eq!(p.paid(ALEX, ALICE).await, o.paid, "{o:?}");
+            assert_eq!(p.received(ALEX, ALICE).await, o.attempts.iter().map(|a| a.late_fees).sum::<u128>());
+        }
         Err(e) => assert!(e.to_string().contains("no route"), "{e}"),
     }
     until(Duration::from_secs(20), "both of Dave's edges are cut", || async {
