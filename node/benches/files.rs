@@ -208,7 +208,11 @@ async fn por_fetch(path: &std::path::Path, relays: usize, tmp: &std::path::Path)
 #[tokio::main]
 async fn main() {
     let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).try_init();
-    let mib: usize = std::env::var("FILES_BENCH_MIB").ok().and_then(|s| s.parse().ok()).unwrap_or(256);
+    // `cargo test --all-targets` runs this binary without `--bench`: then it
+    // is a smoke test on 4 MiB, not the benchmark.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let default_mib = if smoke { 4 } else { 256 };
+    let mib: usize = std::env::var("FILES_BENCH_MIB").ok().and_then(|s| s.parse().ok()).unwrap_or(default_mib);
     let len = mib << 20;
     let tmp = tempfile::tempdir().unwrap();
     let data = Arc::new(random(len));

@@ -332,7 +332,11 @@ fn print_latency(name: &str, v: &mut [Duration]) -> Duration {
 
 #[tokio::main]
 async fn main() {
-    let secs: f64 = std::env::var("RELAY_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3.0);
+    // `cargo test --all-targets` runs this binary without `--bench`: then it
+    // is a smoke test with short rounds, not the benchmark.
+    let smoke = !std::env::args().any(|a| a == "--bench");
+    let default_secs = if smoke { 0.3 } else { 3.0 };
+    let secs: f64 = std::env::var("RELAY_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(default_secs);
     let window = Duration::from_secs_f64(secs);
     let in_flight: usize =
         std::env::var("RELAY_BENCH_IN_FLIGHT").ok().and_then(|s| s.parse().ok()).unwrap_or(IN_FLIGHT);
