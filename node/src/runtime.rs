@@ -616,25 +616,28 @@ impl EventLoop {
             Wire::Request(p) => Some(p.voucher.clone()),
             _ => None,
         };
-        // The ledger's verdict before the engine commits anything: it names
-        // what is wrong with a refused voucher (forged, replayed, insolvent…).
-        let ledger_verdict = voucher.as_ref().and_then(|v| {
-            self.engine.ledger(env.channel).and_then(|l| l.check(v, &Ed25519Verifier).err()).map(|e| e.to_string())
-        });
         self.engine.handle_message(env.channel, env.msg, now, &mut out);
         // A refused request is refused in the receipt too, with the reason,
         // so the sender learns at once why (the engine refuses silently).
-        let refusal = out.iter().find_map(|e| match e {
-            Effect::Event(EngineEvent::Refused { kind: "request", reason, .. }) if voucher.is_some() => {
-                Some(match (reason, &ledger_verdict) {
-                    // A stale voucher is refused as underpaid once the
-                    // channel's credit cannot cover it: the ledger says why.
-                    (Refusal::BadVoucher | Refusal::Underpaid, Some(why)) => format!("voucher refused: {why}"),
-                    _ => format!("request refused: {}", refusal_text(*reason)),
-                })
-            }
+        let refused = out.iter().find_map(|e| match e {
+            Effect::Event(EngineEvent::Refused { kind: "request", reason, .. }) => Some(*reason),
             _ => None,
         });
+        let refusal = match (refused, voucher) {
+            // A refused request commits nothing, so the ledger can still say
+            // what is wrong with its voucher (forged, replayed, insolvent…);
+            // a stale voucher is refused as underpaid once the channel's
+            // credit cannot cover it. Checked only on refusal: the signature
+            // check is not repeated on the accepted path.
+            (Some(reason @ (Refusal::BadVoucher | Refusal::Underpaid)), Some(v)) => {
+                match self.engine.ledger(env.channel).and_then(|l| l.check(&v, &Ed25519Verifier).err()) {
+                    Some(why) => Some(format!("voucher refused: {why}")),
+                    None => Some(format!("request refused: {}", refusal_text(reason))),
+                }
+            }
+            (Some(reason), Some(_)) => Some(format!("request refused: {}", refusal_text(reason))),
+            _ => None,
+        };
         self.apply(out);
         match refusal {
             Some(why) => Receipt::Refused(why),
