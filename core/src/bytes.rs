@@ -28,7 +28,7 @@ pub enum BytesError {
 macro_rules! fixed_bytes {
     ($(#[$meta:meta])* $name:ident, $len:expr) => {
         $(#[$meta])*
-        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash)]
         #[cfg_attr(feature = "borsh", derive(borsh::BorshSerialize, borsh::BorshDeserialize))]
         pub struct $name(pub [u8; $len]);
 
@@ -145,24 +145,49 @@ fn truncate(s: &str) -> String {
 fixed_bytes!(
     /// An ed25519 public key: a node's identity (its libp2p `PeerId` is derived
     /// from it, see [`crate::peer`]).
+    #[derive(PartialOrd, Ord)]
     NodeKey,
     32
 );
 fixed_bytes!(
     /// An ed25519 signature.
+    #[derive(PartialOrd, Ord)]
     Signature,
     64
 );
 fixed_bytes!(
     /// A SHA-256 digest (also the shape of a NEAR transaction hash).
+    #[derive(PartialOrd, Ord)]
     Hash32,
     32
 );
 fixed_bytes!(
-    /// A request id: the SHA-256 of the request's signed bytes.
+    /// A request id: the SHA-256 of the request's signed bytes. Ordered
+    /// by its bytes, like the other byte types.
     RequestId,
     32
 );
+
+// The engine keeps request ids in ordered sets that every request and sync
+// updates. The same order as the bytes' (big-endian words compare like the
+// bytes), without a call to `memcmp` per comparison.
+impl Ord for RequestId {
+    #[inline]
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        let word = |b: &[u8; 32], i: usize| u64::from_be_bytes(b[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+        (0..4)
+            .map(|i| word(&self.0, i).cmp(&word(&other.0, i)))
+            .find(|o| o.is_ne())
+            .unwrap_or(core::cmp::Ordering::Equal)
+    }
+}
+
+impl PartialOrd for RequestId {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 /// SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> Hash32 {
@@ -228,6 +253,23 @@ mod tests {
             b
         };
         assert!(cbor4ii::serde::from_slice::<Signature>(&short).is_err());
+    }
+
+    #[test]
+    fn request_ids_order_like_their_bytes() {
+        let mut ids: Vec<[u8; 32]> = (0u8..64).map(|i| sha256(&[i]).0).collect();
+        // Ids that differ only in a late byte, or in one byte's high bit.
+        let mut a = [0u8; 32];
+        a[31] = 1;
+        let mut b = [0u8; 32];
+        b[7] = 0x80;
+        ids.extend([a, b, [0; 32], [0xff; 32]]);
+        for x in &ids {
+            for y in &ids {
+                assert_eq!(RequestId(*x).cmp(&RequestId(*y)), x.cmp(y));
+                assert_eq!(RequestId(*x).partial_cmp(&RequestId(*y)), Some(x.cmp(y)));
+            }
+        }
     }
 
     struct BytesOnly<'a>(&'a [u8]);

@@ -87,6 +87,9 @@ pub struct Sim {
     seq: u64,
     /// The nodes.
     pub nodes: Vec<SimNode>,
+    /// Each node's `offline_from` (`u64::MAX`: never), dense: it is read
+    /// for every event.
+    offline_at: Vec<u64>,
     pub(crate) chans: Vec<Chan>,
     /// The chain.
     pub chain: Chain,
@@ -237,6 +240,7 @@ impl Sim {
             slab: Vec::new(),
             free: Vec::new(),
             seq: 0,
+            offline_at: nodes.iter().map(|n| n.offline_from.unwrap_or(u64::MAX)).collect(),
             nodes,
             chans,
             chain,
@@ -307,7 +311,7 @@ impl Sim {
     }
 
     pub(crate) fn offline(&self, n: u32) -> bool {
-        self.nodes[n as usize].offline_from.is_some_and(|t| self.now >= t)
+        self.now >= self.offline_at[n as usize]
     }
 
     /// Runs to the end of the scenario; returns the number of events.

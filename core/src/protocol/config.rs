@@ -152,6 +152,7 @@ pub struct FaultInjection {
 /// capped at `max_late_ms` (DESIGN §2.6). Rounds down; monotone in the
 /// lateness, so a relay that receives for at least as much lateness as it
 /// pays for is whole.
+#[inline]
 pub fn late_fee(per_sec: Amount, lateness_ms: u64, max_late_ms: u64) -> Amount {
     per_sec.saturating_mul(lateness_ms.min(max_late_ms) as Amount) / 1000
 }

@@ -57,6 +57,7 @@ pub struct UpLeg {
 
 impl UpLeg {
     /// Late fee owed upstream at `now` under `per_sec` and the cap.
+    #[inline]
     pub fn owed(&self, now: u64, per_sec: Amount, max_late_ms: u64) -> Amount {
         let end = self.frozen_at.map_or(now, |f| f.min(now));
         late_fee(per_sec, end.saturating_sub(self.deadline_ms), max_late_ms)
@@ -64,6 +65,7 @@ impl UpLeg {
 
     /// Whether nothing more will ever be owed on this leg and all is paid
     /// and confirmed.
+    #[inline]
     pub fn settled(&self, now: u64, per_sec: Amount, max_late_ms: u64) -> bool {
         match self.frozen_at {
             Some(f) if f <= now => self.confirmed >= self.owed(now, per_sec, max_late_ms),
@@ -141,6 +143,7 @@ pub struct DownLeg {
 impl DownLeg {
     /// The late fee the downstream must have paid by `now`, allowing its
     /// payments to lag `grace_ms` behind.
+    #[inline]
     pub fn required(&self, now: u64, grace_ms: u64, per_sec: Amount, max_late_ms: u64) -> Amount {
         let mut end = now.saturating_sub(grace_ms);
         if let Some((t, _)) = self.ended {
@@ -150,6 +153,7 @@ impl DownLeg {
     }
 
     /// Still waiting for a response or notice.
+    #[inline]
     pub fn open(&self) -> bool {
         self.ended.is_none()
     }
@@ -219,6 +223,7 @@ impl Entry {
     }
 
     /// Nothing left to do but, perhaps, keep the answer to repeat it.
+    #[inline]
     pub fn work_done(&self, now: u64, per_sec: Amount, max_late_ms: u64, grace_ms: u64) -> bool {
         if self.confirm.is_some() {
             return false;

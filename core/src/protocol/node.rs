@@ -13,7 +13,7 @@ use crate::cost::CostError;
 use crate::crypto::{Signer, Verifier};
 use crate::ledger::{ChannelLedger, LedgerError};
 use crate::message::{Request, Response, SeveranceNotice};
-use crate::protocol::channel::{ChannelSetup, ChannelState};
+use crate::protocol::channel::{ChannelMap, ChannelSetup, ChannelState};
 use crate::protocol::config::{ProtocolConfig, Resend};
 use crate::protocol::effect::{Delivery, Effect, EngineEvent, PaidRequest, Refusal, Timer, Wire};
 use crate::protocol::inflight::{Answer, DownEnd, DownLeg, Entry, Origin, PendingConfirm, UpLeg};
@@ -67,7 +67,7 @@ pub struct NodeEngine<S, V> {
     pub(crate) signer: S,
     pub(crate) verifier: V,
     pub(crate) key: NodeKey,
-    pub(crate) channels: BTreeMap<ChannelId, ChannelState>,
+    pub(crate) channels: ChannelMap,
     /// Boxed: entries are large and the map moves them when it grows.
     /// Never iterated, so its order never reaches an output.
     pub(crate) entries: HashMap<RequestId, Box<Entry>, BuildHasherDefault<IdHasher>>,
@@ -76,6 +76,9 @@ pub struct NodeEngine<S, V> {
     pub(crate) kept: HashMap<RequestId, UpLeg, BuildHasherDefault<IdHasher>>,
     /// When each kept leg may go, in the order they were kept.
     pub(crate) kept_order: VecDeque<(u64, RequestId)>,
+    /// The time of `kept_order`'s first item (`u64::MAX` when empty): the
+    /// check made on every input then reads only the engine itself.
+    kept_front_ms: u64,
     /// Requests whose pending notice names a channel, by that channel.
     pub(crate) watch: BTreeMap<ChannelId, BTreeSet<RequestId>>,
 }
@@ -89,10 +92,11 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             signer,
             verifier,
             key,
-            channels: BTreeMap::new(),
+            channels: ChannelMap::default(),
             entries: HashMap::default(),
             kept: HashMap::default(),
             kept_order: VecDeque::new(),
+            kept_front_ms: u64::MAX,
             watch: BTreeMap::new(),
         }
     }
@@ -629,6 +633,9 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 ch.up_ids.remove(&id);
             }
             if u.answer.is_some() && now < u.keep_until_ms {
+                if self.kept_order.is_empty() {
+                    self.kept_front_ms = u.keep_until_ms;
+                }
                 self.kept_order.push_back((u.keep_until_ms, id));
                 self.kept.insert(id, u);
             }
@@ -637,14 +644,20 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
 
     /// Forgets the kept answers whose time is up.
     pub(crate) fn expire_kept(&mut self, now: u64) {
+        if self.kept_front_ms > now {
+            return;
+        }
         while let Some(&(t, id)) = self.kept_order.front()
             && t <= now
         {
             self.kept_order.pop_front();
-            if self.kept.get(&id).is_some_and(|u| now >= u.keep_until_ms) {
+            if let Some(u) = self.kept.get(&id)
+                && now >= u.keep_until_ms
+            {
                 self.kept.remove(&id);
             }
         }
+        self.kept_front_ms = self.kept_order.front().map_or(u64::MAX, |&(t, _)| t);
     }
 }
 
@@ -709,10 +722,12 @@ fn stale_voucher_ok(ledger: &ChannelLedger, v: &SignedVoucher, verifier: &impl V
 pub(crate) struct IdHasher(u64);
 
 impl Hasher for IdHasher {
+    #[inline]
     fn finish(&self) -> u64 {
         self.0
     }
 
+    #[inline]
     fn write(&mut self, bytes: &[u8]) {
         if bytes.len() >= 8 {
             let mut b = [0u8; 8];
@@ -721,6 +736,7 @@ impl Hasher for IdHasher {
         }
     }
 
+    #[inline]
     fn write_usize(&mut self, _: usize) {}
 }
 
