@@ -11,6 +11,8 @@
 //!   balance, permissions), blocks and the clock, the direct Rust API;
 //! - `receipts` (private): executing receipts with the VM,
 //!   storage staking, transfers, refunds and rollback;
+//! - `journal` (private): the per-receipt undo log of contract storage that
+//!   rollback uses;
 //! - [`outcome`]: reading outcomes, and NEAR's views of them;
 //! - [`rpc`]: the JSON-RPC server (axum) over a shared chain;
 //! - [`genesis`]: the data directory: genesis with the contract and funded
@@ -32,6 +34,7 @@
 
 pub mod engine;
 pub mod genesis;
+mod journal;
 pub mod outcome;
 mod receipts;
 pub mod rpc;

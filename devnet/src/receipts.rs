@@ -6,9 +6,10 @@
 //!   would hold less than its storage stake afterwards (`LackBalanceForState`),
 //!   the receiver's account (balance, keys, code, storage) is restored and the
 //!   attached deposits go back to the predecessor;
-//! - the VM writes storage through (`MockedExternal` has no journal), so the
-//!   receiver's account is snapshotted before the receipt and restored on
-//!   failure;
+//! - the VM writes storage through, so each receipt keeps an undo log of the
+//!   keys it changed ([`crate::journal`]) and a copy of the receiver's other
+//!   fields, and puts both back on failure: a receipt costs what it touches,
+//!   not the size of the receiver's storage;
 //! - receipts a contract creates (its promises) run after it, in creation
 //!   order: transfers credit their receiver (a missing named account refunds
 //!   the contract; a 64-hex implicit account is created), function calls run
@@ -34,6 +35,7 @@ use near_vm_runner::logic::types::PromiseResult;
 use near_vm_runner::logic::{ReturnData, VMContext, VMOutcome};
 
 use crate::engine::{Chain, EngineError, ViewOutcome};
+use crate::journal::{Journal, JournaledExternal, Storage};
 use crate::state::{Account, ReceiptOutcome};
 
 /// Receipts one transaction may create in all (a runaway contract stops here).
@@ -92,7 +94,13 @@ impl Chain {
         results: &HashMap<CryptoHash, ExecutionStatus>,
         tx_hash: &CryptoHash,
     ) -> (ReceiptOutcome, Vec<Receipt>) {
-        let snapshot = self.state.accounts.get(&r.receiver).cloned();
+        // The receiver without its storage, which `journal` covers.
+        let snapshot = self.state.accounts.get(&r.receiver).map(|a| Account {
+            storage: Storage::new(),
+            keys: a.keys.clone(),
+            ..*a
+        });
+        let mut journal = Journal::default();
         let deposit: u128 = r.actions.iter().map(action_deposit).sum();
         let mut logs = Vec::new();
         let mut gas: u64 = 0;
@@ -115,7 +123,7 @@ impl Chain {
         let mut created_here = false;
         if error.is_none() {
             for (i, action) in r.actions.iter().enumerate() {
-                match self.apply_action(&r, action, &promise_results, &mut created_here, tx_hash) {
+                match self.apply_action(&r, action, &promise_results, &mut created_here, &mut journal, tx_hash) {
                     Ok(res) => {
                         logs.extend(res.logs);
                         gas = gas.saturating_add(res.gas_burnt);
@@ -151,10 +159,11 @@ impl Chain {
         let status = match error {
             None => returned,
             Some(e) => {
-                match snapshot {
-                    Some(a) => self.state.accounts.insert(r.receiver.clone(), a),
-                    None => self.state.accounts.remove(&r.receiver),
-                };
+                let current = self.state.accounts.remove(&r.receiver).map(|a| a.storage);
+                if let Some(a) = snapshot {
+                    let storage = journal.restore(current);
+                    self.state.accounts.insert(r.receiver.clone(), Account { storage, ..a });
+                }
                 children.clear();
                 if deposit > 0
                     && let Some(p) = self.state.accounts.get_mut(&r.predecessor)
@@ -182,6 +191,7 @@ impl Chain {
         action: &Action,
         promise_results: &[Option<Vec<u8>>],
         created_here: &mut bool,
+        journal: &mut Journal,
         tx_hash: &CryptoHash,
     ) -> Result<ActionResult, ActionFailure> {
         let fail = |kind| Err(Box::new((kind, ActionResult::default())));
@@ -265,7 +275,8 @@ impl Chain {
                 if !actor_ok {
                     return fail(no_permission());
                 }
-                let a = self.state.accounts.remove(&r.receiver).expect("exists");
+                let mut a = self.state.accounts.remove(&r.receiver).expect("exists");
+                journal.account_deleted(std::mem::take(&mut a.storage));
                 let refund = Receipt {
                     id: self.next_receipt_id(tx_hash),
                     predecessor: r.receiver.clone(),
@@ -279,7 +290,7 @@ impl Chain {
                 };
                 Ok(ActionResult { children: vec![refund], ..Default::default() })
             }
-            Action::FunctionCall(fc) => self.function_call(r, fc, promise_results, tx_hash),
+            Action::FunctionCall(fc) => self.function_call(r, fc, promise_results, journal, tx_hash),
             other => fail(ActionErrorKind::FunctionCallError(FunctionCallError::ExecutionError(format!(
                 "devnet: action {other:?} is not supported"
             )))),
@@ -306,6 +317,7 @@ impl Chain {
         r: &Receipt,
         fc: &FunctionCallAction,
         promise_results: &[Option<Vec<u8>>],
+        journal: &mut Journal,
         tx_hash: &CryptoHash,
     ) -> Result<ActionResult, ActionFailure> {
         let deposit = fc.deposit.as_yoctonear();
@@ -349,7 +361,7 @@ impl Chain {
             view_config: None,
             output_data_receivers: vec![],
         };
-        let (out, ext) = self.run_vm(&r.receiver, code_hash, &fc.method_name, &ctx);
+        let (out, ext) = self.run_vm(&r.receiver, code_hash, &fc.method_name, &ctx, journal);
         let acct = self.state.accounts.get_mut(&r.receiver).expect("caller checked");
         let out = match out {
             Ok(o) => o,
@@ -380,29 +392,33 @@ impl Chain {
         Ok(res)
     }
 
-    /// Runs the VM on `account`'s storage; the storage is put back whatever
-    /// happens (the caller restores its snapshot on failure).
+    /// Runs the VM on `account`'s storage (moved in and out, not copied); the
+    /// storage is put back whatever happens, and every key the VM changes is
+    /// recorded in `journal` first (the caller undoes them on failure).
     fn run_vm(
         &mut self,
         account: &AccountId,
         code_hash: CryptoHash,
         method: &str,
         ctx: &VMContext,
+        journal: &mut Journal,
     ) -> (Result<VMOutcome, String>, MockedExternal) {
-        let mut ext = MockedExternal::new();
-        ext.code_hash = code_hash;
-        ext.code = self.contract_code(&code_hash);
+        let mut inner = MockedExternal::new();
+        inner.code_hash = code_hash;
+        inner.code = self.contract_code(&code_hash);
         if let Some(a) = self.state.accounts.get_mut(account) {
-            ext.fake_trie = std::mem::take(&mut a.storage);
+            inner.fake_trie = std::mem::take(&mut a.storage);
         }
+        let mut ext = JournaledExternal::new(inner, journal);
         let gas_counter = ctx.make_gas_counter(&self.wasm_config);
         let prepared =
-            near_vm_runner::prepare(&ext, self.wasm_config.clone(), Some(&self.vm_cache), gas_counter, method);
+            near_vm_runner::prepare(&ext.inner, self.wasm_config.clone(), Some(&self.vm_cache), gas_counter, method);
         let out = near_vm_runner::run(prepared, &mut ext, ctx, self.fees.clone()).map_err(|e| format!("{e:?}"));
+        let mut inner = ext.inner;
         if let Some(a) = self.state.accounts.get_mut(account) {
-            a.storage = std::mem::take(&mut ext.fake_trie);
+            a.storage = std::mem::take(&mut inner.fake_trie);
         }
-        (out, ext)
+        (out, inner)
     }
 
     /// Turns the VM's action log into receipts; also returns the receipt id
@@ -495,7 +511,8 @@ pub(crate) fn run_view(
         view_config: Some(ViewConfig { max_gas_burnt: max }),
         output_data_receivers: vec![],
     };
-    let (out, _ext) = chain.run_vm(account, code_hash, method, &ctx);
+    // A view cannot write (the VM refuses), so its journal stays empty.
+    let (out, _ext) = chain.run_vm(account, code_hash, method, &ctx, &mut Journal::default());
     let fail = |message: String| EngineError::ViewFailed { account: account.clone(), method: method.into(), message };
     let out = out.map_err(fail)?;
     if let Some(err) = &out.aborted {

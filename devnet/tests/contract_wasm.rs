@@ -113,9 +113,8 @@ impl Net {
         assert!(msg.contains(needle), "{method} by {who}: expected a refusal with {needle:?}, got {msg:?}");
     }
 
-    /// Runs several calls of `who` in one transaction (one receipt: the
-    /// devnet snapshots the contract's storage once per receipt, which is
-    /// what building a big graph spends its time on).
+    /// Runs several calls of `who` in one transaction (one receipt and one
+    /// block for all of them: fewer transactions to build a big graph).
     #[track_caller]
     fn batch(&mut self, who: &str, calls: Vec<(&str, Value, u128)>) {
         if calls.is_empty() {

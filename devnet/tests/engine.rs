@@ -103,6 +103,45 @@ fn panic_rolls_back_state_balance_and_keeps_logs() {
     assert_eq!(balance(&n, "alice.test"), alice - gas, "the deposit came back; only gas was paid");
 }
 
+/// One receipt of several calls: the last fails, so the writes and removals
+/// of the ones before it are undone too, and the contract's account (storage,
+/// usage, balance) is exactly what it was.
+#[test]
+fn a_failed_action_undoes_the_whole_receipt() {
+    let mut n = net(10 * NEAR);
+    let fc = |method: &str, args: &[u8]| {
+        Action::FunctionCall(Box::new(FunctionCallAction {
+            method_name: method.into(),
+            args: args.to_vec(),
+            gas: Gas::from_gas(DEFAULT_GAS / 4),
+            deposit: Balance::ZERO,
+        }))
+    };
+    let state = |n: &Net| {
+        let a = n.chain.account(&id("c.test")).unwrap();
+        (a.storage.clone(), a.storage_usage, a.balance, a.code_hash)
+    };
+    let batch = |n: &mut Net, actions: Vec<Action>| {
+        let before = state(n);
+        let out = n.chain.execute_unsigned(&id("alice.test"), &id("c.test"), actions).unwrap();
+        assert_eq!(out.error_message().as_deref(), Some("Smart contract panicked: boom"));
+        assert_eq!(state(n), before, "the failed receipt changed the contract");
+    };
+    // A key written for the first time, then the failure: the key is gone again.
+    batch(&mut n, vec![fc("set", b"new"), fc("fail", b"")]);
+    assert!(n.chain.account(&id("c.test")).unwrap().storage.is_empty());
+    assert!(call(&mut n, "set", b"v1", 0).is_success());
+    // Overwritten twice, removed, written again: the first value comes back.
+    batch(&mut n, vec![fc("set", b"v2"), fc("set", b"v3"), fc("fail", b"")]);
+    batch(&mut n, vec![fc("del", b""), fc("fail", b"")]);
+    batch(&mut n, vec![fc("del", b""), fc("set", b"v4"), fc("fail", b"")]);
+    assert_eq!(get(&mut n), b"v1");
+    // The same calls without the failure do apply.
+    let out = n.chain.execute_unsigned(&id("alice.test"), &id("c.test"), vec![fc("set", b"v2"), fc("del", b"")]);
+    assert!(out.unwrap().is_success());
+    assert_eq!(get(&mut n), b"");
+}
+
 #[test]
 fn storage_staking_is_enforced() {
     // Enough for the code and a little more, not for 20 kB of data (0.2 NEAR).
