@@ -11,6 +11,8 @@
 //!   client, a follower that keeps the channel graph current, deployment;
 //! - [`client`]: [`NodeHandle::send`], a request to a node by key with
 //!   routing and retries;
+//! - [`committer`]: the group commit of vouchers (acks wait for the disk,
+//!   nothing else does);
 //! - [`config`]: the configuration file;
 //! - [`files`]: file sharing over PoR (content ids, verified ranges, the
 //!   `files` service, the fetcher, `por files`);
@@ -30,6 +32,7 @@ pub mod api;
 pub mod apiclient;
 pub mod chain;
 pub mod client;
+pub mod committer;
 pub mod config;
 pub mod files;
 pub mod handle;

@@ -7,11 +7,10 @@
 //! spawned and its result comes back on a bounded channel.
 //!
 //! Effects of the engine are carried out in the order the engine gives them,
-//! with one batching rule: all vouchers of a batch are written to the store in
-//! one transaction *before* any other effect of the batch, so no ack or sync
-//! ack ever leaves for a voucher that is not on disk. If the write fails, the
-//! batch's messages are dropped and the error logged: a node that cannot
-//! persist must not acknowledge money.
+//! except that vouchers go to the group commit ([`crate::committer`]) and
+//! acks and sync acks wait there until the vouchers written before them are
+//! on disk: no ack ever leaves for a voucher that is not durable, and nothing
+//! else waits for the disk (a relay forwards at once, DESIGN §2.4).
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
@@ -35,10 +34,12 @@ use tracing::{debug, error, warn};
 use prometheus_client::registry::Registry;
 
 use crate::chain::agent::ChainJob;
+use crate::committer::{Committed, Committer};
 use crate::handle::{Command, DELIVERY_BUFFER, NodeHandle, PeerInfo, Status};
 use crate::metrics::{ChannelLabel, Metrics};
 use crate::service::{Reply, STATUS_FAILED, STATUS_TIMEOUT, STATUS_UNKNOWN_SERVICE, ServiceRequest, SharedService};
 use crate::store::{Store, StoreError, StoredChannel};
+use std::sync::Arc;
 
 /// What travels between two nodes: an engine message and the channel it
 /// belongs to (two nodes may share several channels).
@@ -124,7 +125,7 @@ const SERVED_QUEUE: usize = 256;
 pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) -> Result<RunningNode, StartError> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
-    let store = Store::open(&config.data_dir.join("channels.redb"))?;
+    let store = Arc::new(Store::open(&config.data_dir.join("channels.redb"))?);
     let stored = store.load()?;
     let keypair = libp2p::identity::Keypair::ed25519_from_bytes(seed).expect("32 bytes are a valid ed25519 seed");
     let mut swarm = build_swarm::<Envelope>(keypair, &config.net)?;
@@ -161,7 +162,8 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
         swarm,
         engine: NodeEngine::new(protocol, signer.clone(), Ed25519Verifier),
         signer,
-        store,
+        commit: Committer::new(store),
+        gauges_stale: false,
         commands,
         timers: BinaryHeap::new(),
         start: Instant::now(),
@@ -206,7 +208,9 @@ struct EventLoop {
     swarm: Swarm<Behaviour<Envelope>>,
     engine: NodeEngine<NodeSigner, Ed25519Verifier>,
     signer: NodeSigner,
-    store: Store,
+    commit: Committer,
+    /// Channel balances changed since the gauges were last set.
+    gauges_stale: bool,
     commands: mpsc::Receiver<Command>,
     timers: BinaryHeap<Reverse<(u64, Timer)>>,
     start: Instant,
@@ -265,14 +269,29 @@ impl EventLoop {
             tokio::select! {
                 biased;
                 cmd = self.commands.recv() => match cmd {
-                    None | Some(Command::Shutdown) => return,
+                    None | Some(Command::Shutdown) => {
+                        self.commit.flush().await;
+                        return;
+                    }
                     Some(c) => self.on_command(c),
                 },
+                Some(c) = self.commit.done.recv() => self.on_committed(c),
                 Some((id, reply)) = self.served_rx.recv() => self.on_served(id, reply),
                 _ = sleep => self.on_timers(),
                 _ = maintenance.tick() => self.on_maintenance(),
                 ev = self.swarm.select_next_some() => self.on_swarm(ev),
             }
+            self.commit.kick();
+            if self.gauges_stale {
+                self.update_gauges();
+            }
+        }
+    }
+
+    /// A group commit finished: the acks it held may leave.
+    fn on_committed(&mut self, c: Committed) {
+        for (channel, msg) in self.commit.on_done(c) {
+            self.send(channel, msg);
         }
     }
 
@@ -456,7 +475,7 @@ impl EventLoop {
                 Err(format!("channel {} is already open with another peer", setup.channel))
             };
         }
-        self.store.put_channel(&setup).map_err(|e| e.to_string())?;
+        self.commit.store().put_channel(&setup).map_err(|e| e.to_string())?;
         self.channel_peer.insert(setup.channel, peer);
         self.engine.open_channel(setup, now, out);
         Ok(())
@@ -647,27 +666,19 @@ impl EventLoop {
 
     /// Carries out a batch of effects (see the module docs for the order).
     fn apply(&mut self, out: Vec<Effect>) {
-        let vouchers: Vec<_> = out
-            .iter()
-            .filter_map(|e| match e {
-                Effect::Persist { voucher, received, .. } => Some((voucher, *received)),
-                _ => None,
-            })
-            .collect();
-        if !vouchers.is_empty()
-            && let Err(e) = self.store.persist(vouchers)
-        {
-            error!("cannot persist vouchers, dropping this batch's messages: {e}");
-            return;
-        }
         for e in out {
             match e {
                 Effect::Persist { channel, voucher, received } => {
                     let last = self.cumulative.insert((channel, received), voucher.voucher.cumulative).unwrap_or(0);
                     let delta = voucher.voucher.cumulative.saturating_sub(last) as f64;
                     if received { &self.metrics.received } else { &self.metrics.paid }.inc_by(delta);
+                    self.commit.write(channel, received, voucher);
                 }
-                Effect::Send { channel, msg } => self.send(channel, msg),
+                Effect::Send { channel, msg } => {
+                    if let Some((channel, msg)) = self.commit.gate(channel, msg) {
+                        self.send(channel, msg);
+                    }
+                }
                 Effect::SetTimer { at_ms, timer } => self.timers.push(Reverse((at_ms, timer))),
                 Effect::Serve { request_id, request } => self.serve(request_id, *request),
                 Effect::Deliver(d) => self.deliver(d),
@@ -682,7 +693,7 @@ impl EventLoop {
                 Effect::Event(ev) => self.on_engine_event(ev),
             }
         }
-        self.update_gauges();
+        self.gauges_stale = true;
     }
 
     fn on_engine_event(&mut self, ev: EngineEvent) {
@@ -705,6 +716,7 @@ impl EventLoop {
     }
 
     fn update_gauges(&mut self) {
+        self.gauges_stale = false;
         self.metrics.in_flight.set(self.engine.in_flight() as i64);
         for (id, c) in self.engine.channels() {
             let l = ChannelLabel { channel: id.0 };
@@ -754,7 +766,7 @@ impl EventLoop {
         }
         self.refusal_order.push_back(request);
         self.refusals.insert(request, why);
-        self.update_gauges();
+        self.gauges_stale = true;
     }
 
     fn serve(&mut self, id: RequestId, request: Request) {
