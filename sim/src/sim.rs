@@ -57,7 +57,9 @@ struct Bucket {
 pub(crate) struct Chan {
     pub(crate) a: u32,
     pub(crate) b: u32,
-    params: EdgeParams,
+    /// Promised latency (the rest of the edge's terms is the chain's: this
+    /// array is read for every message, so it stays small).
+    latency_ms: u64,
     /// Last delivery time per direction (a→b, b→a), for in-order delivery.
     last: [u64; 2],
 }
@@ -207,7 +209,7 @@ impl Sim {
                     }
                 }
             }
-            chans.push(Chan { a: e.a, b: e.b, params, last: [0, 0] });
+            chans.push(Chan { a: e.a, b: e.b, latency_ms: e.latency_ms, last: [0, 0] });
         }
         let w = &sc.workload;
         let all: Vec<u32> = (0..n as u32).filter(|i| !built.puppets.contains_key(i)).collect();
@@ -524,7 +526,7 @@ impl Sim {
         let min_frac = self.sc.network.min_frac.clamp(0.0, 1.0);
         let ch = &self.chans[channel.0 as usize];
         let (to, dir) = if ch.a == from { (ch.b, 0) } else { (ch.a, 1) };
-        let promised = ch.params.latency_ms;
+        let promised = ch.latency_ms;
         let lo = (promised as f64 * min_frac) as u64;
         let lat = if lo >= promised { promised } else { self.rng.gen_range(lo..=promised) };
         let ch = &mut self.chans[channel.0 as usize];

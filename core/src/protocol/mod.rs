@@ -66,7 +66,7 @@ mod sync;
 #[cfg(all(test, feature = "native"))]
 mod tests;
 
-pub use channel::{ChannelSetup, ChannelState};
+pub use channel::{ChannelSetup, ChannelState, IdSet};
 pub use config::{FailurePolicy, FaultInjection, ProtocolConfig, Resend, late_fee};
 pub use effect::{Delivery, Effect, EngineEvent, PaidRequest, Refusal, SeverReason, Timer, Wire, offline_tx_hash};
 pub use node::{NodeEngine, RequestError, RespondError};
