@@ -398,6 +398,14 @@ where
         .map_err(|e| BuildError::Transport(e.to_string()))?
         .with_behaviour(move |key| Behaviour::new(key, &cfg2))
         .map_err(|e| BuildError::Transport(e.to_string()))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(cfg.idle_connection_timeout))
+        // Lazy negotiation: a new substream's protocol proposal and its first
+        // message leave together, so a one-way PoR message costs no extra
+        // round trip (with plain V1 the opener waits for the protocol's echo).
+        // A peer that does not speak the protocol then shows up as a failed
+        // write instead of `UnsupportedProtocols`.
+        .with_swarm_config(|c| {
+            c.with_idle_connection_timeout(cfg.idle_connection_timeout)
+                .with_substream_upgrade_protocol_override(libp2p::core::upgrade::Version::V1Lazy)
+        })
         .build())
 }

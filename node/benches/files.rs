@@ -47,7 +47,45 @@ fn random(len: usize) -> Vec<u8> {
     v
 }
 
-async fn tcp_copy(data: Arc<Vec<u8>>) -> Duration {
+/// Clock ticks per second of `/proc/self/stat` (USER_HZ, 100 on Linux).
+const USER_HZ: f64 = 100.0;
+
+/// This process's CPU time (user + system) so far.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat (Linux only)");
+    // utime and stime are fields 14 and 15; the command name before them is
+    // in parentheses and may hold spaces.
+    let rest = &stat[stat.rfind(')').expect("a stat line") + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
+    Duration::from_secs_f64(ticks as f64 / USER_HZ)
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
+
+/// Wall and CPU time of one transfer (every node runs in this process, so
+/// the CPU time is the whole route's).
+struct Timed {
+    wall: Duration,
+    cpu: Duration,
+}
+
+struct Timer(Instant, Duration);
+
+impl Timer {
+    fn start() -> Timer {
+        Timer(Instant::now(), cpu_time())
+    }
+    fn stop(self) -> Timed {
+        Timed { wall: self.0.elapsed(), cpu: cpu_time().saturating_sub(self.1) }
+    }
+}
+
+async fn tcp_copy(data: Arc<Vec<u8>>) -> Timed {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let len = data.len();
@@ -55,7 +93,7 @@ async fn tcp_copy(data: Arc<Vec<u8>>) -> Duration {
         let (mut s, _) = listener.accept().await.unwrap();
         s.write_all(&data).await.unwrap();
     });
-    let t = Instant::now();
+    let t = Timer::start();
     let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut buf = vec![0u8; CHUNK];
     let mut got = 0;
@@ -64,7 +102,7 @@ async fn tcp_copy(data: Arc<Vec<u8>>) -> Duration {
         assert!(n > 0, "the TCP copy ended early");
         got += n;
     }
-    let d = t.elapsed();
+    let d = t.stop();
     server.await.unwrap();
     d
 }
@@ -84,11 +122,15 @@ fn bare_swarm() -> Swarm<Bare> {
             )
         })
         .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        // The same lazy substream negotiation as `build_swarm`.
+        .with_swarm_config(|c| {
+            c.with_idle_connection_timeout(Duration::from_secs(60))
+                .with_substream_upgrade_protocol_override(libp2p::core::upgrade::Version::V1Lazy)
+        })
         .build()
 }
 
-async fn libp2p_direct(data: Arc<Vec<u8>>) -> Duration {
+async fn libp2p_direct(data: Arc<Vec<u8>>) -> Timed {
     let mut server = bare_swarm();
     server.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap()).unwrap();
     let addr: Multiaddr = loop {
@@ -114,7 +156,7 @@ async fn libp2p_direct(data: Arc<Vec<u8>>) -> Duration {
     let mut client = bare_swarm();
     client.add_peer_address(server_id, addr);
     let chunks = data.len().div_ceil(CHUNK) as u64;
-    let t = Instant::now();
+    let t = Timer::start();
     let (mut next, mut done, mut bytes) = (0u64, 0u64, 0usize);
     while next < IN_FLIGHT as u64 && next < chunks {
         client.behaviour_mut().send_request(&server_id, next);
@@ -138,7 +180,7 @@ async fn libp2p_direct(data: Arc<Vec<u8>>) -> Duration {
         }
     }
     assert_eq!(bytes, data.len());
-    t.elapsed()
+    t.stop()
 }
 
 async fn node(seed: u8, dir: &std::path::Path) -> RunningNode {
@@ -161,7 +203,7 @@ async fn link(a: &RunningNode, b: &RunningNode, id: u64) {
 }
 
 /// A PoR fetch of the file at `path` through `relays` relays.
-async fn por_fetch(path: &std::path::Path, relays: usize, tmp: &std::path::Path) -> Duration {
+async fn por_fetch(path: &std::path::Path, relays: usize, tmp: &std::path::Path) -> Timed {
     let dir = tmp.join(format!("por{relays}"));
     let mut nodes = Vec::new();
     for i in 0..relays + 2 {
@@ -195,9 +237,9 @@ async fn por_fetch(path: &std::path::Path, relays: usize, tmp: &std::path::Path)
         opts.max_in_flight = n;
     }
     let (tx, _rx) = tokio::sync::watch::channel(Progress::default());
-    let t = Instant::now();
+    let t = Timer::start();
     let report = fetcher.fetch(id, &opts, &tx).await.unwrap();
-    let d = t.elapsed();
+    let d = t.stop();
     assert_eq!(report.blocks, report.fetched_blocks);
     for n in &nodes {
         n.handle.shutdown().await;
@@ -222,14 +264,27 @@ async fn main() {
     println!("files bench: {mib} MiB on loopback, 1 MiB per request, {IN_FLIGHT} in flight");
     let tcp = tcp_copy(data.clone()).await;
     let direct = libp2p_direct(data.clone()).await;
+    let base = mbps(len, direct.wall);
+    let base_cpu = direct.cpu.as_secs_f64() * 1e3 / mib as f64;
     let mut rows = vec![("plain TCP copy", tcp), ("direct libp2p request-response", direct)];
     for (relays, name) in [(0, "PoR fetch, 0 relays"), (1, "PoR fetch, 1 relay"), (2, "PoR fetch, 2 relays")] {
         rows.push((name, por_fetch(&path, relays, tmp.path()).await));
     }
-    let base = mbps(len, direct);
-    println!("{:<34} {:>10} {:>10} {:>14}", "transfer", "seconds", "MB/s", "vs libp2p");
+    println!(
+        "{:<34} {:>10} {:>10} {:>10} {:>14} {:>12}",
+        "transfer", "seconds", "MB/s", "vs libp2p", "CPU ms/MiB", "CPU vs libp2p"
+    );
     for (name, d) in rows {
-        let r = mbps(len, d);
-        println!("{name:<34} {:>10.2} {:>10.1} {:>13.0}%", d.as_secs_f64(), r, 100.0 * r / base);
+        let r = mbps(len, d.wall);
+        let cpu = d.cpu.as_secs_f64() * 1e3 / mib as f64;
+        println!(
+            "{name:<34} {:>10.2} {:>10.1} {:>9.0}% {:>14.2} {:>11.2}x",
+            d.wall.as_secs_f64(),
+            r,
+            100.0 * r / base,
+            cpu,
+            cpu / base_cpu
+        );
     }
+    println!("load average at the end: {}", loadavg());
 }

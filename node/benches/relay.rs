@@ -125,7 +125,11 @@ fn bare_swarm() -> Swarm<Bare> {
             )
         })
         .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(120)))
+        // The same lazy substream negotiation as `build_swarm`.
+        .with_swarm_config(|c| {
+            c.with_idle_connection_timeout(Duration::from_secs(120))
+                .with_substream_upgrade_protocol_override(libp2p::core::upgrade::Version::V1Lazy)
+        })
         .build()
 }
 
@@ -419,6 +423,37 @@ async fn main() {
         c3 / 3.0,
         (c3 - c1) / 2.0
     );
+    let (sign, verify) = signature_costs(if smoke { 200 } else { 5_000 });
+    // DESIGN §2.4, §2.9: the request, the voucher, the ack and the response
+    // are each signed once and verified by their receiver.
+    let floor = 4.0 * (sign + verify);
+    println!(
+        "  ed25519 on one core: sign {sign:.1} µs, verify {verify:.1} µs; a 1-hop request signs and verifies \
+         4 messages = {floor:.0} µs, so even with free transport PoR / plain <= {cb:.0} / ({cb:.0} + {floor:.0}) \
+         = {:.2}",
+        cb / (cb + floor)
+    );
     println!("  load average at the end {}; bench took {:.0} s", loadavg(), began.elapsed().as_secs_f64());
     por.shutdown().await;
+}
+
+/// Median cost in µs of one ed25519 signature and one verification (strict,
+/// as the node checks them), over `n` each, with the node's own signer and
+/// verifier on a 256-byte message.
+fn signature_costs(n: usize) -> (f64, f64) {
+    use por_core::{Ed25519Verifier, NodeSigner, Signer, Verifier};
+    let signer = NodeSigner::from_seed([9; 32]);
+    let key = signer.public();
+    let msg = [7u8; 256];
+    let mut sign_us = Vec::new();
+    let mut verify_us = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let sigs: Vec<_> = (0..n).map(|_| signer.sign(&msg)).collect();
+        sign_us.push(us(t.elapsed()) / n as f64);
+        let t = Instant::now();
+        assert!(sigs.iter().all(|s| Ed25519Verifier.verify(&key, &msg, s)));
+        verify_us.push(us(t.elapsed()) / n as f64);
+    }
+    (median(&mut sign_us), median(&mut verify_us))
 }
