@@ -44,12 +44,38 @@ mod native {
 
     impl Verifier for Ed25519Verifier {
         fn verify(&self, key: &NodeKey, msg: &[u8], sig: &Signature) -> bool {
-            let Ok(vk) = VerifyingKey::from_bytes(&key.0) else {
+            let Some(vk) = verifying_key(key) else {
                 return false;
             };
             let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
             vk.verify_strict(msg, &sig).is_ok()
         }
+    }
+
+    /// Keys remembered per thread before the memory is cleared.
+    const KEYS_KEPT: usize = 4096;
+
+    std::thread_local! {
+        /// Decompressed keys (`None`: not a curve point). A node verifies
+        /// the same few keys over and over (its neighbours, the servers it
+        /// asks), and decompressing one costs about a third of a verification.
+        static KEYS: std::cell::RefCell<std::collections::HashMap<[u8; 32], Option<VerifyingKey>>> =
+            std::cell::RefCell::new(std::collections::HashMap::new());
+    }
+
+    fn verifying_key(key: &NodeKey) -> Option<VerifyingKey> {
+        KEYS.with(|keys| {
+            let mut keys = keys.borrow_mut();
+            if let Some(vk) = keys.get(&key.0) {
+                return *vk;
+            }
+            if keys.len() >= KEYS_KEPT {
+                keys.clear();
+            }
+            let vk = VerifyingKey::from_bytes(&key.0).ok();
+            keys.insert(key.0, vk);
+            vk
+        })
     }
 
     /// A node's signing key.
@@ -97,6 +123,30 @@ mod native {
             let other = NodeSigner::from_seed([4; 32]);
             assert!(!Ed25519Verifier.verify(&other.public(), b"hello", &sig));
             assert!(!RejectAll.verify(&s.public(), b"hello", &sig));
+        }
+
+        #[test]
+        fn remembered_keys_give_the_same_answers() {
+            let s = NodeSigner::from_seed([5; 32]);
+            let sig = s.sign(b"m");
+            for _ in 0..3 {
+                assert!(Ed25519Verifier.verify(&s.public(), b"m", &sig));
+                assert!(!Ed25519Verifier.verify(&s.public(), b"n", &sig));
+            }
+            // Not a point on the curve (y = 2 has no x): refused, every time.
+            let mut bad = [0u8; 32];
+            bad[0] = 2;
+            assert!(VerifyingKey::from_bytes(&bad).is_err());
+            for _ in 0..2 {
+                assert!(!Ed25519Verifier.verify(&NodeKey(bad), b"m", &sig));
+            }
+            // More keys than are kept: still right after the memory is cleared.
+            for i in 0..(KEYS_KEPT + 10) as u32 {
+                let mut k = [0u8; 32];
+                k[..4].copy_from_slice(&i.to_le_bytes());
+                let _ = Ed25519Verifier.verify(&NodeKey(k), b"m", &sig);
+            }
+            assert!(Ed25519Verifier.verify(&s.public(), b"m", &sig));
         }
     }
 }
