@@ -54,10 +54,10 @@ pub struct Committed {
 /// The event loop's side of the group commit.
 pub struct Committer {
     store: Arc<Store>,
-    jobs: Option<std::sync::mpsc::Sender<(u64, Batch)>>,
+    jobs: Option<std::sync::mpsc::SyncSender<(u64, Batch)>>,
     thread: Option<JoinHandle<()>>,
     /// Results of commits, for the event loop's `select!`.
-    pub done: mpsc::UnboundedReceiver<Committed>,
+    pub done: mpsc::Receiver<Committed>,
     pending: Batch,
     next_seq: u64,
     in_flight: Option<u64>,
@@ -76,8 +76,10 @@ impl Committer {
 
     /// The same with the commit done by `commit` (tests inject disk faults).
     fn with_commit(store: Arc<Store>, commit: impl Fn(&Batch) -> Result<(), StoreError> + Send + 'static) -> Committer {
-        let (jobs, rx) = std::sync::mpsc::channel::<(u64, Batch)>();
-        let (done_tx, done) = mpsc::unbounded_channel();
+        // One commit runs at a time (the loop sends a batch only when the
+        // last result is in), so both queues hold at most one item.
+        let (jobs, rx) = std::sync::mpsc::sync_channel::<(u64, Batch)>(1);
+        let (done_tx, done) = mpsc::channel(1);
         let thread = std::thread::Builder::new()
             .name("por-commit".into())
             .spawn(move || {
@@ -86,7 +88,7 @@ impl Committer {
                     if result.is_err() {
                         std::thread::sleep(RETRY_AFTER);
                     }
-                    if done_tx.send(Committed { seq, batch, result }).is_err() {
+                    if done_tx.blocking_send(Committed { seq, batch, result }).is_err() {
                         return;
                     }
                 }

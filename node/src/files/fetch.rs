@@ -30,7 +30,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use blake3::hazmat::ChainingValue;
-use por_core::protocol::Delivery;
 use por_core::{Amount, NodeKey, Route};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
@@ -38,10 +37,12 @@ use tracing::{debug, info, warn};
 
 use super::id::ContentId;
 use super::store::{Partial, Store, StoreError};
-use super::tree::{block_count, verify_range};
-use super::wire::{FileRequest, MAX_BLOCKS_PER_REQUEST, RangeReply, SERVICE, response_allowance};
-use crate::handle::{NodeHandle, SendError};
-use crate::service::{Reply, STATUS_OK};
+use super::tree::block_count;
+use super::wire::{FileRequest, MAX_BLOCKS_PER_REQUEST, response_allowance};
+use crate::handle::NodeHandle;
+use exchange::request;
+
+mod exchange;
 
 /// How often verified blocks are made durable and recorded.
 pub const PERSIST_EVERY: Duration = Duration::from_millis(200);
@@ -789,95 +790,5 @@ impl Fetch<'_> {
             let _ = tx.send(Event::Done(req, out)).await;
         });
         req
-    }
-}
-
-/// One paid request and the verification of its reply.
-#[allow(clippy::too_many_arguments)]
-async fn request(
-    node: NodeHandle,
-    route: Route,
-    body: Vec<u8>,
-    allowance: u64,
-    id: ContentId,
-    want: Want,
-    timeout: Duration,
-    req: u64,
-    tx: &mpsc::Sender<Event>,
-) -> Outcome {
-    let (rid, mut rx) = match node.request(route, SERVICE, body, allowance).await {
-        Ok(x) => x,
-        Err(SendError::Stopped) => return Outcome::Silent("the node has stopped".into()),
-        Err(SendError::Refused(why)) => return Outcome::Silent(format!("the request could not be sent: {why}")),
-    };
-    let sent = Instant::now();
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut slow = false;
-    loop {
-        let d = match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Err(_) => return Outcome::Silent(format!("no answer within {} ms", timeout.as_millis())),
-            Ok(None) => {
-                let why = node.refusal(rid).await.ok().flatten().unwrap_or_else(|| "the request was dropped".into());
-                return Outcome::Silent(why);
-            }
-            Ok(Some(d)) => d,
-        };
-        match d {
-            Delivery::Acked { .. } => tracing::trace!(req, ms = sent.elapsed().as_millis() as u64, "acked"),
-            Delivery::LatePayment { .. } => {
-                if !slow {
-                    slow = true;
-                    let _ = tx.send(Event::Slow(req)).await;
-                }
-            }
-            Delivery::Notice { .. } => {
-                return Outcome::Silent("an edge of the route was cut (severance notice)".into());
-            }
-            Delivery::Response { response, .. } => {
-                let body = response.body;
-                tracing::trace!(req, ms = sent.elapsed().as_millis() as u64, "response");
-                let out = tokio::task::spawn_blocking(move || check(id, want, &body))
-                    .await
-                    .unwrap_or_else(|e| Outcome::Bad(format!("verification failed: {e}")));
-                tracing::trace!(req, ms = sent.elapsed().as_millis() as u64, "checked");
-                return out;
-            }
-        }
-    }
-}
-
-/// Decodes and verifies a reply against the content id.
-fn check(id: ContentId, want: Want, body: &[u8]) -> Outcome {
-    let Some(reply) = Reply::decode(body) else {
-        return Outcome::Bad("the response is not a service reply".into());
-    };
-    if reply.status != STATUS_OK {
-        return Outcome::Refused(format!(
-            "answered {}: {}",
-            reply.status,
-            reply.error.unwrap_or_else(|| "no reason given".into())
-        ));
-    }
-    let count = match want {
-        Want::Tail => 1,
-        Want::Range { count, .. } => count,
-    };
-    let r = match RangeReply::decode(&reply.body, count) {
-        Ok(r) => r,
-        Err(why) => return Outcome::Bad(why),
-    };
-    let (size, first) = match want {
-        Want::Tail => (r.size, block_count(r.size) - 1),
-        Want::Range { size, first, .. } => (size, first),
-    };
-    if r.size != size || r.first != first || r.count != count {
-        return Outcome::Bad(format!(
-            "asked for blocks {first}+{count} of a {size}-byte file, got {}+{} of {} bytes",
-            r.first, r.count, r.size
-        ));
-    }
-    match verify_range(&id, size, first, count as u64, &r.data, &r.proof_cvs()) {
-        Ok(cvs) => Outcome::Verified { size, first, data: r.data, cvs },
-        Err(e) => Outcome::Bad(format!("blocks {first}+{count} do not verify: {e}")),
     }
 }
