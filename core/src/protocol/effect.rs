@@ -5,11 +5,13 @@
 //! simulator) carries them out **in order**.
 //!
 //! # Ordering rule (durability)
-//! A [`Effect::Persist`] must be durable before the driver carries out any
-//! later effect of the same batch. The engine always emits the `Persist` of a
-//! received voucher before the [`Wire::Ack`] or [`Wire::SyncAck`] that
-//! acknowledges it, so a crash can never leave an ack out there for a
-//! voucher the node lost. The simulator has no disk and skips persists.
+//! A [`Effect::Persist`] must be durable before the driver sends any later
+//! [`Wire::Ack`] or [`Wire::SyncAck`]. The engine always emits the `Persist`
+//! of a received voucher before the ack that acknowledges it, so a crash can
+//! never leave an ack out there for a voucher the node lost. Other effects
+//! need not wait: a relay forwards at once (DESIGN §2.4), and the node
+//! commits vouchers in groups off its event loop. The simulator has no disk
+//! and skips persists.
 
 use serde::{Deserialize, Serialize};
 
@@ -211,8 +213,8 @@ pub enum Effect {
         /// The message.
         msg: Wire,
     },
-    /// Make a voucher durable before any later effect of the batch (see the
-    /// module docs). `received` tells whether we are its payee (the best
+    /// Make a voucher durable before any later ack is sent (see the module
+    /// docs). `received` tells whether we are its payee (the best
     /// voucher to close with) or its payer (what we must never sign below).
     Persist {
         /// The channel.
