@@ -233,8 +233,15 @@ impl Entry {
             None => false,
             Some((_, DownEnd::ChannelGone)) => true,
             Some((t, _)) => {
-                let full = late_fee(per_sec, t.saturating_sub(d.owed_from_ms), max_late_ms);
-                d.received >= full || now >= t.saturating_add(grace_ms)
+                // Answered before anyone downstream could owe a late fee: the
+                // downstream counts from its own upstream deadline, up to one
+                // promised edge latency before ours (DESIGN §2.5), and from
+                // the first copy it got (a copy we re-sent moves only our
+                // `owed_from_ms`). Otherwise its last payment, which settles
+                // the lateness up to the end, comes at a later sync and must
+                // still find the request: wait out the grace.
+                let first_owed = d.deadline_ms.min(d.owed_from_ms).saturating_sub(d.latency_ms);
+                (t <= first_owed && d.received == 0) || now >= t.saturating_add(grace_ms)
             }
         });
         let server_done = self.down.is_some() || self.served || self.up.is_none();
@@ -277,9 +284,9 @@ mod tests {
         assert!(u.settled(5000, 1000, 10_000));
     }
 
-    #[test]
-    fn required_lags_by_grace_and_stops_at_the_end() {
-        let mut d = DownLeg {
+    /// A leg sent at 300 over a 100 ms edge, due at 700.
+    fn down() -> DownLeg {
+        DownLeg {
             channel: ChannelId(2),
             latency_ms: 100,
             sent_ms: 300,
@@ -293,12 +300,79 @@ mod tests {
             request: None,
             resends: 0,
             resent_ms: 300,
-        };
+        }
+    }
+
+    #[test]
+    fn required_lags_by_grace_and_stops_at_the_end() {
+        let mut d = down();
         assert_eq!(d.required(1000, 500, 1000, 10_000), 0);
         assert_eq!(d.required(2000, 500, 1000, 10_000), 800);
         d.ended = Some((1600, DownEnd::Notice));
         assert_eq!(d.required(9000, 500, 1000, 10_000), 900);
         d.owed_from_ms = 1000;
         assert_eq!(d.required(9000, 500, 1000, 10_000), 600, "a copy sent unacknowledged moves the start");
+    }
+
+    #[test]
+    fn a_kept_answer_outlives_every_copy_the_upstream_may_still_send() {
+        use crate::protocol::config::Resend;
+        let resend = Resend::default();
+        let mut u = up(900);
+        u.frozen_at = Some(950);
+        // First ask at 900 + 2 × 100; then up to four copies, each a round
+        // trip (2 × 100 + 50) and a sync tick (500) apart. Kept for one round
+        // until the upstream asks again, then for every copy it may send.
+        let round = 500 + 250;
+        assert_eq!(crate::protocol::node::keep_until(&u, 500, &resend), 1100 + round, "not asked again yet");
+        u.repeats = 1;
+        assert_eq!(crate::protocol::node::keep_until(&u, 500, &resend), 1100 + 3 * round, "three copies left");
+        u.repeats = 3;
+        assert_eq!(crate::protocol::node::keep_until(&u, 500, &resend), 1100 + round, "one copy left");
+        u.repeats = 9;
+        assert_eq!(crate::protocol::node::keep_until(&u, 500, &resend), 1100 + round, "never less than one");
+        let off = Resend { max_resends: 0, ..Resend::default() };
+        assert_eq!(crate::protocol::node::keep_until(&u, 500, &off), 0);
+    }
+
+    #[test]
+    fn a_late_leg_is_kept_for_the_grace_after_its_end() {
+        // Re-sent after the deadline: our count starts later, the
+        // downstream's does not.
+        let late = DownLeg {
+            overdue: true,
+            received: 900,
+            ended: Some((1600, DownEnd::Notice)),
+            owed_from_ms: 1000,
+            resends: 1,
+            resent_ms: 800,
+            ..down()
+        };
+        let mut e = Entry {
+            id: RequestId([1; 32]),
+            server: NodeKey([0; 32]),
+            max_response_bytes: 0,
+            route_down: vec![(ChannelId(2), 100)],
+            up: None,
+            down: Some(late),
+            origin: Some(Origin { bound_at_ms: 700, resolved: true }),
+            confirm: None,
+            served: false,
+        };
+        let (rate, cap, grace) = (1000, 10_000, 1500);
+        // 900 is more than our own count (600, from 1000 to 1600), yet the
+        // downstream's settling payment may still come: kept.
+        assert!(!e.work_done(1700, rate, cap, grace));
+        assert!(!e.work_done(1600 + grace - 1, rate, cap, grace));
+        assert!(e.work_done(1600 + grace, rate, cap, grace), "the grace ends the wait");
+        // Answered more than one edge latency before the deadline, nothing
+        // paid: nobody can owe anything, done at once.
+        let d = e.down.as_mut().unwrap();
+        (d.received, d.overdue, d.owed_from_ms, d.ended) = (0, false, 700, Some((550, DownEnd::Response)));
+        assert!(e.work_done(560, rate, cap, grace));
+        // Answered inside the last edge latency: the downstream may owe a
+        // little from its earlier deadline; kept for the grace.
+        e.down.as_mut().unwrap().ended = Some((650, DownEnd::Response));
+        assert!(!e.work_done(660, rate, cap, grace));
     }
 }

@@ -322,8 +322,8 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         {
             let arrive = now.saturating_add(up.latency_ms);
             up.frozen_at = Some(up.frozen_at.map_or(arrive, |f| f.max(arrive)));
-            up.keep_until_ms = up.keep_until_ms.max(keep_until(up, ch.sync_ms, &self.config.resend));
             up.repeats += 1;
+            up.keep_until_ms = up.keep_until_ms.max(keep_until(up, ch.sync_ms, &self.config.resend));
             out.push(Effect::Send { channel, msg: answer });
         }
         self.arm_sync(channel, now, out);
@@ -695,17 +695,26 @@ pub(crate) fn hop_terms(request: &Request, pos: usize) -> Result<HopTerms, CostE
 /// Until when a node keeps the answer it sent upstream, to repeat it when
 /// the upstream sends the request again. The upstream asks at its deadline
 /// (at the latest one promised latency after our estimate of it; the copy
-/// takes another), then at its first sync tick a round trip later. A repeat
-/// for a later ask would reach it past its late-fee grace, too late to spare
-/// the edge, so the answer is kept for those two asks only. `0` when
-/// re-sending is off.
+/// takes another), then again a round trip (and at most a sync tick) after
+/// each copy, up to `max_resends` copies. Until a first ask arrives the
+/// answer is kept for one round. Once one has (the answer was lost at least
+/// once), copies may be lost too, so it is kept for every ask the upstream
+/// may still make: a repeat moves our own debt's end later (`frozen_at`), and
+/// answering a late ask lets us pay the lateness it saw instead of being cut
+/// for it. Answers that were never asked for again go after one round, which
+/// keeps a relay's memory small when the answers are large (file ranges).
+/// `0` when re-sending is off.
 pub(crate) fn keep_until(up: &UpLeg, sync_ms: u64, resend: &Resend) -> u64 {
     if resend.max_resends == 0 {
         return 0;
     }
     let first_ask = up.deadline_ms.saturating_add(up.latency_ms.saturating_mul(2));
     let round = sync_ms.saturating_add(resend.timeout_ms(up.latency_ms));
-    up.frozen_at.unwrap_or(0).max(first_ask).saturating_add(round)
+    let asks_left = match up.repeats {
+        0 => 1,
+        r => u64::from(resend.max_resends.saturating_sub(r).max(1)),
+    };
+    up.frozen_at.unwrap_or(0).max(first_ask).saturating_add(round.saturating_mul(asks_left))
 }
 
 /// A voucher of this channel's payer that is not above the best one held:
