@@ -10,6 +10,8 @@
 //! Run with `cargo bench -p por-node --bench files` (`make bench`); set
 //! `FILES_BENCH_MIB` to change the size (default 256).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +26,8 @@ use por_node::files::{FetchOptions, Files, FilesConfig, FixedRoutes, Progress};
 use por_node::{NodeConfig, RunningNode, start};
 use serde_bytes::ByteBuf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use common::{cpu_time, loadavg};
 
 const CHUNK: usize = 1 << 20;
 const IN_FLIGHT: usize = 4;
@@ -45,26 +49,6 @@ fn random(len: usize) -> Vec<u8> {
     }
     v.truncate(len);
     v
-}
-
-/// Clock ticks per second of `/proc/self/stat` (USER_HZ, 100 on Linux).
-const USER_HZ: f64 = 100.0;
-
-/// This process's CPU time (user + system) so far.
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat (Linux only)");
-    // utime and stime are fields 14 and 15; the command name before them is
-    // in parentheses and may hold spaces.
-    let rest = &stat[stat.rfind(')').expect("a stat line") + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
-    Duration::from_secs_f64(ticks as f64 / USER_HZ)
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
 }
 
 /// Wall and CPU time of one transfer (every node runs in this process, so

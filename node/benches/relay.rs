@@ -26,6 +26,8 @@
 //! temporary directory; `/dev/shm` shows what the protocol costs without
 //! the disk's fsync).
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,6 +41,8 @@ use por_core::protocol::{ChannelSetup, Delivery};
 use por_core::{ChannelId, EdgeParams, Route, RouteHop};
 use por_node::{NodeConfig, NodeHandle, Reply, RunningNode, ServiceRequest, start};
 use serde_bytes::ByteBuf;
+
+use common::{cpu_time, loadavg};
 
 /// Request body and response body, bytes.
 const BODY: usize = 256;
@@ -58,26 +62,6 @@ const EDGE: EdgeParams = EdgeParams { latency_ms: 100, base_fee: 1, byte_fee: 0 
 const SERVICE_MS: u64 = 100;
 /// Response allowance: the echo's 256 B plus the reply's CBOR framing.
 const MAX_RESPONSE: u64 = 512;
-/// Clock ticks per second of `/proc/self/stat` (USER_HZ, 100 on Linux).
-const USER_HZ: f64 = 100.0;
-
-/// This process's CPU time (user + system) so far.
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat (Linux only)");
-    // Fields after the command name, which is in parentheses and may hold
-    // spaces; utime and stime are fields 14 and 15 of the whole line.
-    let rest = &stat[stat.rfind(')').expect("a stat line") + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
-    Duration::from_secs_f64(ticks as f64 / USER_HZ)
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
-}
-
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();

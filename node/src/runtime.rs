@@ -15,6 +15,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -42,7 +43,6 @@ use crate::store::{Store, StoreError, StoredChannel};
 use outcomes::refusal_text;
 
 mod outcomes;
-use std::sync::Arc;
 
 /// What travels between two nodes: an engine message and the channel it
 /// belongs to (two nodes may share several channels).
