@@ -217,6 +217,10 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
 
     /// Handles a message that arrived over `channel`.
     pub fn handle_message(&mut self, channel: ChannelId, msg: Wire, now: u64, out: &mut Vec<Effect>) {
+        if self.config.faults.drop_requests && matches!(msg, Wire::Request(_)) {
+            // Fault injection: a silent hop; the request leaves no trace.
+            return;
+        }
         self.expire_kept(now);
         let start = out.len();
         self.handle_message_inner(channel, msg, now, out);
