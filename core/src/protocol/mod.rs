@@ -60,9 +60,6 @@ pub mod config;
 pub mod effect;
 pub mod inflight;
 mod node;
-mod refused;
-mod restore;
-mod sync;
 #[cfg(all(test, feature = "native"))]
 mod tests;
 

@@ -19,6 +19,10 @@ use crate::protocol::effect::{Delivery, Effect, EngineEvent, PaidRequest, Refusa
 use crate::protocol::inflight::{Answer, DownEnd, DownLeg, Entry, Origin, PendingConfirm, UpLeg};
 use crate::voucher::{Ack, ChannelId, SignedVoucher};
 
+mod refused;
+mod restore;
+mod sync;
+
 /// Why a request could not be sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {

@@ -15,8 +15,9 @@
 use crate::bytes::RequestId;
 use crate::crypto::{Signer, Verifier};
 use crate::protocol::inflight::DownEnd;
-use crate::protocol::node::NodeEngine;
 use crate::voucher::ChannelId;
+
+use super::NodeEngine;
 
 impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// The neighbour on `channel` refused request `id`, which this node

@@ -24,8 +24,9 @@ use crate::crypto::{Signer, Verifier};
 use crate::message::{Overdue, SeveranceNotice, SyncAck, SyncMessage};
 use crate::protocol::effect::{Delivery, Effect, EngineEvent, Refusal, SeverReason, Timer, Wire};
 use crate::protocol::inflight::DownEnd;
-use crate::protocol::node::{NodeEngine, refuse};
 use crate::voucher::{Amount, ChannelId};
+
+use super::{NodeEngine, refuse};
 
 impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// A timer set by an earlier [`Effect::SetTimer`] fired.
