@@ -6,7 +6,7 @@
 //! the node's monotonic clock, and carry out the [`Effect`]s it appends.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 
 use crate::bytes::{NodeKey, RequestId};
 use crate::cost::CostError;
@@ -16,7 +16,7 @@ use crate::message::{Request, Response, SeveranceNotice};
 use crate::protocol::channel::{ChannelMap, ChannelSetup, ChannelState};
 use crate::protocol::config::{ProtocolConfig, Resend};
 use crate::protocol::effect::{Delivery, Effect, EngineEvent, PaidRequest, Refusal, Timer, Wire};
-use crate::protocol::inflight::{Answer, DownEnd, DownLeg, Entry, Origin, PendingConfirm, UpLeg};
+use crate::protocol::inflight::{Answer, DownEnd, DownLeg, Entry, IdHasher, Origin, PendingConfirm, Requests, UpLeg};
 use crate::voucher::{Ack, ChannelId, SignedVoucher};
 
 mod refused;
@@ -72,11 +72,7 @@ pub struct NodeEngine<S, V> {
     pub(crate) verifier: V,
     pub(crate) key: NodeKey,
     pub(crate) channels: ChannelMap,
-    /// Stored in the table, not boxed: a lookup then reads one place fewer,
-    /// and an entry costs no allocation of its own (the table moves them
-    /// only when it grows). Never iterated, so its order never reaches an
-    /// output.
-    pub(crate) entries: HashMap<RequestId, Entry, BuildHasherDefault<IdHasher>>,
+    pub(crate) requests: Requests,
     /// The up legs of finished requests whose answer is kept to repeat it
     /// ([`UpLeg::keep_until_ms`]); the rest of the entry is gone.
     pub(crate) kept: HashMap<RequestId, UpLeg, BuildHasherDefault<IdHasher>>,
@@ -99,7 +95,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             verifier,
             key,
             channels: ChannelMap::default(),
-            entries: HashMap::default(),
+            requests: Requests::default(),
             kept: HashMap::default(),
             kept_order: VecDeque::new(),
             kept_front_ms: u64::MAX,
@@ -135,12 +131,12 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// Requests this node still tracks (not counting finished ones whose
     /// answer it only keeps to repeat it, see [`UpLeg::keep_until_ms`]).
     pub fn in_flight(&self) -> usize {
-        self.entries.len()
+        self.requests.len()
     }
 
     /// One tracked request.
     pub fn entry(&self, id: &RequestId) -> Option<&Entry> {
-        self.entries.get(id)
+        self.requests.get(id)
     }
 
     /// Starts tracking a channel that opened on chain.
@@ -166,7 +162,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let hop = request.route.hops.first().ok_or(RequestError::EmptyRoute)?;
         let channel = hop.channel;
         let id = request.id();
-        if self.entries.contains_key(&id) {
+        if self.requests.contains(&id) {
             return Err(RequestError::Duplicate(id));
         }
         let q = request.quote()?;
@@ -214,7 +210,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
         out.push(Effect::Send { channel, msg: Wire::Request(paid) });
         out.push(Effect::SetTimer { at_ms: deadline, timer: Timer::Deadline(id) });
-        self.entries.insert(id, entry);
+        self.requests.insert(entry);
         self.track_down(channel, id, now, out);
         Ok(id)
     }
@@ -255,7 +251,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         now: u64,
         out: &mut Vec<Effect>,
     ) -> Result<(), RespondError> {
-        let e = match self.entries.get_mut(&id) {
+        let e = match self.requests.get_mut(&id) {
             Some(e) if e.down.is_none() && !e.served && e.up.is_some() => e,
             _ => return Err(RespondError::UnknownRequest(id)),
         };
@@ -321,10 +317,10 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 confirm: None,
                 served: true,
             };
-            self.entries.insert(id, e);
+            self.requests.insert(e);
             ch.up_ids.insert(id);
         }
-        if let Some(up) = self.entries.get_mut(&id).and_then(|e| e.up.as_mut())
+        if let Some(up) = self.requests.get_mut(&id).and_then(|e| e.up.as_mut())
             && late(up)
             && let Some(answer) = up.answer.as_ref().map(Answer::wire)
         {
@@ -351,7 +347,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         // One serialisation serves both the id and the signature check.
         let signed = request.signing_bytes();
         let id = RequestId(crate::bytes::sha256(&signed).0);
-        if let Some(e) = self.entries.get(&id) {
+        if let Some(e) = self.requests.get(&id) {
             if e.up.as_ref().is_some_and(|u| u.channel == channel) {
                 return self.on_repeat(id, channel, &voucher, now, out);
             }
@@ -452,13 +448,13 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 out.push(Effect::Send { channel: n.channel, msg: Wire::Request(paid) });
                 out.push(Effect::Send { channel, msg: Wire::Ack(ack) });
                 out.push(Effect::SetTimer { at_ms: deadline, timer: Timer::Deadline(id) });
-                self.entries.insert(id, entry);
+                self.requests.insert(entry);
                 self.track_down(n.channel, id, now, out);
             }
             None => {
                 out.push(Effect::Send { channel, msg: Wire::Ack(ack) });
                 out.push(Effect::Serve { request_id: id, request: Box::new(request) });
-                self.entries.insert(id, entry);
+                self.requests.insert(entry);
             }
         }
         self.channels.get_mut(&channel).expect("checked above").up_ids.insert(id);
@@ -467,7 +463,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
 
     fn on_ack(&mut self, channel: ChannelId, ack: Ack, out: &mut Vec<Effect>) {
         let remote = self.channels[&channel].ledger.remote;
-        let Some(e) = self.entries.get_mut(&ack.request_id) else {
+        let Some(e) = self.requests.get_mut(&ack.request_id) else {
             return refuse(out, channel, "ack", Refusal::UnknownRequest);
         };
         let Some(d) = e.down.as_mut().filter(|d| d.channel == channel) else {
@@ -490,7 +486,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
 
     fn on_response(&mut self, channel: ChannelId, resp: Box<Response>, now: u64, out: &mut Vec<Effect>) {
         let id = resp.request_id;
-        let Some(e) = self.entries.get_mut(&id) else {
+        let Some(e) = self.requests.get_mut(&id) else {
             return refuse(out, channel, "response", Refusal::UnknownRequest);
         };
         let Some(d) = e.down.as_mut().filter(|d| d.channel == channel) else {
@@ -530,7 +526,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
 
     pub(crate) fn on_notice(&mut self, channel: ChannelId, notice: SeveranceNotice, now: u64, out: &mut Vec<Effect>) {
         let id = notice.request_id;
-        let Some(e) = self.entries.get_mut(&id) else {
+        let Some(e) = self.requests.get_mut(&id) else {
             return refuse(out, channel, "notice", Refusal::UnknownRequest);
         };
         let Some(slack) = e.round_trip_to(notice.channel) else {
@@ -568,7 +564,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// Delivers a notice to the local requester or sends it upstream (at
     /// once, and again in the next sync), freezing what we owe there.
     pub(crate) fn pass_notice_up(&mut self, id: RequestId, notice: SeveranceNotice, now: u64, out: &mut Vec<Effect>) {
-        let Some(e) = self.entries.get_mut(&id) else { return };
+        let Some(e) = self.requests.get_mut(&id) else { return };
         if let Some(o) = e.origin.as_mut() {
             if !o.resolved {
                 o.resolved = true;
@@ -627,12 +623,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// Drops the entry if nothing is left to do for it; an answer it sent
     /// upstream is kept with its up leg until [`UpLeg::keep_until_ms`].
     pub(crate) fn try_finish(&mut self, id: RequestId, now: u64) {
-        let Some(e) = self.entries.get(&id) else { return };
-        let c = &self.config;
-        if !e.work_done(now, c.late_fee_per_sec, c.max_late_ms, c.policy.late_fee_grace_ms) {
-            return;
-        }
-        let e = self.entries.remove(&id).expect("just read");
+        let Some(e) = self.requests.finish(&id, now, &self.config) else { return };
         if let Some(d) = &e.down
             && let Some(ch) = self.channels.get_mut(&d.channel)
         {
@@ -730,33 +721,6 @@ pub(crate) fn keep_until(up: &UpLeg, sync_ms: u64, resend: &Resend) -> u64 {
 fn stale_voucher_ok(ledger: &ChannelLedger, v: &SignedVoucher, verifier: &impl Verifier) -> bool {
     let vo = &v.voucher;
     vo.channel == ledger.channel && vo.payer == ledger.remote && vo.contract == ledger.contract && v.verify(verifier)
-}
-
-/// Hashes a request id by its first eight bytes. Ids are SHA-256 digests of
-/// requests their requester signed, so they are already uniform, and an
-/// entry exists only for a request someone paid for: grinding ids to collide
-/// costs a payment per entry. Deterministic, so the engine draws no
-/// randomness.
-#[derive(Default)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        if bytes.len() >= 8 {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&bytes[..8]);
-            self.0 ^= u64::from_le_bytes(b);
-        }
-    }
-
-    #[inline]
-    fn write_usize(&mut self, _: usize) {}
 }
 
 pub(crate) fn refuse(out: &mut Vec<Effect>, channel: ChannelId, kind: &'static str, reason: Refusal) {

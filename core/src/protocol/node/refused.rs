@@ -24,7 +24,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// originated, before acknowledging it. Returns whether that ended the
     /// request (`false`: not ours, not on that channel, or already acked).
     pub fn first_hop_refused(&mut self, id: RequestId, channel: ChannelId, now: u64) -> bool {
-        let Some(e) = self.entries.get_mut(&id) else { return false };
+        let Some(e) = self.requests.get_mut(&id) else { return false };
         if e.origin.is_none() {
             return false;
         }

@@ -67,7 +67,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     fn channel_removed_inner(&mut self, channel: ChannelId, tx_hash: Hash32, now: u64, out: &mut Vec<Effect>) {
         if let Some(ids) = self.watch.remove(&channel) {
             for id in ids {
-                if let Some(e) = self.entries.get_mut(&id)
+                if let Some(e) = self.requests.get_mut(&id)
                     && e.confirm.as_ref().is_some_and(|c| c.severed == channel)
                 {
                     e.confirm = None;
@@ -84,7 +84,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let down: Vec<RequestId> = ch.down_ids.iter().copied().collect();
         let up: Vec<RequestId> = ch.up_ids.iter().copied().collect();
         for id in down {
-            let Some(e) = self.entries.get_mut(&id) else { continue };
+            let Some(e) = self.requests.get_mut(&id) else { continue };
             let Some(d) = e.down.as_mut() else { continue };
             let unconfirmed = e.confirm.is_some();
             let notify = match d.ended {
@@ -107,13 +107,13 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 let notice = SeveranceNotice::create(id, channel, tx_hash, &self.signer);
                 self.pass_notice_up(id, notice, now, out);
             }
-            if let Some(d) = self.entries.get_mut(&id).and_then(|e| e.down.as_mut()) {
+            if let Some(d) = self.requests.get_mut(&id).and_then(|e| e.down.as_mut()) {
                 d.ended = Some((d.ended.map_or(now, |x| x.0), DownEnd::ChannelGone));
             }
             self.try_finish(id, now);
         }
         for id in up {
-            if let Some(e) = self.entries.get_mut(&id) {
+            if let Some(e) = self.requests.get_mut(&id) {
                 e.up = None;
             }
             self.try_finish(id, now);
@@ -156,7 +156,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let resend = &self.config.resend;
         let mut open = false;
         for id in &ch.down_ids {
-            let Some(e) = self.entries.get(id) else { continue };
+            let Some(e) = self.requests.get(id) else { continue };
             if e.work_done(now, rate, cap, p.late_fee_grace_ms) {
                 done.push(*id);
             }
@@ -198,7 +198,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let mut repeats = Vec::new();
         let mut total: Amount = 0;
         for id in &ch.up_ids {
-            let Some(e) = self.entries.get_mut(id) else { continue };
+            let Some(e) = self.requests.get_mut(id) else { continue };
             if e.work_done(now, rate, cap, grace) {
                 done.push(*id);
             }
@@ -243,7 +243,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let mut overdue = fresh;
         overdue.append(&mut repeats);
         for o in &overdue {
-            let Some(u) = self.entries.get_mut(&o.request_id).and_then(|e| e.up.as_mut()) else { continue };
+            let Some(u) = self.requests.get_mut(&o.request_id).and_then(|e| e.up.as_mut()) else { continue };
             if o.amount > u.paid {
                 u.paid = o.amount;
                 u.claim_sends = 0;
@@ -311,7 +311,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
         let mut settled = Vec::new();
         for id in &ch.up_ids {
-            let Some(u) = self.entries.get_mut(id).and_then(|e| e.up.as_mut()) else { continue };
+            let Some(u) = self.requests.get_mut(id).and_then(|e| e.up.as_mut()) else { continue };
             if u.paid_seq != 0 && u.paid_seq <= ack.seq && u.confirmed < u.paid {
                 u.confirmed = u.paid;
                 settled.push(*id);
@@ -334,7 +334,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             if !ch.down_ids.contains(&o.request_id) {
                 continue;
             }
-            let Some(d) = self.entries.get(&o.request_id).and_then(|e| e.down.as_ref()) else { continue };
+            let Some(d) = self.requests.get(&o.request_id).and_then(|e| e.down.as_ref()) else { continue };
             if o.amount > d.received {
                 claimed = claimed.saturating_add(o.amount - d.received);
                 credits.push((o.request_id, o.amount));
@@ -377,7 +377,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             msg: Wire::SyncAck(SyncAck::create(channel, msg.seq, cumulative, &self.signer)),
         });
         for (id, amount) in credits {
-            let Some(e) = self.entries.get_mut(&id) else { continue };
+            let Some(e) = self.requests.get_mut(&id) else { continue };
             let Some(d) = e.down.as_mut() else { continue };
             let inc = amount - d.received;
             d.received = amount;
@@ -393,7 +393,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
 
     fn on_deadline(&mut self, id: RequestId, now: u64, out: &mut Vec<Effect>) {
         let slack = self.slack(&id);
-        let Some(e) = self.entries.get_mut(&id) else { return };
+        let Some(e) = self.requests.get_mut(&id) else { return };
         let has_up = e.up.is_some();
         let Some(d) = e.down.as_mut().filter(|d| d.open() && now >= d.deadline_ms) else { return };
         let (channel, deadline, first) = (d.channel, d.deadline_ms, !d.overdue);
@@ -407,7 +407,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 // Fault injection: claim the downstream edge is cut, without cutting it.
                 let tx = Hash32(sha256(&[b"false-notice".as_slice(), &id.0].concat()).0);
                 let notice = SeveranceNotice::create(id, channel, tx, &self.signer);
-                if let Some(d) = self.entries.get_mut(&id).and_then(|e| e.down.as_mut()) {
+                if let Some(d) = self.requests.get_mut(&id).and_then(|e| e.down.as_mut()) {
                     d.ended = Some((now, DownEnd::Notice));
                 }
                 return self.pass_notice_up(id, notice, now, out);
@@ -434,7 +434,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// [`Resend::max_resends`]: crate::protocol::Resend::max_resends
     pub(crate) fn resend_request(&mut self, id: RequestId, now: u64, out: &mut Vec<Effect>) {
         let limit = self.config.resend.max_resends;
-        let Some(d) = self.entries.get_mut(&id).and_then(|e| e.down.as_mut()) else { return };
+        let Some(d) = self.requests.get_mut(&id).and_then(|e| e.down.as_mut()) else { return };
         if !d.open() || d.resends >= limit || self.channels.get(&d.channel).is_none_or(|c| c.closed) {
             return;
         }
@@ -451,12 +451,12 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// The policy's slack for a request: `hop_slack_ms` per hop below our
     /// downstream edge.
     fn slack(&self, id: &RequestId) -> u64 {
-        let hops = self.entries.get(id).map_or(0, |e| e.route_down.len().saturating_sub(1)) as u64;
+        let hops = self.requests.get(id).map_or(0, |e| e.route_down.len().saturating_sub(1)) as u64;
         hops.saturating_mul(self.config.policy.hop_slack_ms)
     }
 
     fn on_confirm_timer(&mut self, id: RequestId, now: u64, out: &mut Vec<Effect>) {
-        let Some(e) = self.entries.get(&id) else { return };
+        let Some(e) = self.requests.get(&id) else { return };
         if e.confirm.as_ref().is_none_or(|c| now < c.until_ms) {
             return;
         }
