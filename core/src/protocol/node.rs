@@ -5,8 +5,7 @@
 //! they feed it messages, timers and chain events with the current time of
 //! the node's monotonic clock, and carry out the [`Effect`]s it appends.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::hash::BuildHasherDefault;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::bytes::{NodeKey, RequestId};
 use crate::cost::CostError;
@@ -14,14 +13,18 @@ use crate::crypto::{Signer, Verifier};
 use crate::ledger::{ChannelLedger, LedgerError};
 use crate::message::{Request, Response, SeveranceNotice};
 use crate::protocol::channel::{ChannelMap, ChannelSetup, ChannelState};
-use crate::protocol::config::{ProtocolConfig, Resend};
+use crate::protocol::config::ProtocolConfig;
 use crate::protocol::effect::{Delivery, Effect, EngineEvent, PaidRequest, Refusal, Timer, Wire};
-use crate::protocol::inflight::{Answer, DownEnd, DownLeg, Entry, IdHasher, Origin, PendingConfirm, Requests, UpLeg};
+use crate::protocol::inflight::{Answer, DownEnd, DownLeg, Entry, Origin, PendingConfirm, Requests, UpLeg};
 use crate::voucher::{Ack, ChannelId, SignedVoucher};
 
 mod refused;
+mod resend;
 mod restore;
 mod sync;
+
+use resend::KeptAnswers;
+pub(crate) use resend::keep_until;
 
 /// Why a request could not be sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,14 +76,8 @@ pub struct NodeEngine<S, V> {
     pub(crate) key: NodeKey,
     pub(crate) channels: ChannelMap,
     pub(crate) requests: Requests,
-    /// The up legs of finished requests whose answer is kept to repeat it
-    /// ([`UpLeg::keep_until_ms`]); the rest of the entry is gone.
-    pub(crate) kept: HashMap<RequestId, UpLeg, BuildHasherDefault<IdHasher>>,
-    /// When each kept leg may go, in the order they were kept.
-    pub(crate) kept_order: VecDeque<(u64, RequestId)>,
-    /// The time of `kept_order`'s first item (`u64::MAX` when empty): the
-    /// check made on every input then reads only the engine itself.
-    kept_front_ms: u64,
+    /// Answers kept after their request ended, to repeat them.
+    kept: KeptAnswers,
     /// Requests whose pending notice names a channel, by that channel.
     pub(crate) watch: BTreeMap<ChannelId, BTreeSet<RequestId>>,
 }
@@ -96,9 +93,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             key,
             channels: ChannelMap::default(),
             requests: Requests::default(),
-            kept: HashMap::default(),
-            kept_order: VecDeque::new(),
-            kept_front_ms: u64::MAX,
+            kept: KeptAnswers::default(),
             watch: BTreeMap::new(),
         }
     }
@@ -221,7 +216,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             // Fault injection: a silent hop; the request leaves no trace.
             return;
         }
-        self.expire_kept(now);
+        self.kept.expire(now);
         let start = out.len();
         self.handle_message_inner(channel, msg, now, out);
         self.note_sends(out, start, now);
@@ -271,66 +266,6 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             }
         }
         Ok(())
-    }
-
-    /// A copy of a paid request to send again, when re-sending is on.
-    fn keep_copy(&self, paid: &PaidRequest) -> Option<Box<PaidRequest>> {
-        (self.config.resend.max_resends > 0).then(|| Box::new(paid.clone()))
-    }
-
-    /// The upstream sent again a request we already hold: our ack or our
-    /// answer may have been lost. Acknowledge again, and repeat the answer
-    /// unless the copy may only have crossed it; what we owe for lateness
-    /// then runs until the repeat can arrive (the loss was on our message).
-    fn on_repeat(
-        &mut self,
-        id: RequestId,
-        channel: ChannelId,
-        voucher: &SignedVoucher,
-        now: u64,
-        out: &mut Vec<Effect>,
-    ) {
-        out.push(Effect::Send { channel, msg: Wire::Ack(Ack::create(id, voucher, &self.signer)) });
-        let Some(ch) = self.channels.get_mut(&channel) else { return };
-        // The copy left after our answer should have arrived (so the answer
-        // was lost, not crossing the copy): always when the answer left in
-        // time by our estimate of the upstream's deadline (it asks at that
-        // deadline or later) or after a repeat of ours (it asks again a round
-        // trip later); otherwise when it arrives a promised latency after
-        // the answer could have.
-        let late = |up: &UpLeg| {
-            up.frozen_at
-                .is_some_and(|f| f <= up.deadline_ms || up.repeats > 0 || now >= f.saturating_add(up.latency_ms))
-        };
-        if self.kept.get(&id).is_some_and(late)
-            && let Some(up) = self.kept.remove(&id)
-        {
-            // We owe again: the leg goes back on the channel's books.
-            let e = Entry {
-                id,
-                server: self.key,
-                max_response_bytes: 0,
-                route_down: Vec::new(),
-                up: Some(up),
-                down: None,
-                origin: None,
-                confirm: None,
-                served: true,
-            };
-            self.requests.insert(e);
-            ch.up_ids.insert(id);
-        }
-        if let Some(up) = self.requests.get_mut(&id).and_then(|e| e.up.as_mut())
-            && late(up)
-            && let Some(answer) = up.answer.as_ref().map(Answer::wire)
-        {
-            let arrive = now.saturating_add(up.latency_ms);
-            up.frozen_at = Some(up.frozen_at.map_or(arrive, |f| f.max(arrive)));
-            up.repeats += 1;
-            up.keep_until_ms = up.keep_until_ms.max(keep_until(up, ch.sync_ms, &self.config.resend));
-            out.push(Effect::Send { channel, msg: answer });
-        }
-        self.arm_sync(channel, now, out);
     }
 
     fn on_request(&mut self, channel: ChannelId, paid: PaidRequest, now: u64, out: &mut Vec<Effect>) {
@@ -633,32 +568,8 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             if let Some(ch) = self.channels.get_mut(&u.channel) {
                 ch.up_ids.remove(&id);
             }
-            if u.answer.is_some() && now < u.keep_until_ms {
-                if self.kept_order.is_empty() {
-                    self.kept_front_ms = u.keep_until_ms;
-                }
-                self.kept_order.push_back((u.keep_until_ms, id));
-                self.kept.insert(id, u);
-            }
+            self.kept.keep(id, u, now);
         }
-    }
-
-    /// Forgets the kept answers whose time is up.
-    pub(crate) fn expire_kept(&mut self, now: u64) {
-        if self.kept_front_ms > now {
-            return;
-        }
-        while let Some(&(t, id)) = self.kept_order.front()
-            && t <= now
-        {
-            self.kept_order.pop_front();
-            if let Some(u) = self.kept.get(&id)
-                && now >= u.keep_until_ms
-            {
-                self.kept.remove(&id);
-            }
-        }
-        self.kept_front_ms = self.kept_order.front().map_or(u64::MAX, |&(t, _)| t);
     }
 }
 
@@ -689,31 +600,6 @@ pub(crate) fn hop_terms(request: &Request, pos: usize) -> Result<HopTerms, CostE
         }
     }
     Ok(t)
-}
-
-/// Until when a node keeps the answer it sent upstream, to repeat it when
-/// the upstream sends the request again. The upstream asks at its deadline
-/// (at the latest one promised latency after our estimate of it; the copy
-/// takes another), then again a round trip (and at most a sync tick) after
-/// each copy, up to `max_resends` copies. Until a first ask arrives the
-/// answer is kept for one round. Once one has (the answer was lost at least
-/// once), copies may be lost too, so it is kept for every ask the upstream
-/// may still make: a repeat moves our own debt's end later (`frozen_at`), and
-/// answering a late ask lets us pay the lateness it saw instead of being cut
-/// for it. Answers that were never asked for again go after one round, which
-/// keeps a relay's memory small when the answers are large (file ranges).
-/// `0` when re-sending is off.
-pub(crate) fn keep_until(up: &UpLeg, sync_ms: u64, resend: &Resend) -> u64 {
-    if resend.max_resends == 0 {
-        return 0;
-    }
-    let first_ask = up.deadline_ms.saturating_add(up.latency_ms.saturating_mul(2));
-    let round = sync_ms.saturating_add(resend.timeout_ms(up.latency_ms));
-    let asks_left = match up.repeats {
-        0 => 1,
-        r => u64::from(resend.max_resends.saturating_sub(r).max(1)),
-    };
-    up.frozen_at.unwrap_or(0).max(first_ask).saturating_add(round.saturating_mul(asks_left))
 }
 
 /// A voucher of this channel's payer that is not above the best one held:

@@ -31,7 +31,7 @@ use super::{NodeEngine, refuse};
 impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// A timer set by an earlier [`Effect::SetTimer`] fired.
     pub fn handle_timer(&mut self, timer: Timer, now: u64, out: &mut Vec<Effect>) {
-        self.expire_kept(now);
+        self.kept.expire(now);
         let start = out.len();
         match timer {
             Timer::Sync(c) => self.on_sync_timer(c, now, out),
@@ -424,28 +424,6 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             // No answer by the deadline: maybe it was lost; ask again.
             self.resend_request(id, now, out);
         }
-    }
-
-    /// Sends a request again down its leg (the re-send rule, see
-    /// [`crate::protocol`]), within [`Resend::max_resends`]. Sent before the
-    /// downstream acknowledged it, the copy may be the first the downstream
-    /// gets, so the late fees it owes count from the copy's deadline.
-    ///
-    /// [`Resend::max_resends`]: crate::protocol::Resend::max_resends
-    pub(crate) fn resend_request(&mut self, id: RequestId, now: u64, out: &mut Vec<Effect>) {
-        let limit = self.config.resend.max_resends;
-        let Some(d) = self.requests.get_mut(&id).and_then(|e| e.down.as_mut()) else { return };
-        if !d.open() || d.resends >= limit || self.channels.get(&d.channel).is_none_or(|c| c.closed) {
-            return;
-        }
-        let Some(p) = d.request.as_ref() else { return };
-        if !d.acked {
-            let budget = d.deadline_ms.saturating_sub(d.sent_ms);
-            d.owed_from_ms = d.owed_from_ms.max(now.saturating_add(budget));
-        }
-        d.resends += 1;
-        d.resent_ms = now;
-        out.push(Effect::Send { channel: d.channel, msg: Wire::Request(p.clone()) });
     }
 
     /// The policy's slack for a request: `hop_slack_ms` per hop below our
