@@ -5,24 +5,24 @@
 //! they feed it messages, timers and chain events with the current time of
 //! the node's monotonic clock, and carry out the [`Effect`]s it appends.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use crate::bytes::{NodeKey, RequestId};
 use crate::cost::CostError;
 use crate::crypto::{Signer, Verifier};
 use crate::ledger::{ChannelLedger, LedgerError};
-use crate::message::{Request, Response, SeveranceNotice};
+use crate::message::{Request, Response};
 use crate::protocol::channel::{ChannelMap, ChannelSetup, ChannelState};
 use crate::protocol::config::ProtocolConfig;
 use crate::protocol::effect::{Delivery, Effect, EngineEvent, PaidRequest, Refusal, Timer, Wire};
-use crate::protocol::inflight::{Answer, DownEnd, DownLeg, Entry, Origin, PendingConfirm, Requests, UpLeg};
+use crate::protocol::inflight::{Answer, DownEnd, DownLeg, Entry, Origin, Requests, UpLeg};
 use crate::voucher::{Ack, ChannelId, SignedVoucher};
 
+mod notice;
 mod refused;
 mod resend;
 mod restore;
 mod sync;
 
+use notice::NoticeWatch;
 use resend::KeptAnswers;
 pub(crate) use resend::keep_until;
 
@@ -78,8 +78,8 @@ pub struct NodeEngine<S, V> {
     pub(crate) requests: Requests,
     /// Answers kept after their request ended, to repeat them.
     kept: KeptAnswers,
-    /// Requests whose pending notice names a channel, by that channel.
-    pub(crate) watch: BTreeMap<ChannelId, BTreeSet<RequestId>>,
+    /// Requests waiting for a notice to land, by the channel it names.
+    watch: NoticeWatch,
 }
 
 impl<S: Signer, V: Verifier> NodeEngine<S, V> {
@@ -94,7 +94,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             channels: ChannelMap::default(),
             requests: Requests::default(),
             kept: KeptAnswers::default(),
-            watch: BTreeMap::new(),
+            watch: NoticeWatch::default(),
         }
     }
 
@@ -457,70 +457,6 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             }
         }
         self.try_finish(id, now);
-    }
-
-    pub(crate) fn on_notice(&mut self, channel: ChannelId, notice: SeveranceNotice, now: u64, out: &mut Vec<Effect>) {
-        let id = notice.request_id;
-        let Some(e) = self.requests.get_mut(&id) else {
-            return refuse(out, channel, "notice", Refusal::UnknownRequest);
-        };
-        let Some(slack) = e.round_trip_to(notice.channel) else {
-            return refuse(out, channel, "notice", Refusal::NoticeOffRoute);
-        };
-        let Some(d) = e.down.as_mut().filter(|d| d.channel == channel) else {
-            return refuse(out, channel, "notice", Refusal::UnknownRequest);
-        };
-        let fresh = match d.ended {
-            None => true,
-            // A corrected notice for one still unconfirmed replaces it.
-            Some((_, DownEnd::Notice)) if e.confirm.as_ref().is_some_and(|c| c.severed != notice.channel) => false,
-            _ => return,
-        };
-        if !notice.verify(&self.verifier) {
-            return refuse(out, channel, "notice", Refusal::BadSignature);
-        }
-        if fresh {
-            d.ended = Some((now, DownEnd::Notice));
-            d.request = None;
-        }
-        if let Some(old) = e.confirm.take()
-            && let Some(w) = self.watch.get_mut(&old.severed)
-        {
-            w.remove(&id);
-        }
-        let until = now.saturating_add(self.config.policy.notice_confirm_ms).saturating_add(slack);
-        e.confirm = Some(PendingConfirm { severed: notice.channel, until_ms: until });
-        self.watch.entry(notice.channel).or_default().insert(id);
-        out.push(Effect::WatchChannel { channel: notice.channel });
-        out.push(Effect::SetTimer { at_ms: until, timer: Timer::ConfirmNotice(id) });
-        self.pass_notice_up(id, notice, now, out);
-    }
-
-    /// Delivers a notice to the local requester or sends it upstream (at
-    /// once, and again in the next sync), freezing what we owe there.
-    pub(crate) fn pass_notice_up(&mut self, id: RequestId, notice: SeveranceNotice, now: u64, out: &mut Vec<Effect>) {
-        let Some(e) = self.requests.get_mut(&id) else { return };
-        if let Some(o) = e.origin.as_mut() {
-            if !o.resolved {
-                o.resolved = true;
-                out.push(Effect::Deliver(Delivery::Notice { request_id: id, notice }));
-            }
-            return;
-        }
-        let Some(up) = e.up.as_mut() else { return };
-        let frozen = now.saturating_add(up.latency_ms);
-        up.frozen_at = Some(up.frozen_at.map_or(frozen, |f| f.min(frozen)));
-        if let Some(c) = self.channels.get_mut(&up.channel).filter(|c| !c.closed) {
-            if self.config.resend.max_resends > 0 {
-                up.answer = Some(Answer::Notice(Box::new(notice.clone())));
-                up.keep_until_ms = keep_until(up, c.sync_ms, &self.config.resend);
-            }
-            c.notices_out.push(notice.clone());
-            c.notice_sends.push((0, 0));
-            out.push(Effect::Send { channel: up.channel, msg: Wire::Notice(notice) });
-            let ch = up.channel;
-            self.arm_sync(ch, now, out);
-        }
     }
 
     /// Records when we last sent something on each channel a batch used

@@ -65,16 +65,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     }
 
     fn channel_removed_inner(&mut self, channel: ChannelId, tx_hash: Hash32, now: u64, out: &mut Vec<Effect>) {
-        if let Some(ids) = self.watch.remove(&channel) {
-            for id in ids {
-                if let Some(e) = self.requests.get_mut(&id)
-                    && e.confirm.as_ref().is_some_and(|c| c.severed == channel)
-                {
-                    e.confirm = None;
-                }
-                self.try_finish(id, now);
-            }
-        }
+        self.notices_landed(channel, now);
         let Some(ch) = self.channels.get_mut(&channel).filter(|c| !c.removed) else { return };
         ch.closed = true;
         ch.removed = true;
@@ -98,11 +89,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 d.ended = Some((now, DownEnd::ChannelGone));
             }
             d.request = None;
-            if let Some(c) = e.confirm.take()
-                && let Some(w) = self.watch.get_mut(&c.severed)
-            {
-                w.remove(&id);
-            }
+            self.watch.clear(e);
             if notify {
                 let notice = SeveranceNotice::create(id, channel, tx_hash, &self.signer);
                 self.pass_notice_up(id, notice, now, out);
@@ -431,15 +418,5 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     fn slack(&self, id: &RequestId) -> u64 {
         let hops = self.requests.get(id).map_or(0, |e| e.route_down.len().saturating_sub(1)) as u64;
         hops.saturating_mul(self.config.policy.hop_slack_ms)
-    }
-
-    fn on_confirm_timer(&mut self, id: RequestId, now: u64, out: &mut Vec<Effect>) {
-        let Some(e) = self.requests.get(&id) else { return };
-        if e.confirm.as_ref().is_none_or(|c| now < c.until_ms) {
-            return;
-        }
-        if let Some(channel) = e.down.as_ref().map(|d| d.channel) {
-            self.sever(channel, SeverReason::FalseNotice, out);
-        }
     }
 }
