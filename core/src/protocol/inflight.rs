@@ -17,7 +17,7 @@
 //! may have to send again: the paid request on the down leg until the answer
 //! comes back, the answer on the up leg for a while after it left.
 //!
-//! [`Requests`] is the engine's table of them: every [`Entry`] lives there,
+//! `Requests` is the engine's table of them: every [`Entry`] lives there,
 //! and only there, from the moment the node accepts or sends a request until
 //! nothing is left to do for it ([`Entry::work_done`]). It does not hold the
 //! answers kept after that (the engine's kept answers) nor the per-channel

@@ -392,7 +392,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 self.requests.insert(entry);
             }
         }
-        self.channels.get_mut(&channel).expect("checked above").up_ids.insert(id);
+        self.channels.get_mut(&channel).expect("checked above").book_up(id);
         self.arm_sync(channel, now, out);
     }
 
@@ -474,11 +474,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// Registers `id` as sent down `channel`: watch the peer's liveness from
     /// now and keep the channel syncing.
     fn track_down(&mut self, channel: ChannelId, id: RequestId, now: u64, out: &mut Vec<Effect>) {
-        let ch = self.channels.get_mut(&channel).expect("caller checked the channel");
-        if ch.down_ids.is_empty() {
-            ch.last_heard_ms = ch.last_heard_ms.max(now);
-        }
-        ch.down_ids.insert(id);
+        self.channels.get_mut(&channel).expect("caller checked the channel").book_down(id, now);
         self.arm_sync(channel, now, out);
     }
 
@@ -495,15 +491,8 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// upstream is kept with its up leg until [`UpLeg::keep_until_ms`].
     pub(crate) fn try_finish(&mut self, id: RequestId, now: u64) {
         let Some(e) = self.requests.finish(&id, now, &self.config) else { return };
-        if let Some(d) = &e.down
-            && let Some(ch) = self.channels.get_mut(&d.channel)
-        {
-            ch.down_ids.remove(&id);
-        }
+        self.channels.unbook(&e);
         if let Some(u) = e.up {
-            if let Some(ch) = self.channels.get_mut(&u.channel) {
-                ch.up_ids.remove(&id);
-            }
             self.kept.keep(id, u, now);
         }
     }

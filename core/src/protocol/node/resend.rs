@@ -159,7 +159,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 served: true,
             };
             self.requests.insert(e);
-            ch.up_ids.insert(id);
+            ch.book_up(id);
         }
         if let Some(up) = self.requests.get_mut(&id).and_then(|e| e.up.as_mut())
             && late(up)
