@@ -3,8 +3,9 @@
 //! The engine puts a request on them with `ChannelState::book_up` (it came
 //! in over the channel: we owe on it) or `ChannelState::book_down` (we sent
 //! it over the channel: we are owed on it), and takes it off with
-//! `ChannelMap::unbook` when it ends, nowhere else. A channel that left the
-//! graph keeps its books as they were.
+//! `ChannelMap::unbook` when it ends, nowhere else. A request whose up leg
+//! went with its channel (`NodeEngine::channel_removed`) stays on that
+//! channel's books.
 use serde::{Deserialize, Serialize};
 
 use crate::bytes::{NodeKey, RequestId};

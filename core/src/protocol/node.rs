@@ -1,5 +1,15 @@
-//! The engine of one node: requests, acks, responses and notices (this file)
-//! and syncs, timers and severance ([`super::sync`]).
+//! The engine of one node, [`NodeEngine`]: requests, acks and responses
+//! (this file); notices ([`notice`]), the re-send rule ([`resend`]), syncs,
+//! timers and severance ([`sync`]), refusals ([`refused`]) and restarts
+//! ([`restore`]) in its child modules.
+//!
+//! The engine's fields are private to this module and those handlers, and
+//! each holds the state of one rule behind its own type, whose fields are
+//! private to the module of that rule: the channels ([`ChannelMap`], with each
+//! channel's books of requests in flight either way), the requests in flight
+//! ([`Requests`], what each holds being an [`Entry`]), the answers kept after
+//! a request ended ([`KeptAnswers`]) and the notices awaiting the chain
+//! ([`NoticeWatch`]). Handlers go through those types' methods.
 //!
 //! The node (issue #6) and the simulator (issue #7) both drive this code:
 //! they feed it messages, timers and chain events with the current time of
@@ -70,15 +80,19 @@ pub enum RespondError {
 
 /// One node's protocol state machine.
 pub struct NodeEngine<S, V> {
-    pub(crate) config: ProtocolConfig,
-    pub(crate) signer: S,
-    pub(crate) verifier: V,
-    pub(crate) key: NodeKey,
-    pub(crate) channels: ChannelMap,
-    pub(crate) requests: Requests,
-    /// Answers kept after their request ended, to repeat them.
+    config: ProtocolConfig,
+    signer: S,
+    verifier: V,
+    /// `signer`'s public key.
+    key: NodeKey,
+    /// The channels, open or closed, with their books ([`super::channel`]).
+    channels: ChannelMap,
+    /// The requests in flight ([`super::inflight`]).
+    requests: Requests,
+    /// Answers kept after their request ended, to repeat them ([`resend`]).
     kept: KeptAnswers,
-    /// Requests waiting for a notice to land, by the channel it names.
+    /// Requests whose notice awaits the chain, by the channel it names
+    /// ([`notice`]).
     watch: NoticeWatch,
 }
 
@@ -461,7 +475,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
 
     /// Records when we last sent something on each channel a batch used
     /// (any message is proof of life; see `send_sync`).
-    pub(crate) fn note_sends(&mut self, out: &[Effect], start: usize, now: u64) {
+    fn note_sends(&mut self, out: &[Effect], start: usize, now: u64) {
         for e in &out[start..] {
             if let Effect::Send { channel, .. } = e
                 && let Some(c) = self.channels.get_mut(channel)
@@ -479,7 +493,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     }
 
     /// Arms the channel's sync timer if none is armed.
-    pub(crate) fn arm_sync(&mut self, channel: ChannelId, now: u64, out: &mut Vec<Effect>) {
+    fn arm_sync(&mut self, channel: ChannelId, now: u64, out: &mut Vec<Effect>) {
         if let Some(ch) = self.channels.get_mut(&channel).filter(|c| !c.closed && c.next_sync_ms.is_none()) {
             let at = now.saturating_add(ch.sync_ms);
             ch.next_sync_ms = Some(at);
@@ -489,7 +503,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
 
     /// Drops the entry if nothing is left to do for it; an answer it sent
     /// upstream is kept with its up leg until [`UpLeg::keep_until_ms`].
-    pub(crate) fn try_finish(&mut self, id: RequestId, now: u64) {
+    fn try_finish(&mut self, id: RequestId, now: u64) {
         let Some(e) = self.requests.finish(&id, now, &self.config) else { return };
         self.channels.unbook(&e);
         if let Some(u) = e.up {
@@ -534,6 +548,6 @@ fn stale_voucher_ok(ledger: &ChannelLedger, v: &SignedVoucher, verifier: &impl V
     vo.channel == ledger.channel && vo.payer == ledger.remote && vo.contract == ledger.contract && v.verify(verifier)
 }
 
-pub(crate) fn refuse(out: &mut Vec<Effect>, channel: ChannelId, kind: &'static str, reason: Refusal) {
+fn refuse(out: &mut Vec<Effect>, channel: ChannelId, kind: &'static str, reason: Refusal) {
     out.push(Effect::Event(EngineEvent::Refused { channel, kind, reason }));
 }

@@ -274,7 +274,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
 
     /// The peer acknowledged our sync `ack.seq`: the claims and notices it
     /// carried (and those of earlier syncs) arrived.
-    pub(crate) fn on_sync_ack(&mut self, channel: ChannelId, ack: SyncAck, now: u64, out: &mut Vec<Effect>) {
+    pub(super) fn on_sync_ack(&mut self, channel: ChannelId, ack: SyncAck, now: u64, out: &mut Vec<Effect>) {
         let ch = self.channels.get_mut(&channel).expect("caller checked");
         if ack.signer != ch.ledger.remote || !ack.verify(&self.verifier) {
             return refuse(out, channel, "sync_ack", Refusal::BadSignature);
@@ -312,7 +312,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
     }
 
-    pub(crate) fn on_sync(&mut self, channel: ChannelId, msg: SyncMessage, now: u64, out: &mut Vec<Effect>) {
+    pub(super) fn on_sync(&mut self, channel: ChannelId, msg: SyncMessage, now: u64, out: &mut Vec<Effect>) {
         let ch = self.channels.get_mut(&channel).expect("caller checked");
         // What the overdue list claims beyond what we already credited.
         let mut credits: Vec<(RequestId, Amount)> = Vec::new();
