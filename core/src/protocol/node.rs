@@ -11,7 +11,7 @@
 //! a request ended ([`KeptAnswers`]) and the notices awaiting the chain
 //! ([`NoticeWatch`]). Handlers go through those types' methods.
 //!
-//! The node (issue #6) and the simulator (issue #7) both drive this code:
+//! The node and the simulator both drive this code:
 //! they feed it messages, timers and chain events with the current time of
 //! the node's monotonic clock, and carry out the [`Effect`]s it appends.
 
