@@ -15,15 +15,16 @@
 use crate::bytes::RequestId;
 use crate::crypto::{Signer, Verifier};
 use crate::protocol::inflight::DownEnd;
-use crate::protocol::node::NodeEngine;
 use crate::voucher::ChannelId;
+
+use super::NodeEngine;
 
 impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// The neighbour on `channel` refused request `id`, which this node
     /// originated, before acknowledging it. Returns whether that ended the
     /// request (`false`: not ours, not on that channel, or already acked).
     pub fn first_hop_refused(&mut self, id: RequestId, channel: ChannelId, now: u64) -> bool {
-        let Some(e) = self.entries.get_mut(&id) else { return false };
+        let Some(e) = self.requests.get_mut(&id) else { return false };
         if e.origin.is_none() {
             return false;
         }

@@ -4,8 +4,9 @@ use crate::crypto::{Signer, Verifier};
 use crate::ledger::LedgerError;
 use crate::protocol::channel::ChannelSetup;
 use crate::protocol::effect::Effect;
-use crate::protocol::node::NodeEngine;
 use crate::voucher::SignedVoucher;
+
+use super::NodeEngine;
 
 impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// Opens a channel again after a restart, with the last voucher this node

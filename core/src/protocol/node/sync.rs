@@ -24,13 +24,14 @@ use crate::crypto::{Signer, Verifier};
 use crate::message::{Overdue, SeveranceNotice, SyncAck, SyncMessage};
 use crate::protocol::effect::{Delivery, Effect, EngineEvent, Refusal, SeverReason, Timer, Wire};
 use crate::protocol::inflight::DownEnd;
-use crate::protocol::node::{NodeEngine, refuse};
 use crate::voucher::{Amount, ChannelId};
+
+use super::{NodeEngine, refuse};
 
 impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// A timer set by an earlier [`Effect::SetTimer`] fired.
     pub fn handle_timer(&mut self, timer: Timer, now: u64, out: &mut Vec<Effect>) {
-        self.expire_kept(now);
+        self.kept.expire(now);
         let start = out.len();
         match timer {
             Timer::Sync(c) => self.on_sync_timer(c, now, out),
@@ -64,16 +65,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     }
 
     fn channel_removed_inner(&mut self, channel: ChannelId, tx_hash: Hash32, now: u64, out: &mut Vec<Effect>) {
-        if let Some(ids) = self.watch.remove(&channel) {
-            for id in ids {
-                if let Some(e) = self.entries.get_mut(&id)
-                    && e.confirm.as_ref().is_some_and(|c| c.severed == channel)
-                {
-                    e.confirm = None;
-                }
-                self.try_finish(id, now);
-            }
-        }
+        self.notices_landed(channel, now);
         let Some(ch) = self.channels.get_mut(&channel).filter(|c| !c.removed) else { return };
         ch.closed = true;
         ch.removed = true;
@@ -83,7 +75,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let down: Vec<RequestId> = ch.down_ids.iter().copied().collect();
         let up: Vec<RequestId> = ch.up_ids.iter().copied().collect();
         for id in down {
-            let Some(e) = self.entries.get_mut(&id) else { continue };
+            let Some(e) = self.requests.get_mut(&id) else { continue };
             let Some(d) = e.down.as_mut() else { continue };
             let unconfirmed = e.confirm.is_some();
             let notify = match d.ended {
@@ -97,22 +89,18 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 d.ended = Some((now, DownEnd::ChannelGone));
             }
             d.request = None;
-            if let Some(c) = e.confirm.take()
-                && let Some(w) = self.watch.get_mut(&c.severed)
-            {
-                w.remove(&id);
-            }
+            self.watch.clear(e);
             if notify {
                 let notice = SeveranceNotice::create(id, channel, tx_hash, &self.signer);
                 self.pass_notice_up(id, notice, now, out);
             }
-            if let Some(d) = self.entries.get_mut(&id).and_then(|e| e.down.as_mut()) {
+            if let Some(d) = self.requests.get_mut(&id).and_then(|e| e.down.as_mut()) {
                 d.ended = Some((d.ended.map_or(now, |x| x.0), DownEnd::ChannelGone));
             }
             self.try_finish(id, now);
         }
         for id in up {
-            if let Some(e) = self.entries.get_mut(&id) {
+            if let Some(e) = self.requests.get_mut(&id) {
                 e.up = None;
             }
             self.try_finish(id, now);
@@ -155,7 +143,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let resend = &self.config.resend;
         let mut open = false;
         for id in &ch.down_ids {
-            let Some(e) = self.entries.get(id) else { continue };
+            let Some(e) = self.requests.get(id) else { continue };
             if e.work_done(now, rate, cap, p.late_fee_grace_ms) {
                 done.push(*id);
             }
@@ -197,7 +185,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let mut repeats = Vec::new();
         let mut total: Amount = 0;
         for id in &ch.up_ids {
-            let Some(e) = self.entries.get_mut(id) else { continue };
+            let Some(e) = self.requests.get_mut(id) else { continue };
             if e.work_done(now, rate, cap, grace) {
                 done.push(*id);
             }
@@ -242,7 +230,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let mut overdue = fresh;
         overdue.append(&mut repeats);
         for o in &overdue {
-            let Some(u) = self.entries.get_mut(&o.request_id).and_then(|e| e.up.as_mut()) else { continue };
+            let Some(u) = self.requests.get_mut(&o.request_id).and_then(|e| e.up.as_mut()) else { continue };
             if o.amount > u.paid {
                 u.paid = o.amount;
                 u.claim_sends = 0;
@@ -286,7 +274,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
 
     /// The peer acknowledged our sync `ack.seq`: the claims and notices it
     /// carried (and those of earlier syncs) arrived.
-    pub(crate) fn on_sync_ack(&mut self, channel: ChannelId, ack: SyncAck, now: u64, out: &mut Vec<Effect>) {
+    pub(super) fn on_sync_ack(&mut self, channel: ChannelId, ack: SyncAck, now: u64, out: &mut Vec<Effect>) {
         let ch = self.channels.get_mut(&channel).expect("caller checked");
         if ack.signer != ch.ledger.remote || !ack.verify(&self.verifier) {
             return refuse(out, channel, "sync_ack", Refusal::BadSignature);
@@ -310,7 +298,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
         let mut settled = Vec::new();
         for id in &ch.up_ids {
-            let Some(u) = self.entries.get_mut(id).and_then(|e| e.up.as_mut()) else { continue };
+            let Some(u) = self.requests.get_mut(id).and_then(|e| e.up.as_mut()) else { continue };
             if u.paid_seq != 0 && u.paid_seq <= ack.seq && u.confirmed < u.paid {
                 u.confirmed = u.paid;
                 settled.push(*id);
@@ -324,7 +312,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
     }
 
-    pub(crate) fn on_sync(&mut self, channel: ChannelId, msg: SyncMessage, now: u64, out: &mut Vec<Effect>) {
+    pub(super) fn on_sync(&mut self, channel: ChannelId, msg: SyncMessage, now: u64, out: &mut Vec<Effect>) {
         let ch = self.channels.get_mut(&channel).expect("caller checked");
         // What the overdue list claims beyond what we already credited.
         let mut credits: Vec<(RequestId, Amount)> = Vec::new();
@@ -333,7 +321,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             if !ch.down_ids.contains(&o.request_id) {
                 continue;
             }
-            let Some(d) = self.entries.get(&o.request_id).and_then(|e| e.down.as_ref()) else { continue };
+            let Some(d) = self.requests.get(&o.request_id).and_then(|e| e.down.as_ref()) else { continue };
             if o.amount > d.received {
                 claimed = claimed.saturating_add(o.amount - d.received);
                 credits.push((o.request_id, o.amount));
@@ -376,7 +364,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             msg: Wire::SyncAck(SyncAck::create(channel, msg.seq, cumulative, &self.signer)),
         });
         for (id, amount) in credits {
-            let Some(e) = self.entries.get_mut(&id) else { continue };
+            let Some(e) = self.requests.get_mut(&id) else { continue };
             let Some(d) = e.down.as_mut() else { continue };
             let inc = amount - d.received;
             d.received = amount;
@@ -392,7 +380,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
 
     fn on_deadline(&mut self, id: RequestId, now: u64, out: &mut Vec<Effect>) {
         let slack = self.slack(&id);
-        let Some(e) = self.entries.get_mut(&id) else { return };
+        let Some(e) = self.requests.get_mut(&id) else { return };
         let has_up = e.up.is_some();
         let Some(d) = e.down.as_mut().filter(|d| d.open() && now >= d.deadline_ms) else { return };
         let (channel, deadline, first) = (d.channel, d.deadline_ms, !d.overdue);
@@ -406,7 +394,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 // Fault injection: claim the downstream edge is cut, without cutting it.
                 let tx = Hash32(sha256(&[b"false-notice".as_slice(), &id.0].concat()).0);
                 let notice = SeveranceNotice::create(id, channel, tx, &self.signer);
-                if let Some(d) = self.entries.get_mut(&id).and_then(|e| e.down.as_mut()) {
+                if let Some(d) = self.requests.get_mut(&id).and_then(|e| e.down.as_mut()) {
                     d.ended = Some((now, DownEnd::Notice));
                 }
                 return self.pass_notice_up(id, notice, now, out);
@@ -425,42 +413,10 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
     }
 
-    /// Sends a request again down its leg (the re-send rule, see
-    /// [`crate::protocol`]), within [`Resend::max_resends`]. Sent before the
-    /// downstream acknowledged it, the copy may be the first the downstream
-    /// gets, so the late fees it owes count from the copy's deadline.
-    ///
-    /// [`Resend::max_resends`]: crate::protocol::Resend::max_resends
-    pub(crate) fn resend_request(&mut self, id: RequestId, now: u64, out: &mut Vec<Effect>) {
-        let limit = self.config.resend.max_resends;
-        let Some(d) = self.entries.get_mut(&id).and_then(|e| e.down.as_mut()) else { return };
-        if !d.open() || d.resends >= limit || self.channels.get(&d.channel).is_none_or(|c| c.closed) {
-            return;
-        }
-        let Some(p) = d.request.as_ref() else { return };
-        if !d.acked {
-            let budget = d.deadline_ms.saturating_sub(d.sent_ms);
-            d.owed_from_ms = d.owed_from_ms.max(now.saturating_add(budget));
-        }
-        d.resends += 1;
-        d.resent_ms = now;
-        out.push(Effect::Send { channel: d.channel, msg: Wire::Request(p.clone()) });
-    }
-
     /// The policy's slack for a request: `hop_slack_ms` per hop below our
     /// downstream edge.
     fn slack(&self, id: &RequestId) -> u64 {
-        let hops = self.entries.get(id).map_or(0, |e| e.route_down.len().saturating_sub(1)) as u64;
+        let hops = self.requests.get(id).map_or(0, |e| e.route_down.len().saturating_sub(1)) as u64;
         hops.saturating_mul(self.config.policy.hop_slack_ms)
-    }
-
-    fn on_confirm_timer(&mut self, id: RequestId, now: u64, out: &mut Vec<Effect>) {
-        let Some(e) = self.entries.get(&id) else { return };
-        if e.confirm.as_ref().is_none_or(|c| now < c.until_ms) {
-            return;
-        }
-        if let Some(channel) = e.down.as_ref().map(|d| d.channel) {
-            self.sever(channel, SeverReason::FalseNotice, out);
-        }
     }
 }
