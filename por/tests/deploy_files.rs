@@ -205,7 +205,7 @@ fn dockerfile_stages_binaries_and_paths_agree_with_the_workspace() {
     for b in &built_bins {
         assert!(all_bins.contains(b), "--bin {b} is not a [[bin]] of the workspace ({all_bins:?})");
     }
-    assert!(ws.bins["por-node"].contains(&"por".to_string()) && ws.bins["por-devnet"].contains(&"por-devnet".into()));
+    assert!(ws.bins["por"].contains(&"por".to_string()) && ws.bins["por-devnet"].contains(&"por-devnet".into()));
     for p in flag_values(&cargo, "--profile") {
         assert!(ws.profiles.contains(p), "profile {p} is not in Cargo.toml");
     }
@@ -624,9 +624,7 @@ fn the_testnet_guide_names_files_that_exist() {
     let mut named = BTreeSet::new();
     for word in guide.split(|c: char| c.is_whitespace() || "`()[],:\"'".contains(c)) {
         let word = word.trim_end_matches('.');
-        if (word.starts_with("deploy/") || word.starts_with("node/") || word.starts_with("docs/"))
-            && !word.ends_with('/')
-        {
+        if ["deploy/", "node/", "files/", "por/", "docs/"].iter().any(|p| word.starts_with(p)) && !word.ends_with('/') {
             named.insert(word.to_string());
         }
     }
