@@ -7,9 +7,9 @@
 //! spawned and its result comes back on a bounded channel.
 //!
 //! The loop's state is grouped by role, each in its own file: the
-//! requester side ([`requester`]: our requests and who waits for them), the
-//! server side ([`server`]: services and their handlers), the chain link
-//! ([`chain_link`]: jobs for the chain agent) and the peers ([`peers`]:
+//! requester side (`requester`: our requests and who waits for them), the
+//! server side (`server`: services and their handlers), the chain link
+//! (`chain_link`: jobs for the chain agent) and the peers (`peers`:
 //! channels' peers, connections, receipts, lookups). What they share (the
 //! swarm, the engine, the group commit, timers, metrics) is the loop's own.
 //!
