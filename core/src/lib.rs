@@ -20,7 +20,10 @@
 //! - [`graph`], [`partition`]: the channel graph and the bounded partition check;
 //! - [`routing`]: cheapest route under a bound, with alternatives;
 //! - [`protocol`]: the per-node engine (payments, deadlines, syncs, late fees,
-//!   severance) that the node and the simulator both drive.
+//!   severance) that the node and the simulator both drive;
+//! - [`requester`]: the requester's retry policy (attempts, exclusions, money
+//!   and time left, the ack timeout) that the node and the simulator both
+//!   drive.
 //!
 //! Not here: wire framing and size limits (`por-behaviours`), persistence and
 //! the chain client (`por-node`), on-chain storage (`por-contract`).
@@ -36,6 +39,7 @@ pub mod message;
 pub mod partition;
 pub mod peer;
 pub mod protocol;
+pub mod requester;
 pub mod routing;
 pub mod voucher;
 
@@ -49,5 +53,11 @@ pub use ledger::{ChannelLedger, LedgerError};
 pub use message::{Overdue, Request, Response, Route, RouteHop, SeveranceNotice, SyncAck, SyncMessage};
 pub use partition::{Outcome, PartitionCheck, Progress, partition_oracle};
 pub use protocol::{ChannelSetup, Delivery, Effect, NodeEngine, ProtocolConfig, Timer, Wire};
+// `Outcome` at the root is the partition check's; the requester's is
+// `requester::Outcome`, also re-exported as `RequestOutcome`.
+pub use requester::{
+    Attempt, AttemptResult, Next, Outcome as RequestOutcome, OutcomeKind, RequestFailure, Requester, RetryPolicy,
+    RouteWants,
+};
 pub use routing::{FoundRoute, RouteError, RouteQuery, find_routes};
 pub use voucher::{Ack, Amount, ChannelId, SignedVoucher, Voucher};
