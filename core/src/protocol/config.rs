@@ -146,6 +146,9 @@ pub struct FaultInjection {
     /// At a downstream deadline, send upstream a severance notice for a
     /// channel that is *not* severed, to dodge late fees. Default `false`.
     pub false_notices: bool,
+    /// Neither acknowledge, forward nor serve any paid request: a silent hop
+    /// that stays connected and syncs. Default `false`.
+    pub drop_requests: bool,
 }
 
 /// Late fee for `lateness_ms` at `per_sec` yocto per second, with lateness

@@ -330,6 +330,9 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     }
 
     fn on_request(&mut self, channel: ChannelId, paid: PaidRequest, now: u64, out: &mut Vec<Effect>) {
+        if self.config.faults.drop_requests {
+            return;
+        }
         let PaidRequest { request, voucher } = paid;
         let r = |out: &mut Vec<Effect>, why| refuse(out, channel, "request", why);
         let hops = &request.route.hops;
