@@ -14,7 +14,7 @@ deps:
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
 	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 	@rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
-	@# promtool and prometheus for node/tests/observability.rs: Debian's
+	@# promtool and prometheus for por/tests/observability.rs: Debian's
 	@# `prometheus` package (on a systemd host its postinst also enables the
 	@# prometheus service; `systemctl disable --now prometheus` if unwanted).
 	@if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then \
@@ -53,7 +53,7 @@ check: deps
 bench: contract
 	$(CARGO) bench -p por-core --bench routing
 	$(CARGO) bench -p por-devnet --bench rpc_call
-	$(CARGO) bench -p por-node --bench files
+	$(CARGO) bench -p por-files --bench files
 	$(CARGO) bench -p por-node --bench relay
 	$(CARGO) build --release -p por-sim
 	$(CARGO_TARGET_DIR)/release/por-sim bench --nodes 1000,10000 --requests 1000000
@@ -63,7 +63,7 @@ bench: contract
 ## until Ctrl-C. State in ./testnet (make testnet-clean removes it).
 NODES ?= 5
 testnet: contract
-	$(CARGO) build -p por-node --bin por
+	$(CARGO) build -p por --bin por
 	$(CARGO_TARGET_DIR)/debug/por testnet --nodes $(NODES) --dir testnet
 
 testnet-clean:

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use near_crypto::{PublicKey, Signature};
 use near_parameters::vm::VMKind;
-use near_parameters::{ActionCosts, RuntimeConfigStore, RuntimeFeesConfig};
+use near_parameters::{ActionCosts, RuntimeConfigStore};
 use near_primitives::account::{AccessKey, AccessKeyPermission};
 use near_primitives::errors::{ActionsValidationError, InvalidAccessKeyError, InvalidTxError};
 use near_primitives::hash::CryptoHash;
@@ -30,6 +30,7 @@ use near_primitives::transaction::{
 use near_primitives::types::AccountId;
 use near_vm_runner::{ContractCode, MockContractRuntimeCache};
 
+pub use crate::chain::{Chain, EngineError, ViewOutcome};
 use crate::receipts::Receipt;
 use crate::state::{Account, BlockInfo, ChainState, RECENT_BLOCKS, RECENT_OUTCOMES, STATE_VERSION, TxRecord};
 
@@ -64,67 +65,6 @@ impl Default for ChainConfig {
             genesis_time_ns: 1_700_000_000_000_000_000,
             gas_price: 100_000_000,
         }
-    }
-}
-
-/// Errors of the engine's direct API (transactions refused by validation are
-/// [`InvalidTxError`]s, as NEAR reports them).
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    /// The transaction was refused before execution; nothing changed.
-    #[error("invalid transaction: {0}")]
-    InvalidTx(InvalidTxError),
-    /// No such account.
-    #[error("account {0} does not exist")]
-    UnknownAccount(AccountId),
-    /// The account exists already.
-    #[error("account {0} already exists")]
-    AccountExists(AccountId),
-    /// The account has no contract.
-    #[error("account {0} has no contract code")]
-    NoCode(AccountId),
-    /// A view call failed (the message is the VM's, e.g. `Smart contract panicked: …`).
-    #[error("view {method} on {account} failed: {message}")]
-    ViewFailed {
-        /// The contract.
-        account: AccountId,
-        /// The method.
-        method: String,
-        /// What went wrong.
-        message: String,
-    },
-    /// The state file could not be decoded.
-    #[error("state file is not a devnet state of version {STATE_VERSION}: {0}")]
-    BadState(String),
-}
-
-/// The result of a view call.
-#[derive(Debug, Clone)]
-pub struct ViewOutcome {
-    /// The bytes the method returned (JSON for near-sdk contracts).
-    pub result: Vec<u8>,
-    /// Its logs.
-    pub logs: Vec<String>,
-    /// Gas it burnt.
-    pub gas_burnt: u64,
-}
-
-/// The devnet chain. See the module docs.
-pub struct Chain {
-    pub(crate) state: ChainState,
-    pub(crate) wasm_config: Arc<near_parameters::vm::Config>,
-    pub(crate) fees: Arc<RuntimeFeesConfig>,
-    pub(crate) code_cache: HashMap<CryptoHash, Arc<ContractCode>>,
-    pub(crate) vm_cache: MockContractRuntimeCache,
-}
-
-impl std::fmt::Debug for Chain {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Chain")
-            .field("chain_id", &self.state.chain_id)
-            .field("head", &self.state.head)
-            .field("accounts", &self.state.accounts.len())
-            .finish()
     }
 }
 

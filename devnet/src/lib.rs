@@ -32,6 +32,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod chain;
 pub mod engine;
 pub mod genesis;
 mod journal;

@@ -34,7 +34,7 @@ use near_vm_runner::logic::mocks::mock_external::{MockAction, MockedExternal};
 use near_vm_runner::logic::types::PromiseResult;
 use near_vm_runner::logic::{ReturnData, VMContext, VMOutcome};
 
-use crate::engine::{Chain, EngineError, ViewOutcome};
+use crate::chain::{Chain, EngineError, ViewOutcome};
 use crate::journal::{Journal, JournaledExternal, Storage};
 use crate::state::{Account, ReceiptOutcome};
 

@@ -75,7 +75,6 @@ pub fn router_with_chain(node: NodeHandle, registry: Arc<Registry>, chain: Optio
         .route("/send", post(send))
         .route("/request", post(request))
         .route("/metrics", get(metrics))
-        .merge(crate::files::api::routes())
         .layer(DefaultBodyLimit::max(MAX_API_BODY))
         .with_state(Api { node, registry, chain })
 }
@@ -457,7 +456,7 @@ async fn send(State(api): State<Api>, raw: Bytes) -> Result<impl IntoResponse, A
                 "acked": a.acked,
                 "late_fees": a.late_fees.to_string(),
                 "took_ms": a.took_ms,
-                "result": a.result,
+                "result": a.result.to_string(),
             })
         })
         .collect();

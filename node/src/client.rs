@@ -1,27 +1,23 @@
 //! The requester's side as an application sees it: send a request to a node
 //! by its key, and get back one outcome with its evidence.
 //!
-//! [`NodeHandle::send`] picks the cheapest route over the published graph
-//! within the caller's limits, sends the request, and waits for the
-//! guarantee's outcome (DESIGN §1): the server's signed response, a
-//! severance notice, or late payments. It tries again over another route,
-//! excluding what failed, when
-//! - the node refuses to send on the first channel (it cannot pay on it),
-//! - the first hop refuses the request (its receipt names the reason) or
-//!   cannot be reached,
-//! - a severance notice comes back (the notice's channel is excluded), or
-//! - the first hop does not acknowledge within its round trip plus
-//!   [`SendOptions::ack_grace`] (the first hop is excluded),
-//!
-//! as long as attempts, money ([`SendOptions::max_cost`] counts every
-//! attempt's payment) and time ([`SendOptions::timeout`]) are left. A request
-//! that is acknowledged but neither answered nor noticed by the timeout ends
-//! as [`OutcomeKind::Pending`] with the late fees received so far.
+//! [`NodeHandle::send`] drives the core's retry policy
+//! ([`por_core::requester`]): it asks the [`Requester`] what to do, finds
+//! routes over the published graph within what the requester wants, sends,
+//! and feeds it the engine's deliveries, the first hop's refusals and the
+//! clock. The policy itself (when to retry, what to exclude, how long to
+//! wait for the ack, what money and time are left) is the core's, the same
+//! code the simulator runs; see its module docs. A request that is
+//! acknowledged but neither answered nor noticed by the timeout ends as
+//! [`OutcomeKind::Pending`] with the late fees received so far.
 
 use std::time::Duration;
 
 use por_core::protocol::Delivery;
-use por_core::{Amount, ChannelId, Ed25519Verifier, NodeKey, RequestId, Response, Route, SeveranceNotice};
+pub use por_core::requester::{Attempt, AttemptResult, Outcome, OutcomeKind};
+use por_core::requester::{Next, RequestFailure, Requester, RetryPolicy};
+use por_core::{Amount, Ed25519Verifier, NodeKey};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::handle::{NodeHandle, SendError};
@@ -52,6 +48,17 @@ pub struct SendOptions {
 }
 
 impl SendOptions {
+    /// The retry policy these options ask for.
+    pub fn policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            attempts: self.attempts,
+            max_cost: self.max_cost,
+            max_bound_ms: self.max_bound_ms,
+            timeout_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
+            ack_grace_ms: u64::try_from(self.ack_grace.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
     /// Defaults for a request to `to`'s `service`.
     pub fn new(to: NodeKey, service: impl Into<String>) -> Self {
         SendOptions {
@@ -66,59 +73,6 @@ impl SendOptions {
             ack_grace: Duration::from_secs(2),
         }
     }
-}
-
-/// How a request ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OutcomeKind {
-    /// The server's signed response (its signature verified against the
-    /// server's key).
-    Response(Box<Response>),
-    /// Proof that an edge of the path was cut, from the last attempt (no
-    /// attempt was left to retry).
-    Notice(SeveranceNotice),
-    /// Acknowledged, but no response or notice before the timeout; late
-    /// fees may have been paid.
-    Pending,
-}
-
-/// One try over one route.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attempt {
-    /// The request id.
-    pub request_id: RequestId,
-    /// The channels of the route, in order.
-    pub channels: Vec<ChannelId>,
-    /// What it paid the first hop.
-    pub cost: Amount,
-    /// Its bound, ms.
-    pub bound_ms: u64,
-    /// Whether the first hop acknowledged it.
-    pub acked: bool,
-    /// Late fees received for it while it was waited for.
-    pub late_fees: Amount,
-    /// Time from sending to its end, ms.
-    pub took_ms: u64,
-    /// How it ended: `response`, `notice on channel N`, `refused: …`,
-    /// `no ack`, or `pending`.
-    pub result: String,
-}
-
-/// The outcome of [`NodeHandle::send`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
-    /// The last attempt's request id.
-    pub request_id: RequestId,
-    /// The last attempt's route.
-    pub route: Route,
-    /// How it ended.
-    pub kind: OutcomeKind,
-    /// Late fees received for the last attempt.
-    pub late_fees: Amount,
-    /// Every attempt, in order.
-    pub attempts: Vec<Attempt>,
-    /// Paid over all attempts.
-    pub paid: Amount,
 }
 
 /// Why no outcome could be had.
@@ -142,148 +96,83 @@ pub enum ClientError {
     },
 }
 
-enum Ended {
-    Refused(String),
-    Response(Box<Response>),
-    Notice(SeveranceNotice),
-    NoAck,
-    Pending,
-}
-
 impl NodeHandle {
     /// Sends a request to `opts.to` over the best route and waits for its
-    /// outcome, retrying over other routes (see the module docs).
+    /// outcome, retrying over other routes as the core's [`Requester`]
+    /// decides (see the module docs).
     pub async fn send(&self, opts: SendOptions) -> Result<Outcome, ClientError> {
         let start = Instant::now();
-        let deadline = start + opts.timeout;
-        let mut limits = RouteLimits { max_bound_ms: opts.max_bound_ms, ..RouteLimits::default() };
-        let mut paid: Amount = 0;
-        let mut tried: Vec<Attempt> = Vec::new();
-        let mut last_notice: Option<(RequestId, Route, SeveranceNotice, Amount)> = None;
-        while (tried.len() as u32) < opts.attempts.max(1) && Instant::now() < deadline {
-            limits.max_cost = opts.max_cost.map(|m| m.saturating_sub(paid));
-            let routes = match self.routes_to(&opts.to, opts.body.len() as u64, opts.max_response_bytes, &limits, 1) {
-                Ok(r) => r,
-                Err(e) if tried.is_empty() => return Err(e.into()),
-                Err(e) => {
-                    tracing::debug!("no further route: {e}");
-                    break;
-                }
-            };
-            let pr = routes.into_iter().next().expect("routes_to returns at least one route");
-            let channels: Vec<ChannelId> = pr.route.hops.iter().map(|h| h.channel).collect();
-            let first = channels[0];
-            let first_rtt = Duration::from_millis(2 * pr.route.hops[0].params.latency_ms);
-            let mut attempt = Attempt {
-                request_id: RequestId([0; 32]),
-                channels: channels.clone(),
-                cost: pr.cost,
-                bound_ms: pr.bound_ms,
-                acked: false,
-                late_fees: 0,
-                took_ms: 0,
-                result: String::new(),
-            };
-            let sent = Instant::now();
-            let (id, mut rx) = match self
-                .request(pr.route.clone(), opts.service.clone(), opts.body.clone(), opts.max_response_bytes)
-                .await
-            {
-                Ok(x) => x,
-                Err(SendError::Stopped) => return Err(ClientError::Stopped),
-                Err(SendError::Refused(why)) => {
-                    attempt.result = format!("refused: {why}");
-                    tried.push(attempt);
-                    limits.exclude_channels.insert(first);
-                    continue;
-                }
-            };
-            attempt.request_id = id;
-            paid = paid.saturating_add(pr.cost);
-            let mut late: Amount = 0;
-            let ack_by = Instant::now() + first_rtt + opts.ack_grace;
-            let ended = loop {
-                let until = if attempt.acked { deadline } else { ack_by.min(deadline) };
-                match tokio::time::timeout_at(until, rx.recv()).await {
-                    Err(_) if attempt.acked || until == deadline => break Ended::Pending,
-                    Err(_) => break Ended::NoAck,
-                    Ok(None) => match self.refusal(id).await {
-                        Ok(Some(why)) => break Ended::Refused(why),
-                        Ok(None) => break Ended::Pending,
-                        Err(_) => return Err(ClientError::Stopped),
-                    },
-                    Ok(Some(Delivery::Acked { .. })) => attempt.acked = true,
-                    Ok(Some(Delivery::LatePayment { total, .. })) => late = total,
-                    Ok(Some(Delivery::Response { response, .. })) => {
-                        if response.verify(&id, &opts.to, &Ed25519Verifier) {
-                            break Ended::Response(response);
+        let now = || u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let mut req = Requester::new(opts.policy(), now());
+        // Why the first attempt found no route, to report it as it is.
+        let mut first_error: Option<RouteError> = None;
+        let mut stream: Option<mpsc::Receiver<Delivery>> = None;
+        loop {
+            match req.next(now()) {
+                Next::Done => break,
+                Next::Route => {
+                    let wants = req.wants();
+                    let limits = RouteLimits {
+                        max_cost: wants.max_cost,
+                        max_bound_ms: wants.max_bound_ms,
+                        exclude_channels: wants.exclude_channels.clone(),
+                        exclude_nodes: wants.exclude_nodes.clone(),
+                    };
+                    let body_bytes = opts.body.len() as u64;
+                    let route = match self.routes_to(&opts.to, body_bytes, opts.max_response_bytes, &limits, 1) {
+                        Ok(routes) => routes.into_iter().next().expect("routes_to returns at least one route"),
+                        Err(e) => {
+                            if req.attempts().is_empty() {
+                                first_error = Some(e);
+                            } else {
+                                tracing::debug!("no further route: {e}");
+                            }
+                            req.no_route();
+                            continue;
                         }
-                        // The engine verifies before delivering; this is a
-                        // second look, not the defence.
-                        tracing::warn!(request = %id, "a response that does not verify was delivered; ignored");
+                    };
+                    let sent = self
+                        .request(route.route.clone(), opts.service.clone(), opts.body.clone(), opts.max_response_bytes)
+                        .await;
+                    match sent {
+                        Ok((id, rx)) => {
+                            req.sent(id, route.route, route.cost, route.bound_ms, now());
+                            stream = Some(rx);
+                        }
+                        Err(SendError::Stopped) => return Err(ClientError::Stopped),
+                        Err(SendError::Refused(why)) => {
+                            req.not_sent(&route.route, route.cost, route.bound_ms, why, now())
+                        }
                     }
-                    Ok(Some(Delivery::Notice { notice, .. })) => break Ended::Notice(notice),
                 }
-            };
-            attempt.late_fees = late;
-            attempt.took_ms = sent.elapsed().as_millis() as u64;
-            match ended {
-                Ended::Response(r) => {
-                    attempt.result = "response".into();
-                    tried.push(attempt);
-                    return Ok(Outcome {
-                        request_id: id,
-                        route: pr.route,
-                        kind: OutcomeKind::Response(r),
-                        late_fees: late,
-                        attempts: tried,
-                        paid,
-                    });
-                }
-                Ended::Notice(n) => {
-                    attempt.result = format!("notice on channel {}", n.channel);
-                    limits.exclude_channels.insert(n.channel);
-                    tried.push(attempt);
-                    last_notice = Some((id, pr.route, n, late));
-                }
-                Ended::Refused(why) => {
-                    attempt.result = format!("refused: {why}");
-                    limits.exclude_channels.insert(first);
-                    tried.push(attempt);
-                }
-                Ended::NoAck => {
-                    attempt.result = "no ack".into();
-                    limits.exclude_channels.insert(first);
-                    tried.push(attempt);
-                }
-                Ended::Pending => {
-                    attempt.result = "pending".into();
-                    tried.push(attempt);
-                    return Ok(Outcome {
-                        request_id: id,
-                        route: pr.route,
-                        kind: OutcomeKind::Pending,
-                        late_fees: late,
-                        attempts: tried,
-                        paid,
-                    });
+                Next::Wait { until_ms } => {
+                    let (Some(id), Some(rx)) = (req.current(), stream.as_mut()) else {
+                        unreachable!("the requester waits only for an attempt that was sent");
+                    };
+                    let until = start + Duration::from_millis(until_ms);
+                    match tokio::time::timeout_at(until, rx.recv()).await {
+                        // The timer fires at `until` or later.
+                        Err(_) => req.timer(now().max(until_ms)),
+                        Ok(None) => match self.refusal(id).await {
+                            Ok(Some(why)) => req.refused(id, why, now()),
+                            Ok(None) => req.closed(now()),
+                            Err(_) => return Err(ClientError::Stopped),
+                        },
+                        Ok(Some(Delivery::Response { response, .. }))
+                            if !response.verify(&id, &opts.to, &Ed25519Verifier) =>
+                        {
+                            // The engine verifies before delivering; this is a
+                            // second look, not the defence.
+                            tracing::warn!(request = %id, "a response that does not verify was delivered; ignored");
+                        }
+                        Ok(Some(d)) => req.delivery(&d, now()),
+                    }
                 }
             }
         }
-        match last_notice {
-            Some((id, route, n, late)) => Ok(Outcome {
-                request_id: id,
-                route,
-                kind: OutcomeKind::Notice(n),
-                late_fees: late,
-                attempts: tried,
-                paid,
-            }),
-            None => Err(ClientError::Failed {
-                attempts: tried.len(),
-                last: tried.last().map_or_else(|| "no time left".into(), |a| a.result.clone()),
-                tried,
-            }),
-        }
+        req.finish().map_err(|e| match e {
+            RequestFailure::NoRoute => ClientError::Route(first_error.unwrap_or(RouteError::NoGraph)),
+            RequestFailure::Failed { attempts, last, tried } => ClientError::Failed { attempts, last, tried },
+        })
     }
 }

@@ -4,11 +4,10 @@
 
 use std::sync::{Arc, RwLock};
 
-use por_core::protocol::{ChannelSetup, Delivery};
+use por_core::protocol::{ChannelSetup, Delivery, SeverReason};
 use por_core::{ChannelId, Hash32, NodeKey, RequestId, Route, SignedVoucher};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::chain::agent::ChainJob;
 use crate::routes::{NetworkGraph, PricedRoute, RouteError, RouteLimits};
 use crate::service::SharedService;
 
@@ -30,6 +29,26 @@ pub enum SendError {
     /// The engine refused the request (bad route, cannot pay, …).
     #[error("request refused: {0}")]
     Refused(String),
+}
+
+/// Work the event loop hands to the chain agent ([`crate::agent`]), which
+/// attached itself with [`NodeHandle::attach_chain`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainJob {
+    /// Sever `channel` on chain with `voucher` (the best the peer gave us).
+    Sever {
+        /// The channel.
+        channel: ChannelId,
+        /// The peer's best voucher.
+        voucher: Option<SignedVoucher>,
+        /// Why (for the log).
+        reason: SeverReason,
+    },
+    /// Report when `channel` leaves the graph.
+    Watch {
+        /// The channel.
+        channel: ChannelId,
+    },
 }
 
 /// What the event loop can be asked.
@@ -240,7 +259,7 @@ impl NodeHandle {
         g.routes(&self.key, to, body_bytes, max_response_bytes, limits, count)
     }
 
-    /// Attaches the chain agent (see [`crate::chain::agent`]).
+    /// Attaches the chain agent (see [`crate::agent`]).
     pub async fn attach_chain(&self, jobs: mpsc::Sender<ChainJob>) -> Result<(), Stopped> {
         self.tx.send(Command::AttachChain { jobs }).await.map_err(|_| Stopped)
     }

@@ -6,6 +6,13 @@
 //! network events. Slow work (service handlers, chain transactions) is
 //! spawned and its result comes back on a bounded channel.
 //!
+//! The loop's state is grouped by role, each in its own file: the
+//! requester side ([`requester`]: our requests and who waits for them), the
+//! server side ([`server`]: services and their handlers), the chain link
+//! ([`chain_link`]: jobs for the chain agent) and the peers ([`peers`]:
+//! channels' peers, connections, receipts, lookups). What they share (the
+//! swarm, the engine, the group commit, timers, metrics) is the loop's own.
+//!
 //! Effects of the engine are carried out in the order the engine gives them,
 //! except that vouchers go to the group commit ([`crate::committer`]) and
 //! acks and sync acks wait there until the vouchers written before them are
@@ -13,36 +20,39 @@
 //! else waits for the disk (a relay forwards at once, DESIGN §2.4).
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::metrics::Recorder;
-use libp2p::request_response::OutboundRequestId;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm};
 use por_behaviours::{Behaviour, Lane, NetConfig, NetEvent, Receipt, build_swarm};
 use por_core::protocol::{
-    ChannelSetup, Delivery, Effect, EngineEvent, NodeEngine, ProtocolConfig, Refusal, SeverReason, Timer, Wire,
+    ChannelSetup, Effect, EngineEvent, NodeEngine, ProtocolConfig, Refusal, SeverReason, Timer, Wire,
 };
-use por_core::{ChannelId, Ed25519Verifier, NodeKey, NodeSigner, Request, RequestId, Route, Signature, Signer};
+use por_core::{ChannelId, Ed25519Verifier, NodeKey, NodeSigner, Signer};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
-use tracing::{debug, error, warn};
+use tracing::{debug, warn};
 
 use prometheus_client::registry::Registry;
 
-use crate::chain::agent::ChainJob;
 use crate::committer::{Committed, Committer};
-use crate::handle::{Command, DELIVERY_BUFFER, NodeHandle, PeerInfo, Status};
+use crate::handle::{ChainJob, Command, NodeHandle, PeerInfo, Status};
 use crate::metrics::{ChannelLabel, Metrics};
-use crate::service::{Reply, SharedService};
 use crate::store::{Store, StoreError, StoredChannel};
-use outcomes::refusal_text;
+use chain_link::ChainLink;
+use peers::Peers;
+use requester::RequesterSide;
+use server::ServerSide;
 
-mod outcomes;
+mod chain_link;
+mod peers;
+mod requester;
+mod server;
 
 /// What travels between two nodes: an engine message and the channel it
 /// belongs to (two nodes may share several channels).
@@ -121,7 +131,6 @@ pub struct RunningNode {
 }
 
 const COMMAND_QUEUE: usize = 256;
-const SERVED_QUEUE: usize = 256;
 
 /// Starts a node with the node key whose secret seed is `seed`; its metrics
 /// (and libp2p's) go into `registry`.
@@ -160,34 +169,21 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
     let key = signer.public();
     let peer_id = *swarm.local_peer_id();
     let (tx, commands) = mpsc::channel(COMMAND_QUEUE);
-    let (served_tx, served_rx) = mpsc::channel(SERVED_QUEUE);
     let ev = EventLoop {
         swarm,
         engine: NodeEngine::new(protocol, signer.clone(), Ed25519Verifier),
-        signer,
         commit: Committer::new(store),
-        gauges_stale: false,
         commands,
         timers: BinaryHeap::new(),
         start: Instant::now(),
-        channel_peer: HashMap::new(),
-        waiters: HashMap::new(),
-        services: HashMap::new(),
-        served_tx,
-        served_rx,
-        service_timeout: config.service_timeout,
-        listen: listen_addrs.clone(),
-        bootstrap: config.bootstrap.clone(),
-        endpoints: HashMap::new(),
         cumulative: HashMap::new(),
-        outbound: HashMap::new(),
-        refusals: HashMap::new(),
-        refusal_order: VecDeque::new(),
-        chain: None,
-        chain_backlog: VecDeque::new(),
-        provider_queries: HashMap::new(),
+        gauges_stale: false,
         metrics: Metrics::new(registry),
         p2p_metrics: libp2p::metrics::Metrics::new(registry),
+        requester: RequesterSide::new(signer),
+        server: ServerSide::new(config.service_timeout),
+        chain: ChainLink::default(),
+        peers: Peers::new(listen_addrs.clone(), config.bootstrap.clone()),
     };
     let mut ev = ev;
     ev.restore(stored)?;
@@ -196,58 +192,32 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
     Ok(RunningNode { handle, peer_id, key, listen_addrs, task })
 }
 
-/// A local requester waiting for outcomes.
-struct Waiter {
-    tx: mpsc::Sender<Delivery>,
-    sent_ms: u64,
-    bound_ms: u64,
-    /// The response or notice was delivered; the waiter stays for the late
-    /// payment that settles the lateness up to it, until the engine is done
-    /// with the request or the reader is gone.
-    ended: bool,
-}
-
+/// The loop's state: what every role shares, then one part per role.
 struct EventLoop {
     swarm: Swarm<Behaviour<Envelope>>,
     engine: NodeEngine<NodeSigner, Ed25519Verifier>,
-    signer: NodeSigner,
     commit: Committer,
-    /// Channel balances changed since the gauges were last set.
-    gauges_stale: bool,
     commands: mpsc::Receiver<Command>,
     timers: BinaryHeap<Reverse<(u64, Timer)>>,
+    /// The origin of the engine's clock.
     start: Instant,
-    channel_peer: HashMap<ChannelId, PeerId>,
-    waiters: HashMap<RequestId, Waiter>,
-    services: HashMap<String, SharedService>,
-    served_tx: mpsc::Sender<(RequestId, Reply)>,
-    served_rx: mpsc::Receiver<(RequestId, Reply)>,
-    service_timeout: Duration,
-    listen: Vec<Multiaddr>,
-    bootstrap: Vec<(PeerId, Multiaddr)>,
-    /// Requests sent downstream whose receipt has not come back yet.
-    outbound: HashMap<OutboundRequestId, (ChannelId, RequestId)>,
-    /// Why recent requests of ours were refused by their first hop (the
-    /// waiter's stream closes without an outcome; see [`NodeHandle::refusal`]).
-    refusals: HashMap<RequestId, String>,
-    refusal_order: VecDeque<RequestId>,
     /// The last cumulative voucher persisted per channel and direction
-    /// (`true`: received), to count payments.
+    /// (`true`: received), to count payments in the metrics.
     cumulative: HashMap<(ChannelId, bool), u128>,
-    /// The remote address of a connection to each connected peer.
-    endpoints: HashMap<PeerId, Multiaddr>,
-    /// The chain agent's queue, once attached.
-    chain: Option<mpsc::Sender<ChainJob>>,
-    /// Jobs that did not fit the agent's queue; sent at the next tick.
-    chain_backlog: VecDeque<ChainJob>,
-    /// Provider lookups in flight: providers found so far and who waits.
-    provider_queries: HashMap<libp2p::kad::QueryId, (Vec<PeerId>, tokio::sync::oneshot::Sender<Vec<PeerId>>)>,
+    /// Channel balances changed since the gauges were last set.
+    gauges_stale: bool,
     metrics: Metrics,
     p2p_metrics: libp2p::metrics::Metrics,
+    /// Requests this node originates.
+    requester: RequesterSide,
+    /// Services this node serves.
+    server: ServerSide,
+    /// Jobs for the chain agent.
+    chain: ChainLink,
+    /// Channels' peers, connections, receipts, lookups.
+    peers: Peers,
 }
 
-/// Refusal reasons kept for [`NodeHandle::refusal`].
-const MAX_REFUSALS_KEPT: usize = 1024;
 /// How often the loop does its housekeeping (re-bootstrap, chain backlog).
 const MAINTENANCE: Duration = Duration::from_secs(5);
 /// Re-bootstrap Kademlia when its routing table holds fewer peers than this.
@@ -279,7 +249,7 @@ impl EventLoop {
                     Some(c) => self.on_command(c),
                 },
                 Some(c) = self.commit.done.recv() => self.on_committed(c),
-                Some((id, reply)) = self.served_rx.recv() => self.on_served(id, reply),
+                Some((id, reply)) = self.server.done.recv() => self.on_served(id, reply),
                 _ = sleep => self.on_timers(),
                 _ = maintenance.tick() => self.on_maintenance(),
                 ev = self.swarm.select_next_some() => self.on_swarm(ev),
@@ -308,7 +278,7 @@ impl EventLoop {
                 let _ = reply.send(r);
             }
             Command::Serve { name, service, reply } => {
-                self.services.insert(name, service);
+                self.server.add(name, service);
                 let _ = reply.send(());
             }
             Command::Request { route, service, body, max_response_bytes, reply } => {
@@ -325,15 +295,15 @@ impl EventLoop {
                     .connected_peers()
                     .map(|p| PeerInfo { peer_id: p.to_string(), addr: String::new() })
                     .collect::<Vec<_>>();
-                let _ = reply.send(self.with_addresses(peers));
+                let _ = reply.send(self.peers.with_addresses(peers));
             }
-            Command::AttachChain { jobs } => self.chain = Some(jobs),
+            Command::AttachChain { jobs } => self.chain.attach(jobs),
             Command::ChannelRemoved { channel, tx_hash } => {
                 self.engine.channel_removed(channel, tx_hash, now, &mut out);
                 self.apply(out);
             }
             Command::Refusal { request, reply } => {
-                let _ = reply.send(self.refusals.get(&request).cloned());
+                let _ = reply.send(self.requester.refusal(&request));
             }
             Command::BestVoucher { channel, reply } => {
                 let _ = reply.send(self.engine.ledger(channel).and_then(|l| l.best_received().cloned()));
@@ -349,72 +319,25 @@ impl EventLoop {
             }
             Command::FindProviders { key, reply } => {
                 let query = self.swarm.behaviour_mut().get_providers(key);
-                self.provider_queries.insert(query, (Vec::new(), reply));
+                self.peers.lookup(query, reply);
             }
             Command::Shutdown => {}
         }
     }
 
-    fn with_addresses(&self, mut peers: Vec<PeerInfo>) -> Vec<PeerInfo> {
-        for p in &mut peers {
-            if let Ok(id) = p.peer_id.parse::<PeerId>()
-                && let Some(a) = self.endpoints.get(&id)
-            {
-                p.addr = a.to_string();
-            }
-        }
-        peers
-    }
-
     /// Housekeeping: re-bootstrap when the routing table runs low, and hand
     /// the chain agent what did not fit its queue.
     fn on_maintenance(&mut self) {
-        if !self.bootstrap.is_empty() && self.swarm.behaviour_mut().routing_table_size() < LOW_ROUTING_TABLE {
-            for (peer, addr) in &self.bootstrap {
+        if !self.peers.bootstrap.is_empty() && self.swarm.behaviour_mut().routing_table_size() < LOW_ROUTING_TABLE {
+            for (peer, addr) in &self.peers.bootstrap {
                 self.swarm.behaviour_mut().add_address(peer, addr.clone());
             }
             if self.swarm.behaviour_mut().bootstrap() {
                 debug!("routing table low; bootstrapping again");
             }
         }
-        let ended: Vec<RequestId> = self.waiters.iter().filter(|(_, w)| w.ended).map(|(id, _)| *id).collect();
-        for id in ended {
-            self.forget_waiter(id);
-        }
-        while let Some(job) = self.chain_backlog.pop_front() {
-            if let Some(job) = self.offer_chain_job(job) {
-                self.chain_backlog.push_front(job);
-                break;
-            }
-        }
-    }
-
-    /// Queues a job for the chain agent; gives it back when the queue is full.
-    fn offer_chain_job(&mut self, job: ChainJob) -> Option<ChainJob> {
-        let Some(tx) = &self.chain else {
-            if let ChainJob::Sever { channel, reason, .. } = &job {
-                error!(%channel, ?reason, "severance needed but this node has no chain client configured");
-            }
-            return None;
-        };
-        match tx.try_send(job) {
-            Ok(()) => None,
-            Err(mpsc::error::TrySendError::Full(job)) => Some(job),
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                error!("the chain agent has stopped; severances and notices cannot be confirmed");
-                self.chain = None;
-                None
-            }
-        }
-    }
-
-    fn chain_job(&mut self, job: ChainJob) {
-        if !self.chain_backlog.is_empty() {
-            self.chain_backlog.push_back(job);
-        } else if let Some(job) = self.offer_chain_job(job) {
-            warn!("the chain agent's queue is full; the job waits for the next tick");
-            self.chain_backlog.push_back(job);
-        }
+        self.forget_ended_waiters();
+        self.chain.retry_backlog();
     }
 
     /// Brings back the channels kept on disk (after a restart).
@@ -427,7 +350,7 @@ impl EventLoop {
                 continue;
             };
             let peer = PeerId::from_bytes(&setup.remote.peer_id_bytes()).expect("an ed25519 key is a valid peer id");
-            self.channel_peer.insert(id, peer);
+            self.peers.set_channel_peer(id, peer);
             // Payments before the restart are not counted again.
             for (v, received) in [(&st.sent, false), (&st.received, true)] {
                 if let Some(v) = v {
@@ -468,38 +391,9 @@ impl EventLoop {
             };
         }
         self.commit.store().put_channel(&setup).map_err(|e| e.to_string())?;
-        self.channel_peer.insert(setup.channel, peer);
+        self.peers.set_channel_peer(setup.channel, peer);
         self.engine.open_channel(setup, now, out);
         Ok(())
-    }
-
-    fn send_request(
-        &mut self,
-        route: Route,
-        service: String,
-        body: Vec<u8>,
-        max_response_bytes: u64,
-        now: u64,
-        out: &mut Vec<Effect>,
-    ) -> Result<(RequestId, mpsc::Receiver<Delivery>), String> {
-        let quote = route.quote(body.len() as u64, max_response_bytes).map_err(|e| e.to_string())?;
-        let budget = quote.total();
-        let request = Request {
-            requester: self.engine.key(),
-            nonce: rand::random(),
-            route,
-            service,
-            body,
-            max_response_bytes,
-            budget,
-            signature: Signature([0; 64]),
-        };
-        let signed = request.sign(&self.signer);
-        let id = self.engine.send_request(signed, now, out).map_err(|e| e.to_string())?;
-        let (tx, rx) = mpsc::channel(DELIVERY_BUFFER);
-        self.waiters.insert(id, Waiter { tx, sent_ms: now, bound_ms: quote.bound_ms(), ended: false });
-        self.metrics.requests_sent.inc();
-        Ok((id, rx))
     }
 
     fn status(&mut self) -> Status {
@@ -512,7 +406,7 @@ impl EventLoop {
         Status {
             key: self.engine.key(),
             peer_id: self.swarm.local_peer_id().to_string(),
-            listen: self.listen.iter().map(|a| a.to_string()).collect(),
+            listen: self.peers.listen.iter().map(|a| a.to_string()).collect(),
             peers: self.swarm.connected_peers().count(),
             channels,
             in_flight: self.engine.in_flight(),
@@ -537,12 +431,12 @@ impl EventLoop {
         let ev = match ev {
             SwarmEvent::Behaviour(ev) => ev,
             SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
-                self.endpoints.insert(peer_id, endpoint.get_remote_address().clone());
+                self.peers.connected(peer_id, endpoint.get_remote_address().clone());
                 self.metrics.peers.set(self.swarm.connected_peers().count() as i64);
                 return;
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
-                self.endpoints.remove(&peer_id);
+                self.peers.disconnected(&peer_id);
                 self.metrics.peers.set(self.swarm.connected_peers().count() as i64);
                 return;
             }
@@ -562,42 +456,28 @@ impl EventLoop {
                     self.metrics.syncs_missed.inc();
                 }
                 debug!(%peer, ?lane, "message not delivered: {error}");
-                if let Some((channel, request)) = self.outbound.remove(&id)
+                if let Some((channel, request)) = self.peers.receipt(&id)
                     && undelivered
                 {
                     self.first_hop_refused(request, channel, format!("the first hop is unreachable: {error}"));
                 }
             }
             NetEvent::Delivered { id, receipt, .. } => {
-                if let Some((channel, request)) = self.outbound.remove(&id)
+                if let Some((channel, request)) = self.peers.receipt(&id)
                     && let Receipt::Refused(why) = receipt
                 {
                     self.first_hop_refused(request, channel, why);
                 }
             }
             NetEvent::InboundFailed { peer, lane, error } => debug!(%peer, ?lane, "bad inbound message: {error}"),
-            NetEvent::Providers { query, providers, done } => self.on_providers(query, providers, done),
+            NetEvent::Providers { query, providers, done } => self.peers.on_providers(query, providers, done),
             NetEvent::Providing { query, result } => debug!(?query, ?result, "provider record announced"),
             NetEvent::RoutingTable { .. } | NetEvent::Identified { .. } | NetEvent::Ping { .. } => {}
         }
     }
 
-    /// Collects a provider lookup's results; answers when it is over.
-    fn on_providers(&mut self, query: libp2p::kad::QueryId, providers: Vec<PeerId>, done: bool) {
-        if let Some((found, _)) = self.provider_queries.get_mut(&query) {
-            for p in providers {
-                if !found.contains(&p) {
-                    found.push(p);
-                }
-            }
-        }
-        if done && let Some((found, reply)) = self.provider_queries.remove(&query) {
-            let _ = reply.send(found);
-        }
-    }
-
     fn on_inbound(&mut self, peer: PeerId, env: Envelope) -> Receipt {
-        if self.channel_peer.get(&env.channel) != Some(&peer) {
+        if self.peers.of_channel(&env.channel) != Some(peer) {
             return Receipt::Refused(format!("channel {} is not a channel with you", env.channel));
         }
         let now = self.now();
@@ -659,11 +539,11 @@ impl EventLoop {
                 Effect::Deliver(d) => self.deliver(d),
                 Effect::Sever { channel, voucher, reason } => {
                     Metrics::inc(&self.metrics.severances, format!("{reason:?}"));
-                    self.chain_job(ChainJob::Sever { channel, voucher, reason });
+                    self.chain.job(ChainJob::Sever { channel, voucher, reason });
                 }
                 Effect::WatchChannel { channel } => {
                     debug!(%channel, "watching the chain for a severance");
-                    self.chain_job(ChainJob::Watch { channel });
+                    self.chain.job(ChainJob::Watch { channel });
                 }
                 Effect::Event(ev) => self.on_engine_event(ev),
             }
@@ -701,7 +581,7 @@ impl EventLoop {
     }
 
     fn send(&mut self, channel: ChannelId, msg: Wire) {
-        let Some(peer) = self.channel_peer.get(&channel).copied() else {
+        let Some(peer) = self.peers.of_channel(&channel) else {
             warn!(%channel, "message for a channel without a peer");
             return;
         };
@@ -719,7 +599,22 @@ impl EventLoop {
         };
         let id = self.swarm.behaviour_mut().send(&peer, lane, Envelope { channel, msg });
         if let Some(r) = request {
-            self.outbound.insert(id, (channel, r));
+            self.peers.sent_request(id, channel, r);
         }
+    }
+}
+
+/// What a refusal means, for the sender.
+fn refusal_text(r: Refusal) -> &'static str {
+    match r {
+        Refusal::UnknownChannel => "the channel is unknown or closed here",
+        Refusal::NotOnRoute => "the route does not run over this channel to this node",
+        Refusal::BadSignature => "the requester's signature does not verify",
+        Refusal::BadQuote => "the route cannot be priced",
+        Refusal::BadVoucher => "the voucher does not pass the ledger check",
+        Refusal::Underpaid => "the voucher pays less than this edge's share of the route",
+        Refusal::Duplicate => "a request with this id is already in flight here",
+        Refusal::NoChannelOnwards => "this node has no open channel to the next hop",
+        _ => "refused by the node's protocol engine",
     }
 }

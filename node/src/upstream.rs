@@ -6,15 +6,9 @@
 //! The upstream's status and body become the signed [`Reply`]. A body larger
 //! than the request's allowance is not sent back: the reply is 502 with the
 //! reason. Only `http://` upstreams are supported (run a local TLS-terminating
-//! proxy for others); one connection per call, which suits an upstream on the
-//! same host.
+//! proxy for others); connections are kept and reused between calls.
 
 use std::time::Duration;
-
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::Request;
-use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 
 use crate::service::{BoxFuture, Reply, STATUS_FAILED, Service, ServiceRequest};
 
@@ -23,6 +17,9 @@ pub const STATUS_BAD_GATEWAY: u16 = 502;
 
 /// Bytes the reply envelope (status, error, CBOR framing) may take beyond the body.
 const REPLY_OVERHEAD: u64 = 64;
+
+/// How long connecting to the upstream may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A configured upstream URL is not usable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,50 +35,74 @@ pub enum UpstreamError {
 /// A service that forwards to an HTTP upstream.
 #[derive(Debug, Clone)]
 pub struct HttpUpstream {
-    uri: hyper::Uri,
+    url: reqwest::Url,
     authority: String,
-    connect_timeout: Duration,
+    http: reqwest::Client,
+}
+
+/// Why a forward failed, which decides the reply's status.
+enum Failed {
+    /// The reply is larger than the request allows.
+    TooLarge(String),
+    /// The request could not be built (our side).
+    Local(String),
+    /// The upstream could not be reached or misbehaved.
+    Upstream(String),
 }
 
 impl HttpUpstream {
     /// Checks and keeps `url`.
     pub fn new(url: &str) -> Result<Self, UpstreamError> {
-        let uri: hyper::Uri = url
-            .parse()
-            .map_err(|e: hyper::http::uri::InvalidUri| UpstreamError::NotAUrl(url.to_string(), e.to_string()))?;
-        if uri.scheme_str() != Some("http") || uri.host().is_none() {
+        let parsed = reqwest::Url::parse(url).map_err(|e| UpstreamError::NotAUrl(url.to_string(), e.to_string()))?;
+        let Some(host) = parsed.host_str().filter(|_| parsed.scheme() == "http") else {
             return Err(UpstreamError::Unsupported(url.to_string()));
-        }
-        let authority = format!("{}:{}", uri.host().unwrap_or_default(), uri.port_u16().unwrap_or(80));
-        Ok(HttpUpstream { uri, authority, connect_timeout: Duration::from_secs(5) })
+        };
+        let authority = format!("{host}:{}", parsed.port_or_known_default().unwrap_or(80));
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            // The upstream is the operator's own service: no proxy from the
+            // environment, and no redirect to anywhere else.
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| UpstreamError::NotAUrl(url.to_string(), e.to_string()))?;
+        Ok(HttpUpstream { url: parsed, authority, http })
     }
 
-    async fn forward(&self, req: ServiceRequest) -> Result<Reply, String> {
-        let stream = tokio::time::timeout(self.connect_timeout, tokio::net::TcpStream::connect(&self.authority))
-            .await
-            .map_err(|_| format!("connecting to {} timed out", self.authority))?
-            .map_err(|e| format!("cannot connect to {}: {e}", self.authority))?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| format!("HTTP handshake with {} failed: {e}", self.authority))?;
-        tokio::spawn(conn);
-        let http_req = Request::post(self.uri.clone())
-            .header(hyper::header::HOST, self.authority.as_str())
+    async fn forward(&self, req: ServiceRequest) -> Result<Reply, Failed> {
+        let mut resp = self
+            .http
+            .post(self.url.clone())
             .header("x-por-request-id", req.id.to_hex())
             .header("x-por-requester", req.requester.peer_id())
-            .body(Full::new(Bytes::from(req.body)))
-            .map_err(|e| format!("cannot build the upstream request: {e}"))?;
-        let resp = sender.send_request(http_req).await.map_err(|e| format!("upstream request failed: {e}"))?;
+            .body(req.body)
+            .send()
+            .await
+            .map_err(|e| match e {
+                e if e.is_builder() => Failed::Local(format!("cannot build the upstream request: {e}")),
+                e if e.is_connect() && e.is_timeout() => {
+                    Failed::Upstream(format!("connecting to {} timed out", self.authority))
+                }
+                e if e.is_connect() => Failed::Upstream(format!("cannot connect to {}: {e}", self.authority)),
+                e => Failed::Upstream(format!("upstream request to {} failed: {e}", self.authority)),
+            })?;
         let status = resp.status().as_u16();
-        let limit = req.max_response_bytes.saturating_sub(REPLY_OVERHEAD) as usize;
-        let body = Limited::new(resp.into_body(), limit).collect().await.map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                format!("the upstream's reply exceeds the request's allowance of {limit} body bytes")
-            } else {
-                format!("reading the upstream's reply failed: {e}")
+        let limit = req.max_response_bytes.saturating_sub(REPLY_OVERHEAD);
+        let too_large =
+            || Failed::TooLarge(format!("the upstream's reply exceeds the request's allowance of {limit} body bytes"));
+        if resp.content_length().is_some_and(|n| n > limit) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) =
+            resp.chunk().await.map_err(|e| Failed::Upstream(format!("reading the upstream's reply failed: {e}")))?
+        {
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(too_large());
             }
-        })?;
-        Ok(Reply { status, body: body.to_bytes().to_vec(), error: None })
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Reply { status, body, error: None })
     }
 }
 
@@ -91,9 +112,8 @@ impl Service for HttpUpstream {
         Box::pin(async move {
             match me.forward(req).await {
                 Ok(r) => r,
-                Err(why) if why.contains("allowance") => Reply::error(STATUS_BAD_GATEWAY, why),
-                Err(why) if why.contains("cannot build") => Reply::error(STATUS_FAILED, why),
-                Err(why) => Reply::error(STATUS_BAD_GATEWAY, why),
+                Err(Failed::TooLarge(why) | Failed::Upstream(why)) => Reply::error(STATUS_BAD_GATEWAY, why),
+                Err(Failed::Local(why)) => Reply::error(STATUS_FAILED, why),
             }
         })
     }

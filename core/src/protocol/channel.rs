@@ -1,11 +1,17 @@
 //! One channel as the engine tracks it: the ledger of both directions, the
-//! sync state and the requests in flight over it either way.
-
+//! sync state, and its books of the requests in flight over it either way.
+//! The engine puts a request on them with `ChannelState::book_up` (it came
+//! in over the channel: we owe on it) or `ChannelState::book_down` (we sent
+//! it over the channel: we are owed on it), and takes it off with
+//! `ChannelMap::unbook` when it ends, nowhere else. A request whose up leg
+//! went with its channel (`NodeEngine::channel_removed`) stays on that
+//! channel's books.
 use serde::{Deserialize, Serialize};
 
 use crate::bytes::{NodeKey, RequestId};
 use crate::ledger::ChannelLedger;
 use crate::message::SeveranceNotice;
+use crate::protocol::inflight::Entry;
 use crate::voucher::{Amount, ChannelId};
 
 /// What the driver tells the engine about a channel it opens (from the
@@ -106,6 +112,25 @@ impl ChannelState {
     pub fn active(&self) -> bool {
         !self.up_ids.is_empty() || !self.down_ids.is_empty() || !self.notices_out.is_empty()
     }
+
+    /// Puts a request that came in over the channel on its books: we owe on
+    /// it until it ends ([`ChannelMap::unbook`]).
+    #[inline]
+    pub(crate) fn book_up(&mut self, id: RequestId) {
+        self.up_ids.insert(id);
+    }
+
+    /// Puts a request we sent over the channel on its books: we are owed on
+    /// it until it ends ([`ChannelMap::unbook`]). A peer we had nothing in
+    /// flight with is watched for liveness from `now` on, not from the last
+    /// message it sent before.
+    #[inline]
+    pub(crate) fn book_down(&mut self, id: RequestId, now: u64) {
+        if self.down_ids.is_empty() {
+            self.last_heard_ms = self.last_heard_ms.max(now);
+        }
+        self.down_ids.insert(id);
+    }
 }
 
 /// The engine's channels by id: a sorted list of ids beside their states.
@@ -153,6 +178,22 @@ impl ChannelMap {
     /// All channels in id order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (&ChannelId, &ChannelState)> {
         self.ids.iter().zip(&self.states)
+    }
+
+    /// Takes a request that ended off the books of the channels its legs
+    /// went over (see [`ChannelState::book_up`], [`ChannelState::book_down`]).
+    #[inline]
+    pub(crate) fn unbook(&mut self, entry: &Entry) {
+        if let Some(d) = &entry.down
+            && let Some(ch) = self.get_mut(&d.channel)
+        {
+            ch.down_ids.remove(&entry.id);
+        }
+        if let Some(u) = &entry.up
+            && let Some(ch) = self.get_mut(&u.channel)
+        {
+            ch.up_ids.remove(&entry.id);
+        }
     }
 }
 

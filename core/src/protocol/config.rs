@@ -146,8 +146,9 @@ pub struct FaultInjection {
     /// At a downstream deadline, send upstream a severance notice for a
     /// channel that is *not* severed, to dodge late fees. Default `false`.
     pub false_notices: bool,
-    /// Neither acknowledge, forward nor serve any paid request: a silent hop
-    /// that stays connected and syncs. Default `false`.
+    /// Neither acknowledge, forward nor serve any paid request: drop every
+    /// incoming request with no effect at all (a silent hop that stays
+    /// connected and keeps syncing). Default `false`.
     pub drop_requests: bool,
 }
 

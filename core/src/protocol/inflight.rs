@@ -16,10 +16,19 @@
 //! For the re-send rule (see [`crate::protocol`]) a leg also keeps what it
 //! may have to send again: the paid request on the down leg until the answer
 //! comes back, the answer on the up leg for a while after it left.
+//!
+//! `Requests` is the engine's table of them: every [`Entry`] lives there,
+//! and only there, from the moment the node accepts or sends a request until
+//! nothing is left to do for it ([`Entry::work_done`]). It does not hold the
+//! answers kept after that (the engine's kept answers) nor the per-channel
+//! lists of requests ([`ChannelState`](crate::protocol::ChannelState)).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::bytes::{Hash32, NodeKey, RequestId};
 use crate::message::{Response, SeveranceNotice};
-use crate::protocol::config::late_fee;
+use crate::protocol::config::{ProtocolConfig, late_fee};
 use crate::protocol::effect::{PaidRequest, Wire};
 use crate::voucher::{Amount, ChannelId};
 
@@ -247,6 +256,88 @@ impl Entry {
         let server_done = self.down.is_some() || self.served || self.up.is_none();
         up_done && down_done && server_done
     }
+}
+
+/// The requests one node tracks, by id (see the module docs).
+///
+/// Entries are stored in the table, not boxed: a lookup then reads one place
+/// fewer, and an entry costs no allocation of its own (the table moves them
+/// only when it grows). Never iterated, so its order never reaches an output.
+#[derive(Default)]
+pub(crate) struct Requests {
+    entries: HashMap<RequestId, Entry, BuildHasherDefault<IdHasher>>,
+}
+
+impl Requests {
+    /// Number of requests tracked.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether `id` is tracked.
+    #[inline]
+    pub(crate) fn contains(&self, id: &RequestId) -> bool {
+        self.entries.contains_key(id)
+    }
+
+    /// One tracked request.
+    #[inline]
+    pub(crate) fn get(&self, id: &RequestId) -> Option<&Entry> {
+        self.entries.get(id)
+    }
+
+    /// One tracked request, to change.
+    #[inline]
+    pub(crate) fn get_mut(&mut self, id: &RequestId) -> Option<&mut Entry> {
+        self.entries.get_mut(id)
+    }
+
+    /// Starts tracking `entry` under its id (replacing any entry there).
+    #[inline]
+    pub(crate) fn insert(&mut self, entry: Entry) {
+        self.entries.insert(entry.id, entry);
+    }
+
+    /// Stops tracking `id` if nothing is left to do for it
+    /// ([`Entry::work_done`] under `config`'s late-fee terms) and returns the
+    /// entry, for the caller to take it off its channels' books and keep its
+    /// answer.
+    #[inline]
+    pub(crate) fn finish(&mut self, id: &RequestId, now: u64, config: &ProtocolConfig) -> Option<Entry> {
+        let e = self.entries.get(id)?;
+        if !e.work_done(now, config.late_fee_per_sec, config.max_late_ms, config.policy.late_fee_grace_ms) {
+            return None;
+        }
+        self.entries.remove(id)
+    }
+}
+
+/// Hashes a request id by its first eight bytes. Ids are SHA-256 digests of
+/// requests their requester signed, so they are already uniform, and an
+/// entry exists only for a request someone paid for: grinding ids to collide
+/// costs a payment per entry. Deterministic, so the engine draws no
+/// randomness.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        if bytes.len() >= 8 {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[..8]);
+            self.0 ^= u64::from_le_bytes(b);
+        }
+    }
+
+    #[inline]
+    fn write_usize(&mut self, _: usize) {}
 }
 
 #[cfg(test)]

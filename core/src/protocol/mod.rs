@@ -48,21 +48,25 @@
 //! Files by role:
 //! - [`config`]: late-fee terms, sync, failure policy, fault injection;
 //! - [`effect`]: wire messages, effects, timers, deliveries;
-//! - [`channel`]: per-channel state;
-//! - [`inflight`]: per-request legs and their late accounting;
-//! - `node`: requests, acks, responses, notices;
-//! - `sync`: syncs, timers, policy, severance;
-//! - `refused`: a request the first hop refused outright;
-//! - `restore`: channels back after a restart.
+//! - [`channel`]: per-channel state, and its books of the requests in flight
+//!   each way (`ChannelMap`: the engine's channels);
+//! - [`inflight`]: what a request in flight holds, its legs and their late
+//!   accounting (`Requests`: the engine's table of them);
+//! - `node`: the engine itself, whose fields are private to it and its
+//!   handlers below; requests, acks, responses;
+//!   - `node/notice`: notices received, confirmed on chain, passed upstream
+//!     (`NoticeWatch`: requests whose notice awaits the chain);
+//!   - `node/resend`: the re-send rule (`KeptAnswers`: answers kept after
+//!     their request ended);
+//!   - `node/sync`: syncs, timers, policy, severance;
+//!   - `node/refused`: a request the first hop refused outright;
+//!   - `node/restore`: channels back after a restart.
 
 pub mod channel;
 pub mod config;
 pub mod effect;
 pub mod inflight;
 mod node;
-mod refused;
-mod restore;
-mod sync;
 #[cfg(all(test, feature = "native"))]
 mod tests;
 

@@ -1,23 +1,40 @@
-//! The engine of one node: requests, acks, responses and notices (this file)
-//! and syncs, timers and severance ([`super::sync`]).
+//! The engine of one node, [`NodeEngine`]: requests, acks and responses
+//! (this file); notices ([`notice`]), the re-send rule ([`resend`]), syncs,
+//! timers and severance ([`sync`]), refusals ([`refused`]) and restarts
+//! ([`restore`]) in its child modules.
 //!
-//! The node (issue #6) and the simulator (issue #7) both drive this code:
+//! The engine's fields are private to this module and those handlers, and
+//! each holds the state of one rule behind its own type, whose fields are
+//! private to the module of that rule: the channels ([`ChannelMap`], with each
+//! channel's books of requests in flight either way), the requests in flight
+//! ([`Requests`], what each holds being an [`Entry`]), the answers kept after
+//! a request ended ([`KeptAnswers`]) and the notices awaiting the chain
+//! ([`NoticeWatch`]). Handlers go through those types' methods.
+//!
+//! The node and the simulator both drive this code:
 //! they feed it messages, timers and chain events with the current time of
 //! the node's monotonic clock, and carry out the [`Effect`]s it appends.
-
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::bytes::{NodeKey, RequestId};
 use crate::cost::CostError;
 use crate::crypto::{Signer, Verifier};
 use crate::ledger::{ChannelLedger, LedgerError};
-use crate::message::{Request, Response, SeveranceNotice};
+use crate::message::{Request, Response};
 use crate::protocol::channel::{ChannelMap, ChannelSetup, ChannelState};
-use crate::protocol::config::{ProtocolConfig, Resend};
+use crate::protocol::config::ProtocolConfig;
 use crate::protocol::effect::{Delivery, Effect, EngineEvent, PaidRequest, Refusal, Timer, Wire};
-use crate::protocol::inflight::{Answer, DownEnd, DownLeg, Entry, Origin, PendingConfirm, UpLeg};
+use crate::protocol::inflight::{Answer, DownEnd, DownLeg, Entry, Origin, Requests, UpLeg};
 use crate::voucher::{Ack, ChannelId, SignedVoucher};
+
+mod notice;
+mod refused;
+mod resend;
+mod restore;
+mod sync;
+
+use notice::NoticeWatch;
+use resend::KeptAnswers;
+pub(crate) use resend::keep_until;
 
 /// Why a request could not be sent.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,26 +80,20 @@ pub enum RespondError {
 
 /// One node's protocol state machine.
 pub struct NodeEngine<S, V> {
-    pub(crate) config: ProtocolConfig,
-    pub(crate) signer: S,
-    pub(crate) verifier: V,
-    pub(crate) key: NodeKey,
-    pub(crate) channels: ChannelMap,
-    /// Stored in the table, not boxed: a lookup then reads one place fewer,
-    /// and an entry costs no allocation of its own (the table moves them
-    /// only when it grows). Never iterated, so its order never reaches an
-    /// output.
-    pub(crate) entries: HashMap<RequestId, Entry, BuildHasherDefault<IdHasher>>,
-    /// The up legs of finished requests whose answer is kept to repeat it
-    /// ([`UpLeg::keep_until_ms`]); the rest of the entry is gone.
-    pub(crate) kept: HashMap<RequestId, UpLeg, BuildHasherDefault<IdHasher>>,
-    /// When each kept leg may go, in the order they were kept.
-    pub(crate) kept_order: VecDeque<(u64, RequestId)>,
-    /// The time of `kept_order`'s first item (`u64::MAX` when empty): the
-    /// check made on every input then reads only the engine itself.
-    kept_front_ms: u64,
-    /// Requests whose pending notice names a channel, by that channel.
-    pub(crate) watch: BTreeMap<ChannelId, BTreeSet<RequestId>>,
+    config: ProtocolConfig,
+    signer: S,
+    verifier: V,
+    /// `signer`'s public key.
+    key: NodeKey,
+    /// The channels, open or closed, with their books ([`super::channel`]).
+    channels: ChannelMap,
+    /// The requests in flight ([`super::inflight`]).
+    requests: Requests,
+    /// Answers kept after their request ended, to repeat them ([`resend`]).
+    kept: KeptAnswers,
+    /// Requests whose notice awaits the chain, by the channel it names
+    /// ([`notice`]).
+    watch: NoticeWatch,
 }
 
 impl<S: Signer, V: Verifier> NodeEngine<S, V> {
@@ -95,11 +106,9 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             verifier,
             key,
             channels: ChannelMap::default(),
-            entries: HashMap::default(),
-            kept: HashMap::default(),
-            kept_order: VecDeque::new(),
-            kept_front_ms: u64::MAX,
-            watch: BTreeMap::new(),
+            requests: Requests::default(),
+            kept: KeptAnswers::default(),
+            watch: NoticeWatch::default(),
         }
     }
 
@@ -131,12 +140,12 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// Requests this node still tracks (not counting finished ones whose
     /// answer it only keeps to repeat it, see [`UpLeg::keep_until_ms`]).
     pub fn in_flight(&self) -> usize {
-        self.entries.len()
+        self.requests.len()
     }
 
     /// One tracked request.
     pub fn entry(&self, id: &RequestId) -> Option<&Entry> {
-        self.entries.get(id)
+        self.requests.get(id)
     }
 
     /// Starts tracking a channel that opened on chain.
@@ -162,7 +171,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let hop = request.route.hops.first().ok_or(RequestError::EmptyRoute)?;
         let channel = hop.channel;
         let id = request.id();
-        if self.entries.contains_key(&id) {
+        if self.requests.contains(&id) {
             return Err(RequestError::Duplicate(id));
         }
         let q = request.quote()?;
@@ -210,14 +219,18 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
         out.push(Effect::Send { channel, msg: Wire::Request(paid) });
         out.push(Effect::SetTimer { at_ms: deadline, timer: Timer::Deadline(id) });
-        self.entries.insert(id, entry);
+        self.requests.insert(entry);
         self.track_down(channel, id, now, out);
         Ok(id)
     }
 
     /// Handles a message that arrived over `channel`.
     pub fn handle_message(&mut self, channel: ChannelId, msg: Wire, now: u64, out: &mut Vec<Effect>) {
-        self.expire_kept(now);
+        if self.config.faults.drop_requests && matches!(msg, Wire::Request(_)) {
+            // Fault injection: a silent hop; the request leaves no trace.
+            return;
+        }
+        self.kept.expire(now);
         let start = out.len();
         self.handle_message_inner(channel, msg, now, out);
         self.note_sends(out, start, now);
@@ -247,7 +260,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         now: u64,
         out: &mut Vec<Effect>,
     ) -> Result<(), RespondError> {
-        let e = match self.entries.get_mut(&id) {
+        let e = match self.requests.get_mut(&id) {
             Some(e) if e.down.is_none() && !e.served && e.up.is_some() => e,
             _ => return Err(RespondError::UnknownRequest(id)),
         };
@@ -269,70 +282,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         Ok(())
     }
 
-    /// A copy of a paid request to send again, when re-sending is on.
-    fn keep_copy(&self, paid: &PaidRequest) -> Option<Box<PaidRequest>> {
-        (self.config.resend.max_resends > 0).then(|| Box::new(paid.clone()))
-    }
-
-    /// The upstream sent again a request we already hold: our ack or our
-    /// answer may have been lost. Acknowledge again, and repeat the answer
-    /// unless the copy may only have crossed it; what we owe for lateness
-    /// then runs until the repeat can arrive (the loss was on our message).
-    fn on_repeat(
-        &mut self,
-        id: RequestId,
-        channel: ChannelId,
-        voucher: &SignedVoucher,
-        now: u64,
-        out: &mut Vec<Effect>,
-    ) {
-        out.push(Effect::Send { channel, msg: Wire::Ack(Ack::create(id, voucher, &self.signer)) });
-        let Some(ch) = self.channels.get_mut(&channel) else { return };
-        // The copy left after our answer should have arrived (so the answer
-        // was lost, not crossing the copy): always when the answer left in
-        // time by our estimate of the upstream's deadline (it asks at that
-        // deadline or later) or after a repeat of ours (it asks again a round
-        // trip later); otherwise when it arrives a promised latency after
-        // the answer could have.
-        let late = |up: &UpLeg| {
-            up.frozen_at
-                .is_some_and(|f| f <= up.deadline_ms || up.repeats > 0 || now >= f.saturating_add(up.latency_ms))
-        };
-        if self.kept.get(&id).is_some_and(late)
-            && let Some(up) = self.kept.remove(&id)
-        {
-            // We owe again: the leg goes back on the channel's books.
-            let e = Entry {
-                id,
-                server: self.key,
-                max_response_bytes: 0,
-                route_down: Vec::new(),
-                up: Some(up),
-                down: None,
-                origin: None,
-                confirm: None,
-                served: true,
-            };
-            self.entries.insert(id, e);
-            ch.up_ids.insert(id);
-        }
-        if let Some(up) = self.entries.get_mut(&id).and_then(|e| e.up.as_mut())
-            && late(up)
-            && let Some(answer) = up.answer.as_ref().map(Answer::wire)
-        {
-            let arrive = now.saturating_add(up.latency_ms);
-            up.frozen_at = Some(up.frozen_at.map_or(arrive, |f| f.max(arrive)));
-            up.repeats += 1;
-            up.keep_until_ms = up.keep_until_ms.max(keep_until(up, ch.sync_ms, &self.config.resend));
-            out.push(Effect::Send { channel, msg: answer });
-        }
-        self.arm_sync(channel, now, out);
-    }
-
     fn on_request(&mut self, channel: ChannelId, paid: PaidRequest, now: u64, out: &mut Vec<Effect>) {
-        if self.config.faults.drop_requests {
-            return;
-        }
         let PaidRequest { request, voucher } = paid;
         let r = |out: &mut Vec<Effect>, why| refuse(out, channel, "request", why);
         let hops = &request.route.hops;
@@ -346,7 +296,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         // One serialisation serves both the id and the signature check.
         let signed = request.signing_bytes();
         let id = RequestId(crate::bytes::sha256(&signed).0);
-        if let Some(e) = self.entries.get(&id) {
+        if let Some(e) = self.requests.get(&id) {
             if e.up.as_ref().is_some_and(|u| u.channel == channel) {
                 return self.on_repeat(id, channel, &voucher, now, out);
             }
@@ -447,22 +397,22 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 out.push(Effect::Send { channel: n.channel, msg: Wire::Request(paid) });
                 out.push(Effect::Send { channel, msg: Wire::Ack(ack) });
                 out.push(Effect::SetTimer { at_ms: deadline, timer: Timer::Deadline(id) });
-                self.entries.insert(id, entry);
+                self.requests.insert(entry);
                 self.track_down(n.channel, id, now, out);
             }
             None => {
                 out.push(Effect::Send { channel, msg: Wire::Ack(ack) });
                 out.push(Effect::Serve { request_id: id, request: Box::new(request) });
-                self.entries.insert(id, entry);
+                self.requests.insert(entry);
             }
         }
-        self.channels.get_mut(&channel).expect("checked above").up_ids.insert(id);
+        self.channels.get_mut(&channel).expect("checked above").book_up(id);
         self.arm_sync(channel, now, out);
     }
 
     fn on_ack(&mut self, channel: ChannelId, ack: Ack, out: &mut Vec<Effect>) {
         let remote = self.channels[&channel].ledger.remote;
-        let Some(e) = self.entries.get_mut(&ack.request_id) else {
+        let Some(e) = self.requests.get_mut(&ack.request_id) else {
             return refuse(out, channel, "ack", Refusal::UnknownRequest);
         };
         let Some(d) = e.down.as_mut().filter(|d| d.channel == channel) else {
@@ -485,7 +435,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
 
     fn on_response(&mut self, channel: ChannelId, resp: Box<Response>, now: u64, out: &mut Vec<Effect>) {
         let id = resp.request_id;
-        let Some(e) = self.entries.get_mut(&id) else {
+        let Some(e) = self.requests.get_mut(&id) else {
             return refuse(out, channel, "response", Refusal::UnknownRequest);
         };
         let Some(d) = e.down.as_mut().filter(|d| d.channel == channel) else {
@@ -523,73 +473,9 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         self.try_finish(id, now);
     }
 
-    pub(crate) fn on_notice(&mut self, channel: ChannelId, notice: SeveranceNotice, now: u64, out: &mut Vec<Effect>) {
-        let id = notice.request_id;
-        let Some(e) = self.entries.get_mut(&id) else {
-            return refuse(out, channel, "notice", Refusal::UnknownRequest);
-        };
-        let Some(slack) = e.round_trip_to(notice.channel) else {
-            return refuse(out, channel, "notice", Refusal::NoticeOffRoute);
-        };
-        let Some(d) = e.down.as_mut().filter(|d| d.channel == channel) else {
-            return refuse(out, channel, "notice", Refusal::UnknownRequest);
-        };
-        let fresh = match d.ended {
-            None => true,
-            // A corrected notice for one still unconfirmed replaces it.
-            Some((_, DownEnd::Notice)) if e.confirm.as_ref().is_some_and(|c| c.severed != notice.channel) => false,
-            _ => return,
-        };
-        if !notice.verify(&self.verifier) {
-            return refuse(out, channel, "notice", Refusal::BadSignature);
-        }
-        if fresh {
-            d.ended = Some((now, DownEnd::Notice));
-            d.request = None;
-        }
-        if let Some(old) = e.confirm.take()
-            && let Some(w) = self.watch.get_mut(&old.severed)
-        {
-            w.remove(&id);
-        }
-        let until = now.saturating_add(self.config.policy.notice_confirm_ms).saturating_add(slack);
-        e.confirm = Some(PendingConfirm { severed: notice.channel, until_ms: until });
-        self.watch.entry(notice.channel).or_default().insert(id);
-        out.push(Effect::WatchChannel { channel: notice.channel });
-        out.push(Effect::SetTimer { at_ms: until, timer: Timer::ConfirmNotice(id) });
-        self.pass_notice_up(id, notice, now, out);
-    }
-
-    /// Delivers a notice to the local requester or sends it upstream (at
-    /// once, and again in the next sync), freezing what we owe there.
-    pub(crate) fn pass_notice_up(&mut self, id: RequestId, notice: SeveranceNotice, now: u64, out: &mut Vec<Effect>) {
-        let Some(e) = self.entries.get_mut(&id) else { return };
-        if let Some(o) = e.origin.as_mut() {
-            if !o.resolved {
-                o.resolved = true;
-                out.push(Effect::Deliver(Delivery::Notice { request_id: id, notice }));
-            }
-            return;
-        }
-        let Some(up) = e.up.as_mut() else { return };
-        let frozen = now.saturating_add(up.latency_ms);
-        up.frozen_at = Some(up.frozen_at.map_or(frozen, |f| f.min(frozen)));
-        if let Some(c) = self.channels.get_mut(&up.channel).filter(|c| !c.closed) {
-            if self.config.resend.max_resends > 0 {
-                up.answer = Some(Answer::Notice(Box::new(notice.clone())));
-                up.keep_until_ms = keep_until(up, c.sync_ms, &self.config.resend);
-            }
-            c.notices_out.push(notice.clone());
-            c.notice_sends.push((0, 0));
-            out.push(Effect::Send { channel: up.channel, msg: Wire::Notice(notice) });
-            let ch = up.channel;
-            self.arm_sync(ch, now, out);
-        }
-    }
-
     /// Records when we last sent something on each channel a batch used
     /// (any message is proof of life; see `send_sync`).
-    pub(crate) fn note_sends(&mut self, out: &[Effect], start: usize, now: u64) {
+    fn note_sends(&mut self, out: &[Effect], start: usize, now: u64) {
         for e in &out[start..] {
             if let Effect::Send { channel, .. } = e
                 && let Some(c) = self.channels.get_mut(channel)
@@ -602,16 +488,12 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// Registers `id` as sent down `channel`: watch the peer's liveness from
     /// now and keep the channel syncing.
     fn track_down(&mut self, channel: ChannelId, id: RequestId, now: u64, out: &mut Vec<Effect>) {
-        let ch = self.channels.get_mut(&channel).expect("caller checked the channel");
-        if ch.down_ids.is_empty() {
-            ch.last_heard_ms = ch.last_heard_ms.max(now);
-        }
-        ch.down_ids.insert(id);
+        self.channels.get_mut(&channel).expect("caller checked the channel").book_down(id, now);
         self.arm_sync(channel, now, out);
     }
 
     /// Arms the channel's sync timer if none is armed.
-    pub(crate) fn arm_sync(&mut self, channel: ChannelId, now: u64, out: &mut Vec<Effect>) {
+    fn arm_sync(&mut self, channel: ChannelId, now: u64, out: &mut Vec<Effect>) {
         if let Some(ch) = self.channels.get_mut(&channel).filter(|c| !c.closed && c.next_sync_ms.is_none()) {
             let at = now.saturating_add(ch.sync_ms);
             ch.next_sync_ms = Some(at);
@@ -621,48 +503,12 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
 
     /// Drops the entry if nothing is left to do for it; an answer it sent
     /// upstream is kept with its up leg until [`UpLeg::keep_until_ms`].
-    pub(crate) fn try_finish(&mut self, id: RequestId, now: u64) {
-        let Some(e) = self.entries.get(&id) else { return };
-        let c = &self.config;
-        if !e.work_done(now, c.late_fee_per_sec, c.max_late_ms, c.policy.late_fee_grace_ms) {
-            return;
-        }
-        let e = self.entries.remove(&id).expect("just read");
-        if let Some(d) = &e.down
-            && let Some(ch) = self.channels.get_mut(&d.channel)
-        {
-            ch.down_ids.remove(&id);
-        }
+    fn try_finish(&mut self, id: RequestId, now: u64) {
+        let Some(e) = self.requests.finish(&id, now, &self.config) else { return };
+        self.channels.unbook(&e);
         if let Some(u) = e.up {
-            if let Some(ch) = self.channels.get_mut(&u.channel) {
-                ch.up_ids.remove(&id);
-            }
-            if u.answer.is_some() && now < u.keep_until_ms {
-                if self.kept_order.is_empty() {
-                    self.kept_front_ms = u.keep_until_ms;
-                }
-                self.kept_order.push_back((u.keep_until_ms, id));
-                self.kept.insert(id, u);
-            }
+            self.kept.keep(id, u, now);
         }
-    }
-
-    /// Forgets the kept answers whose time is up.
-    pub(crate) fn expire_kept(&mut self, now: u64) {
-        if self.kept_front_ms > now {
-            return;
-        }
-        while let Some(&(t, id)) = self.kept_order.front()
-            && t <= now
-        {
-            self.kept_order.pop_front();
-            if let Some(u) = self.kept.get(&id)
-                && now >= u.keep_until_ms
-            {
-                self.kept.remove(&id);
-            }
-        }
-        self.kept_front_ms = self.kept_order.front().map_or(u64::MAX, |&(t, _)| t);
     }
 }
 
@@ -695,31 +541,6 @@ pub(crate) fn hop_terms(request: &Request, pos: usize) -> Result<HopTerms, CostE
     Ok(t)
 }
 
-/// Until when a node keeps the answer it sent upstream, to repeat it when
-/// the upstream sends the request again. The upstream asks at its deadline
-/// (at the latest one promised latency after our estimate of it; the copy
-/// takes another), then again a round trip (and at most a sync tick) after
-/// each copy, up to `max_resends` copies. Until a first ask arrives the
-/// answer is kept for one round. Once one has (the answer was lost at least
-/// once), copies may be lost too, so it is kept for every ask the upstream
-/// may still make: a repeat moves our own debt's end later (`frozen_at`), and
-/// answering a late ask lets us pay the lateness it saw instead of being cut
-/// for it. Answers that were never asked for again go after one round, which
-/// keeps a relay's memory small when the answers are large (file ranges).
-/// `0` when re-sending is off.
-pub(crate) fn keep_until(up: &UpLeg, sync_ms: u64, resend: &Resend) -> u64 {
-    if resend.max_resends == 0 {
-        return 0;
-    }
-    let first_ask = up.deadline_ms.saturating_add(up.latency_ms.saturating_mul(2));
-    let round = sync_ms.saturating_add(resend.timeout_ms(up.latency_ms));
-    let asks_left = match up.repeats {
-        0 => 1,
-        r => u64::from(resend.max_resends.saturating_sub(r).max(1)),
-    };
-    up.frozen_at.unwrap_or(0).max(first_ask).saturating_add(round.saturating_mul(asks_left))
-}
-
 /// A voucher of this channel's payer that is not above the best one held:
 /// the copy of a request or sync sent again after a loss.
 fn stale_voucher_ok(ledger: &ChannelLedger, v: &SignedVoucher, verifier: &impl Verifier) -> bool {
@@ -727,33 +548,6 @@ fn stale_voucher_ok(ledger: &ChannelLedger, v: &SignedVoucher, verifier: &impl V
     vo.channel == ledger.channel && vo.payer == ledger.remote && vo.contract == ledger.contract && v.verify(verifier)
 }
 
-/// Hashes a request id by its first eight bytes. Ids are SHA-256 digests of
-/// requests their requester signed, so they are already uniform, and an
-/// entry exists only for a request someone paid for: grinding ids to collide
-/// costs a payment per entry. Deterministic, so the engine draws no
-/// randomness.
-#[derive(Default)]
-pub(crate) struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    #[inline]
-    fn write(&mut self, bytes: &[u8]) {
-        if bytes.len() >= 8 {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&bytes[..8]);
-            self.0 ^= u64::from_le_bytes(b);
-        }
-    }
-
-    #[inline]
-    fn write_usize(&mut self, _: usize) {}
-}
-
-pub(crate) fn refuse(out: &mut Vec<Effect>, channel: ChannelId, kind: &'static str, reason: Refusal) {
+fn refuse(out: &mut Vec<Effect>, channel: ChannelId, kind: &'static str, reason: Refusal) {
     out.push(Effect::Event(EngineEvent::Refused { channel, kind, reason }));
 }

@@ -12,12 +12,10 @@
 //! - [`deploy()`]: deploys and initialises the contract (the `por contract
 //!   deploy` command).
 //!
-//! - [`agent`]: the task that follows the graph for the node and carries out
-//!   its chain jobs (severances, confirmations, finalization).
-//!
-//! Not here: when to sever (the engine's policy), persistence.
+//! Not here: when to sever (the engine's policy), persistence, and the task
+//! that follows the graph for a running node and carries out its chain jobs
+//! ([`crate::agent`], a layer above the node's handle).
 
-pub mod agent;
 mod contract;
 mod deploy;
 mod error;

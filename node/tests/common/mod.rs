@@ -16,12 +16,19 @@ pub struct Net {
 
 /// Starts `n` nodes with seeds 1..=n.
 pub async fn spawn_network(n: u8) -> Net {
+    spawn_network_with(n, |_, _| {}).await
+}
+
+/// Starts `n` nodes with seeds 1..=n, node `i`'s config set by `tune(i, …)`.
+pub async fn spawn_network_with(n: u8, tune: impl Fn(usize, &mut NodeConfig)) -> Net {
     let mut nodes = Vec::new();
     let mut dirs = Vec::new();
     for i in 1..=n {
         let dir = tempfile::tempdir().unwrap();
         let mut registry = prometheus_client::registry::Registry::default();
-        nodes.push(start(NodeConfig::new(dir.path()), [i; 32], &mut registry).await.unwrap());
+        let mut cfg = NodeConfig::new(dir.path());
+        tune(usize::from(i - 1), &mut cfg);
+        nodes.push(start(cfg, [i; 32], &mut registry).await.unwrap());
         dirs.push(dir);
     }
     Net { nodes, _dirs: dirs }

@@ -1,0 +1,139 @@
+//! Severance notices received and passed on (DESIGN §2.7): checking a
+//! notice against the request's route, waiting for the chain to confirm it
+//! ([`NoticeWatch`], [`Timer::ConfirmNotice`]), cutting the edge a notice
+//! came over when it never lands, and passing a notice upstream or to the
+//! local requester.
+//!
+//! Signing our own notices when one of our channels goes is in
+//! [`super::sync`] (`channel_removed`); repeating notices in syncs until the
+//! peer acknowledges them is kept per channel
+//! ([`ChannelState::notices_out`](crate::protocol::ChannelState::notices_out)).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::bytes::RequestId;
+use crate::crypto::{Signer, Verifier};
+use crate::message::SeveranceNotice;
+use crate::protocol::effect::{Delivery, Effect, Refusal, SeverReason, Timer, Wire};
+use crate::protocol::inflight::{Answer, DownEnd, Entry, PendingConfirm};
+use crate::voucher::ChannelId;
+
+use super::{NodeEngine, keep_until, refuse};
+
+/// The requests whose notice awaits confirmation on chain, by the channel the
+/// notice says was cut: when that channel leaves the graph, their notices
+/// are confirmed. An entry's pending notice ([`Entry::confirm`]) and its
+/// place here change together, through [`set`](Self::set) and
+/// [`clear`](Self::clear).
+#[derive(Default)]
+pub(super) struct NoticeWatch {
+    by_channel: BTreeMap<ChannelId, BTreeSet<RequestId>>,
+}
+
+impl NoticeWatch {
+    /// `entry` now waits for `pending` to land, in place of any notice it
+    /// waited for.
+    pub(super) fn set(&mut self, entry: &mut Entry, pending: PendingConfirm) {
+        self.clear(entry);
+        self.by_channel.entry(pending.severed).or_default().insert(entry.id);
+        entry.confirm = Some(pending);
+    }
+
+    /// `entry` no longer waits for a notice to land.
+    pub(super) fn clear(&mut self, entry: &mut Entry) {
+        if let Some(old) = entry.confirm.take()
+            && let Some(w) = self.by_channel.get_mut(&old.severed)
+        {
+            w.remove(&entry.id);
+        }
+    }
+
+    /// The requests that waited for `channel` to leave the graph, which it
+    /// did; no longer watched.
+    fn take(&mut self, channel: &ChannelId) -> Option<BTreeSet<RequestId>> {
+        self.by_channel.remove(channel)
+    }
+}
+
+impl<S: Signer, V: Verifier> NodeEngine<S, V> {
+    pub(super) fn on_notice(&mut self, channel: ChannelId, notice: SeveranceNotice, now: u64, out: &mut Vec<Effect>) {
+        let id = notice.request_id;
+        let Some(e) = self.requests.get_mut(&id) else {
+            return refuse(out, channel, "notice", Refusal::UnknownRequest);
+        };
+        let Some(slack) = e.round_trip_to(notice.channel) else {
+            return refuse(out, channel, "notice", Refusal::NoticeOffRoute);
+        };
+        let Some(d) = e.down.as_mut().filter(|d| d.channel == channel) else {
+            return refuse(out, channel, "notice", Refusal::UnknownRequest);
+        };
+        let fresh = match d.ended {
+            None => true,
+            // A corrected notice for one still unconfirmed replaces it.
+            Some((_, DownEnd::Notice)) if e.confirm.as_ref().is_some_and(|c| c.severed != notice.channel) => false,
+            _ => return,
+        };
+        if !notice.verify(&self.verifier) {
+            return refuse(out, channel, "notice", Refusal::BadSignature);
+        }
+        if fresh {
+            d.ended = Some((now, DownEnd::Notice));
+            d.request = None;
+        }
+        let until = now.saturating_add(self.config.policy.notice_confirm_ms).saturating_add(slack);
+        self.watch.set(e, PendingConfirm { severed: notice.channel, until_ms: until });
+        out.push(Effect::WatchChannel { channel: notice.channel });
+        out.push(Effect::SetTimer { at_ms: until, timer: Timer::ConfirmNotice(id) });
+        self.pass_notice_up(id, notice, now, out);
+    }
+
+    /// Delivers a notice to the local requester or sends it upstream (at
+    /// once, and again in the next sync), freezing what we owe there.
+    pub(super) fn pass_notice_up(&mut self, id: RequestId, notice: SeveranceNotice, now: u64, out: &mut Vec<Effect>) {
+        let Some(e) = self.requests.get_mut(&id) else { return };
+        if let Some(o) = e.origin.as_mut() {
+            if !o.resolved {
+                o.resolved = true;
+                out.push(Effect::Deliver(Delivery::Notice { request_id: id, notice }));
+            }
+            return;
+        }
+        let Some(up) = e.up.as_mut() else { return };
+        let frozen = now.saturating_add(up.latency_ms);
+        up.frozen_at = Some(up.frozen_at.map_or(frozen, |f| f.min(frozen)));
+        if let Some(c) = self.channels.get_mut(&up.channel).filter(|c| !c.closed) {
+            if self.config.resend.max_resends > 0 {
+                up.answer = Some(Answer::Notice(Box::new(notice.clone())));
+                up.keep_until_ms = keep_until(up, c.sync_ms, &self.config.resend);
+            }
+            c.notices_out.push(notice.clone());
+            c.notice_sends.push((0, 0));
+            out.push(Effect::Send { channel: up.channel, msg: Wire::Notice(notice) });
+            let ch = up.channel;
+            self.arm_sync(ch, now, out);
+        }
+    }
+
+    /// `channel` left the graph: the notices that named it are confirmed.
+    pub(super) fn notices_landed(&mut self, channel: ChannelId, now: u64) {
+        let Some(ids) = self.watch.take(&channel) else { return };
+        for id in ids {
+            if let Some(e) = self.requests.get_mut(&id)
+                && e.confirm.as_ref().is_some_and(|c| c.severed == channel)
+            {
+                e.confirm = None;
+            }
+            self.try_finish(id, now);
+        }
+    }
+
+    pub(super) fn on_confirm_timer(&mut self, id: RequestId, now: u64, out: &mut Vec<Effect>) {
+        let Some(e) = self.requests.get(&id) else { return };
+        if e.confirm.as_ref().is_none_or(|c| now < c.until_ms) {
+            return;
+        }
+        if let Some(channel) = e.down.as_ref().map(|d| d.channel) {
+            self.sever(channel, SeverReason::FalseNotice, out);
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! The re-send rule's memory (see [`crate::protocol`], "Re-sending"): the
+//! answers a node keeps after a request ended, to repeat them when the
+//! upstream asks again ([`KeptAnswers`], for as long as [`keep_until`]
+//! says), answering such a repeated request, and sending a request again
+//! downstream.
+//!
+//! While its entry lives, a request's copies sit on its legs
+//! ([`DownLeg::request`](crate::protocol::inflight::DownLeg::request),
+//! [`UpLeg::answer`]); this module owns what outlives the entry and the
+//! rules that send the copies.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
+
+use crate::bytes::RequestId;
+use crate::crypto::{Signer, Verifier};
+use crate::protocol::config::Resend;
+use crate::protocol::effect::{Effect, PaidRequest, Wire};
+use crate::protocol::inflight::{Answer, Entry, IdHasher, UpLeg};
+use crate::voucher::{Ack, ChannelId, SignedVoucher};
+
+use super::NodeEngine;
+
+/// The up legs of finished requests whose answer is kept to repeat it
+/// ([`UpLeg::keep_until_ms`]); the rest of their entry is gone, and they are
+/// off their channel's books (no sync tick looks at them).
+pub(super) struct KeptAnswers {
+    /// The legs by request id.
+    legs: HashMap<RequestId, UpLeg, BuildHasherDefault<IdHasher>>,
+    /// When each kept leg may go, in the order they were kept (a leg taken
+    /// back and kept again has an item for each time).
+    order: VecDeque<(u64, RequestId)>,
+    /// The time of `order`'s first item (`u64::MAX` when empty): the check
+    /// made on every input then reads only this.
+    front_ms: u64,
+}
+
+impl Default for KeptAnswers {
+    fn default() -> Self {
+        KeptAnswers { legs: HashMap::default(), order: VecDeque::new(), front_ms: u64::MAX }
+    }
+}
+
+impl KeptAnswers {
+    /// Keeps the up leg of request `id`, which just finished, if it holds an
+    /// answer to repeat after `now`.
+    #[inline]
+    pub(super) fn keep(&mut self, id: RequestId, up: UpLeg, now: u64) {
+        if up.answer.is_none() || now >= up.keep_until_ms {
+            return;
+        }
+        if self.order.is_empty() {
+            self.front_ms = up.keep_until_ms;
+        }
+        self.order.push_back((up.keep_until_ms, id));
+        self.legs.insert(id, up);
+    }
+
+    /// The kept leg of request `id`.
+    #[inline]
+    pub(super) fn get(&self, id: &RequestId) -> Option<&UpLeg> {
+        self.legs.get(id)
+    }
+
+    /// Takes back the kept leg of request `id` (it is owed on again).
+    #[inline]
+    pub(super) fn take(&mut self, id: &RequestId) -> Option<UpLeg> {
+        self.legs.remove(id)
+    }
+
+    /// Forgets the legs whose time is up at `now`.
+    #[inline]
+    pub(super) fn expire(&mut self, now: u64) {
+        if self.front_ms > now {
+            return;
+        }
+        while let Some(&(t, id)) = self.order.front()
+            && t <= now
+        {
+            self.order.pop_front();
+            if let Some(u) = self.legs.get(&id)
+                && now >= u.keep_until_ms
+            {
+                self.legs.remove(&id);
+            }
+        }
+        self.front_ms = self.order.front().map_or(u64::MAX, |&(t, _)| t);
+    }
+}
+
+/// Until when a node keeps the answer it sent upstream, to repeat it when
+/// the upstream sends the request again. The upstream asks at its deadline
+/// (at the latest one promised latency after our estimate of it; the copy
+/// takes another), then again a round trip (and at most a sync tick) after
+/// each copy, up to `max_resends` copies. Until a first ask arrives the
+/// answer is kept for one round. Once one has (the answer was lost at least
+/// once), copies may be lost too, so it is kept for every ask the upstream
+/// may still make: a repeat moves our own debt's end later (`frozen_at`), and
+/// answering a late ask lets us pay the lateness it saw instead of being cut
+/// for it. Answers that were never asked for again go after one round, which
+/// keeps a relay's memory small when the answers are large (file ranges).
+/// `0` when re-sending is off.
+pub(crate) fn keep_until(up: &UpLeg, sync_ms: u64, resend: &Resend) -> u64 {
+    if resend.max_resends == 0 {
+        return 0;
+    }
+    let first_ask = up.deadline_ms.saturating_add(up.latency_ms.saturating_mul(2));
+    let round = sync_ms.saturating_add(resend.timeout_ms(up.latency_ms));
+    let asks_left = match up.repeats {
+        0 => 1,
+        r => u64::from(resend.max_resends.saturating_sub(r).max(1)),
+    };
+    up.frozen_at.unwrap_or(0).max(first_ask).saturating_add(round.saturating_mul(asks_left))
+}
+
+impl<S: Signer, V: Verifier> NodeEngine<S, V> {
+    /// A copy of a paid request to send again, when re-sending is on.
+    pub(super) fn keep_copy(&self, paid: &PaidRequest) -> Option<Box<PaidRequest>> {
+        (self.config.resend.max_resends > 0).then(|| Box::new(paid.clone()))
+    }
+
+    /// The upstream sent again a request we already hold: our ack or our
+    /// answer may have been lost. Acknowledge again, and repeat the answer
+    /// unless the copy may only have crossed it; what we owe for lateness
+    /// then runs until the repeat can arrive (the loss was on our message).
+    pub(super) fn on_repeat(
+        &mut self,
+        id: RequestId,
+        channel: ChannelId,
+        voucher: &SignedVoucher,
+        now: u64,
+        out: &mut Vec<Effect>,
+    ) {
+        out.push(Effect::Send { channel, msg: Wire::Ack(Ack::create(id, voucher, &self.signer)) });
+        let Some(ch) = self.channels.get_mut(&channel) else { return };
+        // The copy left after our answer should have arrived (so the answer
+        // was lost, not crossing the copy): always when the answer left in
+        // time by our estimate of the upstream's deadline (it asks at that
+        // deadline or later) or after a repeat of ours (it asks again a round
+        // trip later); otherwise when it arrives a promised latency after
+        // the answer could have.
+        let late = |up: &UpLeg| {
+            up.frozen_at
+                .is_some_and(|f| f <= up.deadline_ms || up.repeats > 0 || now >= f.saturating_add(up.latency_ms))
+        };
+        if self.kept.get(&id).is_some_and(late)
+            && let Some(up) = self.kept.take(&id)
+        {
+            // We owe again: the leg goes back on the channel's books.
+            let e = Entry {
+                id,
+                server: self.key,
+                max_response_bytes: 0,
+                route_down: Vec::new(),
+                up: Some(up),
+                down: None,
+                origin: None,
+                confirm: None,
+                served: true,
+            };
+            self.requests.insert(e);
+            ch.book_up(id);
+        }
+        if let Some(up) = self.requests.get_mut(&id).and_then(|e| e.up.as_mut())
+            && late(up)
+            && let Some(answer) = up.answer.as_ref().map(Answer::wire)
+        {
+            let arrive = now.saturating_add(up.latency_ms);
+            up.frozen_at = Some(up.frozen_at.map_or(arrive, |f| f.max(arrive)));
+            up.repeats += 1;
+            up.keep_until_ms = up.keep_until_ms.max(keep_until(up, ch.sync_ms, &self.config.resend));
+            out.push(Effect::Send { channel, msg: answer });
+        }
+        self.arm_sync(channel, now, out);
+    }
+
+    /// Sends a request again down its leg (the re-send rule, see
+    /// [`crate::protocol`]), within [`Resend::max_resends`]. Sent before the
+    /// downstream acknowledged it, the copy may be the first the downstream
+    /// gets, so the late fees it owes count from the copy's deadline.
+    ///
+    /// [`Resend::max_resends`]: crate::protocol::Resend::max_resends
+    pub(super) fn resend_request(&mut self, id: RequestId, now: u64, out: &mut Vec<Effect>) {
+        let limit = self.config.resend.max_resends;
+        let Some(d) = self.requests.get_mut(&id).and_then(|e| e.down.as_mut()) else { return };
+        if !d.open() || d.resends >= limit || self.channels.get(&d.channel).is_none_or(|c| c.closed) {
+            return;
+        }
+        let Some(p) = d.request.as_ref() else { return };
+        if !d.acked {
+            let budget = d.deadline_ms.saturating_sub(d.sent_ms);
+            d.owed_from_ms = d.owed_from_ms.max(now.saturating_add(budget));
+        }
+        d.resends += 1;
+        d.resent_ms = now;
+        out.push(Effect::Send { channel: d.channel, msg: Wire::Request(p.clone()) });
+    }
+}

@@ -1,0 +1,104 @@
+//! One paid range request of a fetch and the check of its reply.
+
+use std::time::{Duration, Instant};
+
+use por_core::Route;
+use por_core::protocol::Delivery;
+use tokio::sync::mpsc;
+
+use super::super::id::ContentId;
+use super::super::tree::{block_count, verify_range};
+use super::super::wire::{RangeReply, SERVICE};
+use super::{Event, Outcome, Want};
+use por_node::handle::{NodeHandle, SendError};
+use por_node::service::{Reply, STATUS_OK};
+
+/// One paid request and the verification of its reply.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn request(
+    node: NodeHandle,
+    route: Route,
+    body: Vec<u8>,
+    allowance: u64,
+    id: ContentId,
+    want: Want,
+    timeout: Duration,
+    req: u64,
+    tx: &mpsc::Sender<Event>,
+) -> Outcome {
+    let (rid, mut rx) = match node.request(route, SERVICE, body, allowance).await {
+        Ok(x) => x,
+        Err(SendError::Stopped) => return Outcome::Silent("the node has stopped".into()),
+        Err(SendError::Refused(why)) => return Outcome::Silent(format!("the request could not be sent: {why}")),
+    };
+    let sent = Instant::now();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut slow = false;
+    loop {
+        let d = match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Err(_) => return Outcome::Silent(format!("no answer within {} ms", timeout.as_millis())),
+            Ok(None) => {
+                let why = node.refusal(rid).await.ok().flatten().unwrap_or_else(|| "the request was dropped".into());
+                return Outcome::Silent(why);
+            }
+            Ok(Some(d)) => d,
+        };
+        match d {
+            Delivery::Acked { .. } => tracing::trace!(req, ms = sent.elapsed().as_millis() as u64, "acked"),
+            Delivery::LatePayment { .. } => {
+                if !slow {
+                    slow = true;
+                    let _ = tx.send(Event::Slow(req)).await;
+                }
+            }
+            Delivery::Notice { .. } => {
+                return Outcome::Silent("an edge of the route was cut (severance notice)".into());
+            }
+            Delivery::Response { response, .. } => {
+                let body = response.body;
+                tracing::trace!(req, ms = sent.elapsed().as_millis() as u64, "response");
+                let out = tokio::task::spawn_blocking(move || check(id, want, &body))
+                    .await
+                    .unwrap_or_else(|e| Outcome::Bad(format!("verification failed: {e}")));
+                tracing::trace!(req, ms = sent.elapsed().as_millis() as u64, "checked");
+                return out;
+            }
+        }
+    }
+}
+
+/// Decodes and verifies a reply against the content id.
+fn check(id: ContentId, want: Want, body: &[u8]) -> Outcome {
+    let Some(reply) = Reply::decode(body) else {
+        return Outcome::Bad("the response is not a service reply".into());
+    };
+    if reply.status != STATUS_OK {
+        return Outcome::Refused(format!(
+            "answered {}: {}",
+            reply.status,
+            reply.error.unwrap_or_else(|| "no reason given".into())
+        ));
+    }
+    let count = match want {
+        Want::Tail => 1,
+        Want::Range { count, .. } => count,
+    };
+    let r = match RangeReply::decode(&reply.body, count) {
+        Ok(r) => r,
+        Err(why) => return Outcome::Bad(why),
+    };
+    let (size, first) = match want {
+        Want::Tail => (r.size, block_count(r.size) - 1),
+        Want::Range { size, first, .. } => (size, first),
+    };
+    if r.size != size || r.first != first || r.count != count {
+        return Outcome::Bad(format!(
+            "asked for blocks {first}+{count} of a {size}-byte file, got {}+{} of {} bytes",
+            r.first, r.count, r.size
+        ));
+    }
+    match verify_range(&id, size, first, count as u64, &r.data, &r.proof_cvs()) {
+        Ok(cvs) => Outcome::Verified { size, first, data: r.data, cvs },
+        Err(e) => Outcome::Bad(format!("blocks {first}+{count} do not verify: {e}")),
+    }
+}

@@ -1,0 +1,55 @@
+//! The requester's retry policy as the node drives it, over real nodes on
+//! loopback: a silent first hop (connected and syncing, but dropping every
+//! paid request: the engine's `drop_requests` test fault) gets no ack within
+//! its round trip plus the ack grace, its channel is excluded, and the
+//! request goes again over the other route. The simulator drives the same
+//! situation through the same core code (`sim/tests/`) and expects the same
+//! attempts.
+
+mod common;
+
+use std::time::Duration;
+
+use common::spawn_network_with;
+use por_core::{ChannelId, Edge, EdgeParams, Graph, NodeInfo};
+use por_node::{AttemptResult, NetworkGraph, OutcomeKind, SendOptions};
+
+const A: usize = 0;
+const B: usize = 1;
+const C: usize = 2;
+const S: usize = 3;
+const LATENCY_MS: u64 = 50;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_first_hop_is_excluded_and_the_request_goes_around_it() {
+    let net = spawn_network_with(4, |i, cfg| cfg.protocol.faults.drop_requests = i == B).await;
+    // A–B–S is cheaper than A–C–S, so B is tried first.
+    let cheap = EdgeParams { latency_ms: LATENCY_MS, base_fee: 100, byte_fee: 0 };
+    let dear = EdgeParams { base_fee: 200, ..cheap };
+    let edges = [(1, A, B, cheap), (2, B, S, cheap), (3, A, C, dear), (4, C, S, dear)];
+    let mut g = Graph::new();
+    for _ in 0..4 {
+        g.add_node(NodeInfo { stake: 1, service_ms: 0 });
+    }
+    for (id, a, b, params) in edges {
+        net.link(a, b, id, LATENCY_MS).await;
+        g.add_edge(Edge { channel: ChannelId(id), a: a as u32, b: b as u32, params }).unwrap();
+    }
+    let keys = net.nodes.iter().map(|n| n.key).collect();
+    net.nodes[A].handle.set_graph(NetworkGraph::new(1, g, keys, vec![String::new(); 4], vec![true; 4]));
+    net.serve_echo(S).await;
+
+    let mut opts = SendOptions::new(net.nodes[S].key, "echo");
+    opts.body = b"around".to_vec();
+    opts.ack_grace = Duration::from_millis(500);
+    let out = net.nodes[A].handle.send(opts).await.expect("an outcome");
+
+    let attempts: Vec<(Vec<u64>, AttemptResult)> =
+        out.attempts.iter().map(|a| (a.channels.iter().map(|c| c.0).collect(), a.result.clone())).collect();
+    assert_eq!(attempts, vec![(vec![1, 2], AttemptResult::NoAck), (vec![3, 4], AttemptResult::Response)], "{out:?}");
+    assert!(!out.attempts[0].acked && out.attempts[1].acked, "{out:?}");
+    // Both attempts were paid up front: the silent hop kept the first.
+    assert_eq!(out.paid, out.attempts[0].cost + out.attempts[1].cost);
+    let OutcomeKind::Response(r) = &out.kind else { panic!("expected a response: {out:?}") };
+    assert_eq!(r.request_id, out.attempts[1].request_id);
+}

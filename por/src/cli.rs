@@ -1,0 +1,405 @@
+//! The `por` command line: its clap definitions and what each command does.
+//! `init`, `node run`, `contract deploy` and `testnet` run here; everything
+//! else talks to a running node through its HTTP API ([`crate::apiclient`]).
+
+use std::path::PathBuf;
+
+use crate::apiclient::{call, parse_amount};
+use crate::config::FileConfig;
+use crate::init::{InitOptions, init};
+#[cfg(feature = "devnet")]
+use crate::testnet::{self, TestnetOptions};
+use anyhow::{Context, anyhow, bail};
+use clap::{Args, Parser, Subcommand};
+use near_primitives::types::AccountId;
+use por_node::chain::{ContractConfig, DeployOptions, deploy};
+use serde_json::{Value, json};
+
+/// Proof of Response: paid requests with a latency guarantee.
+#[derive(Parser, Debug)]
+#[command(name = "por", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create a node's data directory, key and config, and register it on the contract.
+    Init(InitArgs),
+    /// Run a node.
+    #[command(subcommand)]
+    Node(NodeCmd),
+    /// A running node's status and channels.
+    Status(ApiArgs),
+    /// A running node's connected peers.
+    Peers(ApiArgs),
+    /// Channels: list, open, confirm, close, sever.
+    Channel {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        cmd: ChannelCmd,
+    },
+    /// Send a paid request to a node over the best route and print its outcome.
+    Request(RequestArgs),
+    /// File sharing over PoR.
+    Files(crate::files_cli::FilesArgs),
+    /// The PoR contract.
+    #[command(subcommand)]
+    Contract(ContractCmd),
+    /// A local network: devnet, nodes, channels, demo traffic and a status table.
+    #[cfg(feature = "devnet")]
+    Testnet(TestnetArgs),
+}
+
+#[derive(Args, Debug)]
+struct InitArgs {
+    /// The data directory (created).
+    #[arg(long, default_value = "./por-data")]
+    data_dir: PathBuf,
+    /// NEAR JSON-RPC URL.
+    #[arg(long, default_value = "http://127.0.0.1:3030")]
+    rpc: String,
+    /// The PoR contract's account.
+    #[arg(long, default_value = "por.devnet")]
+    contract: String,
+    /// The operator's NEAR account (registers the node with it).
+    #[arg(long, requires = "account_key")]
+    account: Option<String>,
+    /// The account's NEAR key file (copied into the data directory).
+    #[arg(long)]
+    account_key: Option<PathBuf>,
+    /// Stake, in yocto or NEAR (`5NEAR`).
+    #[arg(long, default_value = "5NEAR")]
+    stake: String,
+    /// Promised service time, ms.
+    #[arg(long, default_value_t = 0)]
+    service_ms: u64,
+    /// libp2p listen address (repeatable).
+    #[arg(long, default_value = "/ip4/0.0.0.0/tcp/4001")]
+    listen: Vec<String>,
+    /// HTTP API address.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    api: String,
+    /// Bootstrap peer, a multiaddr ending in `/p2p/<peer id>` (repeatable).
+    #[arg(long)]
+    bootstrap: Vec<String>,
+    /// Confirm channels proposed to this node with this deposit (yocto or NEAR).
+    #[arg(long)]
+    accept_deposit: Option<String>,
+    /// A service to serve, `name=http://host:port/path` (repeatable).
+    #[arg(long)]
+    service: Vec<String>,
+    /// Write the files only; do not register on the contract.
+    #[arg(long)]
+    no_register: bool,
+    /// Overwrite an existing por.toml.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum NodeCmd {
+    /// Run the node of a config file until Ctrl-C.
+    Run {
+        /// The config file (see por/por.example.toml).
+        #[arg(long, default_value = "./por-data/por.toml")]
+        config: PathBuf,
+    },
+}
+
+#[derive(Args, Debug)]
+struct ApiArgs {
+    /// The node's HTTP API, e.g. http://127.0.0.1:8080 (default: from --config, else that).
+    #[arg(long, global = true)]
+    api: Option<String>,
+    /// The node's config file, to read [api] listen from.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum ChannelCmd {
+    /// The node's channels.
+    List,
+    /// Propose a channel to PEER (an account); the peer confirms it.
+    Open {
+        /// The peer's NEAR account.
+        #[arg(long)]
+        peer: String,
+        /// Our deposit plus the contract's channel storage fee (yocto or NEAR).
+        #[arg(long)]
+        deposit: String,
+        /// Promised one-way latency, ms.
+        #[arg(long)]
+        latency_ms: u64,
+        /// Fee per message (yocto or NEAR).
+        #[arg(long)]
+        base_fee: String,
+        /// Fee per byte (yocto or NEAR).
+        #[arg(long, default_value = "0")]
+        byte_fee: String,
+    },
+    /// Confirm a channel proposed to this node.
+    Confirm {
+        /// The channel id.
+        id: u64,
+        /// Our deposit (yocto or NEAR).
+        #[arg(long)]
+        deposit: String,
+    },
+    /// Propose a cooperative close (the peer's node confirms it).
+    Close {
+        /// The channel id.
+        id: u64,
+    },
+    /// Cut a channel now (adversarial close, with the best voucher held).
+    Sever {
+        /// The channel id.
+        id: u64,
+    },
+}
+
+#[derive(Args, Debug)]
+struct RequestArgs {
+    #[command(flatten)]
+    api: ApiArgs,
+    /// The server: its NEAR account or node key (hex).
+    #[arg(long)]
+    to: String,
+    /// The service at the server.
+    #[arg(long)]
+    service: String,
+    /// The request body as text.
+    #[arg(long, default_value = "")]
+    body: String,
+    /// The most response bytes to accept and pay for.
+    #[arg(long, default_value_t = 65536)]
+    max_response_bytes: u64,
+    /// The most to pay over all attempts (yocto or NEAR).
+    #[arg(long)]
+    max_cost: Option<String>,
+    /// The largest bound a route may have, ms.
+    #[arg(long)]
+    max_bound_ms: Option<u64>,
+    /// Attempts over different routes.
+    #[arg(long, default_value_t = 3)]
+    attempts: u32,
+}
+
+#[derive(Subcommand, Debug)]
+enum ContractCmd {
+    /// Deploy the contract wasm on ACCOUNT and initialise it.
+    Deploy {
+        /// RPC URL (e.g. `https://rpc.testnet.near.org` or the devnet's URL).
+        #[arg(long)]
+        rpc: String,
+        /// Account to deploy on.
+        #[arg(long)]
+        account: AccountId,
+        /// NEAR key file of a full-access key of ACCOUNT.
+        #[arg(long)]
+        key: PathBuf,
+        /// The contract wasm.
+        #[arg(long, default_value = "artifacts/por_contract.wasm")]
+        wasm: PathBuf,
+        /// JSON file with the contract config (see contract/API.md); default:
+        /// a public-network config owned by ACCOUNT.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Deploy only (upgrade an initialised contract): do not call `new`.
+        #[arg(long)]
+        no_init: bool,
+    },
+}
+
+#[cfg(feature = "devnet")]
+#[derive(Args, Debug)]
+struct TestnetArgs {
+    /// Nodes to run.
+    #[arg(long, default_value_t = 5)]
+    nodes: usize,
+    /// Where the state lives.
+    #[arg(long, default_value = "testnet")]
+    dir: PathBuf,
+    /// The contract wasm.
+    #[arg(long, default_value = "artifacts/por_contract.wasm")]
+    wasm: PathBuf,
+    /// The devnet's RPC port.
+    #[arg(long, default_value_t = 3030)]
+    rpc_port: u16,
+    /// Node i listens for libp2p on this port + i.
+    #[arg(long, default_value_t = 4101)]
+    p2p_port: u16,
+    /// Node i serves its API on this port + i.
+    #[arg(long, default_value_t = 8081)]
+    api_port: u16,
+    /// The demo echo service's port.
+    #[arg(long, default_value_t = 9100)]
+    echo_port: u16,
+    /// Stop after this many seconds (default: at Ctrl-C).
+    #[arg(long)]
+    for_secs: Option<u64>,
+}
+
+fn api_base(a: &ApiArgs) -> anyhow::Result<String> {
+    if let Some(u) = &a.api {
+        return Ok(u.trim_end_matches('/').to_string());
+    }
+    if let Some(path) = &a.config {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let cfg = FileConfig::parse(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        return Ok(format!("http://{}", cfg.api.listen));
+    }
+    Ok("http://127.0.0.1:8080".into())
+}
+
+fn amount(what: &str, s: &str) -> anyhow::Result<u128> {
+    parse_amount(s).map_err(|e| anyhow!("--{what}: {e}"))
+}
+
+async fn api(base: &str, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+    call(base, method, path, body.as_ref()).await.map_err(|e| anyhow!("{e}"))
+}
+
+fn pretty(v: &Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+}
+
+/// Carries out one parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Init(a) => {
+            let mut o = InitOptions::new(&a.data_dir);
+            o.rpc = a.rpc;
+            o.contract = a.contract;
+            o.account = a.account.zip(a.account_key);
+            o.stake = amount("stake", &a.stake)?;
+            o.service_ms = a.service_ms;
+            o.listen = a.listen;
+            o.api = a.api;
+            o.bootstrap = a.bootstrap;
+            o.accept_deposit = a.accept_deposit.as_deref().map(|d| amount("accept-deposit", d)).transpose()?;
+            o.services = a
+                .service
+                .iter()
+                .map(|s| {
+                    s.split_once('=')
+                        .map(|(n, u)| (n.to_string(), u.to_string()))
+                        .ok_or_else(|| anyhow!("--service {s:?}: give name=http://host:port/path"))
+                })
+                .collect::<anyhow::Result<_>>()?;
+            o.register = !a.no_register;
+            o.force = a.force;
+            let r = init(&o, rand::random()).await?;
+            println!("node key  {}", r.key.to_hex());
+            println!("peer id   {}", r.key.peer_id());
+            println!(
+                "config    {}{}",
+                r.config.display(),
+                if r.wrote_config { "" } else { " (kept; --force rewrites it)" }
+            );
+            match (r.index, r.registered_now) {
+                (Some(i), true) => println!("registered as node {i}"),
+                (Some(i), false) => println!("already registered as node {i}"),
+                (None, _) => println!("not registered (no --account, or --no-register)"),
+            }
+            println!("next: por node run --config {}", r.config.display());
+        }
+        Command::Node(NodeCmd::Run { config }) => {
+            let text = std::fs::read_to_string(&config)
+                .with_context(|| format!("cannot read {} (create one with `por init`)", config.display()))?;
+            let cfg = FileConfig::parse(&text).map_err(|e| anyhow!("{}: {e}", config.display()))?;
+            crate::run::run(&cfg, rand::random(), async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        }
+        Command::Status(a) => {
+            let base = api_base(&a)?;
+            let status = api(&base, "GET", "/status", None).await?;
+            let channels = api(&base, "GET", "/channels", None).await?;
+            println!("{}", pretty(&json!({ "status": status, "channels": channels["channels"] })));
+        }
+        Command::Peers(a) => println!("{}", pretty(&api(&api_base(&a)?, "GET", "/peers", None).await?)),
+        Command::Channel { api: a, cmd } => {
+            let base = api_base(&a)?;
+            let v = match cmd {
+                ChannelCmd::List => api(&base, "GET", "/channels", None).await?,
+                ChannelCmd::Open { peer, deposit, latency_ms, base_fee, byte_fee } => {
+                    let body = json!({
+                        "peer": peer,
+                        "deposit": amount("deposit", &deposit)?.to_string(),
+                        "latency_ms": latency_ms,
+                        "base_fee": amount("base-fee", &base_fee)?.to_string(),
+                        "byte_fee": amount("byte-fee", &byte_fee)?.to_string(),
+                    });
+                    api(&base, "POST", "/channels", Some(body)).await?
+                }
+                ChannelCmd::Confirm { id, deposit } => {
+                    let body = json!({ "deposit": amount("deposit", &deposit)?.to_string() });
+                    api(&base, "POST", &format!("/channels/{id}/confirm"), Some(body)).await?
+                }
+                ChannelCmd::Close { id } => api(&base, "POST", &format!("/channels/{id}/close"), None).await?,
+                ChannelCmd::Sever { id } => api(&base, "POST", &format!("/channels/{id}/sever"), None).await?,
+            };
+            println!("{}", pretty(&v));
+        }
+        Command::Request(r) => {
+            let base = api_base(&r.api)?;
+            let mut body = json!({
+                "to": r.to,
+                "service": r.service,
+                "body": r.body,
+                "max_response_bytes": r.max_response_bytes,
+                "attempts": r.attempts,
+            });
+            if let Some(c) = &r.max_cost {
+                body["max_cost"] = json!(amount("max-cost", c)?.to_string());
+            }
+            if let Some(b) = r.max_bound_ms {
+                body["max_bound_ms"] = json!(b);
+            }
+            let v = api(&base, "POST", "/send", Some(body)).await?;
+            println!("{}", pretty(&v));
+            if v["outcome"] != "response" {
+                bail!("no response: outcome {}", v["outcome"]);
+            }
+        }
+        Command::Files(a) => crate::files_cli::run(a).await.map_err(|e| anyhow!("{e}"))?,
+        Command::Contract(ContractCmd::Deploy { rpc, account, key, wasm, config, no_init }) => {
+            let config = if no_init {
+                None
+            } else if let Some(path) = config {
+                let text =
+                    std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?;
+                Some(serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", path.display()))?)
+            } else {
+                Some(ContractConfig::public_default(account.clone()))
+            };
+            let out = deploy(&DeployOptions { rpc, account: account.clone(), key_file: key, wasm, config }).await?;
+            println!("deployed on {account}: transaction {} ({} gas)", out.tx_hash, out.gas_burnt);
+        }
+        #[cfg(feature = "devnet")]
+        Command::Testnet(t) => {
+            let o = TestnetOptions {
+                nodes: t.nodes,
+                dir: t.dir,
+                wasm: t.wasm,
+                rpc_port: t.rpc_port,
+                p2p_port: t.p2p_port,
+                api_port: t.api_port,
+                echo_port: t.echo_port,
+                run_for: t.for_secs.map(std::time::Duration::from_secs),
+                ..TestnetOptions::default()
+            };
+            let tally = testnet::run(&o, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+            println!("demo requests by outcome: {:?}", tally.outcomes);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,239 @@
+//! The node's configuration file (TOML). Only the binary reads files; this
+//! module turns the file's text into checked settings. Every field's doc ends
+//! with its default; `por/por.example.toml` shows them all and is parsed by a
+//! test.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
+use por_core::protocol::ProtocolConfig;
+use serde::Deserialize;
+
+use por_node::runtime::NodeConfig;
+
+/// The configuration file.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Networking and storage.
+    #[serde(default)]
+    pub node: NodeSection,
+    /// The HTTP API.
+    #[serde(default)]
+    pub api: ApiSection,
+    /// The chain.
+    #[serde(default)]
+    pub chain: ChainSection,
+    /// The protocol engine (syncs, failure policy); see `por_core::protocol::ProtocolConfig`.
+    /// The late-fee terms and the contract account are taken from the chain.
+    #[serde(default)]
+    pub protocol: ProtocolConfig,
+    /// Services this node serves: name → upstream `http://` URL. Default none.
+    #[serde(default)]
+    pub services: BTreeMap<String, String>,
+}
+
+/// `[node]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeSection {
+    /// Where keys and channel state live. Default `./por-data`.
+    pub data_dir: PathBuf,
+    /// libp2p listen addresses. Default `["/ip4/0.0.0.0/tcp/4001"]`.
+    pub listen: Vec<String>,
+    /// Bootstrap peers as multiaddrs ending in `/p2p/<peer id>`. Default none.
+    pub bootstrap: Vec<String>,
+    /// Seconds a service handler may take before the node answers 504. Default 30.
+    pub service_timeout_secs: u64,
+}
+
+impl Default for NodeSection {
+    fn default() -> Self {
+        NodeSection {
+            data_dir: PathBuf::from("./por-data"),
+            listen: vec!["/ip4/0.0.0.0/tcp/4001".into()],
+            bootstrap: Vec::new(),
+            service_timeout_secs: 30,
+        }
+    }
+}
+
+/// `[api]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSection {
+    /// Address of the HTTP API and `/metrics`. Default `127.0.0.1:8080`.
+    pub listen: String,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        ApiSection { listen: "127.0.0.1:8080".into() }
+    }
+}
+
+/// `[chain]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChainSection {
+    /// NEAR JSON-RPC URL (the local devnet, or NEAR testnet). Default `http://127.0.0.1:3030`.
+    pub rpc: String,
+    /// The PoR contract's account. Default `por.devnet`.
+    pub contract: String,
+    /// The node operator's NEAR account. Default empty (required to register).
+    pub account: String,
+    /// The account's key file (NEAR's JSON format), relative to `data_dir`. Default `account.json`.
+    pub account_key_file: PathBuf,
+    /// How often the node polls the contract's `graph_version`, ms. Default 1000.
+    pub poll_ms: u64,
+    /// Confirm channels other nodes propose to this one, attaching this
+    /// deposit (yocto, as a string; the contract's `channel_storage_fee` is
+    /// paid by the opener). Default none: confirm by hand with
+    /// `por channel confirm`.
+    pub accept_deposit: Option<String>,
+}
+
+impl Default for ChainSection {
+    fn default() -> Self {
+        ChainSection {
+            rpc: "http://127.0.0.1:3030".into(),
+            contract: "por.devnet".into(),
+            account: String::new(),
+            account_key_file: PathBuf::from("account.json"),
+            poll_ms: 1000,
+            accept_deposit: None,
+        }
+    }
+}
+
+/// The file is not a usable configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Not TOML, or a field is wrong or unknown.
+    #[error("configuration is not valid: {0}")]
+    Parse(String),
+    /// A listen address is not a multiaddr.
+    #[error("[node].listen: {0:?} is not a multiaddr (e.g. /ip4/0.0.0.0/tcp/4001)")]
+    Listen(String),
+    /// A bootstrap entry is not a multiaddr ending in `/p2p/<peer id>`.
+    #[error("[node].bootstrap: {0:?} must be a multiaddr ending in /p2p/<peer id>")]
+    Bootstrap(String),
+    /// The API address is not `host:port`.
+    #[error("[api].listen: {0:?} is not an address like 127.0.0.1:8080")]
+    Api(String),
+    /// An amount is not a whole number of yocto.
+    #[error(
+        "[chain].accept_deposit: {0:?} is not a whole number of yocto (e.g. \"1000000000000000000000000\" for 1 NEAR)"
+    )]
+    Amount(String),
+    /// A chain setting is not usable.
+    #[error("[chain]: {0}")]
+    Chain(String),
+    /// A service's upstream URL is not usable.
+    #[error("[services].{0}: {1}")]
+    Service(String, String),
+}
+
+impl FileConfig {
+    /// Parses and checks a configuration file's text.
+    pub fn parse(text: &str) -> Result<FileConfig, ConfigError> {
+        let cfg: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
+        cfg.node_config()?;
+        cfg.api_addr()?;
+        cfg.accept_deposit()?;
+        if cfg.chain.poll_ms == 0 {
+            return Err(ConfigError::Chain("poll_ms must be at least 1".into()));
+        }
+        for (name, url) in &cfg.services {
+            por_node::upstream::HttpUpstream::new(url)
+                .map_err(|e| ConfigError::Service(name.clone(), e.to_string()))?;
+        }
+        Ok(cfg)
+    }
+
+    /// `[chain].accept_deposit` as yocto.
+    pub fn accept_deposit(&self) -> Result<Option<u128>, ConfigError> {
+        self.chain
+            .accept_deposit
+            .as_deref()
+            .map(|d| d.parse().map_err(|_| ConfigError::Amount(d.to_string())))
+            .transpose()
+    }
+
+    /// Whether the node acts on chain (an account is configured).
+    pub fn has_chain_account(&self) -> bool {
+        !self.chain.account.is_empty()
+    }
+
+    /// The API's socket address.
+    pub fn api_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.api.listen.parse().map_err(|_| ConfigError::Api(self.api.listen.clone()))
+    }
+
+    /// The runtime settings.
+    pub fn node_config(&self) -> Result<NodeConfig, ConfigError> {
+        let mut nc = NodeConfig::new(&self.node.data_dir);
+        nc.listen = self
+            .node
+            .listen
+            .iter()
+            .map(|a| a.parse().map_err(|_| ConfigError::Listen(a.clone())))
+            .collect::<Result<_, _>>()?;
+        nc.bootstrap = self.node.bootstrap.iter().map(|b| parse_bootstrap(b)).collect::<Result<_, _>>()?;
+        nc.protocol = self.protocol.clone();
+        nc.protocol.contract = self.chain.contract.clone();
+        nc.service_timeout = Duration::from_secs(self.node.service_timeout_secs);
+        Ok(nc)
+    }
+}
+
+/// Splits `/ip4/…/tcp/…/p2p/<id>` into the peer and its address.
+pub fn parse_bootstrap(s: &str) -> Result<(PeerId, Multiaddr), ConfigError> {
+    let mut addr: Multiaddr = s.parse().map_err(|_| ConfigError::Bootstrap(s.to_string()))?;
+    match addr.pop() {
+        Some(Protocol::P2p(peer)) => Ok((peer, addr)),
+        _ => Err(ConfigError::Bootstrap(s.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_file_parses() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/por.example.toml")).unwrap();
+        let cfg = FileConfig::parse(&text).unwrap();
+        let nc = cfg.node_config().unwrap();
+        assert_eq!(nc.bootstrap.len(), 1);
+        assert_eq!(cfg.services["echo"], "http://127.0.0.1:9000/echo");
+        assert_eq!(nc.protocol.contract, cfg.chain.contract);
+    }
+
+    #[test]
+    fn empty_file_takes_defaults() {
+        let cfg = FileConfig::parse("").unwrap();
+        assert_eq!(cfg.api_addr().unwrap().to_string(), "127.0.0.1:8080");
+        assert_eq!(cfg.node.listen, vec!["/ip4/0.0.0.0/tcp/4001".to_string()]);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = FileConfig::parse("[node]\nlisten = [\"nonsense\"]").unwrap_err();
+        assert!(e.to_string().contains("[node].listen"), "{e}");
+        let e = FileConfig::parse("[node]\nbootstrap = [\"/ip4/1.2.3.4/tcp/1\"]").unwrap_err();
+        assert!(e.to_string().contains("/p2p/"), "{e}");
+        let e = FileConfig::parse("[api]\nlisten = \"localhost\"").unwrap_err();
+        assert!(e.to_string().contains("[api].listen"), "{e}");
+        let e = FileConfig::parse("[services]\nx = \"https://a.b\"").unwrap_err();
+        assert!(e.to_string().contains("[services].x"), "{e}");
+        let e = FileConfig::parse("[chain]\naccept_deposit = \"1 NEAR\"").unwrap_err();
+        assert!(e.to_string().contains("[chain].accept_deposit"), "{e}");
+        let e = FileConfig::parse("[node]\nlisten_on = []").unwrap_err();
+        assert!(e.to_string().contains("listen_on"), "{e}");
+    }
+}

@@ -1,0 +1,227 @@
+//! `por init`: a node's data directory, its configuration file, and its
+//! registration on the contract.
+//!
+//! Creates the data directory (keys are mode 0600), the node key, a copy of
+//! the operator's NEAR key file, and `por.toml`; then, unless told not to,
+//! registers the node key on the contract with the stake given. Running it
+//! again is safe: an existing key is kept, an existing configuration file is
+//! left alone unless `force`, and a node already registered with this key is
+//! reported as such (a different key is an error naming both).
+
+use std::path::{Path, PathBuf};
+
+use near_primitives::types::AccountId;
+use por_core::{Amount, NodeKey, NodeSigner, Signer};
+
+use crate::config::FileConfig;
+use por_node::chain::{ChainError, NearRpcChain, PorContract, read_key_file};
+use por_node::keys::load_or_create;
+
+/// What `por init` does. Every field's doc ends with its default.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// The data directory. Required.
+    pub data_dir: PathBuf,
+    /// NEAR JSON-RPC URL. Default `http://127.0.0.1:3030`.
+    pub rpc: String,
+    /// The PoR contract's account. Default `por.devnet`.
+    pub contract: String,
+    /// The operator's account and its NEAR key file. Default none (no chain).
+    pub account: Option<(String, PathBuf)>,
+    /// Stake to register with, yocto (the contract's node storage fee is
+    /// added). Default 5 NEAR.
+    pub stake: Amount,
+    /// Promised service time, ms. Default 0.
+    pub service_ms: u64,
+    /// libp2p listen addresses. Default `/ip4/0.0.0.0/tcp/4001`.
+    pub listen: Vec<String>,
+    /// HTTP API address. Default `127.0.0.1:8080`.
+    pub api: String,
+    /// Bootstrap peers. Default none.
+    pub bootstrap: Vec<String>,
+    /// `[chain].accept_deposit`, yocto. Default none.
+    pub accept_deposit: Option<Amount>,
+    /// Services: name and upstream URL. Default none.
+    pub services: Vec<(String, String)>,
+    /// Register on the contract. Default true (when an account is given).
+    pub register: bool,
+    /// Overwrite an existing `por.toml`. Default false.
+    pub force: bool,
+}
+
+impl InitOptions {
+    /// Defaults with the data directory `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        InitOptions {
+            data_dir: data_dir.into(),
+            rpc: "http://127.0.0.1:3030".into(),
+            contract: "por.devnet".into(),
+            account: None,
+            stake: near_token::NearToken::from_near(5).as_yoctonear(),
+            service_ms: 0,
+            listen: vec!["/ip4/0.0.0.0/tcp/4001".into()],
+            api: "127.0.0.1:8080".into(),
+            bootstrap: Vec::new(),
+            accept_deposit: None,
+            services: Vec::new(),
+            register: true,
+            force: false,
+        }
+    }
+}
+
+/// What `por init` did.
+#[derive(Debug, Clone)]
+pub struct InitReport {
+    /// The node key.
+    pub key: NodeKey,
+    /// The configuration file.
+    pub config: PathBuf,
+    /// Whether the configuration file was written now.
+    pub wrote_config: bool,
+    /// The node's index in the graph, if registered.
+    pub index: Option<u32>,
+    /// Whether it registered now (false: it was already).
+    pub registered_now: bool,
+}
+
+/// `por init` failed.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// A file could not be written or read.
+    #[error("{0}")]
+    Io(String),
+    /// The generated configuration does not parse (a bad option).
+    #[error("the options do not make a valid configuration: {0}")]
+    Config(String),
+    /// The chain refused or could not be reached.
+    #[error("registration: {0}")]
+    Chain(String),
+}
+
+fn quote(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn list(v: &[String]) -> String {
+    format!("[{}]", v.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", "))
+}
+
+/// The configuration file's text for `o` (paths relative to the data directory).
+pub fn config_text(o: &InitOptions) -> String {
+    let mut t = String::from("# Written by `por init`; see por/por.example.toml for every setting.\n\n[node]\n");
+    t += &format!("data_dir = {}\n", quote(&o.data_dir.display().to_string()));
+    t += &format!("listen = {}\n", list(&o.listen));
+    t += &format!("bootstrap = {}\n\n[api]\nlisten = {}\n\n[chain]\n", list(&o.bootstrap), quote(&o.api));
+    t += &format!("rpc = {}\ncontract = {}\n", quote(&o.rpc), quote(&o.contract));
+    if let Some((account, _)) = &o.account {
+        t += &format!("account = {}\naccount_key_file = \"account.json\"\n", quote(account));
+    }
+    if let Some(d) = o.accept_deposit {
+        t += &format!("accept_deposit = \"{d}\"\n");
+    }
+    if !o.services.is_empty() {
+        t += "\n[services]\n";
+        for (name, url) in &o.services {
+            t += &format!("{} = {}\n", quote(name), quote(url));
+        }
+    }
+    t
+}
+
+fn io(what: &str, path: &Path, e: std::io::Error) -> InitError {
+    InitError::Io(format!("{what} {}: {e}", path.display()))
+}
+
+/// Runs `por init`; `fresh_seed` becomes the node key if none exists yet.
+pub async fn init(o: &InitOptions, fresh_seed: [u8; 32]) -> Result<InitReport, InitError> {
+    let text = config_text(o);
+    FileConfig::parse(&text).map_err(|e| InitError::Config(e.to_string()))?;
+    std::fs::create_dir_all(&o.data_dir).map_err(|e| io("cannot create", &o.data_dir, e))?;
+    let seed = load_or_create(&o.data_dir.join("node.key"), fresh_seed).map_err(|e| InitError::Io(e.to_string()))?;
+    let key = NodeSigner::from_seed(seed).public();
+    let config = o.data_dir.join("por.toml");
+    let wrote_config = o.force || !config.exists();
+    if wrote_config {
+        std::fs::write(&config, &text).map_err(|e| io("cannot write", &config, e))?;
+    }
+    let mut report = InitReport { key, config, wrote_config, index: None, registered_now: false };
+    let Some((account, key_file)) = &o.account else { return Ok(report) };
+    let (key_account, secret) = read_key_file(key_file).map_err(|e| InitError::Io(e.to_string()))?;
+    if key_account.as_str() != account {
+        return Err(InitError::Io(format!("{} is a key of {key_account}, not of {account}", key_file.display())));
+    }
+    let copy = o.data_dir.join("account.json");
+    if key_file.canonicalize().ok() != copy.canonicalize().ok() {
+        let bytes = std::fs::read(key_file).map_err(|e| io("cannot read", key_file, e))?;
+        write_private(&copy, &bytes)?;
+    }
+    if !o.register {
+        return Ok(report);
+    }
+    let account: AccountId = account.parse().map_err(|e| InitError::Io(format!("account {account:?}: {e}")))?;
+    let contract: AccountId =
+        o.contract.parse().map_err(|e| InitError::Io(format!("contract {:?}: {e}", o.contract)))?;
+    let c = PorContract::new(NearRpcChain::with_signer(&o.rpc, account.clone(), secret), contract);
+    let chain = |e: ChainError| InitError::Chain(e.to_string());
+    match c.node(&account).await.map_err(chain)? {
+        Some(v) if v.node_key == key => report.index = Some(v.index),
+        Some(v) => {
+            return Err(InitError::Chain(format!(
+                "{account} is already registered with node key {}, not this data directory's {}",
+                v.node_key.to_hex(),
+                key.to_hex()
+            )));
+        }
+        None => {
+            let fee = c.config().await.map_err(chain)?.node_storage_fee;
+            let index = c.register_node(key, o.service_ms, o.stake + fee).await.map_err(chain)?;
+            report.index = Some(index);
+            report.registered_now = true;
+        }
+    }
+    Ok(report)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), InitError> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    opts.mode(0o600);
+    let mut f = opts.open(path).map_err(|e| io("cannot write", path, e))?;
+    f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| io("cannot write", path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_config_parses_and_keeps_the_options() {
+        let mut o = InitOptions::new("/tmp/por x");
+        o.account = Some(("alice.devnet".into(), "k.json".into()));
+        o.bootstrap = vec!["/ip4/127.0.0.1/tcp/4002/p2p/12D3KooWKCS4p9NFkeXSbjTswPgaP1vvJrXwd1fE37GvxXqWhzwJ".into()];
+        o.accept_deposit = Some(7);
+        o.services = vec![("echo".into(), "http://127.0.0.1:9/echo".into())];
+        let cfg = FileConfig::parse(&config_text(&o)).unwrap();
+        assert_eq!(cfg.node.data_dir, PathBuf::from("/tmp/por x"));
+        assert_eq!(cfg.chain.account, "alice.devnet");
+        assert_eq!(cfg.accept_deposit().unwrap(), Some(7));
+        assert_eq!(cfg.services["echo"], "http://127.0.0.1:9/echo");
+        assert_eq!(cfg.node.bootstrap.len(), 1);
+    }
+
+    #[test]
+    fn a_bad_option_is_named_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = InitOptions::new(dir.path().join("d"));
+        o.listen = vec!["not-an-address".into()];
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let e = rt.block_on(init(&o, [1; 32])).unwrap_err();
+        assert!(e.to_string().contains("[node].listen"), "{e}");
+        assert!(!dir.path().join("d/por.toml").exists());
+    }
+}

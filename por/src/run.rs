@@ -1,0 +1,163 @@
+//! `por node run`: a node from its configuration file, with its services and
+//! its HTTP API, until asked to stop.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use prometheus_client::registry::Registry;
+use tracing::info;
+
+use near_primitives::types::AccountId;
+
+use crate::config::{ConfigError, FileConfig};
+use por_node::agent::{self, AgentConfig};
+use por_node::api::ChainCtl;
+use por_node::chain::{ChainClient, NearRpcChain, PorContract, read_key_file};
+use por_node::keys::{KeyError, load_or_create};
+use por_node::metrics::ChainMetrics;
+use por_node::runtime::{RunningNode, StartError, start};
+use por_node::upstream::HttpUpstream;
+
+/// The node could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The configuration is not usable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The node key could not be loaded or created.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The node did not start.
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// The chain could not be reached or refused what the node needs.
+    #[error("chain: {0}")]
+    Chain(String),
+    /// File sharing could not start (its store under the data directory).
+    #[error("file sharing: {0}")]
+    Files(String),
+    /// The API address could not be bound.
+    #[error("cannot serve the HTTP API on {0}: {1}")]
+    Api(String, std::io::Error),
+}
+
+/// A running node with its API.
+pub struct Running {
+    /// The node.
+    pub node: RunningNode,
+    /// Where the API listens.
+    pub api_addr: std::net::SocketAddr,
+    /// The chain agent, when `[chain].account` is set.
+    pub agent: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The signing contract client of `[chain]` (account and key file under
+/// `data_dir`).
+pub fn chain_client(cfg: &FileConfig) -> Result<ChainCtl, RunError> {
+    let account: AccountId =
+        cfg.chain.account.parse().map_err(|e| ConfigError::Chain(format!("account {:?}: {e}", cfg.chain.account)))?;
+    let contract: AccountId = cfg
+        .chain
+        .contract
+        .parse()
+        .map_err(|e| ConfigError::Chain(format!("contract {:?}: {e}", cfg.chain.contract)))?;
+    let key_path = cfg.node.data_dir.join(&cfg.chain.account_key_file);
+    let (key_account, secret) =
+        read_key_file(&key_path).map_err(|e| RunError::Chain(format!("key file {}: {e}", key_path.display())))?;
+    if key_account != account {
+        return Err(RunError::Chain(format!(
+            "the key file {} is for {key_account}, but [chain].account is {account}",
+            key_path.display()
+        )));
+    }
+    Ok(PorContract::new(Arc::new(NearRpcChain::with_signer(&cfg.chain.rpc, account, secret)), contract))
+}
+
+/// Starts the node and its API; `fresh_seed` is used only if no key file exists yet.
+pub async fn launch(cfg: &FileConfig, fresh_seed: [u8; 32]) -> Result<Running, RunError> {
+    let mut nc = cfg.node_config()?;
+    let seed = load_or_create(&nc.data_dir.join("node.key"), fresh_seed)?;
+    let mut registry = Registry::default();
+    let chain = if cfg.has_chain_account() {
+        let c = chain_client(cfg)?.with_metrics(ChainMetrics::new(&mut registry));
+        // The late-fee terms are the contract's, uniform along every path.
+        let terms = c.config().await.map_err(|e| RunError::Chain(format!("reading the contract's config: {e}")))?;
+        nc.protocol.late_fee_per_sec = terms.late_fee_per_sec;
+        nc.protocol.max_late_ms = terms.max_late_ms;
+        Some(c)
+    } else {
+        None
+    };
+    let data_dir = nc.data_dir.clone();
+    let node = start(nc, seed, &mut registry).await?;
+    let agent = match &chain {
+        Some(c) => {
+            let account = c.chain().signer_account().cloned().expect("a signing client");
+            let ac = AgentConfig {
+                poll: std::time::Duration::from_millis(cfg.chain.poll_ms),
+                accept_deposit: cfg.accept_deposit()?,
+                ..AgentConfig::default()
+            };
+            match c.node(&account).await {
+                Ok(Some(v)) if v.node_key != node.key => {
+                    return Err(RunError::Chain(format!(
+                        "{account} is registered with node key {}, but this data directory's key is {}; \
+                         use the data directory it was registered from",
+                        v.node_key.to_hex(),
+                        node.key.to_hex()
+                    )));
+                }
+                Ok(None) => tracing::warn!(%account, "not registered on the contract yet: run `por init` to register"),
+                Ok(Some(_)) => {}
+                Err(e) => tracing::warn!("cannot read this node's registration (continuing): {e}"),
+            }
+            Some(
+                agent::spawn(c.clone(), account, node.handle.clone(), ac)
+                    .await
+                    .map_err(|_| RunError::Chain("the node stopped".into()))?,
+            )
+        }
+        None => None,
+    };
+    for (name, url) in &cfg.services {
+        let svc = HttpUpstream::new(url).map_err(|e| ConfigError::Service(name.clone(), e.to_string()))?;
+        // The handle only fails if the node already stopped, which it cannot have.
+        let _ = node.handle.serve(name.clone(), Arc::new(svc)).await;
+    }
+    let addr = cfg.api_addr()?;
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| RunError::Api(addr.to_string(), e))?;
+    let api_addr = listener.local_addr().map_err(|e| RunError::Api(addr.to_string(), e))?;
+    // File sharing: the `files` service, its store under the data directory,
+    // and fetches routed over the chain's graph.
+    let files = por_files::Files::start(
+        por_files::FilesConfig::new(&data_dir),
+        node.handle.clone(),
+        Arc::new(node.handle.clone()),
+    )
+    .await
+    .map_err(|e| RunError::Files(e.to_string()))?;
+    let app = por_node::api::router_with_chain(node.handle.clone(), Arc::new(registry), chain)
+        .merge(por_files::api::router(files));
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!("HTTP API stopped: {e}");
+        }
+    });
+    info!(peer_id = %node.peer_id, listen = ?node.listen_addrs, api = %api_addr, "node running");
+    Ok(Running { node, api_addr, agent })
+}
+
+/// Runs until `shutdown` completes, then stops the node cleanly.
+pub async fn run(cfg: &FileConfig, fresh_seed: [u8; 32], shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    let r = launch(cfg, fresh_seed).await?;
+    println!("peer id  {}", r.node.peer_id);
+    for a in &r.node.listen_addrs {
+        println!("listen   {a}/p2p/{}", r.node.peer_id);
+    }
+    println!("api      http://{}/status", r.api_addr);
+    println!("metrics  http://{}/metrics", r.api_addr);
+    shutdown.await;
+    r.node.handle.shutdown().await;
+    let _ = r.node.task.await;
+    Ok(())
+}
