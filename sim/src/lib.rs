@@ -15,9 +15,15 @@
 //! Signatures are **simulation-only and non-cryptographic** ([`crypto`]) so
 //! that a million requests fit in a minute; everything else is the engine's.
 //!
-//! Modules: [`scenario`] (input), [`topology`] (graphs), [`chain`] (the
-//! contract's rules), [`routes`] (route cache), [`sim`] (the event loop),
-//! [`checks`] (invariants), [`report`] (summary), [`plot`] (SVG), [`crypto`].
+//! Every client request goes through the core's requester
+//! ([`por_core::Requester`]), the retry policy a node runs: attempts over
+//! other routes after a notice, a refusal or a missing ack.
+//!
+//! Modules, each importing only those before it: [`scenario`] (input),
+//! [`topology`] (graphs), [`crypto`], [`chain`] (the contract's rules),
+//! [`routes`] (route cache), [`stats`] (counters and violations, plain data),
+//! [`checks`] (invariants), [`sim`] (the event loop and the requests),
+//! [`report`] (summary), [`plot`] (SVG).
 #![deny(missing_docs)]
 
 /// Writes one trace line when a trace is open (errors surface at the flush).
@@ -37,13 +43,14 @@ pub mod report;
 pub mod routes;
 pub mod scenario;
 pub mod sim;
+pub mod stats;
 pub mod topology;
 
 use std::io::Write;
 
 pub use report::Summary;
 pub use scenario::{Scenario, ScenarioError};
-pub use sim::Sim;
+pub use sim::{FixedOutcome, Sim};
 
 /// Runs a scenario to its end and returns the summary.
 pub fn run(sc: Scenario, trace: Option<Box<dyn Write>>) -> Result<(Summary, Sim), ScenarioError> {

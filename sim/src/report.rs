@@ -1,6 +1,6 @@
-//! What a run reports: counters gathered while it runs, the invariant
-//! violations, and the summary printed as JSON (deterministic: ordered maps,
-//! amounts as decimal strings).
+//! What a run reports: the summary printed as JSON (deterministic: ordered
+//! maps, amounts as decimal strings), built from the run's [`Stats`] and its
+//! end state.
 
 use std::collections::BTreeMap;
 
@@ -9,102 +9,7 @@ use serde::Serialize;
 
 use crate::chain::PartitionReport;
 use crate::sim::Sim;
-
-/// Requests by outcome.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct RequestCounts {
-    /// Requests sent (first attempts and retries).
-    pub sent: u64,
-    /// Acknowledged by the first hop.
-    pub acked: u64,
-    /// Response within the bound.
-    pub response_in_bound: u64,
-    /// Response after the bound (late fees were owed).
-    pub response_late: u64,
-    /// Severance notice within the bound.
-    pub notice_in_bound: u64,
-    /// Notice after the bound.
-    pub notice_late: u64,
-    /// Still open at the end, within the bound.
-    pub open_in_bound: u64,
-    /// Still open at the end, past the bound (outcome 3: late fees).
-    pub open_late: u64,
-    /// Never acknowledged and still open (no guarantee applies).
-    pub unacked_open: u64,
-    /// Resolved without an ack having arrived.
-    pub unacked_resolved: u64,
-    /// Retries sent after a notice.
-    pub retries: u64,
-    /// Retries that got a response.
-    pub retry_succeeded: u64,
-    /// No route within the bound.
-    pub unroutable: u64,
-    /// The client could not pay or price the route.
-    pub send_failed: u64,
-    /// The client was offline.
-    pub client_offline: u64,
-}
-
-/// One broken invariant, with the event that broke it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Violation {
-    /// Virtual time.
-    pub t: u64,
-    /// `"late_fees"`, `"no_outcome"`, `"second_outcome"` or `"money"`.
-    pub kind: String,
-    /// The request, if one is concerned.
-    pub request: Option<String>,
-    /// What happened.
-    pub detail: String,
-}
-
-/// Counters of a run.
-#[derive(Debug, Clone, Default)]
-pub struct Stats {
-    /// Events processed.
-    pub events: u64,
-    /// Messages sent.
-    pub messages: u64,
-    /// Messages lost.
-    pub lost: u64,
-    /// Messages to offline nodes.
-    pub dropped_offline: u64,
-    /// Requests.
-    pub requests: RequestCounts,
-    /// Deadlines that passed unanswered (all hops).
-    pub deadlines_passed: u64,
-    /// Late fees paid, all nodes.
-    pub late_paid: Amount,
-    /// Late fees received by requesters.
-    pub late_to_requesters: Amount,
-    /// Late fees paid per node.
-    pub late_paid_by: BTreeMap<u32, Amount>,
-    /// Late fees received per node.
-    pub late_received_by: BTreeMap<u32, Amount>,
-    /// Late fees paid per second of virtual time.
-    pub late_series: BTreeMap<u64, Amount>,
-    /// Severances by reason.
-    pub severances: BTreeMap<String, u64>,
-    /// Severances in all.
-    pub severances_total: u64,
-    /// Severances that failed on chain (the other end cut first).
-    pub sever_failed: u64,
-    /// Partitions.
-    pub partitions: Vec<PartitionReport>,
-    /// Refused messages by reason.
-    pub refused: BTreeMap<String, u64>,
-    /// Late payments a node could not cover.
-    pub cannot_pay: u64,
-    /// Money in flight at the end (vouchers sent but not received).
-    pub money_in_flight: Amount,
-    /// The first 100 violations.
-    pub violations: Vec<Violation>,
-    /// All violations.
-    pub violation_count: u64,
-    /// Outcomes (response, notice, open past the bound) by the class of the
-    /// server asked.
-    pub outcomes_by_class: BTreeMap<String, [u64; 3]>,
-}
+pub use crate::stats::{RequestCounts, Stats, Violation};
 
 #[derive(Serialize)]
 struct Money {

@@ -1,5 +1,7 @@
 //! Routes of a run, computed once per (client, server) pair and cached; a
 //! cached route is dropped as soon as one of its channels left the graph.
+//! A retry that must avoid channels or nodes, or spend less, is routed
+//! afresh with the core's [`find_routes`] ([`RouteCache::avoiding`]).
 //!
 //! `"exact"` routing asks the core's [`find_routes`] (what a node does);
 //! `"tree"` routing, for large runs, builds one cheapest-path tree per server
@@ -11,7 +13,9 @@ use std::collections::{BinaryHeap, HashMap};
 use std::rc::Rc;
 
 use por_core::graph::Graph;
-use por_core::{Amount, ChannelId, EdgeParams, FoundRoute, RouteQuery, find_routes};
+use por_core::{Amount, ChannelId, EdgeParams, FoundRoute, RouteQuery, RouteWants, find_routes};
+
+use crate::crypto::key_index;
 
 /// A cached route: channels and nodes from the client to the server.
 #[derive(Debug, Clone)]
@@ -85,6 +89,27 @@ impl RouteCache {
         let r = r.map(Rc::new);
         self.pairs.insert((from, to), r.clone());
         r
+    }
+
+    /// The cheapest route for a pair within what a requester `wants`: it
+    /// avoids the channels and nodes that failed before and costs at most
+    /// what is left to spend (what a node does for a retry: the core's
+    /// [`find_routes`], never cached).
+    pub fn avoiding(
+        &mut self,
+        g: &Graph,
+        from: u32,
+        to: u32,
+        needs: RouteNeeds,
+        wants: &RouteWants<'_>,
+    ) -> Option<CachedRoute> {
+        self.exact_calls += 1;
+        let mut q = RouteQuery::new(from, to, needs.body_bytes, needs.max_response_bytes, needs.max_bound_ms);
+        q.exclude_channels = wants.exclude_channels.clone();
+        q.exclude_nodes = wants.exclude_nodes.iter().map(key_index).collect();
+        let f = find_routes(g, &q).ok()?.into_iter().next()?;
+        let fits = wants.max_cost.is_none_or(|m| f.cost <= m);
+        fits.then_some(CachedRoute { nodes: f.nodes, channels: f.channels, params: f.params })
     }
 
     fn via_tree(&mut self, g: &Graph, version: u64, from: u32, to: u32, needs: RouteNeeds) -> Option<CachedRoute> {

@@ -4,7 +4,7 @@
 //! Every field has a default, so a scenario names only what it changes. See
 //! `sim/scenarios/` for examples; each is parsed and run by the tests.
 
-use por_core::protocol::{FailurePolicy, ProtocolConfig};
+use por_core::protocol::{FailurePolicy, FaultInjection, ProtocolConfig};
 use serde::{Deserialize, Serialize};
 
 /// A whole scenario.
@@ -183,6 +183,15 @@ pub struct EdgeSpec {
     /// Sync interval; default the topology's.
     #[serde(default)]
     pub sync_ms: Option<u64>,
+    /// Base fee; default the topology's.
+    #[serde(default, with = "opt_amount")]
+    pub base_fee: Option<u128>,
+    /// Byte fee; default the topology's.
+    #[serde(default, with = "opt_amount")]
+    pub byte_fee: Option<u128>,
+    /// Deposit of each side; default the topology's.
+    #[serde(default, with = "opt_amount")]
+    pub deposit: Option<u128>,
 }
 
 /// How stakes are drawn.
@@ -251,8 +260,20 @@ pub struct Workload {
     pub response_bytes: u64,
     /// Largest acceptable bound for routing. Default `60_000`.
     pub max_bound_ms: u64,
-    /// New attempts over another route after a notice. Default `2`.
+    /// New attempts over another route after a failed one (a notice, a
+    /// refusal, no ack): the requester's `attempts` is `1 + retries`.
+    /// Default `2`.
     pub retries: u32,
+    /// How long one request may take in all (the requester's
+    /// `timeout_ms`): no retry starts after it, and an acknowledged attempt
+    /// still open then ends pending. Default none: a request may run to the
+    /// end of the run (those still open then are counted as running), so a
+    /// timeout never cuts a run's requests short.
+    pub request_timeout_ms: Option<u64>,
+    /// How long past the first edge's round trip a requester waits for the
+    /// first hop's ack before it tries another route (the requester's
+    /// `ack_grace_ms`). Default `2_000`, as on the node.
+    pub ack_grace_ms: u64,
     /// Route with the core's exact `find_routes` for every pair (`"exact"`),
     /// or with one cheapest-path tree per server, falling back to
     /// `find_routes` when the tree's path misses the bound (`"tree"`, for
@@ -276,6 +297,8 @@ impl Default for Workload {
             response_bytes: 500,
             max_bound_ms: 60_000,
             retries: 2,
+            request_timeout_ms: None,
+            ack_grace_ms: 2_000,
             routing: "exact".into(),
             fixed: Vec::new(),
         }
@@ -313,8 +336,9 @@ fn thousand() -> u64 {
 pub struct BehaviourSpec {
     /// `"honest"`, `"offline"` (from `from_ms` on: receives and sends
     /// nothing), `"slow"` (answers requests `extra_ms` late), `"no_late_fees"`
-    /// (never pays late fees) or `"false_notices"` (lies about severance at
-    /// its deadlines).
+    /// (never pays late fees), `"false_notices"` (lies about severance at
+    /// its deadlines) or `"silent"` (drops every paid request unacknowledged
+    /// but stays connected and syncs: `faults.drop_requests`).
     pub kind: String,
     /// Nodes by name.
     #[serde(default)]
@@ -331,6 +355,10 @@ pub struct BehaviourSpec {
     /// A failure policy replacing the protocol's for these nodes.
     #[serde(default)]
     pub policy: Option<FailurePolicy>,
+    /// Fault injection replacing the protocol's for these nodes (the
+    /// `kind`'s own fault, if any, is added to it).
+    #[serde(default)]
+    pub faults: Option<FaultInjection>,
 }
 
 /// A cluster of low-stake sockpuppets around misbehaving nodes: `size`

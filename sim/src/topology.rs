@@ -20,6 +20,12 @@ pub struct BuiltEdge {
     pub latency_ms: u64,
     /// Sync interval.
     pub sync_ms: u64,
+    /// Fee per message.
+    pub base_fee: u128,
+    /// Fee per byte.
+    pub byte_fee: u128,
+    /// Deposit of each side.
+    pub deposit: u128,
 }
 
 /// The nodes and edges of a run.
@@ -87,6 +93,9 @@ pub fn build(t: &Topology, rng: &mut ChaCha8Rng) -> Result<Built, ScenarioError>
                     b: y,
                     latency_ms: e.latency_ms,
                     sync_ms: e.sync_ms.unwrap_or(t.sync_ms),
+                    base_fee: e.base_fee.unwrap_or(t.base_fee),
+                    byte_fee: e.byte_fee.unwrap_or(t.byte_fee),
+                    deposit: e.deposit.unwrap_or(t.deposit),
                 });
             }
             return Ok(b);
@@ -173,7 +182,15 @@ pub fn build(t: &Topology, rng: &mut ChaCha8Rng) -> Result<Built, ScenarioError>
     }
     for (x, y) in pairs {
         let l = lat(rng);
-        b.edges.push(BuiltEdge { a: x, b: y, latency_ms: l, sync_ms: t.sync_ms });
+        b.edges.push(BuiltEdge {
+            a: x,
+            b: y,
+            latency_ms: l,
+            sync_ms: t.sync_ms,
+            base_fee: t.base_fee,
+            byte_fee: t.byte_fee,
+            deposit: t.deposit,
+        });
     }
     Ok(b)
 }
@@ -198,16 +215,40 @@ pub fn add_sockpuppets(
             b.puppets.insert(id, ci);
             let l = t.latency_ms[0];
             for &x in &targets {
-                b.edges.push(BuiltEdge { a: x, b: id, latency_ms: l, sync_ms: t.sync_ms });
+                b.edges.push(BuiltEdge {
+                    a: x,
+                    b: id,
+                    latency_ms: l,
+                    sync_ms: t.sync_ms,
+                    base_fee: t.base_fee,
+                    byte_fee: t.byte_fee,
+                    deposit: t.deposit,
+                });
             }
             for q in first..id {
-                b.edges.push(BuiltEdge { a: q, b: id, latency_ms: l, sync_ms: t.sync_ms });
+                b.edges.push(BuiltEdge {
+                    a: q,
+                    b: id,
+                    latency_ms: l,
+                    sync_ms: t.sync_ms,
+                    base_fee: t.base_fee,
+                    byte_fee: t.byte_fee,
+                    deposit: t.deposit,
+                });
             }
             let mut linked = HashSet::new();
             for _ in 0..c.links {
                 let h = rng.gen_range(0..honest);
                 if !targets.contains(&h) && linked.insert(h) {
-                    b.edges.push(BuiltEdge { a: h, b: id, latency_ms: t.latency_ms[1], sync_ms: t.sync_ms });
+                    b.edges.push(BuiltEdge {
+                        a: h,
+                        b: id,
+                        latency_ms: t.latency_ms[1],
+                        sync_ms: t.sync_ms,
+                        base_fee: t.base_fee,
+                        byte_fee: t.byte_fee,
+                        deposit: t.deposit,
+                    });
                 }
             }
         }

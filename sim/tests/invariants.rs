@@ -24,7 +24,7 @@ fn random_scenario(seed: u64) -> Scenario {
     if r.gen_bool(0.5) {
         sc.protocol.policy.sever_overdue_after_ms = Some(r.gen_range(0..3_000));
     }
-    for kind in ["offline", "slow", "no_late_fees", "false_notices"] {
+    for kind in ["offline", "slow", "no_late_fees", "false_notices", "silent"] {
         if r.gen_bool(0.5) {
             sc.behaviours.push(BehaviourSpec {
                 kind: kind.into(),
@@ -33,6 +33,7 @@ fn random_scenario(seed: u64) -> Scenario {
                 from_ms: r.gen_range(0..20_000),
                 extra_ms: r.gen_range(0..5_000),
                 policy: None,
+                faults: None,
             });
         }
     }
@@ -78,6 +79,7 @@ fn the_checker_reports_a_broken_guarantee() {
         from_ms: 0,
         extra_ms: 8_000,
         policy: None,
+        faults: None,
     });
     let (s, _) = por_sim::run(sc, None).unwrap();
     assert!(s.violation_count > 0, "the checker should have fired");

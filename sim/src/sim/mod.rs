@@ -7,24 +7,33 @@
 //! millisecond of a policy check wins (see `FailurePolicy::hop_slack_ms`).
 //! Each directed channel delivers in order (one connection per peer pair);
 //! an honest edge never takes longer than its promised latency.
+//!
+//! Every request a client makes is driven by the core's
+//! [`por_core::Requester`], the retry policy the node runs (see
+//! `requests.rs`); the end-of-run checks are in `end.rs`.
+
+mod end;
+mod requests;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::io::Write;
 
 use por_core::protocol::{
-    ChannelSetup, Delivery, Effect, EngineEvent, NodeEngine, ProtocolConfig, SeverReason, Timer, Wire, offline_tx_hash,
+    ChannelSetup, Effect, EngineEvent, NodeEngine, ProtocolConfig, Refusal, SeverReason, Timer, Wire, offline_tx_hash,
 };
-use por_core::{Amount, ChannelId, EdgeParams, Hash32, Request, RequestId, Route, RouteHop, Signature};
+use por_core::requester::{Attempt, Outcome, RequestFailure, Requester};
+use por_core::{Amount, ChannelId, EdgeParams, Hash32, RequestId};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::chain::Chain;
 use crate::checks::Track;
 use crate::crypto::{SimSigner, SimVerifier, sim_key};
-use crate::report::Stats;
-use crate::routes::{RouteCache, RouteNeeds};
+use crate::routes::RouteCache;
 use crate::scenario::{Scenario, ScenarioError};
+use crate::stats::Stats;
+pub use crate::stats::short;
 use crate::topology::{self, Built};
 
 /// A simulated node: the real engine plus the behaviour the scenario gave it.
@@ -66,13 +75,76 @@ pub(crate) struct Chan {
 
 #[derive(Debug)]
 pub(crate) enum Ev {
-    Msg { to: u32, channel: ChannelId, msg: Wire },
-    Timer { node: u32, timer: Timer },
-    Respond { node: u32, id: RequestId },
-    Removed { node: u32, channel: ChannelId, tx: Hash32 },
+    Msg {
+        to: u32,
+        channel: ChannelId,
+        msg: Wire,
+    },
+    Timer {
+        node: u32,
+        timer: Timer,
+    },
+    Respond {
+        node: u32,
+        id: RequestId,
+    },
+    Removed {
+        node: u32,
+        channel: ChannelId,
+        tx: Hash32,
+    },
     Arrival,
-    Fixed { from: u32, to: u32 },
-    Retry { from: u32, to: u32, attempt: u32 },
+    Fixed {
+        from: u32,
+        to: u32,
+    },
+    /// A requester's input changed what it wants: act on it.
+    Drive {
+        req: u32,
+    },
+    /// A requester's wait may have ended.
+    Wake {
+        req: u32,
+    },
+    /// The transport's receipt for a request the first hop refused, back at
+    /// its sender (the node learns of it the same way).
+    Receipt {
+        to: u32,
+        channel: ChannelId,
+        nonce: u64,
+        reason: Refusal,
+    },
+}
+
+/// One request a client makes, over as many attempts as its requester
+/// allows (the simulator's side of [`Requester`]).
+pub(crate) struct Logical {
+    pub(crate) from: u32,
+    pub(crate) to: u32,
+    /// One of the scenario's fixed requests (its outcome is kept).
+    pub(crate) fixed: bool,
+    pub(crate) started_ms: u64,
+    /// The time of the `Wake` last pushed for it, if it has not fired.
+    pub(crate) wake_at: Option<u64>,
+    pub(crate) requester: Requester,
+}
+
+/// What became of one of the scenario's fixed requests (`workload.fixed`),
+/// for tests and traces.
+#[derive(Debug, Clone)]
+pub struct FixedOutcome {
+    /// The client.
+    pub from: u32,
+    /// The server.
+    pub to: u32,
+    /// When it started.
+    pub started_ms: u64,
+    /// When it ended (`None`: still running at the end of the run).
+    pub ended_ms: Option<u64>,
+    /// Its attempts, in order.
+    pub attempts: Vec<Attempt>,
+    /// The requester's result (`None`: still running).
+    pub result: Option<Result<Outcome, RequestFailure>>,
 }
 
 /// A run in progress.
@@ -99,6 +171,15 @@ pub struct Sim {
     rng: ChaCha8Rng,
     routes: RouteCache,
     pub(crate) tracks: HashMap<RequestId, Track, BuildHasherDefault<IdHasher>>,
+    /// Attempts in flight by their nonce (a first hop's refusal names the
+    /// nonce, and only the nonce is read off a refused request).
+    by_nonce: HashMap<u64, RequestId, BuildHasherDefault<IdHasher>>,
+    /// Requests being driven, by slot (`None`: a free slot, in `free_reqs`).
+    reqs: Vec<Option<Logical>>,
+    free_reqs: Vec<u32>,
+    /// The outcomes of the scenario's fixed requests, in the order they
+    /// ended (those still running at the end last).
+    pub fixed: Vec<FixedOutcome>,
     watchers: HashMap<ChannelId, Vec<u32>>,
     clients: Vec<u32>,
     servers: Vec<u32>,
@@ -118,7 +199,6 @@ impl Sim {
         let mut built: Built = topology::build(&sc.topology, &mut rng)?;
         topology::add_sockpuppets(&mut built, &sc.topology, &sc.sockpuppets, &mut rng)?;
         let n = built.names.len();
-        let t = &sc.topology;
         let mut chain = Chain::new(
             &built.stakes,
             &built.service_ms,
@@ -157,12 +237,16 @@ impl Sim {
             }
             for w in who {
                 let w = w as usize;
+                if let Some(f) = &b.faults {
+                    configs[w].faults = f.clone();
+                }
                 match b.kind.as_str() {
                     "honest" => {}
                     "offline" => offline_from[w] = Some(b.from_ms),
                     "slow" => slow[w] = b.extra_ms,
                     "no_late_fees" => configs[w].faults.withhold_late_fees = true,
                     "false_notices" => configs[w].faults.false_notices = true,
+                    "silent" => configs[w].faults.drop_requests = true,
                     k => return Err(ScenarioError::Invalid(format!("unknown behaviour {k:?}"))),
                 }
                 if b.kind != "honest" {
@@ -190,19 +274,19 @@ impl Sim {
         let mut initial_timers: Vec<(u64, u32, Timer)> = Vec::new();
         for (i, e) in built.edges.iter().enumerate() {
             let channel = ChannelId(i as u64);
-            let params = EdgeParams { latency_ms: e.latency_ms, base_fee: t.base_fee, byte_fee: t.byte_fee };
-            chain.open(channel, e.a, e.b, params, t.deposit);
+            let params = EdgeParams { latency_ms: e.latency_ms, base_fee: e.base_fee, byte_fee: e.byte_fee };
+            chain.open(channel, e.a, e.b, params, e.deposit);
             for (x, y) in [(e.a, e.b), (e.b, e.a)] {
                 let setup = ChannelSetup {
                     channel,
                     remote: sim_key(y),
-                    local_deposit: t.deposit,
-                    remote_deposit: t.deposit,
+                    local_deposit: e.deposit,
+                    remote_deposit: e.deposit,
                     latency_ms: e.latency_ms,
                     sync_ms: Some(e.sync_ms),
                 };
                 nodes[x as usize].engine.open_channel(setup, 0, &mut buf);
-                nodes[x as usize].initial += t.deposit;
+                nodes[x as usize].initial += e.deposit;
                 for eff in buf.drain(..) {
                     if let Effect::SetTimer { at_ms, timer } = eff {
                         initial_timers.push((at_ms, x, timer));
@@ -250,6 +334,10 @@ impl Sim {
             rng,
             routes: RouteCache::default(),
             tracks: HashMap::default(),
+            by_nonce: HashMap::default(),
+            reqs: Vec::new(),
+            free_reqs: Vec::new(),
+            fixed: Vec::new(),
             watchers: HashMap::new(),
             clients,
             servers,
@@ -340,7 +428,18 @@ impl Sim {
                     None
                 } else {
                     self.trace_msg("recv", to, channel, &msg);
+                    // A request on its route's first channel comes from its
+                    // requester, who learns of a refusal from the receipt.
+                    let first = match &msg {
+                        Wire::Request(p) if p.request.route.hops.first().is_some_and(|h| h.channel == channel) => {
+                            Some(p.request.nonce)
+                        }
+                        _ => None,
+                    };
                     self.nodes[to as usize].engine.handle_message(channel, msg, now, &mut out);
+                    if let Some(nonce) = first {
+                        self.receipt(to, channel, nonce, &out);
+                    }
                     Some(to)
                 }
             }
@@ -387,105 +486,21 @@ impl Sim {
                     let at = (self.arrival_clock as u64).max(now);
                     self.push(at, 2, Ev::Arrival);
                 }
-                self.start_request(from, to, 0, &mut out)
+                self.start_request(from, to, false, &mut out)
             }
-            Ev::Fixed { from, to } => self.start_request(from, to, 0, &mut out),
-            Ev::Retry { from, to, attempt } => self.start_request(from, to, attempt, &mut out),
+            Ev::Fixed { from, to } => self.start_request(from, to, true, &mut out),
+            Ev::Drive { req } => self.drive(req, &mut out),
+            Ev::Wake { req } => self.wake(req, &mut out),
+            Ev::Receipt { to, channel, nonce, reason } => {
+                self.refused(to, channel, nonce, reason);
+                None
+            }
         };
         if let Some(n) = node {
             self.apply(n, &mut out);
         }
         out.clear();
         self.buf = out;
-    }
-
-    fn start_request(&mut self, from: u32, to: u32, attempt: u32, out: &mut Vec<Effect>) -> Option<u32> {
-        if from == to {
-            return None;
-        }
-        if self.offline(from) {
-            self.stats.requests.client_offline += 1;
-            return None;
-        }
-        let w = &self.sc.workload;
-        let needs = RouteNeeds {
-            body_bytes: w.body_bytes,
-            max_response_bytes: w.max_response_bytes,
-            max_bound_ms: w.max_bound_ms,
-            tree: w.routing == "tree",
-        };
-        let Some(r) = self.routes.get(&self.chain.graph, self.graph_version, from, to, needs) else {
-            self.stats.requests.unroutable += 1;
-            return None;
-        };
-        let hops = r
-            .channels
-            .iter()
-            .zip(&r.params)
-            .zip(&r.nodes[1..])
-            .map(|((c, p), n)| RouteHop { channel: *c, node: sim_key(*n), params: *p })
-            .collect();
-        let route = Route { hops, service_ms: self.chain.graph.node(to).map_or(0, |i| i.service_ms) };
-        self.nonce += 1;
-        let mut req = Request {
-            requester: sim_key(from),
-            nonce: self.nonce,
-            route,
-            service: String::new(),
-            body: vec![0u8; w.body_bytes as usize],
-            max_response_bytes: w.max_response_bytes,
-            budget: 0,
-            signature: Signature([0; 64]),
-        };
-        let Ok(q) = req.quote() else {
-            self.stats.requests.send_failed += 1;
-            return None;
-        };
-        req.budget = q.total();
-        let req = req.sign(&SimSigner(sim_key(from)));
-        let hops = r.channels.len() as u64;
-        let cfg = self.nodes[from as usize].engine.config();
-        let first_sync = self.nodes[from as usize].engine.channel(r.channels[0]).map_or(0, |c| c.sync_ms);
-        let limit = cfg.max_late_ms + hops.saturating_sub(1) * cfg.policy.hop_slack_ms;
-        let tol = self.sc.check_tolerance_ms.unwrap_or(cfg.policy.late_fee_grace_ms + first_sync);
-        match self.nodes[from as usize].engine.send_request(req, self.now, out) {
-            Ok(id) => {
-                self.stats.requests.sent += 1;
-                if attempt > 0 {
-                    self.stats.requests.retries += 1;
-                }
-                self.nodes[from as usize].sent += 1;
-                let bound_at = self.now + q.bound_ms();
-                self.tracks.insert(
-                    id,
-                    Track {
-                        from,
-                        to,
-                        bound_at,
-                        limit_at: bound_at + limit + 1,
-                        tol_ms: tol,
-                        acked: false,
-                        late: 0,
-                        attempt,
-                    },
-                );
-                trace_line!(
-                    self,
-                    r#"{{"t":{},"ev":"request","from":{},"to":{},"req":"{}","hops":{},"bound_ms":{}}}"#,
-                    self.now,
-                    from,
-                    to,
-                    short(&id),
-                    hops,
-                    q.bound_ms()
-                );
-                Some(from)
-            }
-            Err(_) => {
-                self.stats.requests.send_failed += 1;
-                None
-            }
-        }
     }
 
     fn apply(&mut self, n: u32, out: &mut Vec<Effect>) {
@@ -564,7 +579,7 @@ impl Sim {
             reason
         );
         match self.chain.sever(channel, ra, rb) {
-            Err(e) => self.violation("money", None, e),
+            Err(e) => self.stats.violation(self.now, "money", None, e),
             Ok(o) => {
                 self.graph_version += 1;
                 if let Some(p) = o.partition {
@@ -585,7 +600,7 @@ impl Sim {
         }
         if self.chain.held() != self.chain.total {
             let d = format!("chain holds {} of {}", self.chain.held(), self.chain.total);
-            self.violation("money", None, d);
+            self.stats.violation(self.now, "money", None, d);
         }
         let mut more = Vec::new();
         self.nodes[n as usize].engine.channel_removed(channel, tx, self.now, &mut more);
@@ -595,25 +610,6 @@ impl Sim {
         self.push(vis, 0, Ev::Removed { node: other, channel, tx });
         for w in self.watchers.remove(&channel).unwrap_or_default() {
             self.push(vis, 0, Ev::Removed { node: w, channel, tx });
-        }
-    }
-
-    fn deliver(&mut self, n: u32, d: Delivery) {
-        match d {
-            Delivery::Acked { request_id } => {
-                if let Some(t) = self.tracks.get_mut(&request_id) {
-                    t.acked = true;
-                    self.stats.requests.acked += 1;
-                }
-            }
-            Delivery::LatePayment { request_id, amount, total } => {
-                self.stats.late_to_requesters += amount;
-                if let Some(t) = self.tracks.get_mut(&request_id) {
-                    t.late = total;
-                }
-            }
-            Delivery::Response { request_id, .. } => self.terminal(n, request_id, true),
-            Delivery::Notice { request_id, .. } => self.terminal(n, request_id, false),
         }
     }
 
@@ -734,13 +730,4 @@ impl Hasher for IdHasher {
             self.0 ^= u64::from_le_bytes(b);
         }
     }
-}
-
-/// The first 8 bytes of a request id, in hex.
-pub fn short(id: &RequestId) -> String {
-    hex_prefix(&id.0[..8])
-}
-
-fn hex_prefix(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
