@@ -62,8 +62,11 @@ bench: contract
 ## NODES nodes (default 5) with channels, demo traffic and a status table,
 ## until Ctrl-C. State in ./testnet (make testnet-clean removes it).
 NODES ?= 5
+# The same package selection as `make test` (the workspace, with the dev
+# targets' features), so that one build serves both and neither rebuilds the
+# other's dependencies.
 testnet: contract
-	$(CARGO) build -p por --bin por
+	$(CARGO) build --workspace --bins --examples
 	$(CARGO_TARGET_DIR)/debug/por testnet --nodes $(NODES) --dir testnet
 
 testnet-clean:
