@@ -172,6 +172,22 @@ pub struct Attempt {
     pub result: AttemptResult,
 }
 
+impl Attempt {
+    /// A fresh attempt over `route`, not yet acknowledged.
+    fn over(request_id: RequestId, route: &Route, cost: Amount, bound_ms: u64, result: AttemptResult) -> Self {
+        Attempt {
+            request_id,
+            channels: route.hops.iter().map(|h| h.channel).collect(),
+            cost,
+            bound_ms,
+            acked: false,
+            late_fees: 0,
+            took_ms: 0,
+            result,
+        }
+    }
+}
+
 /// How a request ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutcomeKind {
@@ -318,16 +334,7 @@ impl Requester {
         if let Some(h) = route.hops.first() {
             self.exclude_channels.insert(h.channel);
         }
-        self.attempts.push(Attempt {
-            request_id: RequestId([0; 32]),
-            channels: route.hops.iter().map(|h| h.channel).collect(),
-            cost,
-            bound_ms,
-            acked: false,
-            late_fees: 0,
-            took_ms: 0,
-            result: AttemptResult::Refused(why),
-        });
+        self.attempts.push(Attempt::over(RequestId([0; 32]), route, cost, bound_ms, AttemptResult::Refused(why)));
     }
 
     /// Request `id` went out over `route` at `now_ms`, paying `cost`, with
@@ -340,16 +347,7 @@ impl Requester {
         }
         self.paid = self.paid.saturating_add(cost);
         let first_rtt = route.hops.first().map_or(0, |h| h.params.latency_ms.saturating_mul(2));
-        self.attempts.push(Attempt {
-            request_id: id,
-            channels: route.hops.iter().map(|h| h.channel).collect(),
-            cost,
-            bound_ms,
-            acked: false,
-            late_fees: 0,
-            took_ms: 0,
-            result: AttemptResult::Open,
-        });
+        self.attempts.push(Attempt::over(id, &route, cost, bound_ms, AttemptResult::Open));
         self.state = State::Waiting(Waiting {
             id,
             route,

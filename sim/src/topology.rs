@@ -214,28 +214,17 @@ pub fn add_sockpuppets(
             b.service_ms.push(t.service_ms);
             b.puppets.insert(id, ci);
             let l = t.latency_ms[0];
-            for &x in &targets {
-                b.edges.push(BuiltEdge {
-                    a: x,
-                    b: id,
-                    latency_ms: l,
-                    sync_ms: t.sync_ms,
-                    base_fee: t.base_fee,
-                    byte_fee: t.byte_fee,
-                    deposit: t.deposit,
-                });
-            }
-            for q in first..id {
-                b.edges.push(BuiltEdge {
-                    a: q,
-                    b: id,
-                    latency_ms: l,
-                    sync_ms: t.sync_ms,
-                    base_fee: t.base_fee,
-                    byte_fee: t.byte_fee,
-                    deposit: t.deposit,
-                });
-            }
+            let to_puppet = |a: u32| BuiltEdge {
+                a,
+                b: id,
+                latency_ms: l,
+                sync_ms: t.sync_ms,
+                base_fee: t.base_fee,
+                byte_fee: t.byte_fee,
+                deposit: t.deposit,
+            };
+            b.edges.extend(targets.iter().map(|&x| to_puppet(x)));
+            b.edges.extend((first..id).map(to_puppet));
             let mut linked = HashSet::new();
             for _ in 0..c.links {
                 let h = rng.gen_range(0..honest);
