@@ -5,7 +5,7 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 WASM_TARGET := wasm32-unknown-unknown
 CONTRACT_WASM := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/contract/por_contract.wasm
 
-.PHONY: all deps contract build test check bench testnet testnet-clean clean
+.PHONY: all deps contract build test check bench fuzz testnet testnet-clean clean
 
 all: build
 
@@ -57,6 +57,15 @@ bench: contract
 	$(CARGO) bench -p por-node --bench relay
 	$(CARGO) build --release -p por-sim
 	$(CARGO_TARGET_DIR)/release/por-sim bench --nodes 1000,10000 --requests 1000000
+
+## fuzz: every decoder (wire messages and frames, API bodies, chain answers)
+## against FUZZ_CASES arbitrary, truncated and mutated inputs each (default a
+## million; `make test` runs 256). Stable toolchain, proptest.
+FUZZ_CASES ?= 1000000
+fuzz:
+	POR_FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --release -p por-core --test decoders
+	POR_FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --release -p por-behaviours --test decoders
+	POR_FUZZ_CASES=$(FUZZ_CASES) $(CARGO) test --release -p por-node --test decoders
 
 ## testnet: the local network (see README.md): the devnet with the contract,
 ## NODES nodes (default 5) with channels, demo traffic and a status table,

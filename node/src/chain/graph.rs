@@ -75,33 +75,53 @@ impl GraphFollower {
     }
 }
 
+/// The most nodes a graph read accepts (a public network is far smaller;
+/// an endpoint claiming more is refused, not followed into memory).
+pub const MAX_GRAPH_NODES: usize = 1 << 20;
+/// The most edges a graph read accepts.
+pub const MAX_GRAPH_EDGES: usize = 1 << 23;
+
 /// Reads every page at `version`; `None` when the version moved meanwhile.
 async fn read_graph<C: ChainClient>(
     contract: &PorContract<C>,
     version: u64,
 ) -> Result<Option<(Graph, Vec<NodeView>)>, ChainError> {
     let mut nodes: Vec<NodeView> = Vec::new();
+    let mut graph = Graph::new();
     loop {
         let page = contract.graph_nodes(nodes.len() as u32, PAGE).await?;
         if page.graph_version != version {
             return Ok(None);
         }
-        let got = page.items.len();
-        nodes.extend(page.items);
-        if got == 0 || nodes.len() as u64 >= page.total {
-            break;
-        }
-    }
-    nodes.sort_by_key(|n| n.index);
-    let mut graph = Graph::new();
-    for (i, n) in nodes.iter().enumerate() {
-        if n.index as usize != i {
+        // Each page continues where the last ended, with at most what was
+        // asked: an endpoint that repeats a page, skips or invents indices
+        // is refused at once, not paged until a `total` it never reaches.
+        if page.items.len() > PAGE as usize {
             return Err(ChainError::Decode {
                 what: "graph_nodes".into(),
-                detail: format!("node indices are not dense: expected {i}, got {}", n.index),
+                detail: format!("a page of {} nodes, more than the {PAGE} asked for", page.items.len()),
             });
         }
-        graph.add_node(NodeInfo { stake: n.stake, service_ms: n.service_ms });
+        for n in &page.items {
+            let i = nodes.len();
+            if n.index as usize != i {
+                return Err(ChainError::Decode {
+                    what: "graph_nodes".into(),
+                    detail: format!("node indices are not dense: expected {i}, got {}", n.index),
+                });
+            }
+            if i >= MAX_GRAPH_NODES {
+                return Err(ChainError::Decode {
+                    what: "graph_nodes".into(),
+                    detail: format!("more than {MAX_GRAPH_NODES} nodes"),
+                });
+            }
+            graph.add_node(NodeInfo { stake: n.stake, service_ms: n.service_ms });
+            nodes.push(n.clone());
+        }
+        if page.items.is_empty() || nodes.len() as u64 >= page.total {
+            break;
+        }
     }
     let mut from = 0u32;
     loop {
@@ -110,6 +130,15 @@ async fn read_graph<C: ChainClient>(
             return Ok(None);
         }
         let got = page.items.len() as u32;
+        if got > PAGE || graph.edge_count() + page.items.len() > MAX_GRAPH_EDGES {
+            return Err(ChainError::Decode {
+                what: "graph_edges".into(),
+                detail: format!(
+                    "a page of {got} edges after {}: more than asked or than {MAX_GRAPH_EDGES} in all",
+                    graph.edge_count()
+                ),
+            });
+        }
         for e in page.items {
             graph
                 .add_edge(Edge { channel: ChannelId(e.channel_id), a: e.a, b: e.b, params: e.params })
