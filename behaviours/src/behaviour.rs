@@ -13,6 +13,10 @@
 //! Around them: Kademlia under PoR's own protocol name in server mode,
 //! identify (which feeds Kademlia the listen addresses of peers that dialed
 //! us: Kademlia cannot learn them otherwise), ping, and connection limits.
+//! Channel neighbours have reserved slots ([`Behaviour::reserve_slot`]): they
+//! are not counted against the limit on connections in all, so strangers
+//! cannot crowd them out (the per-peer limit still holds for them). The DHT's
+//! store bounds what each remote peer can make it hold ([`crate::store`]).
 //!
 //! # Policy left out
 //! This crate decides nothing about PoR: it does not pay, verify, ack or cut.
@@ -23,7 +27,7 @@ use std::time::Duration;
 
 use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::identity::Keypair;
-use libp2p::kad::{self, store::MemoryStore};
+use libp2p::kad;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, identify, noise, ping, tcp, yamux};
@@ -32,6 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::CborLpCodec;
 use crate::protocol::{KAD_PROTOCOL, MAX_RELAY_MESSAGE, MAX_SYNC_MESSAGE, RELAY_PROTOCOL, SYNC_PROTOCOL};
+use crate::store::{ProviderStore, StoreLimits};
 
 /// Largest receipt: a refusal reason.
 pub const MAX_RECEIPT: usize = 4 * 1024;
@@ -41,8 +46,34 @@ pub const MAX_RECEIPT: usize = 4 * 1024;
 pub enum Receipt {
     /// The message was decoded and handed to the node.
     Accepted,
-    /// The node refused it, with a reason for the sender's logs.
-    Refused(String),
+    /// The node refused it: a typed reason (the API's error code on the
+    /// sender's side) and a detail for its logs, at most
+    /// [`MAX_REFUSAL_DETAIL`] bytes.
+    Refused {
+        /// Why, as the engine says.
+        reason: por_core::protocol::Refusal,
+        /// What exactly, for people.
+        detail: String,
+    },
+}
+
+/// Longest refusal detail a receipt carries (longer ones are cut).
+pub const MAX_REFUSAL_DETAIL: usize = 1024;
+
+impl Receipt {
+    /// A refusal with `detail` cut to [`MAX_REFUSAL_DETAIL`] bytes (on a
+    /// character boundary), so the receipt always fits its frame.
+    pub fn refused(reason: por_core::protocol::Refusal, detail: impl Into<String>) -> Self {
+        let mut detail = detail.into();
+        if detail.len() > MAX_REFUSAL_DETAIL {
+            let mut end = MAX_REFUSAL_DETAIL;
+            while !detail.is_char_boundary(end) {
+                end -= 1;
+            }
+            detail.truncate(end);
+        }
+        Receipt::Refused { reason, detail }
+    }
 }
 
 /// Which protocol a message travels on.
@@ -68,7 +99,8 @@ pub struct NetConfig {
     /// How long an idle connection stays open. Channel neighbours sync every
     /// few hundred ms, so only non-neighbours go idle. Default 120 s.
     pub idle_connection_timeout: Duration,
-    /// Established connections in all. Default 512.
+    /// Established connections in all, channel neighbours' not counted
+    /// (they have reserved slots). Default 512.
     pub max_connections: u32,
     /// Established connections per peer. Default 2.
     pub max_connections_per_peer: u32,
@@ -79,6 +111,8 @@ pub struct NetConfig {
     pub rebootstrap_below: usize,
     /// Agent version sent by identify. Default `por/<crate version>`.
     pub agent_version: String,
+    /// Bounds of the DHT's provider store (see [`StoreLimits`]).
+    pub store: StoreLimits,
 }
 
 impl Default for NetConfig {
@@ -93,6 +127,7 @@ impl Default for NetConfig {
             max_pending: 64,
             rebootstrap_below: 8,
             agent_version: concat!("por/", env!("CARGO_PKG_VERSION")).to_string(),
+            store: StoreLimits::default(),
         }
     }
 }
@@ -112,13 +147,16 @@ mod composed {
     where
         M: Serialize + DeserializeOwned + Send + 'static,
     {
+        /// Connections in all and pending; channel neighbours bypass it.
         pub(super) limits: connection_limits::Behaviour,
+        /// Connections per peer, for everyone.
+        pub(super) per_peer: connection_limits::Behaviour,
         /// The relay lane.
         pub relay: request_response::Behaviour<CborLpCodec<M, Receipt>>,
         /// The sync lane.
         pub sync: request_response::Behaviour<CborLpCodec<M, Receipt>>,
         /// Peer discovery.
-        pub kad: kad::Behaviour<MemoryStore>,
+        pub kad: kad::Behaviour<ProviderStore>,
         pub(super) identify: identify::Behaviour,
         pub(super) ping: ping::Behaviour,
     }
@@ -233,15 +271,16 @@ where
         };
         let mut kad_cfg = kad::Config::new(KAD_PROTOCOL);
         kad_cfg.set_query_timeout(Duration::from_secs(30));
-        let mut kad = kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), kad_cfg);
+        let mut kad = kad::Behaviour::with_config(peer_id, ProviderStore::new(peer_id, &cfg.store), kad_cfg);
         kad.set_mode(Some(kad::Mode::Server));
         let limits = ConnectionLimits::default()
             .with_max_established(Some(cfg.max_connections))
-            .with_max_established_per_peer(Some(cfg.max_connections_per_peer))
             .with_max_pending_incoming(Some(cfg.max_pending))
             .with_max_pending_outgoing(Some(cfg.max_pending));
+        let per_peer = ConnectionLimits::default().with_max_established_per_peer(Some(cfg.max_connections_per_peer));
         Behaviour {
             limits: connection_limits::Behaviour::new(limits),
+            per_peer: connection_limits::Behaviour::new(per_peer),
             relay: lane(RELAY_PROTOCOL, MAX_RELAY_MESSAGE, cfg.relay_timeout),
             sync: lane(SYNC_PROTOCOL, MAX_SYNC_MESSAGE, cfg.sync_timeout),
             kad,
@@ -267,6 +306,18 @@ where
             Lane::Relay => self.relay.send_response(reply, receipt).is_ok(),
             Lane::Sync => self.sync.send_response(reply, receipt).is_ok(),
         }
+    }
+
+    /// Gives `peer` (a channel neighbour) a reserved slot: its connections
+    /// are not counted against, nor refused by, the limit on connections in
+    /// all.
+    pub fn reserve_slot(&mut self, peer: &PeerId) {
+        self.limits.bypass_peer_id(peer);
+    }
+
+    /// Takes `peer`'s reserved slot back (no channel with it any more).
+    pub fn release_slot(&mut self, peer: &PeerId) {
+        self.limits.remove_peer_id(peer);
     }
 
     /// Adds a known address of a peer (a bootstrap peer, a channel peer).

@@ -8,7 +8,8 @@
 //! - [`protocol`]: the protocol names and their limits;
 //! - [`behaviour`]: the composed behaviour (relay and sync lanes, Kademlia,
 //!   identify, ping, connection limits), the swarm builder and the domain
-//!   events the node consumes.
+//!   events the node consumes;
+//! - [`store`]: Kademlia's provider store, bounded per remote peer.
 //!
 //! Policy (whom to pay, when to cut an edge) is the node's, never this crate's.
 #![deny(missing_docs)]
@@ -16,6 +17,7 @@
 pub mod behaviour;
 pub mod codec;
 pub mod protocol;
+pub mod store;
 
 pub use behaviour::{Behaviour, BehaviourEvent, BuildError, Lane, NetConfig, NetEvent, Receipt, build_swarm};
 pub use codec::{CborLpCodec, FrameError};

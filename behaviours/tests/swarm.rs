@@ -34,7 +34,7 @@ async fn spawn_node(seed: u8) -> (S, Multiaddr) {
 fn answer(s: &mut S, ev: NetEvent<Msg>) {
     if let NetEvent::Inbound { lane, msg, reply, .. } = ev {
         let r = match msg {
-            Msg::Blob(_) => Receipt::Refused("no blobs here".into()),
+            Msg::Blob(_) => Receipt::refused(por_core::protocol::Refusal::NotOnRoute, "no blobs here"),
             Msg::Hello(_) => Receipt::Accepted,
         };
         s.behaviour_mut().receipt(lane, reply, r);
@@ -106,7 +106,7 @@ async fn messages_and_receipts_on_both_lanes() {
         _ => None,
     })
     .await;
-    assert_eq!(got, (Lane::Sync, Receipt::Refused("no blobs here".into())));
+    assert_eq!(got, (Lane::Sync, Receipt::refused(por_core::protocol::Refusal::NotOnRoute, "no blobs here")));
 }
 
 #[tokio::test]

@@ -56,8 +56,8 @@ pub use protocol::{ChannelSetup, Delivery, Effect, NodeEngine, ProtocolConfig, T
 // `Outcome` at the root is the partition check's; the requester's is
 // `requester::Outcome`, also re-exported as `RequestOutcome`.
 pub use requester::{
-    Attempt, AttemptResult, Next, Outcome as RequestOutcome, OutcomeKind, RequestFailure, Requester, RetryPolicy,
-    RouteWants,
+    Attempt, AttemptResult, Next, Outcome as RequestOutcome, OutcomeKind, Refused, RequestFailure, Requester,
+    RetryPolicy, RouteWants,
 };
 pub use routing::{FoundRoute, RouteError, RouteQuery, find_routes};
 pub use voucher::{Ack, Amount, ChannelId, SignedVoucher, Voucher};

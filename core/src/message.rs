@@ -239,6 +239,12 @@ pub struct SyncAck {
     /// The highest cumulative amount the receiver now holds from the sender.
     #[serde(with = "amount_serde")]
     pub cumulative: Amount,
+    /// Whether the receiver credited the sync's late-fee claims. `false`
+    /// when the sync paid less than it claimed ([`Refusal::SyncShort`]): the
+    /// sender must not count those claims as confirmed, and repeats them.
+    ///
+    /// [`Refusal::SyncShort`]: crate::protocol::Refusal::SyncShort
+    pub credited: bool,
     /// The receiver's key.
     pub signer: NodeKey,
     /// Signature over [`SyncAck::signing_bytes`].
@@ -247,22 +253,34 @@ pub struct SyncAck {
 
 impl SyncAck {
     /// Canonical bytes of a sync ack.
-    pub fn signing_bytes(channel: ChannelId, seq: u64, cumulative: Amount, signer: &NodeKey) -> Vec<u8> {
-        Canon::new(DOMAIN_SYNC_ACK).u64(channel.0).u64(seq).u128(cumulative).fixed(&signer.0).take()
+    pub fn signing_bytes(
+        channel: ChannelId,
+        seq: u64,
+        cumulative: Amount,
+        credited: bool,
+        signer: &NodeKey,
+    ) -> Vec<u8> {
+        Canon::new(DOMAIN_SYNC_ACK)
+            .u64(channel.0)
+            .u64(seq)
+            .u128(cumulative)
+            .u32(u32::from(credited))
+            .fixed(&signer.0)
+            .take()
     }
 
     /// Signs an ack.
-    pub fn create(channel: ChannelId, seq: u64, cumulative: Amount, signer: &impl Signer) -> Self {
+    pub fn create(channel: ChannelId, seq: u64, cumulative: Amount, credited: bool, signer: &impl Signer) -> Self {
         let key = signer.public();
-        let signature = signer.sign(&Self::signing_bytes(channel, seq, cumulative, &key));
-        SyncAck { channel, seq, cumulative, signer: key, signature }
+        let signature = signer.sign(&Self::signing_bytes(channel, seq, cumulative, credited, &key));
+        SyncAck { channel, seq, cumulative, credited, signer: key, signature }
     }
 
     /// True when the signature holds.
     pub fn verify(&self, v: &impl Verifier) -> bool {
         v.verify(
             &self.signer,
-            &Self::signing_bytes(self.channel, self.seq, self.cumulative, &self.signer),
+            &Self::signing_bytes(self.channel, self.seq, self.cumulative, self.credited, &self.signer),
             &self.signature,
         )
     }

@@ -128,7 +128,7 @@ pub enum AttemptResult {
     Notice(ChannelId),
     /// Refused before acknowledgement, by this node (not sent) or by the
     /// first hop, with why.
-    Refused(String),
+    Refused(Refused),
     /// The first hop did not acknowledge in time.
     NoAck,
     /// Acknowledged but unanswered at the timeout (or its outcome stream
@@ -148,6 +148,51 @@ impl fmt::Display for AttemptResult {
             AttemptResult::Pending => f.write_str("pending"),
             AttemptResult::Open => f.write_str("open"),
         }
+    }
+}
+
+/// Why an attempt was refused: the first hop's typed reason when it gave
+/// one (`None`: refused by this node before sending, or the first hop could
+/// not be reached), and a text for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The first hop's reason, as it travelled on the wire.
+    pub code: Option<crate::protocol::Refusal>,
+    /// What happened, for logs and the API.
+    pub detail: String,
+}
+
+impl Refused {
+    /// The first hop refused with `code`; `detail` adds what it said.
+    pub fn by_peer(code: crate::protocol::Refusal, detail: impl Into<String>) -> Self {
+        Refused { code: Some(code), detail: detail.into() }
+    }
+
+    /// A stable code for the API and metrics: the wire reason's code, or
+    /// `not_sent` when no peer gave one.
+    pub fn code_str(&self) -> &'static str {
+        self.code.map_or("not_sent", crate::protocol::Refusal::code)
+    }
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.code, self.detail.is_empty()) {
+            (Some(c), true) => write!(f, "{c}"),
+            _ => f.write_str(&self.detail),
+        }
+    }
+}
+
+impl From<String> for Refused {
+    fn from(detail: String) -> Self {
+        Refused { code: None, detail }
+    }
+}
+
+impl From<&str> for Refused {
+    fn from(detail: &str) -> Self {
+        Refused { code: None, detail: detail.to_string() }
     }
 }
 
@@ -326,7 +371,7 @@ impl Requester {
     /// channel): the attempt ends `refused: {why}`, nothing is paid, and the
     /// first channel is excluded. Ignored unless [`next`](Self::next) asked
     /// for a route.
-    pub fn not_sent(&mut self, route: &Route, cost: Amount, bound_ms: u64, why: String, now_ms: u64) {
+    pub fn not_sent(&mut self, route: &Route, cost: Amount, bound_ms: u64, why: impl Into<Refused>, now_ms: u64) {
         let _ = now_ms;
         if !matches!(self.state, State::Ready) {
             return;
@@ -334,7 +379,13 @@ impl Requester {
         if let Some(h) = route.hops.first() {
             self.exclude_channels.insert(h.channel);
         }
-        self.attempts.push(Attempt::over(RequestId([0; 32]), route, cost, bound_ms, AttemptResult::Refused(why)));
+        self.attempts.push(Attempt::over(
+            RequestId([0; 32]),
+            route,
+            cost,
+            bound_ms,
+            AttemptResult::Refused(why.into()),
+        ));
     }
 
     /// Request `id` went out over `route` at `now_ms`, paying `cost`, with
@@ -396,11 +447,11 @@ impl Requester {
     /// The first hop refused the current attempt `id` before acknowledging
     /// it (its receipt says `why`): the attempt ends `refused: {why}` and the
     /// first channel is excluded. Ignored for another id.
-    pub fn refused(&mut self, id: RequestId, why: String, now_ms: u64) {
+    pub fn refused(&mut self, id: RequestId, why: impl Into<Refused>, now_ms: u64) {
         if self.current() != Some(id) {
             return;
         }
-        let w = self.end_attempt(AttemptResult::Refused(why), now_ms);
+        let w = self.end_attempt(AttemptResult::Refused(why.into()), now_ms);
         if let Some(h) = w.route.hops.first() {
             self.exclude_channels.insert(h.channel);
         }

@@ -117,11 +117,17 @@ fn build() -> Value {
         &notice.signature,
     );
 
-    let sync_ack = SyncAck::create(ChannelId(11), 9, 3_000, &signer(2));
+    let sync_ack = SyncAck::create(ChannelId(11), 9, 3_000, true, &signer(2));
     let sync_v = entry(
         2,
-        json!({"channel": 11, "seq": 9, "cumulative": "3000"}),
-        &SyncAck::signing_bytes(sync_ack.channel, sync_ack.seq, sync_ack.cumulative, &sync_ack.signer),
+        json!({"channel": 11, "seq": 9, "cumulative": "3000", "credited": true}),
+        &SyncAck::signing_bytes(
+            sync_ack.channel,
+            sync_ack.seq,
+            sync_ack.cumulative,
+            sync_ack.credited,
+            &sync_ack.signer,
+        ),
         &sync_ack.signature,
     );
 

@@ -61,6 +61,10 @@ pub struct ServerConfig {
     pub produce_blocks: bool,
     /// Where to persist the chain (none: in memory only). Default none.
     pub state_file: Option<PathBuf>,
+    /// How long a transaction waits before it is applied (`send_tx`,
+    /// `broadcast_tx_commit`), as on a chain whose finality is seconds
+    /// away; for tests of what must not wait for finality. Default 0.
+    pub finality_delay: Duration,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +74,7 @@ impl Default for ServerConfig {
             max_body_bytes: 8 << 20,
             produce_blocks: true,
             state_file: None,
+            finality_delay: Duration::ZERO,
         }
     }
 }
@@ -106,6 +111,7 @@ struct Shared {
     chain: SharedChain,
     dirty: mpsc::Sender<()>,
     max_body: usize,
+    finality_delay: Duration,
     started: Instant,
     addr: SocketAddr,
 }
@@ -140,6 +146,7 @@ impl DevnetServer {
             chain: chain.clone(),
             dirty: dirty_tx,
             max_body: cfg.max_body_bytes,
+            finality_delay: cfg.finality_delay,
             started: Instant::now(),
             addr,
         };
@@ -297,6 +304,7 @@ async fn dispatch(s: &Shared, method: &str, params: Value) -> Result<Value, RpcE
         "send_tx" => {
             let req: RpcSendTransactionRequest = parse(params)?;
             let wait = req.wait_until.clone();
+            tokio::time::sleep(s.finality_delay).await;
             let view = submit(s, req.signed_transaction).await?;
             let resp = if wait == TxExecutionStatus::None {
                 RpcTransactionResponse {
@@ -313,6 +321,7 @@ async fn dispatch(s: &Shared, method: &str, params: Value) -> Result<Value, RpcE
         }
         "broadcast_tx_commit" => {
             let (tx,): (SignedTransaction,) = parse(params)?;
+            tokio::time::sleep(s.finality_delay).await;
             to_value(submit(s, tx).await?)
         }
         "broadcast_tx_async" => {

@@ -170,7 +170,10 @@ async fn libp2p_direct(data: Arc<Vec<u8>>) -> Timed {
 
 async fn node(seed: u8, dir: &std::path::Path) -> RunningNode {
     let mut registry = prometheus_client::registry::Registry::default();
-    start(NodeConfig::new(dir.join(format!("node{seed}"))), [seed; 32], &mut registry).await.unwrap()
+    let mut cfg = NodeConfig::new(dir.join(format!("node{seed}")));
+    // No chain in the bench: trust the routes' terms (test-only).
+    cfg.protocol.limits.trust_route_terms = true;
+    start(cfg, [seed; 32], &mut registry).await.unwrap()
 }
 
 async fn link(a: &RunningNode, b: &RunningNode, id: u64) {

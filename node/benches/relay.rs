@@ -221,7 +221,9 @@ impl Por {
         let mut nodes = Vec::new();
         for i in 1..=4u8 {
             let mut registry = prometheus_client::registry::Registry::default();
-            let cfg = NodeConfig::new(dir.path().join(format!("node{i}")));
+            let mut cfg = NodeConfig::new(dir.path().join(format!("node{i}")));
+            // No chain in the bench: trust the routes' terms (test-only).
+            cfg.protocol.limits.trust_route_terms = true;
             nodes.push(start(cfg, [i; 32], &mut registry).await.unwrap());
         }
         for (a, b) in [(0, 1), (1, 2), (2, 3)] {

@@ -19,8 +19,17 @@ use prometheus_client::registry::Registry;
 async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut registry = Registry::default();
-    let client = start(NodeConfig::new(dir.path().join("client")), [1; 32], &mut registry).await?;
-    let server = start(NodeConfig::new(dir.path().join("server")), [2; 32], &mut Registry::default()).await?;
+    // This example has no chain, so the nodes cannot check a route's terms
+    // against the contract's graph; they are told to trust them. A node with
+    // a chain (`por node run`) gets the graph from its chain agent and never
+    // sets this.
+    let cfg = |name: &str| {
+        let mut c = NodeConfig::new(dir.path().join(name));
+        c.protocol.limits.trust_route_terms = true;
+        c
+    };
+    let client = start(cfg("client"), [1; 32], &mut registry).await?;
+    let server = start(cfg("server"), [2; 32], &mut Registry::default()).await?;
     println!("client {} on {:?}", client.peer_id, client.listen_addrs);
     println!("server {} on {:?}", server.peer_id, server.listen_addrs);
 

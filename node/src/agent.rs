@@ -16,9 +16,12 @@
 //!     challenge window, and finalizes severed channels whose window passed;
 //!   - tells the engine that a channel left the graph
 //!     ([`NodeHandle::channel_removed`]);
+//! - follows the contract's late-fee terms on every poll
+//!   ([`NodeHandle::set_late_terms`]);
 //! - carries out the engine's jobs ([`ChainJob`]): a severance is sent at once
 //!   with the best voucher held, its transaction hash goes back to the engine
-//!   (which then sends the notices upstream), and the partition check it
+//!   as soon as it is signed (the engine then sends the notices upstream,
+//!   without waiting for finality), and the partition check it
 //!   started is driven to its end; a watched channel (named by a severance
 //!   notice we received) is reported gone as soon as the graph no longer has
 //!   it.
@@ -87,6 +90,7 @@ pub async fn spawn<C: ChainClient + 'static>(
         watched: BTreeSet::new(),
         severing: BTreeMap::new(),
         scan_from: None,
+        late_terms: None,
     };
     Ok(tokio::spawn(agent.run(jobs)))
 }
@@ -108,6 +112,8 @@ struct Agent<C> {
     scan_from: Option<u64>,
     /// Severances not yet on chain (retried each poll).
     severing: BTreeMap<u64, Option<SignedVoucher>>,
+    /// The contract's late-fee terms last handed to the engine.
+    late_terms: Option<(Amount, u64)>,
 }
 
 impl<C: ChainClient> Agent<C> {
@@ -153,9 +159,27 @@ impl<C: ChainClient> Agent<C> {
         }
     }
 
+    /// Severs channel `id` on chain. The engine hears of it as soon as the
+    /// transaction is signed, so the notices go upstream at once, not at
+    /// finality (DESIGN §2.7); a transaction the contract refuses while the
+    /// channel is still open (a partition check pending, say) is sent again
+    /// at the next poll.
     async fn sever(&mut self, id: u64) {
         let Some(voucher) = self.severing.get(&id).cloned() else { return };
-        match self.contract.sever(id, voucher.as_ref()).await {
+        let (tell, signed) = tokio::sync::oneshot::channel::<near_primitives::hash::CryptoHash>();
+        let announce = !self.removed.contains(&id);
+        let handle = self.handle.clone();
+        let announced = async move {
+            match signed.await {
+                Ok(hash) if announce => handle.channel_removed(ChannelId(id), Hash32(hash.0)).await.is_ok(),
+                _ => false,
+            }
+        };
+        let (result, announced) = tokio::join!(self.contract.sever_announced(id, voucher.as_ref(), tell), announced);
+        if announced {
+            self.removed.insert(id);
+        }
+        match result {
             Ok(s) => {
                 info!(channel = id, tx = %s.tx_hash, "severed");
                 self.severing.remove(&id);
@@ -213,8 +237,21 @@ impl<C: ChainClient> Agent<C> {
             self.scan_proposals().await?;
         }
         self.confirm_watched().await;
+        self.follow_config().await?;
         if self.contract.partition_check().await?.is_some() {
             self.drive_partition_check().await;
+        }
+        Ok(())
+    }
+
+    /// Reads the contract's config and hands the engine its late-fee terms
+    /// when they changed (the node started with the values of its start).
+    async fn follow_config(&mut self) -> Result<(), ChainError> {
+        let c = self.contract.config().await?;
+        let terms = (c.late_fee_per_sec, c.max_late_ms);
+        if self.late_terms != Some(terms) {
+            self.late_terms = Some(terms);
+            let _ = self.handle.set_late_terms(terms.0, terms.1).await;
         }
         Ok(())
     }
@@ -347,17 +384,27 @@ impl<C: ChainClient> Agent<C> {
         for id in gone {
             // Only once the chain says so: a channel we never saw open may be
             // missing from an old copy of the graph.
-            match self.contract.channel(id).await {
-                Ok(Some(c)) if matches!(c.state, ChannelState::Proposed | ChannelState::Open) => continue,
+            let severed = match self.contract.channel(id).await {
+                Ok(Some(c))
+                    if matches!(c.state, ChannelState::Proposed | ChannelState::Open | ChannelState::CloseProposed) =>
+                {
+                    continue;
+                }
                 Ok(None) => continue,
-                Ok(Some(_)) => {}
+                // Closed without a severer: a cooperative close, which no
+                // notice can name (DESIGN §2.7).
+                Ok(Some(c)) => c.severer.is_some() || c.state == ChannelState::Severed,
                 Err(e) => {
                     debug!(channel = id, "cannot read a watched channel: {e}");
                     continue;
                 }
-            }
+            };
             self.watched.remove(&id);
-            let _ = self.handle.channel_removed(ChannelId(id), Hash32([0; 32])).await;
+            if severed {
+                let _ = self.handle.channel_removed(ChannelId(id), Hash32([0; 32])).await;
+            } else {
+                let _ = self.handle.notice_refuted(ChannelId(id)).await;
+            }
         }
     }
 }

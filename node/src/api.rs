@@ -1,7 +1,14 @@
 //! The HTTP API (JSON, on 127.0.0.1 by default) and `/metrics`.
 //!
 //! Every handler goes through the [`NodeHandle`]; errors are JSON objects
-//! `{"error": "<what is wrong and what to do>"}` with a fitting status code.
+//! `{"error": "<what is wrong and what to do>", "code": "<stable code>"}`
+//! with a fitting status code. The codes are snake_case and stable: the
+//! API's own (`bad_request`, `not_found`, `no_route`, `no_graph`,
+//! `no_chain`, `chain_error`, `stopped`, `not_sent`, `failed`) and, where a
+//! peer refused a request, the engine's refusal codes
+//! ([`por_core::protocol::Refusal::code`], such as `terms_mismatch` or
+//! `busy`). A `POST /request` that its first hop refused answers `200` with
+//! `"outcome": "refused"` and `refusal: {code, detail}`.
 //!
 //! | method and path | what |
 //! |---|---|
@@ -79,18 +86,28 @@ pub fn router_with_chain(node: NodeHandle, registry: Arc<Registry>, chain: Optio
         .with_state(Api { node, registry, chain })
 }
 
-/// An API error: a status and a reason.
+/// An API error: a status, a stable code and a reason for people.
 #[derive(Debug)]
-pub struct ApiError(StatusCode, String);
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    error: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, error: impl Into<String>) -> Self {
+        ApiError { status, code, error: error.into() }
+    }
+}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, axum::Json(json!({ "error": self.1 }))).into_response()
+        (self.status, axum::Json(json!({ "error": self.error, "code": self.code }))).into_response()
     }
 }
 
 fn stopped() -> ApiError {
-    ApiError(StatusCode::SERVICE_UNAVAILABLE, "the node has stopped; restart it".into())
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "stopped", "the node has stopped; restart it")
 }
 
 async fn status(State(api): State<Api>) -> Result<impl IntoResponse, ApiError> {
@@ -151,7 +168,9 @@ pub struct RequestBody {
 pub struct Outcome {
     /// The request id.
     pub request_id: String,
-    /// `response`, `notice`, or `pending` (no outcome within the wait).
+    /// `response`, `notice`, `refused` (by the first hop, before its ack:
+    /// nothing is owed, see `refusal`), or `pending` (no outcome within the
+    /// wait).
     pub outcome: &'static str,
     /// Whether the first hop acknowledged the payment.
     pub acked: bool,
@@ -167,33 +186,26 @@ pub struct Outcome {
     pub server: Option<String>,
     /// The severance notice, for a notice outcome.
     pub notice: Option<serde_json::Value>,
+    /// Why the first hop refused, for a refused outcome: `{code, detail}`,
+    /// the code one of the engine's stable refusal codes.
+    pub refusal: Option<serde_json::Value>,
     /// Late fees received for this request, yocto.
     pub late_fees: String,
 }
 
 async fn request(State(api): State<Api>, raw: Bytes) -> Result<impl IntoResponse, ApiError> {
-    let req: RequestBody = serde_json::from_slice(&raw)
-        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("malformed request JSON: {e}")))?;
-    let body = match (req.body, req.body_hex) {
-        (Some(_), Some(_)) => {
-            return Err(ApiError(StatusCode::BAD_REQUEST, "give either `body` or `body_hex`, not both".into()));
-        }
-        (Some(t), None) => t.into_bytes(),
-        (None, Some(h)) => {
-            hex::decode(&h).map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("`body_hex` is not hex: {e}")))?
-        }
-        (None, None) => Vec::new(),
-    };
+    let req: RequestBody = parse_json(&raw)?;
+    let body = body_bytes(req.body, req.body_hex)?;
     let quote = req
         .route
         .quote(body.len() as u64, req.max_response_bytes)
-        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, format!("cannot price the route: {e}")))?;
+        .map_err(|e| bad(format!("cannot price the route: {e}")))?;
     let wait = req.wait_ms.unwrap_or(quote.bound_ms().saturating_mul(2).max(1000)).min(MAX_WAIT_MS);
-    let server = *req.route.server().ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, "the route is empty".into()))?;
+    let server = *req.route.server().ok_or_else(|| bad("the route is empty"))?;
     let (id, mut rx) =
         api.node.request(req.route, req.service, body, req.max_response_bytes).await.map_err(|e| match e {
             crate::handle::SendError::Stopped => stopped(),
-            crate::handle::SendError::Refused(why) => ApiError(StatusCode::UNPROCESSABLE_ENTITY, why),
+            crate::handle::SendError::Refused(why) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "not_sent", why),
         })?;
     let mut out = Outcome {
         request_id: id.to_hex(),
@@ -205,6 +217,7 @@ async fn request(State(api): State<Api>, raw: Bytes) -> Result<impl IntoResponse
         signature: None,
         server: None,
         notice: None,
+        refusal: None,
         late_fees: "0".into(),
     };
     let _ = tokio::time::timeout(Duration::from_millis(wait), async {
@@ -235,7 +248,25 @@ async fn request(State(api): State<Api>, raw: Bytes) -> Result<impl IntoResponse
         }
     })
     .await;
+    // The stream closed without an outcome: the first hop refused it.
+    if out.outcome == "pending"
+        && !out.acked
+        && let Some(r) = api.node.refusal(id).await.map_err(|_| stopped())?
+    {
+        out.outcome = "refused";
+        out.refusal = Some(json!({ "code": r.code_str(), "detail": r.to_string() }));
+    }
     Ok(axum::Json(out))
+}
+
+/// A request body given as text or as hex, not both.
+fn body_bytes(text: Option<String>, hex_body: Option<String>) -> Result<Vec<u8>, ApiError> {
+    match (text, hex_body) {
+        (Some(_), Some(_)) => Err(bad("give either `body` or `body_hex`, not both")),
+        (Some(t), None) => Ok(t.into_bytes()),
+        (None, Some(h)) => hex::decode(&h).map_err(|e| bad(format!("`body_hex` is not hex: {e}"))),
+        (None, None) => Ok(Vec::new()),
+    }
 }
 
 async fn metrics(State(api): State<Api>) -> impl IntoResponse {
@@ -246,7 +277,7 @@ async fn metrics(State(api): State<Api>) -> impl IntoResponse {
 }
 
 fn bad(msg: impl Into<String>) -> ApiError {
-    ApiError(StatusCode::BAD_REQUEST, msg.into())
+    ApiError::new(StatusCode::BAD_REQUEST, "bad_request", msg)
 }
 
 fn parse_json<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
@@ -259,15 +290,16 @@ fn parse_amount(what: &str, s: &str) -> Result<u128, ApiError> {
 
 fn need_chain(api: &Api) -> Result<&ChainCtl, ApiError> {
     api.chain.as_ref().ok_or_else(|| {
-        ApiError(
+        ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "this node has no chain account: set [chain].account and its key file, then restart".into(),
+            "no_chain",
+            "this node has no chain account: set [chain].account and its key file, then restart",
         )
     })
 }
 
 fn chain_failed(e: crate::chain::ChainError) -> ApiError {
-    ApiError(StatusCode::BAD_GATEWAY, format!("chain: {e}"))
+    ApiError::new(StatusCode::BAD_GATEWAY, "chain_error", format!("chain: {e}"))
 }
 
 async fn peers(State(api): State<Api>) -> Result<impl IntoResponse, ApiError> {
@@ -343,7 +375,11 @@ async fn sever_channel(
     let id = channel_id(&id)?;
     need_chain(&api)?;
     if !api.node.sever(por_core::ChannelId(id)).await.map_err(|_| stopped())? {
-        return Err(ApiError(StatusCode::NOT_FOUND, format!("channel {id} is not open at this node")));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("channel {id} is not open at this node"),
+        ));
     }
     Ok(axum::Json(json!({ "channel": id, "state": "severing" })))
 }
@@ -370,7 +406,9 @@ fn target(api: &Api, to: &str) -> Result<por_core::NodeKey, ApiError> {
     if let Ok(k) = por_core::NodeKey::from_hex(to) {
         return Ok(k);
     }
-    let g = api.node.graph().ok_or_else(|| ApiError(StatusCode::SERVICE_UNAVAILABLE, "no graph yet".into()))?;
+    let g = api.node.graph().ok_or_else(|| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_graph", "no graph yet: the node has not read the chain")
+    })?;
     g.index_of_account(to)
         .map(|i| g.keys[i as usize])
         .ok_or_else(|| bad(format!("`to`: {to:?} is neither a node key (64 hex chars) nor a registered account")))
@@ -390,7 +428,7 @@ async fn routes(
     let found = api
         .node
         .routes_to(&to, q.body_bytes, q.max_response_bytes, &limits, count)
-        .map_err(|e| ApiError(StatusCode::NOT_FOUND, e.to_string()))?;
+        .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "no_route", e.to_string()))?;
     let list: Vec<_> =
         found.iter().map(|r| json!({ "route": r.route, "cost": r.cost.to_string(), "bound_ms": r.bound_ms })).collect();
     Ok(axum::Json(json!({ "routes": list })))
@@ -420,12 +458,7 @@ struct SendBody {
 
 async fn send(State(api): State<Api>, raw: Bytes) -> Result<impl IntoResponse, ApiError> {
     let b: SendBody = parse_json(&raw)?;
-    let body = match (b.body, b.body_hex) {
-        (Some(_), Some(_)) => return Err(bad("give either `body` or `body_hex`, not both")),
-        (Some(t), None) => t.into_bytes(),
-        (None, Some(h)) => hex::decode(&h).map_err(|e| bad(format!("`body_hex` is not hex: {e}")))?,
-        (None, None) => Vec::new(),
-    };
+    let body = body_bytes(b.body, b.body_hex)?;
     let mut opts = SendOptions::new(target(&api, &b.to)?, b.service);
     opts.body = body;
     if let Some(m) = b.max_response_bytes {
@@ -441,8 +474,12 @@ async fn send(State(api): State<Api>, raw: Bytes) -> Result<impl IntoResponse, A
     }
     let out = api.node.send(opts).await.map_err(|e| match e {
         crate::client::ClientError::Stopped => stopped(),
-        e @ crate::client::ClientError::Route(_) => ApiError(StatusCode::NOT_FOUND, e.to_string()),
-        e => ApiError(StatusCode::BAD_GATEWAY, e.to_string()),
+        e @ crate::client::ClientError::Route(_) => ApiError::new(StatusCode::NOT_FOUND, "no_route", e.to_string()),
+        crate::client::ClientError::Failed { ref tried, .. } => {
+            // The last attempt's refusal code when a peer gave one.
+            let code = tried.last().map_or("failed", |a| result_code(&a.result));
+            ApiError::new(StatusCode::BAD_GATEWAY, code, e.to_string())
+        }
     })?;
     let attempts: Vec<_> = out
         .attempts
@@ -457,6 +494,7 @@ async fn send(State(api): State<Api>, raw: Bytes) -> Result<impl IntoResponse, A
                 "late_fees": a.late_fees.to_string(),
                 "took_ms": a.took_ms,
                 "result": a.result.to_string(),
+                "code": result_code(&a.result),
             })
         })
         .collect();
@@ -487,4 +525,18 @@ async fn send(State(api): State<Api>, raw: Bytes) -> Result<impl IntoResponse, A
         OutcomeKind::Pending => v["outcome"] = json!("pending"),
     }
     Ok(axum::Json(v))
+}
+
+/// A stable code for how an attempt ended: the first hop's refusal code for
+/// a refusal, else the kind of ending.
+fn result_code(r: &por_core::AttemptResult) -> &'static str {
+    use por_core::AttemptResult as R;
+    match r {
+        R::Refused(why) => why.code_str(),
+        R::Response => "response",
+        R::Notice(_) => "notice",
+        R::NoAck => "no_ack",
+        R::Pending => "pending",
+        R::Open => "open",
+    }
 }

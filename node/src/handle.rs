@@ -5,7 +5,7 @@
 use std::sync::{Arc, RwLock};
 
 use por_core::protocol::{ChannelSetup, Delivery, SeverReason};
-use por_core::{ChannelId, Hash32, NodeKey, RequestId, Route, SignedVoucher};
+use por_core::{Amount, ChannelId, Hash32, NodeKey, RequestId, Route, SignedVoucher};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::routes::{NetworkGraph, PricedRoute, RouteError, RouteLimits};
@@ -19,6 +19,9 @@ pub const DELIVERY_BUFFER: usize = 64;
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[error("the node has stopped")]
 pub struct Stopped;
+
+/// The graph snapshot the handle publishes and the event loop reads.
+pub(crate) type SharedGraph = Arc<RwLock<Option<Arc<NetworkGraph>>>>;
 
 /// Why a request could not be sent.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -112,7 +115,19 @@ pub enum Command {
         /// The request.
         request: RequestId,
         /// The reason.
-        reply: oneshot::Sender<Option<String>>,
+        reply: oneshot::Sender<Option<por_core::Refused>>,
+    },
+    /// A channel that notices named was closed cooperatively.
+    NoticeRefuted {
+        /// The channel.
+        channel: ChannelId,
+    },
+    /// The contract's late-fee terms, as the chain agent last read them.
+    LateTerms {
+        /// Yocto per second of lateness.
+        late_fee_per_sec: Amount,
+        /// The most lateness one request can cost.
+        max_late_ms: u64,
     },
     /// The best voucher the peer has given us on a channel.
     BestVoucher {
@@ -163,6 +178,9 @@ pub struct Status {
     pub channels: Vec<(ChannelId, NodeKey, u128, u128)>,
     /// Requests the engine still tracks.
     pub in_flight: usize,
+    /// The late-fee terms the engine prices lateness by: yocto per second,
+    /// and the most lateness one request can cost (ms).
+    pub late_terms: (Amount, u64),
 }
 
 /// A connected peer.
@@ -179,7 +197,7 @@ pub struct PeerInfo {
 pub struct NodeHandle {
     pub(crate) tx: mpsc::Sender<Command>,
     pub(crate) key: NodeKey,
-    pub(crate) graph: Arc<RwLock<Option<Arc<NetworkGraph>>>>,
+    pub(crate) graph: SharedGraph,
 }
 
 impl NodeHandle {
@@ -264,6 +282,19 @@ impl NodeHandle {
         self.tx.send(Command::AttachChain { jobs }).await.map_err(|_| Stopped)
     }
 
+    /// `channel`, named by severance notices we received, left the graph by
+    /// a cooperative close: the notices were lies, and the engine cuts the
+    /// edges they came over.
+    pub async fn notice_refuted(&self, channel: ChannelId) -> Result<(), Stopped> {
+        self.tx.send(Command::NoticeRefuted { channel }).await.map_err(|_| Stopped)
+    }
+
+    /// The contract's late-fee terms changed: the engine prices lateness by
+    /// them from now on.
+    pub async fn set_late_terms(&self, late_fee_per_sec: Amount, max_late_ms: u64) -> Result<(), Stopped> {
+        self.tx.send(Command::LateTerms { late_fee_per_sec, max_late_ms }).await.map_err(|_| Stopped)
+    }
+
     /// Tells the engine that `channel` left the graph.
     pub async fn channel_removed(&self, channel: ChannelId, tx_hash: Hash32) -> Result<(), Stopped> {
         self.tx.send(Command::ChannelRemoved { channel, tx_hash }).await.map_err(|_| Stopped)
@@ -272,7 +303,7 @@ impl NodeHandle {
     /// Why request `id` (ours) was refused by its first hop, if it was: its
     /// outcome stream then closes without a response or notice. Reasons are
     /// kept for the last 1,024 refusals.
-    pub async fn refusal(&self, id: RequestId) -> Result<Option<String>, Stopped> {
+    pub async fn refusal(&self, id: RequestId) -> Result<Option<por_core::Refused>, Stopped> {
         self.ask(|reply| Command::Refusal { request: id, reply }).await
     }
 

@@ -49,8 +49,12 @@ pub struct Metrics {
     pub served: Family<KindLabel, Counter>,
     /// Messages by direction and kind.
     pub messages: Family<MessageLabels, Counter>,
-    /// Incoming messages refused by the engine, by reason.
+    /// Incoming messages refused by the engine, by reason (the stable
+    /// codes of [`por_core::protocol::Refusal::code`]).
     pub refusals: Family<KindLabel, Counter>,
+    /// Requests of ours their first hop refused, by its reason's code
+    /// (`not_sent` when it gave none: unreachable).
+    pub refused_by_first_hop: Family<KindLabel, Counter>,
     /// Late fees paid upstream, yocto.
     pub late_fees_paid: FloatCounter,
     /// Late fees received from downstream, yocto.
@@ -128,6 +132,7 @@ impl Metrics {
             served: Family::default(),
             messages: Family::default(),
             refusals: Family::default(),
+            refused_by_first_hop: Family::default(),
             late_fees_paid: FloatCounter::default(),
             late_fees_received: FloatCounter::default(),
             overdue: Counter::default(),
@@ -154,6 +159,11 @@ impl Metrics {
         r.register("requests_served", "Requests answered by a local service, by status", m.served.clone());
         r.register("messages", "PoR messages by direction and kind", m.messages.clone());
         r.register("refusals", "Incoming messages the engine refused, by reason", m.refusals.clone());
+        r.register(
+            "first_hop_refusals",
+            "Requests of this node its first hop refused, by reason",
+            m.refused_by_first_hop.clone(),
+        );
         r.register_with_unit(
             "late_fees_paid",
             "Late fees paid upstream",

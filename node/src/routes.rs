@@ -81,6 +81,18 @@ pub struct PricedRoute {
     pub bound_ms: u64,
 }
 
+impl por_core::protocol::TermsView for NetworkGraph {
+    fn edge(&self, channel: ChannelId) -> Option<por_core::protocol::EdgeTerms> {
+        let e = self.graph.edge(channel)?;
+        let (a, b) = (self.keys.get(e.a as usize)?, self.keys.get(e.b as usize)?);
+        Some(por_core::protocol::EdgeTerms { ends: (*a, *b), params: e.params })
+    }
+
+    fn service_ms(&self, server: &NodeKey) -> Option<u64> {
+        self.graph.node(self.index_of(server)?).map(|n| n.service_ms)
+    }
+}
+
 impl NetworkGraph {
     /// A snapshot from parts; `keys[i]` is node `i`'s key.
     pub fn new(version: u64, graph: Graph, keys: Vec<NodeKey>, accounts: Vec<String>, active: Vec<bool>) -> Self {

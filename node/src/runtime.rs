@@ -36,13 +36,14 @@ use por_core::protocol::{
 use por_core::{ChannelId, Ed25519Verifier, NodeKey, NodeSigner, Signer};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use prometheus_client::registry::Registry;
 
 use crate::committer::{Committed, Committer};
 use crate::handle::{ChainJob, Command, NodeHandle, PeerInfo, Status};
 use crate::metrics::{ChannelLabel, Metrics};
+use crate::routes::NetworkGraph;
 use crate::store::{Store, StoreError, StoredChannel};
 use chain_link::ChainLink;
 use peers::Peers;
@@ -169,6 +170,7 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
     let key = signer.public();
     let peer_id = *swarm.local_peer_id();
     let (tx, commands) = mpsc::channel(COMMAND_QUEUE);
+    let graph: crate::handle::SharedGraph = Default::default();
     let ev = EventLoop {
         swarm,
         engine: NodeEngine::new(protocol, signer.clone(), Ed25519Verifier),
@@ -184,11 +186,13 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
         server: ServerSide::new(config.service_timeout),
         chain: ChainLink::default(),
         peers: Peers::new(listen_addrs.clone(), config.bootstrap.clone()),
+        graph: graph.clone(),
+        terms_seen: None,
     };
     let mut ev = ev;
     ev.restore(stored)?;
     let task = tokio::spawn(ev.run());
-    let handle = NodeHandle { tx, key, graph: Default::default() };
+    let handle = NodeHandle { tx, key, graph };
     Ok(RunningNode { handle, peer_id, key, listen_addrs, task })
 }
 
@@ -216,6 +220,11 @@ struct EventLoop {
     chain: ChainLink,
     /// Channels' peers, connections, receipts, lookups.
     peers: Peers,
+    /// The graph the handle publishes (the chain agent's snapshot): the
+    /// engine checks every route's terms against it.
+    graph: crate::handle::SharedGraph,
+    /// The snapshot the engine has now.
+    terms_seen: Option<Arc<NetworkGraph>>,
 }
 
 /// How often the loop does its housekeeping (re-bootstrap, chain backlog).
@@ -301,6 +310,24 @@ impl EventLoop {
             Command::ChannelRemoved { channel, tx_hash } => {
                 self.engine.channel_removed(channel, tx_hash, now, &mut out);
                 self.apply(out);
+                // The peer keeps its reserved slot while another channel
+                // with it is open.
+                if let Some(peer) = self.peers.of_channel(&channel) {
+                    let open = self.peers.channels_of(&peer).any(|c| self.engine.channel(c).is_some_and(|s| !s.closed));
+                    if !open {
+                        self.swarm.behaviour_mut().release_slot(&peer);
+                    }
+                }
+            }
+            Command::NoticeRefuted { channel } => {
+                warn!(%channel, "a notice named a channel that was closed cooperatively: cutting who sent it");
+                self.engine.notice_refuted(channel, &mut out);
+                self.apply(out);
+            }
+            Command::LateTerms { late_fee_per_sec, max_late_ms } => {
+                if self.engine.set_late_terms(late_fee_per_sec, max_late_ms) {
+                    info!(late_fee_per_sec, max_late_ms, "the contract's late-fee terms changed");
+                }
             }
             Command::Refusal { request, reply } => {
                 let _ = reply.send(self.requester.refusal(&request));
@@ -351,6 +378,7 @@ impl EventLoop {
             };
             let peer = PeerId::from_bytes(&setup.remote.peer_id_bytes()).expect("an ed25519 key is a valid peer id");
             self.peers.set_channel_peer(id, peer);
+            self.swarm.behaviour_mut().reserve_slot(&peer);
             // Payments before the restart are not counted again.
             for (v, received) in [(&st.sent, false), (&st.received, true)] {
                 if let Some(v) = v {
@@ -392,6 +420,7 @@ impl EventLoop {
         }
         self.commit.store().put_channel(&setup).map_err(|e| e.to_string())?;
         self.peers.set_channel_peer(setup.channel, peer);
+        self.swarm.behaviour_mut().reserve_slot(&peer);
         self.engine.open_channel(setup, now, out);
         Ok(())
     }
@@ -410,6 +439,7 @@ impl EventLoop {
             peers: self.swarm.connected_peers().count(),
             channels,
             in_flight: self.engine.in_flight(),
+            late_terms: self.engine.late_terms(),
         }
     }
 
@@ -459,14 +489,15 @@ impl EventLoop {
                 if let Some((channel, request)) = self.peers.receipt(&id)
                     && undelivered
                 {
-                    self.first_hop_refused(request, channel, format!("the first hop is unreachable: {error}"));
+                    let why = format!("the first hop is unreachable: {error}");
+                    self.first_hop_refused(request, channel, why.into());
                 }
             }
             NetEvent::Delivered { id, receipt, .. } => {
                 if let Some((channel, request)) = self.peers.receipt(&id)
-                    && let Receipt::Refused(why) = receipt
+                    && let Receipt::Refused { reason, detail } = receipt
                 {
-                    self.first_hop_refused(request, channel, why);
+                    self.first_hop_refused(request, channel, por_core::Refused::by_peer(reason, detail));
                 }
             }
             NetEvent::InboundFailed { peer, lane, error } => debug!(%peer, ?lane, "bad inbound message: {error}"),
@@ -478,7 +509,8 @@ impl EventLoop {
 
     fn on_inbound(&mut self, peer: PeerId, env: Envelope) -> Receipt {
         if self.peers.of_channel(&env.channel) != Some(peer) {
-            return Receipt::Refused(format!("channel {} is not a channel with you", env.channel));
+            let detail = format!("channel {} is not a channel with you", env.channel);
+            return Receipt::refused(Refusal::UnknownChannel, detail);
         }
         let now = self.now();
         let mut out = Vec::new();
@@ -490,6 +522,9 @@ impl EventLoop {
             Wire::Request(p) => Some(p.voucher.clone()),
             _ => None,
         };
+        if voucher.is_some() {
+            self.refresh_terms();
+        }
         self.engine.handle_message(env.channel, env.msg, now, &mut out);
         // A refused request is refused in the receipt too, with the reason,
         // so the sender learns at once why (the engine refuses silently).
@@ -498,24 +533,40 @@ impl EventLoop {
             _ => None,
         });
         let refusal = match (refused, voucher) {
-            // A refused request commits nothing, so the ledger can still say
-            // what is wrong with its voucher (forged, replayed, insolvent…);
-            // a stale voucher is refused as underpaid once the channel's
-            // credit cannot cover it. Checked only on refusal: the signature
-            // check is not repeated on the accepted path.
+            // A voucher the ledger refuses says what is wrong with it
+            // (forged, replayed, insolvent…); a stale voucher is refused as
+            // underpaid once the channel's credit cannot cover it. A fresh
+            // one the engine kept as credit (its `Persist` is in `out`) was
+            // fine: the request paid too little. Checked only on refusal:
+            // the accepted path does not verify twice.
             (Some(reason @ (Refusal::BadVoucher | Refusal::Underpaid)), Some(v)) => {
+                let credited = out.iter().any(|e| matches!(e, Effect::Persist { received: true, .. }));
                 match self.engine.ledger(env.channel).and_then(|l| l.check(&v, &Ed25519Verifier).err()) {
-                    Some(why) => Some(format!("voucher refused: {why}")),
-                    None => Some(format!("request refused: {}", refusal_text(reason))),
+                    Some(why) if !credited => Some((reason, format!("voucher refused: {why}"))),
+                    _ => Some((reason, format!("request refused: {reason}"))),
                 }
             }
-            (Some(reason), Some(_)) => Some(format!("request refused: {}", refusal_text(reason))),
+            (Some(reason), Some(_)) => Some((reason, format!("request refused: {reason}"))),
             _ => None,
         };
         self.apply(out);
         match refusal {
-            Some(why) => Receipt::Refused(why),
+            Some((reason, detail)) => Receipt::refused(reason, detail),
             None => Receipt::Accepted,
+        }
+    }
+
+    /// Gives the engine the graph last published, if it changed.
+    fn refresh_terms(&mut self) {
+        let now = self.graph.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let changed = match (&now, &self.terms_seen) {
+            (Some(a), Some(b)) => !Arc::ptr_eq(a, b),
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if changed && let Some(g) = now {
+            self.engine.set_terms(g.clone());
+            self.terms_seen = Some(g);
         }
     }
 
@@ -563,7 +614,7 @@ impl EventLoop {
                 self.metrics.late_fees_received.inc_by(amount as f64);
             }
             EngineEvent::Refused { channel, kind, reason } => {
-                Metrics::inc(&self.metrics.refusals, format!("{reason:?}"));
+                Metrics::inc(&self.metrics.refusals, reason.code());
                 debug!(%channel, kind, ?reason, "refused");
             }
             EngineEvent::CannotPay { channel, amount } => warn!(%channel, amount, "cannot pay a late fee"),
@@ -601,20 +652,5 @@ impl EventLoop {
         if let Some(r) = request {
             self.peers.sent_request(id, channel, r);
         }
-    }
-}
-
-/// What a refusal means, for the sender.
-fn refusal_text(r: Refusal) -> &'static str {
-    match r {
-        Refusal::UnknownChannel => "the channel is unknown or closed here",
-        Refusal::NotOnRoute => "the route does not run over this channel to this node",
-        Refusal::BadSignature => "the requester's signature does not verify",
-        Refusal::BadQuote => "the route cannot be priced",
-        Refusal::BadVoucher => "the voucher does not pass the ledger check",
-        Refusal::Underpaid => "the voucher pays less than this edge's share of the route",
-        Refusal::Duplicate => "a request with this id is already in flight here",
-        Refusal::NoChannelOnwards => "this node has no open channel to the next hop",
-        _ => "refused by the node's protocol engine",
     }
 }

@@ -120,7 +120,7 @@ fn voucher(payer: &NodeSigner, signer: &NodeSigner, cumulative: u128) -> SignedV
 
 fn refused(r: Result<Receipt, String>) -> String {
     match r {
-        Ok(Receipt::Refused(why)) => why,
+        Ok(Receipt::Refused { detail, .. }) => detail,
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
@@ -157,9 +157,11 @@ async fn bad_vouchers_are_refused_with_their_reason_and_a_good_one_still_pays() 
     // Underpaid: above what B holds, but by less than the edge's fee.
     let why = refused(m.send(b.peer_id, paid(&me, b.key, 6, voucher(&me, &me, 1_500)), &mut inbound).await);
     assert!(why.contains("less than this edge's share"), "{why}");
-    // B's books hold exactly the one good payment.
+    // B's books hold the one good payment and, as credit that M's next
+    // request spends, the 500 the underpaid request carried (a refused
+    // request costs its payer nothing, DESIGN §2.10).
     let s = b.handle.status().await.unwrap();
-    assert_eq!(s.channels.iter().find(|c| c.0 == CHANNEL).unwrap().3, 1_000);
+    assert_eq!(s.channels.iter().find(|c| c.0 == CHANNEL).unwrap().3, 1_500);
 }
 
 #[tokio::test]
@@ -184,11 +186,11 @@ async fn a_requester_learns_why_its_first_hop_refused() {
                 && let Some(NetEvent::Inbound { lane, msg, reply, .. }) = m.swarm.behaviour_mut().on_event(ev)
             {
                 let r = if matches!(msg.msg, Wire::Request(_)) {
-                    Receipt::Refused("voucher refused: not today".into())
+                    Receipt::refused(por_core::protocol::Refusal::Busy, "not today")
                 } else {
                     Receipt::Accepted
                 };
-                let done = matches!(r, Receipt::Refused(_));
+                let done = matches!(r, Receipt::Refused { .. });
                 m.swarm.behaviour_mut().receipt(lane, reply, r);
                 if done {
                     return;
@@ -201,7 +203,9 @@ async fn a_requester_learns_why_its_first_hop_refused() {
     // The request ends: the stream closes with no outcome, and the reason is kept.
     let closed = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
     assert!(matches!(closed, Ok(None)), "{closed:?}");
-    assert_eq!(a.handle.refusal(id).await.unwrap().as_deref(), Some("voucher refused: not today"));
+    // The typed reason travelled with the receipt.
+    let why = a.handle.refusal(id).await.unwrap().expect("a refusal is kept");
+    assert_eq!((why.code, why.detail.as_str()), (Some(por_core::protocol::Refusal::Busy), "not today"));
     assert_eq!(a.handle.status().await.unwrap().in_flight, 0, "nothing left to time out or cut");
 }
 

@@ -38,9 +38,15 @@ async fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) 
 async fn api_end_to_end() {
     let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
     let mut reg_a = Registry::default();
-    let a = start(NodeConfig::new(dirs[0].path()), [1; 32], &mut reg_a).await.unwrap();
+    // No chain here: trust the routes' terms (test-only).
+    let cfg = |d: &std::path::Path| {
+        let mut c = NodeConfig::new(d);
+        c.protocol.limits.trust_route_terms = true;
+        c
+    };
+    let a = start(cfg(dirs[0].path()), [1; 32], &mut reg_a).await.unwrap();
     let mut reg_b = Registry::default();
-    let b = start(NodeConfig::new(dirs[1].path()), [2; 32], &mut reg_b).await.unwrap();
+    let b = start(cfg(dirs[1].path()), [2; 32], &mut reg_b).await.unwrap();
     for (x, y) in [(&a, &b), (&b, &a)] {
         let setup = ChannelSetup {
             channel: ChannelId(1),
@@ -108,4 +114,33 @@ async fn api_end_to_end() {
     let (code, body) = http(addr, "POST", "/request", &unknown.to_string()).await;
     assert_eq!(code, 422, "{body}");
     assert!(body.contains("99"), "{body}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["code"], "not_sent", "{body}");
+
+    // Once b has the chain's graph, a route whose terms differ from it is
+    // refused by b, and the API says so with the refusal's stable code.
+    let mut g = por_core::Graph::new();
+    for _ in 0..2 {
+        g.add_node(por_core::graph::NodeInfo { stake: 1, service_ms: 5 });
+    }
+    let params = EdgeParams { latency_ms: 10, base_fee: 7, byte_fee: 1 };
+    g.add_edge(por_core::graph::Edge { channel: ChannelId(1), a: 0, b: 1, params }).unwrap();
+    let accounts = vec!["a.devnet".into(), "b.devnet".into()];
+    b.handle.set_graph(por_node::NetworkGraph::new(1, g, vec![a.key, b.key], accounts, vec![true, true]));
+    let free = serde_json::json!({
+        "hops": [{"channel": 1, "node": b.key.to_hex(), "params": EdgeParams { latency_ms: 10, base_fee: 0, byte_fee: 0 }}],
+        "service_ms": 5,
+    });
+    let req = serde_json::json!({"route": free, "service": "upper", "body": "hello", "max_response_bytes": 256});
+    let (code, body) = http(addr, "POST", "/request", &req.to_string()).await;
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((&v["outcome"], &v["acked"]), (&serde_json::json!("refused"), &serde_json::json!(false)), "{v}");
+    assert_eq!(v["refusal"]["code"], "terms_mismatch", "{v}");
+    // The honest route still works.
+    let req = serde_json::json!({"route": route, "service": "upper", "body": "hello", "max_response_bytes": 256});
+    let (code, body) = http(addr, "POST", "/request", &req.to_string()).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["outcome"], "response", "{body}");
+    let (_, body) = http(addr, "GET", "/metrics", "").await;
+    assert!(body.contains("por_first_hop_refusals_total{kind=\"terms_mismatch\"} 1"), "{body}");
 }

@@ -84,7 +84,10 @@ async fn vouchers_survive_a_restart_of_both_ends() {
         let dir = dirs[i].path().to_path_buf();
         async move {
             let mut reg = prometheus_client::registry::Registry::default();
-            por_node::start(por_node::NodeConfig::new(dir), [i as u8 + 1; 32], &mut reg).await.unwrap()
+            let mut cfg = por_node::NodeConfig::new(dir);
+            // No chain here: trust the routes' terms (test-only).
+            cfg.protocol.limits.trust_route_terms = true;
+            por_node::start(cfg, [i as u8 + 1; 32], &mut reg).await.unwrap()
         }
     };
     let params = EdgeParams { latency_ms: 10, base_fee: 100, byte_fee: 0 };

@@ -110,7 +110,10 @@ fn params() -> EdgeParams {
 async fn start_node(i: u8, extra: &str) -> (Running, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
-        "[node]\ndata_dir = {:?}\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\n[api]\nlisten = \"127.0.0.1:0\"\n{extra}",
+        // No chain here, so no graph to check routes against: these nodes
+        // trust the routes' terms (test-only; a node with a chain never does).
+        "[node]\ndata_dir = {:?}\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\n[api]\nlisten = \"127.0.0.1:0\"\n\
+         [protocol.limits]\ntrust_route_terms = true\n{extra}",
         dir.path().display().to_string()
     );
     let cfg = FileConfig::parse(&text).unwrap();

@@ -110,7 +110,14 @@ fn a_refusing_first_hop_is_left_at_its_receipt() {
     assert_eq!(
         shape(a),
         vec![
-            (channels(&[0, 1]), false, AttemptResult::Refused("request refused: CannotForward".into())),
+            (
+                channels(&[0, 1]),
+                false,
+                AttemptResult::Refused(por_core::Refused::by_peer(
+                    por_core::protocol::Refusal::CannotForward,
+                    "request refused: CannotForward",
+                ))
+            ),
             (channels(&[2, 3]), true, AttemptResult::Response),
         ]
     );

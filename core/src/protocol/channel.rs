@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::bytes::{NodeKey, RequestId};
 use crate::ledger::ChannelLedger;
 use crate::message::SeveranceNotice;
-use crate::protocol::inflight::Entry;
+use crate::protocol::inflight::{Entry, Hold};
 use crate::voucher::{Amount, ChannelId};
 
 /// What the driver tells the engine about a channel it opens (from the
@@ -66,11 +66,24 @@ pub struct ChannelState {
     /// Sequence number of the last sync that carried late-fee claims not
     /// confirmed yet (0: none pending).
     pub claims_seq: u64,
+    /// The cumulative amount we had paid when we sent sync `claims_seq`: an
+    /// ack for it that holds less did not get the voucher that paid the
+    /// claims.
+    pub claims_cum: Amount,
     /// Money received from the peer on this channel that no request or
     /// late-fee claim has used yet: a voucher that was lost is covered by
     /// the next (cumulative) one, and the request or sync it paid for, sent
     /// again with its old voucher, is paid from here.
     pub credit: Amount,
+    /// The same credit as the payer sees it: what the peer holds of ours
+    /// that no request or claim has used, because it refused the requests
+    /// those vouchers paid for (DESIGN §2.10). Our next request over the
+    /// channel spends it before it pays anything new, so a first hop that
+    /// refuses gains nothing.
+    pub credit_out: Amount,
+    /// What the requests in flight that came in over this channel hold of
+    /// its caps ([`crate::protocol::Limits`]).
+    pub held: Hold,
     /// No more messages go out on it: we cut it, or it left the graph.
     pub closed: bool,
     /// Its removal from the graph was handled (notices sent upstream).
@@ -101,7 +114,10 @@ impl ChannelState {
             notice_sends: Vec::new(),
             acked_seq: 0,
             claims_seq: 0,
+            claims_cum: 0,
             credit: 0,
+            credit_out: 0,
+            held: Hold::default(),
             closed: false,
             removed: false,
         }
@@ -191,8 +207,9 @@ impl ChannelMap {
         }
         if let Some(u) = &entry.up
             && let Some(ch) = self.get_mut(&u.channel)
+            && ch.up_ids.remove(&entry.id)
         {
-            ch.up_ids.remove(&entry.id);
+            ch.held = ch.held.minus(entry.hold);
         }
     }
 }

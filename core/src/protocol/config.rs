@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::protocol::terms::Limits;
 use crate::voucher::Amount;
 
 /// Everything the engine needs to know that is not a message or a clock.
@@ -39,6 +40,8 @@ pub struct ProtocolConfig {
     pub policy: FailurePolicy,
     /// Re-sending what a lossy link dropped.
     pub resend: Resend,
+    /// Bounds on routes and on what one neighbour can make us hold.
+    pub limits: Limits,
     /// Test-only misbehaviour. Off by default; never enable it on a real node.
     pub faults: FaultInjection,
 }
@@ -54,6 +57,7 @@ impl Default for ProtocolConfig {
             emit_persists: true,
             policy: FailurePolicy::default(),
             resend: Resend::default(),
+            limits: Limits::default(),
             faults: FaultInjection::default(),
         }
     }

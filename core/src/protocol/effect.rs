@@ -172,8 +172,12 @@ pub enum EngineEvent {
     },
 }
 
-/// Why an incoming message was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Why an incoming message was refused. Travels on the wire (in the
+/// transport's receipt) and names the API's error codes and the refusal
+/// metric's label ([`Refusal::code`]); new reasons go at the end, and a peer
+/// that does not know one reads it as [`Refusal::Other`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Refusal {
     /// The channel is unknown or closed.
     UnknownChannel,
@@ -201,6 +205,98 @@ pub enum Refusal {
     NoChannelOnwards,
     /// This node cannot pay the next hop.
     CannotForward,
+    /// A hop's edge parameters differ from the edge the contract records.
+    TermsMismatch,
+    /// A hop's channel is not an open edge between its two nodes on chain.
+    UnknownEdge,
+    /// The route's `service_ms` differs from the server's registration.
+    ServiceMismatch,
+    /// The route's server is not a registered node.
+    UnknownServer,
+    /// The route visits a node or a channel twice.
+    RouteLoop,
+    /// The route has more hops than this node's `max_hops`.
+    RouteTooLong,
+    /// The response allowance exceeds the relay lane's frame limit.
+    AllowanceTooLarge,
+    /// Over one of this node's per-neighbour caps (requests, value or bytes
+    /// in flight, late-fee liability); try later or elsewhere.
+    Busy,
+    /// This node has not loaded the chain's graph yet and cannot check the
+    /// route's terms.
+    NoTerms,
+    /// A sync names one request twice in its overdue list.
+    DuplicateClaim,
+    /// A notice whose severer is not an end of the channel it names.
+    NoticeWrongSeverer,
+    /// A reason this build does not know (sent by a newer peer).
+    #[serde(other)]
+    Other,
+}
+
+impl Refusal {
+    /// A stable snake_case code: the API's error code and the metric label.
+    pub fn code(self) -> &'static str {
+        match self {
+            Refusal::UnknownChannel => "unknown_channel",
+            Refusal::NotOnRoute => "not_on_route",
+            Refusal::BadSignature => "bad_signature",
+            Refusal::BadQuote => "bad_quote",
+            Refusal::BadVoucher => "bad_voucher",
+            Refusal::Underpaid => "underpaid",
+            Refusal::Duplicate => "duplicate",
+            Refusal::UnknownRequest => "unknown_request",
+            Refusal::ResponseTooLarge => "response_too_large",
+            Refusal::NoticeOffRoute => "notice_off_route",
+            Refusal::SyncShort => "sync_short",
+            Refusal::NoChannelOnwards => "no_channel_onwards",
+            Refusal::CannotForward => "cannot_forward",
+            Refusal::TermsMismatch => "terms_mismatch",
+            Refusal::UnknownEdge => "unknown_edge",
+            Refusal::ServiceMismatch => "service_mismatch",
+            Refusal::UnknownServer => "unknown_server",
+            Refusal::RouteLoop => "route_loop",
+            Refusal::RouteTooLong => "route_too_long",
+            Refusal::AllowanceTooLarge => "allowance_too_large",
+            Refusal::Busy => "busy",
+            Refusal::NoTerms => "no_terms",
+            Refusal::DuplicateClaim => "duplicate_claim",
+            Refusal::NoticeWrongSeverer => "notice_wrong_severer",
+            Refusal::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Refusal::UnknownChannel => "the channel is unknown or closed here",
+            Refusal::NotOnRoute => "the route does not run over this channel to this node",
+            Refusal::BadSignature => "a signature does not verify",
+            Refusal::BadQuote => "the route cannot be priced",
+            Refusal::BadVoucher => "the voucher does not pass the ledger check",
+            Refusal::Underpaid => "the voucher pays less than this edge's share of the route",
+            Refusal::Duplicate => "a request with this id is already in flight here",
+            Refusal::UnknownRequest => "no request with this id is in flight over this channel",
+            Refusal::ResponseTooLarge => "the response exceeds the request's allowance",
+            Refusal::NoticeOffRoute => "the notice names a channel that is not below this node on the route",
+            Refusal::SyncShort => "the sync's voucher pays less than the late fees it claims",
+            Refusal::NoChannelOnwards => "this node has no open channel to the next hop",
+            Refusal::CannotForward => "this node cannot pay the next hop now",
+            Refusal::TermsMismatch => "a hop's edge parameters differ from the contract's record of the edge",
+            Refusal::UnknownEdge => "a hop's channel is not an open edge between its nodes on chain",
+            Refusal::ServiceMismatch => "the route's service_ms differs from the server's registration",
+            Refusal::UnknownServer => "the route's server is not a registered node",
+            Refusal::RouteLoop => "the route visits a node or a channel twice",
+            Refusal::RouteTooLong => "the route has more hops than this node allows",
+            Refusal::AllowanceTooLarge => "the response allowance exceeds the relay lane's frame limit",
+            Refusal::Busy => "this node is at its limit for this neighbour; try later or elsewhere",
+            Refusal::NoTerms => "this node has not loaded the chain's graph yet",
+            Refusal::DuplicateClaim => "the sync claims a late fee for one request twice",
+            Refusal::NoticeWrongSeverer => "the notice's severer is not an end of the channel it names",
+            Refusal::Other => "refused for a reason this node does not know",
+        })
+    }
 }
 
 /// One thing for the driver to do.

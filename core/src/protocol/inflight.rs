@@ -147,6 +147,9 @@ pub struct DownLeg {
     pub resends: u32,
     /// When the request was last sent.
     pub resent_ms: u64,
+    /// What we paid the downstream for it (`payments[i]`); at the
+    /// requester, a refusal turns it into credit with the first hop.
+    pub pays: Amount,
 }
 
 impl DownLeg {
@@ -196,8 +199,10 @@ pub struct Entry {
     /// The response allowance.
     pub max_response_bytes: u64,
     /// Channels of the route from our downstream edge on, with their promised
-    /// latencies (a notice must name one of them).
-    pub route_down: Vec<(ChannelId, u64)>,
+    /// latencies and their lower ends (a notice must name one of them, and
+    /// be signed by one of its ends: the lower end, or the one above it,
+    /// which is the previous item's node or, for the first, this node).
+    pub route_down: Vec<(ChannelId, u64, NodeKey)>,
     /// The leg we owe on.
     pub up: Option<UpLeg>,
     /// The leg we are owed on.
@@ -208,6 +213,41 @@ pub struct Entry {
     pub confirm: Option<PendingConfirm>,
     /// At the server: the response was sent.
     pub served: bool,
+    /// What the request holds of its upstream channel's caps while in
+    /// flight ([`crate::protocol::Limits`]).
+    pub hold: Hold,
+}
+
+/// What one request in flight counts against the caps of the channel it
+/// came in over; released when the entry goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Hold {
+    /// What this node paid onwards for it.
+    pub value: Amount,
+    /// Its body plus its response allowance.
+    pub bytes: u64,
+    /// The most late fee it can cost this node.
+    pub liability: Amount,
+}
+
+impl Hold {
+    /// `self + other`, saturating.
+    pub fn plus(self, o: Hold) -> Hold {
+        Hold {
+            value: self.value.saturating_add(o.value),
+            bytes: self.bytes.saturating_add(o.bytes),
+            liability: self.liability.saturating_add(o.liability),
+        }
+    }
+
+    /// `self - other`, saturating.
+    pub fn minus(self, o: Hold) -> Hold {
+        Hold {
+            value: self.value.saturating_sub(o.value),
+            bytes: self.bytes.saturating_sub(o.bytes),
+            liability: self.liability.saturating_sub(o.liability),
+        }
+    }
 }
 
 impl Entry {
@@ -217,13 +257,26 @@ impl Entry {
     /// came, which is the slack the confirmation check allows.
     pub fn round_trip_to(&self, channel: ChannelId) -> Option<u64> {
         let mut sum = 0u64;
-        for (c, l) in &self.route_down {
+        for (c, l, _) in &self.route_down {
             sum = sum.saturating_add(*l);
             if *c == channel {
                 return Some(sum.saturating_mul(2));
             }
         }
         None
+    }
+
+    /// Whether `node` is an end of `channel` on the route below us (`me`):
+    /// only an end can sever a channel, so only an end can sign its notice.
+    pub fn is_end_below(&self, channel: ChannelId, node: &NodeKey, me: &NodeKey) -> bool {
+        let mut upper = me;
+        for (c, _, lower) in &self.route_down {
+            if *c == channel {
+                return node == upper || node == lower;
+            }
+            upper = lower;
+        }
+        false
     }
 
     /// Nothing left to do for this request: the entry can go.
@@ -391,6 +444,7 @@ mod tests {
             request: None,
             resends: 0,
             resent_ms: 300,
+            pays: 0,
         }
     }
 
@@ -443,12 +497,13 @@ mod tests {
             id: RequestId([1; 32]),
             server: NodeKey([0; 32]),
             max_response_bytes: 0,
-            route_down: vec![(ChannelId(2), 100)],
+            route_down: vec![(ChannelId(2), 100, NodeKey([2; 32]))],
             up: None,
             down: Some(late),
             origin: Some(Origin { bound_at_ms: 700, resolved: true }),
             confirm: None,
             served: false,
+            hold: Hold::default(),
         };
         let (rate, cap, grace) = (1000, 10_000, 1500);
         // 900 is more than our own count (600, from 1000 to 1600), yet the

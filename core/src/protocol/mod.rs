@@ -67,6 +67,7 @@ pub mod config;
 pub mod effect;
 pub mod inflight;
 mod node;
+pub mod terms;
 #[cfg(all(test, feature = "native"))]
 mod tests;
 
@@ -74,3 +75,4 @@ pub use channel::{ChannelSetup, ChannelState, IdSet};
 pub use config::{FailurePolicy, FaultInjection, ProtocolConfig, Resend, late_fee};
 pub use effect::{Delivery, Effect, EngineEvent, PaidRequest, Refusal, SeverReason, Timer, Wire, offline_tx_hash};
 pub use node::{NodeEngine, RequestError, RespondError};
+pub use terms::{EdgeTerms, Limits, StaticTerms, TermsView, check_route};

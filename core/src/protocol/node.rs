@@ -21,10 +21,12 @@ use crate::crypto::{Signer, Verifier};
 use crate::ledger::{ChannelLedger, LedgerError};
 use crate::message::{Request, Response};
 use crate::protocol::channel::{ChannelMap, ChannelSetup, ChannelState};
-use crate::protocol::config::ProtocolConfig;
+use crate::protocol::config::{self, ProtocolConfig};
 use crate::protocol::effect::{Delivery, Effect, EngineEvent, PaidRequest, Refusal, Timer, Wire};
-use crate::protocol::inflight::{Answer, DownEnd, DownLeg, Entry, Origin, Requests, UpLeg};
+use crate::protocol::inflight::{Answer, DownEnd, DownLeg, Entry, Hold, Origin, Requests, UpLeg};
+use crate::protocol::terms::{TermsView, check_route};
 use crate::voucher::{Ack, ChannelId, SignedVoucher};
+use std::sync::Arc;
 
 mod notice;
 mod refused;
@@ -94,6 +96,9 @@ pub struct NodeEngine<S, V> {
     /// Requests whose notice awaits the chain, by the channel it names
     /// ([`notice`]).
     watch: NoticeWatch,
+    /// The chain's graph as the driver last read it: every route is checked
+    /// against it ([`super::terms`]).
+    terms: Option<Arc<dyn TermsView>>,
 }
 
 impl<S: Signer, V: Verifier> NodeEngine<S, V> {
@@ -109,7 +114,30 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             requests: Requests::default(),
             kept: KeptAnswers::default(),
             watch: NoticeWatch::default(),
+            terms: None,
         }
+    }
+
+    /// The chain's graph to check routes against, from now on (the driver
+    /// calls it whenever the graph it follows changes).
+    pub fn set_terms(&mut self, terms: Arc<dyn TermsView>) {
+        self.terms = Some(terms);
+    }
+
+    /// The contract's late-fee terms, from now on: the driver calls it when
+    /// the contract's config changes, so every node of a path prices
+    /// lateness alike (DESIGN §2.6). Returns whether they changed.
+    pub fn set_late_terms(&mut self, late_fee_per_sec: crate::voucher::Amount, max_late_ms: u64) -> bool {
+        let changed = (self.config.late_fee_per_sec, self.config.max_late_ms) != (late_fee_per_sec, max_late_ms);
+        self.config.late_fee_per_sec = late_fee_per_sec;
+        self.config.max_late_ms = max_late_ms;
+        changed
+    }
+
+    /// The late-fee terms in force here: yocto per second, and the most
+    /// lateness one request can cost.
+    pub fn late_terms(&self) -> (crate::voucher::Amount, u64) {
+        (self.config.late_fee_per_sec, self.config.max_late_ms)
     }
 
     /// This node's key.
@@ -182,7 +210,15 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         if ch.ledger.remote != hop.node {
             return Err(RequestError::WrongPeer(channel));
         }
-        let voucher = ch.ledger.pay(q.payments[0], &self.signer)?;
+        // Credit the peer holds from refused requests pays first; a request
+        // it covers whole goes with the last voucher, which the peer holds.
+        let due = q.payments[0];
+        let from_credit = if ch.ledger.last_sent().is_some() { ch.credit_out.min(due) } else { 0 };
+        let (voucher, fresh) = match ch.ledger.last_sent() {
+            Some(last) if from_credit == due => (last.clone(), false),
+            _ => (ch.ledger.pay(due - from_credit, &self.signer)?, true),
+        };
+        ch.credit_out -= from_credit;
         let deadline = now.saturating_add(q.budgets_ms[0]);
         let down = DownLeg {
             channel,
@@ -198,19 +234,21 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             request: None,
             resends: 0,
             resent_ms: now,
+            pays: due,
         };
         let mut entry = Entry {
             id,
             server: *request.route.server().unwrap_or(&hop.node),
             max_response_bytes: request.max_response_bytes,
-            route_down: request.route.hops.iter().map(|h| (h.channel, h.params.latency_ms)).collect(),
+            route_down: request.route.hops.iter().map(|h| (h.channel, h.params.latency_ms, h.node)).collect(),
             up: None,
             down: Some(down),
             origin: Some(Origin { bound_at_ms: deadline, resolved: false }),
             confirm: None,
             served: false,
+            hold: Hold::default(),
         };
-        if self.config.emit_persists {
+        if self.config.emit_persists && fresh {
             out.push(Effect::Persist { channel, voucher: voucher.clone(), received: false });
         }
         let paid = Box::new(PaidRequest { request, voucher });
@@ -284,68 +322,117 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
 
     fn on_request(&mut self, channel: ChannelId, paid: PaidRequest, now: u64, out: &mut Vec<Effect>) {
         let PaidRequest { request, voucher } = paid;
-        let r = |out: &mut Vec<Effect>, why| refuse(out, channel, "request", why);
+        if let Err(why) = self.accept_request(channel, request, &voucher, now, out) {
+            self.credit_refused(channel, voucher, out);
+            refuse(out, channel, "request", why);
+        }
+    }
+
+    /// A refused request costs its payer nothing (DESIGN §2.10): a valid
+    /// voucher it carried is kept (it is cumulative: a later one would carry
+    /// its amount anyway) and what it paid becomes the channel's credit, which
+    /// the payer's next request spends. The payer books the same credit when
+    /// it learns of the refusal ([`NodeEngine::first_hop_refused`]).
+    fn credit_refused(&mut self, channel: ChannelId, voucher: SignedVoucher, out: &mut Vec<Effect>) {
+        let Some(ch) = self.channels.get_mut(&channel).filter(|c| !c.closed) else { return };
+        let Ok(delta) = ch.ledger.check(&voucher, &self.verifier) else { return };
+        if self.config.emit_persists {
+            out.push(Effect::Persist { channel, voucher: voucher.clone(), received: true });
+        }
+        if ch.ledger.commit(voucher).is_ok() {
+            ch.credit = ch.credit.saturating_add(delta);
+        }
+    }
+
+    /// Checks a paid request in the order that commits nothing until every
+    /// check passed (route and signature, the route against the chain and
+    /// the limits, the voucher, the caps, paying onwards), then accepts it.
+    fn accept_request(
+        &mut self,
+        channel: ChannelId,
+        request: Request,
+        voucher: &SignedVoucher,
+        now: u64,
+        out: &mut Vec<Effect>,
+    ) -> Result<(), Refusal> {
         let hops = &request.route.hops;
-        let Some(pos) = request.route.position(&self.key) else { return r(out, Refusal::NotOnRoute) };
+        let pos = request.route.position(&self.key).ok_or(Refusal::NotOnRoute)?;
         let hop = &hops[pos - 1];
         let upstream = if pos == 1 { request.requester } else { hops[pos - 2].node };
         let ch = &self.channels[&channel];
         if hop.channel != channel || ch.ledger.remote != upstream {
-            return r(out, Refusal::NotOnRoute);
+            return Err(Refusal::NotOnRoute);
         }
         // One serialisation serves both the id and the signature check.
         let signed = request.signing_bytes();
         let id = RequestId(crate::bytes::sha256(&signed).0);
         if let Some(e) = self.requests.get(&id) {
             if e.up.as_ref().is_some_and(|u| u.channel == channel) {
-                return self.on_repeat(id, channel, &voucher, now, out);
+                self.on_repeat(id, channel, voucher, now, out);
+                return Ok(());
             }
-            return r(out, Refusal::Duplicate);
+            return Err(Refusal::Duplicate);
         }
         if self.kept.get(&id).is_some_and(|u| u.channel == channel) {
-            return self.on_repeat(id, channel, &voucher, now, out);
+            self.on_repeat(id, channel, voucher, now, out);
+            return Ok(());
         }
         if !self.verifier.verify(&request.requester, &signed, &request.signature) {
-            return r(out, Refusal::BadSignature);
+            return Err(Refusal::BadSignature);
         }
-        let Ok(q) = hop_terms(&request, pos) else { return r(out, Refusal::BadQuote) };
+        check_route(&request, self.terms.as_deref(), &self.config.limits)?;
+        let q = hop_terms(&request, pos).map_err(|_| Refusal::BadQuote)?;
         // A request sent again after a loss may carry a voucher that a later
         // one already covered: it is then paid from the channel's credit.
-        let ch = &self.channels[&channel];
-        let fresh = match ch.ledger.check(&voucher, &self.verifier) {
+        let fresh = match ch.ledger.check(voucher, &self.verifier) {
             Ok(delta) => Some(delta),
-            Err(LedgerError::NotIncreasing { .. }) if stale_voucher_ok(&ch.ledger, &voucher, &self.verifier) => None,
-            Err(_) => return r(out, Refusal::BadVoucher),
+            Err(LedgerError::NotIncreasing { .. }) if stale_voucher_ok(&ch.ledger, voucher, &self.verifier) => None,
+            Err(_) => return Err(Refusal::BadVoucher),
         };
         let available = ch.credit.saturating_add(fresh.unwrap_or(0));
         if available < q.due {
-            return r(out, Refusal::Underpaid);
+            return Err(Refusal::Underpaid);
         }
         let k = hops.len();
+        let hold = Hold {
+            value: q.pay_next,
+            bytes: (request.body.len() as u64).saturating_add(request.max_response_bytes),
+            liability: config::late_fee(self.config.late_fee_per_sec, self.config.max_late_ms, self.config.max_late_ms),
+        };
+        let lim = &self.config.limits;
+        let held = ch.held.plus(hold);
+        if ch.up_ids.len() >= lim.max_in_flight
+            || held.value > lim.max_value_in_flight
+            || held.bytes.saturating_add(self.kept.bytes(channel)) > lim.max_bytes_held
+            || held.liability > lim.max_late_liability
+        {
+            return Err(Refusal::Busy);
+        }
         let budget = q.budget_ms;
         // A relay pays the next hop before it accepts and acknowledges: if it
         // cannot, it refuses with nothing half-done.
         let next = if pos < k {
             let n = &hops[pos];
-            let Some(nch) = self.channels.get_mut(&n.channel).filter(|c| !c.closed && c.ledger.remote == n.node) else {
-                return r(out, Refusal::NoChannelOnwards);
-            };
-            let Ok(v) = nch.ledger.pay(q.pay_next, &self.signer) else {
-                return r(out, Refusal::CannotForward);
-            };
+            let nch = self
+                .channels
+                .get_mut(&n.channel)
+                .filter(|c| !c.closed && c.ledger.remote == n.node)
+                .ok_or(Refusal::NoChannelOnwards)?;
+            let v = nch.ledger.pay(q.pay_next, &self.signer).map_err(|_| Refusal::CannotForward)?;
             Some((n.clone(), v))
         } else {
             None
         };
         let ch = self.channels.get_mut(&channel).expect("checked above");
-        let ack = Ack::create(id, &voucher, &self.signer);
+        let ack = Ack::create(id, voucher, &self.signer);
         ch.credit = available - q.due;
+        ch.held = held;
         if fresh.is_some() {
             if self.config.emit_persists {
                 out.push(Effect::Persist { channel, voucher: voucher.clone(), received: true });
             }
             // Cannot fail: `check` passed and nothing ran in between.
-            let _ = ch.ledger.commit(voucher);
+            let _ = ch.ledger.commit(voucher.clone());
         }
         let up = UpLeg {
             channel,
@@ -364,12 +451,13 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             id,
             server: *request.route.server().expect("position found, so not empty"),
             max_response_bytes: request.max_response_bytes,
-            route_down: hops[pos..].iter().map(|h| (h.channel, h.params.latency_ms)).collect(),
+            route_down: hops[pos..].iter().map(|h| (h.channel, h.params.latency_ms, h.node)).collect(),
             up: Some(up),
             down: None,
             origin: None,
             confirm: None,
             served: false,
+            hold,
         };
         match next {
             Some((n, v)) => {
@@ -393,6 +481,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                     request: self.keep_copy(&paid),
                     resends: 0,
                     resent_ms: now,
+                    pays: q.pay_next,
                 });
                 out.push(Effect::Send { channel: n.channel, msg: Wire::Request(paid) });
                 out.push(Effect::Send { channel, msg: Wire::Ack(ack) });
@@ -408,6 +497,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
         self.channels.get_mut(&channel).expect("checked above").book_up(id);
         self.arm_sync(channel, now, out);
+        Ok(())
     }
 
     fn on_ack(&mut self, channel: ChannelId, ack: Ack, out: &mut Vec<Effect>) {

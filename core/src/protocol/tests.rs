@@ -9,7 +9,7 @@ use super::*;
 use crate::bytes::{Hash32, NodeKey, RequestId, Signature};
 use crate::cost::EdgeParams;
 use crate::crypto::{Ed25519Verifier, NodeSigner, Signer};
-use crate::message::{Request, Route, RouteHop};
+use crate::message::{Overdue, Request, Route, RouteHop, SeveranceNotice, SyncMessage};
 use crate::voucher::{Amount, ChannelId};
 
 type Engine = NodeEngine<NodeSigner, Ed25519Verifier>;
@@ -103,6 +103,24 @@ impl Net {
         self.nodes[n].key()
     }
 
+    /// The chain's view of the graph (edges open, every node serving in
+    /// `service_ms`), given to every engine as its terms.
+    fn publish_terms(&mut self) {
+        let mut t = StaticTerms::default();
+        for (c, (a, b, l)) in &self.chans {
+            if !self.removed.contains(c) {
+                t.add_edge(*c, self.key(*a), self.key(*b), edge(*l));
+            }
+        }
+        for n in 0..self.nodes.len() {
+            t.set_service(self.key(n), self.service_ms);
+        }
+        let t: std::sync::Arc<dyn TermsView> = std::sync::Arc::new(t);
+        for e in &mut self.nodes {
+            e.set_terms(t.clone());
+        }
+    }
+
     /// Messages before timers on the same millisecond (see `hop_slack_ms`).
     fn at(&mut self, t: u64, ev: Ev) {
         self.seq += 1;
@@ -112,6 +130,17 @@ impl Net {
     }
 
     fn request(&mut self, path: &[usize], nonce: u64) -> RequestId {
+        self.publish_terms();
+        let req = self.build(path, nonce, |_| {});
+        let mut out = Vec::new();
+        let id = self.nodes[path[0]].send_request(req, self.now, &mut out).unwrap();
+        self.apply(path[0], out);
+        id
+    }
+
+    /// A request along `path` priced from the chain's terms, changed by
+    /// `tweak` before the requester signs it (a lying requester's lies).
+    fn build(&self, path: &[usize], nonce: u64, tweak: impl FnOnce(&mut Request)) -> Request {
         let hops = path
             .windows(2)
             .map(|w| {
@@ -134,13 +163,10 @@ impl Net {
             budget: 0,
             signature: Signature([0; 64]),
         };
-        req.budget = req.quote().unwrap().total();
+        tweak(&mut req);
+        req.budget = req.quote().map(|q| q.total()).unwrap_or(0);
         let signer = NodeSigner::from_seed([path[0] as u8 + 1; 32]);
-        let req = req.sign(&signer);
-        let mut out = Vec::new();
-        let id = self.nodes[path[0]].send_request(req, self.now, &mut out).unwrap();
-        self.apply(path[0], out);
-        id
+        req.sign(&signer)
     }
 
     fn apply(&mut self, n: usize, out: Vec<Effect>) {
@@ -418,6 +444,7 @@ fn false_notice_gets_the_liar_cut() {
 #[test]
 fn refusals_underpaid_and_forged() {
     let mut net = Net::paper(|_| cfg(FailurePolicy::default()));
+    net.publish_terms();
     // A request whose voucher pays less than the route asks.
     let hop = RouteHop { channel: ChannelId(1), node: net.key(1), params: edge(100) };
     let route = Route {
@@ -445,7 +472,18 @@ fn refusals_underpaid_and_forged() {
         0,
         &mut out,
     );
-    assert!(matches!(out[..], [Effect::Event(EngineEvent::Refused { reason: Refusal::Underpaid, .. })]), "{out:?}");
+    // Refused, yet the valid voucher is kept and its amount is credit.
+    assert!(
+        matches!(
+            out[..],
+            [
+                Effect::Persist { received: true, .. },
+                Effect::Event(EngineEvent::Refused { reason: Refusal::Underpaid, .. })
+            ]
+        ),
+        "{out:?}"
+    );
+    assert_eq!(net.nodes[1].channel(ChannelId(1)).unwrap().credit, FEE);
     // Tampered request: signature fails.
     let mut bad = req.clone();
     bad.nonce = 10;
@@ -457,7 +495,17 @@ fn refusals_underpaid_and_forged() {
         0,
         &mut out,
     );
-    assert!(matches!(out[..], [Effect::Event(EngineEvent::Refused { reason: Refusal::BadSignature, .. })]), "{out:?}");
+    assert!(
+        matches!(
+            out[..],
+            [
+                Effect::Persist { received: true, .. },
+                Effect::Event(EngineEvent::Refused { reason: Refusal::BadSignature, .. })
+            ]
+        ),
+        "{out:?}"
+    );
+    assert_eq!(net.nodes[1].channel(ChannelId(1)).unwrap().credit, 11 * FEE, "cumulative: both refusals");
     // A request arriving over the wrong channel.
     out.clear();
     let v = ledger.pay(10 * FEE, &alex).unwrap();
@@ -672,3 +720,5 @@ fn a_silent_hop_drops_paid_requests_and_still_syncs() {
     net.nodes[1].handle_message(ChannelId(1), Wire::Sync(sync), 600, &mut got);
     assert!(matches!(got[..], [Effect::Send { channel: ChannelId(1), msg: Wire::SyncAck(_) }]), "{got:?}");
 }
+
+mod hostile;

@@ -119,7 +119,7 @@ fn no_route_at_first_is_no_route() {
 fn no_route_later_stops_with_the_last_result() {
     let mut r = Requester::new(policy(3), 0);
     r.sent(id(1), route(&[1], 10), 5, 25, 0);
-    r.refused(id(1), "busy".into(), 30);
+    r.refused(id(1), "busy", 30);
     assert_eq!(r.next(30), Next::Route);
     r.no_route();
     assert_eq!(r.next(30), Next::Done);
@@ -135,7 +135,7 @@ fn no_route_later_stops_with_the_last_result() {
 #[test]
 fn a_local_refusal_pays_nothing_and_excludes_the_first_channel() {
     let mut r = Requester::new(RetryPolicy { max_cost: Some(100), ..policy(2) }, 0);
-    r.not_sent(&route(&[3, 4], 10), 40, 45, "cannot pay the first hop".into(), 2);
+    r.not_sent(&route(&[3, 4], 10), 40, 45, "cannot pay the first hop", 2);
     assert_eq!(r.paid(), 0);
     assert_eq!(r.wants().max_cost, Some(100));
     assert_eq!(excluded(&r), vec![3]);
@@ -144,7 +144,7 @@ fn a_local_refusal_pays_nothing_and_excludes_the_first_channel() {
     assert_eq!((a.request_id, a.cost, a.took_ms, a.acked), (RequestId([0; 32]), 40, 0, false));
     assert_eq!(a.result.to_string(), "refused: cannot pay the first hop");
     assert_eq!(r.next(2), Next::Route, "it counts as an attempt; one is left");
-    r.not_sent(&route(&[5], 10), 40, 25, "again".into(), 3);
+    r.not_sent(&route(&[5], 10), 40, 25, "again", 3);
     assert_eq!(r.next(3), Next::Done, "attempts used up");
     assert_eq!(excluded(&r), vec![3, 5]);
     let e = r.finish().unwrap_err();
@@ -155,12 +155,12 @@ fn a_local_refusal_pays_nothing_and_excludes_the_first_channel() {
 fn a_first_hop_refusal_excludes_the_first_channel() {
     let mut r = Requester::new(policy(3), 0);
     r.sent(id(1), route(&[6, 7], 10), 5, 45, 0);
-    r.refused(id(2), "not this one".into(), 1);
+    r.refused(id(2), "not this one", 1);
     assert_eq!(r.current(), Some(id(1)), "another id's refusal is ignored");
-    r.refused(id(1), "request refused: underpaid".into(), 20);
+    r.refused(id(1), "request refused: underpaid", 20);
     assert_eq!(r.current(), None);
     assert_eq!(excluded(&r), vec![6]);
-    assert_eq!(results(&r), vec![AttemptResult::Refused("request refused: underpaid".into())]);
+    assert_eq!(results(&r), vec![AttemptResult::Refused(Refused::from("request refused: underpaid"))]);
     assert_eq!(r.paid(), 5, "what was sent counts as paid, as on the node");
     assert_eq!(r.next(20), Next::Route);
 }
@@ -228,7 +228,7 @@ fn deliveries_for_an_abandoned_attempt_are_ignored() {
     for d in [acked(1), late(1, 50), notice(1, 2), response(1)] {
         r.delivery(&d, 130);
     }
-    r.refused(id(1), "late receipt".into(), 130);
+    r.refused(id(1), "late receipt", 130);
     assert_eq!(r.current(), Some(id(2)));
     assert_eq!(results(&r), vec![AttemptResult::NoAck, AttemptResult::Open]);
     assert!(!r.attempts()[0].acked && !r.attempts()[1].acked);
@@ -276,7 +276,7 @@ fn time_running_out_stops_the_retries() {
     r.timer(2_020);
     assert_eq!(r.next(2_020), Next::Route);
     r.sent(id(2), route(&[2], 10), 5, 25, 2_020);
-    r.refused(id(2), "no".into(), 3_000);
+    r.refused(id(2), "no", 3_000);
     assert_eq!(r.next(3_000), Next::Done, "attempts are left, time is not");
     assert_eq!(r.next(2_999), Next::Route, "a moment earlier there was time");
     let e = r.finish().unwrap_err();
@@ -297,16 +297,16 @@ fn zero_attempts_means_one() {
     let mut r = Requester::new(policy(0), 0);
     assert_eq!(r.next(0), Next::Route);
     r.sent(id(1), route(&[1], 10), 5, 25, 0);
-    r.refused(id(1), "x".into(), 1);
+    r.refused(id(1), "x", 1);
     assert_eq!(r.next(1), Next::Done);
 }
 
 #[test]
 fn excluded_channels_accumulate() {
     let mut r = Requester::new(RetryPolicy { ack_grace_ms: 0, ..policy(6) }, 0);
-    r.not_sent(&route(&[10, 11], 1), 1, 1, "a".into(), 0);
+    r.not_sent(&route(&[10, 11], 1), 1, 1, "a", 0);
     r.sent(id(1), route(&[20, 21], 1), 1, 1, 0);
-    r.refused(id(1), "b".into(), 1);
+    r.refused(id(1), "b", 1);
     r.sent(id(2), route(&[30, 31, 32], 1), 1, 1, 1);
     r.delivery(&notice(2, 32), 2);
     r.sent(id(3), route(&[40], 1), 1, 1, 2);
@@ -323,8 +323,8 @@ fn the_cost_limit_shrinks_by_what_was_paid() {
     assert_eq!(r.wants().max_cost, Some(1_000));
     r.sent(id(1), route(&[1], 10), 300, 25, 0);
     assert_eq!(r.wants().max_cost, Some(700));
-    r.refused(id(1), "x".into(), 5);
-    r.not_sent(&route(&[2], 10), 500, 25, "y".into(), 5);
+    r.refused(id(1), "x", 5);
+    r.not_sent(&route(&[2], 10), 500, 25, "y", 5);
     assert_eq!(r.wants().max_cost, Some(700), "a refusal to send paid nothing");
     r.sent(id(2), route(&[3], 10), 900, 25, 5);
     assert_eq!(r.wants().max_cost, Some(0), "saturates");
@@ -353,11 +353,11 @@ fn inputs_out_of_turn_are_ignored() {
     let mut r = Requester::new(policy(3), 0);
     r.delivery(&response(1), 0);
     r.timer(1_000_000);
-    r.refused(id(1), "x".into(), 0);
+    r.refused(id(1), "x", 0);
     assert_eq!((r.next(0), r.attempts().len()), (Next::Route, 0));
     r.sent(id(1), route(&[1], 10), 5, 25, 0);
     r.sent(id(2), route(&[2], 10), 5, 25, 0);
-    r.not_sent(&route(&[3], 10), 5, 25, "x".into(), 0);
+    r.not_sent(&route(&[3], 10), 5, 25, "x", 0);
     r.no_route();
     assert_eq!((r.current(), r.attempts().len(), r.paid()), (Some(id(1)), 1, 5), "a second send while waiting");
     r.delivery(&response(1), 10);
@@ -372,7 +372,7 @@ fn results_read_as_on_the_node() {
     let shown: Vec<String> = [
         AttemptResult::Response,
         AttemptResult::Notice(ChannelId(12)),
-        AttemptResult::Refused("busy".into()),
+        AttemptResult::Refused(Refused::from("busy")),
         AttemptResult::NoAck,
         AttemptResult::Pending,
         AttemptResult::Open,
@@ -461,7 +461,7 @@ proptest! {
                     next_id += 1;
                 }
                 Input::NotSent { first, cost } if next == Next::Route => {
-                    r.not_sent(&route(&[first], 10), Amount::from(cost), 25, "no".into(), now);
+                    r.not_sent(&route(&[first], 10), Amount::from(cost), 25, "no", now);
                 }
                 Input::NoRoute => r.no_route(),
                 Input::Ack => if let Some(c) = cur { r.delivery(&Delivery::Acked { request_id: c }, now) },
@@ -470,7 +470,7 @@ proptest! {
                 },
                 Input::Response => if let Some(c) = cur { r.delivery(&response(c.0[0]), now) },
                 Input::Notice(ch) => if let Some(c) = cur { r.delivery(&notice(c.0[0], ch), now) },
-                Input::Refused => if let Some(c) = cur { r.refused(c, "refused".into(), now) },
+                Input::Refused => if let Some(c) = cur { r.refused(c, "refused", now) },
                 Input::Closed => r.closed(now),
                 Input::Timer { early } => if let Next::Wait { until_ms } = next {
                     now = now.max(until_ms.saturating_sub(u64::from(early)));

@@ -38,7 +38,12 @@ pub(super) async fn request(
         let d = match tokio::time::timeout_at(deadline, rx.recv()).await {
             Err(_) => return Outcome::Silent(format!("no answer within {} ms", timeout.as_millis())),
             Ok(None) => {
-                let why = node.refusal(rid).await.ok().flatten().unwrap_or_else(|| "the request was dropped".into());
+                let why = node
+                    .refusal(rid)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map_or_else(|| "the request was dropped".into(), |r| r.to_string());
                 return Outcome::Silent(why);
             }
             Ok(Some(d)) => d,

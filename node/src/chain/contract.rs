@@ -422,6 +422,29 @@ impl<C: ChainClient> PorContract<C> {
         Ok(Severed { tx_hash: out.tx_hash, check })
     }
 
+    /// [`sever`](Self::sever), sending the transaction's hash on `signed`
+    /// as soon as it is signed (the notices go upstream then, DESIGN §2.7).
+    pub async fn sever_announced(
+        &self,
+        channel_id: u64,
+        voucher: Option<&SignedVoucher>,
+        signed: tokio::sync::oneshot::Sender<near_primitives::hash::CryptoHash>,
+    ) -> Result<Severed, ChainError> {
+        let action = near_primitives::transaction::Action::FunctionCall(Box::new(
+            near_primitives::transaction::FunctionCallAction {
+                method_name: "sever".into(),
+                args: json!({ "channel_id": channel_id, "voucher": voucher }).to_string().into_bytes(),
+                gas: near_primitives::types::Gas::from_gas(self.gas),
+                deposit: near_primitives::types::Balance::from_yoctonear(0),
+            },
+        ));
+        let r = self.chain.transact_announced(&self.contract, vec![action], signed).await;
+        self.record("sever", &r);
+        let out = r?;
+        let check = decode("sever", out.json()?)?;
+        Ok(Severed { tx_hash: out.tx_hash, check })
+    }
+
     /// `submit_voucher` (the side that did not sever, in the challenge window).
     pub async fn submit_voucher(&self, channel_id: u64, voucher: &SignedVoucher) -> Result<TxOutcome, ChainError> {
         self.call("submit_voucher", json!({ "channel_id": channel_id, "voucher": voucher }), 0).await

@@ -117,6 +117,29 @@ pub trait ChainClient: Send + Sync {
         actions: Vec<Action>,
     ) -> impl Future<Output = Result<TxOutcome, ChainError>> + Send;
 
+    /// As [`transact`](Self::transact), and sends the transaction's hash on
+    /// `signed` as soon as it is signed, before it is sent: a severance
+    /// notice names it without waiting for finality (DESIGN §2.7). If the
+    /// transaction has to be signed again (a stale nonce), the first hash is
+    /// the one announced; the chain is asked about the channel, not the
+    /// hash. Nothing is sent on `signed` when nothing could be signed.
+    fn transact_announced(
+        &self,
+        receiver: &AccountId,
+        actions: Vec<Action>,
+        signed: tokio::sync::oneshot::Sender<CryptoHash>,
+    ) -> impl Future<Output = Result<TxOutcome, ChainError>> + Send {
+        async move {
+            // A client that cannot tell the hash before sending tells it
+            // after: later, never wrong.
+            let r = self.transact(receiver, actions).await;
+            if let Ok(o) = &r {
+                let _ = signed.send(o.tx_hash);
+            }
+            r
+        }
+    }
+
     /// An account's liquid balance, in yocto.
     fn balance(&self, account: &AccountId) -> impl Future<Output = Result<u128, ChainError>> + Send;
 
@@ -168,6 +191,15 @@ impl<T: ChainClient> ChainClient for std::sync::Arc<T> {
         actions: Vec<Action>,
     ) -> impl Future<Output = Result<TxOutcome, ChainError>> + Send {
         (**self).transact(receiver, actions)
+    }
+
+    fn transact_announced(
+        &self,
+        receiver: &AccountId,
+        actions: Vec<Action>,
+        signed: tokio::sync::oneshot::Sender<CryptoHash>,
+    ) -> impl Future<Output = Result<TxOutcome, ChainError>> + Send {
+        (**self).transact_announced(receiver, actions, signed)
     }
 
     fn balance(&self, account: &AccountId) -> impl Future<Output = Result<u128, ChainError>> + Send {

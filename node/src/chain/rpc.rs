@@ -287,55 +287,16 @@ impl ChainClient for NearRpcChain {
     }
 
     async fn transact(&self, receiver: &AccountId, actions: Vec<Action>) -> Result<TxOutcome, ChainError> {
-        let (account, signer) = self.signer.as_ref().ok_or(ChainError::NoSigner)?;
-        let public_key = signer.public_key();
-        let mut key = self.key.lock().await;
-        let mut refreshes = 0u32;
-        loop {
-            let stale = key.block_hash.is_none_or(|(_, at)| at.elapsed() > self.retry.block_hash_ttl);
-            if key.next_nonce.is_none() || stale {
-                let (ak_nonce, block_hash) = self.access_key(account, &public_key).await?;
-                let next = key.next_nonce.unwrap_or(0).max(ak_nonce + 1);
-                key.next_nonce = Some(next);
-                key.block_hash = Some((block_hash, Instant::now()));
-            }
-            let nonce = key.next_nonce.expect("set above");
-            let block_hash = key.block_hash.expect("set above").0;
-            let tx = Transaction::V0(TransactionV0 {
-                signer_id: account.clone(),
-                public_key: public_key.clone(),
-                nonce,
-                receiver_id: receiver.clone(),
-                block_hash,
-                actions: actions.clone(),
-            });
-            let (hash, _) = tx.get_hash_and_size();
-            let signed = SignedTransaction::new(signer.sign(hash.as_ref()), tx);
-            match self.send_signed(&signed).await {
-                Ok(view) => {
-                    key.next_nonce = Some(nonce + 1);
-                    return outcome(view);
-                }
-                Err(SendError::Refused(InvalidTxError::InvalidNonce { ak_nonce, .. })) if refreshes < 3 => {
-                    refreshes += 1;
-                    key.next_nonce = Some(ak_nonce + 1);
-                }
-                Err(SendError::Refused(InvalidTxError::Expired | InvalidTxError::InvalidChain)) if refreshes < 3 => {
-                    refreshes += 1;
-                    key.block_hash = None;
-                }
-                Err(SendError::Refused(e)) => return Err(ChainError::from_invalid_tx(&e)),
-                Err(SendError::Uncertain(e)) => {
-                    // The nonce may or may not be used: ask the chain next time.
-                    key.next_nonce = None;
-                    return Err(e);
-                }
-                Err(SendError::Fatal(e)) => {
-                    key.next_nonce = None;
-                    return Err(e);
-                }
-            }
-        }
+        self.sign_and_send(receiver, actions, None).await
+    }
+
+    async fn transact_announced(
+        &self,
+        receiver: &AccountId,
+        actions: Vec<Action>,
+        signed: tokio::sync::oneshot::Sender<CryptoHash>,
+    ) -> Result<TxOutcome, ChainError> {
+        self.sign_and_send(receiver, actions, Some(signed)).await
     }
 
     async fn balance(&self, account: &AccountId) -> Result<u128, ChainError> {
@@ -364,5 +325,69 @@ impl ChainClient for NearRpcChain {
 
     fn signer_account(&self) -> Option<&AccountId> {
         self.signer.as_ref().map(|(a, _)| a)
+    }
+}
+
+impl NearRpcChain {
+    /// Signs `actions` for `receiver`, announces the first signed hash on
+    /// `signed` (if given), sends and waits for the final outcome.
+    async fn sign_and_send(
+        &self,
+        receiver: &AccountId,
+        actions: Vec<Action>,
+        mut signed: Option<tokio::sync::oneshot::Sender<CryptoHash>>,
+    ) -> Result<TxOutcome, ChainError> {
+        let (account, signer) = self.signer.as_ref().ok_or(ChainError::NoSigner)?;
+        let public_key = signer.public_key();
+        let mut key = self.key.lock().await;
+        let mut refreshes = 0u32;
+        loop {
+            let stale = key.block_hash.is_none_or(|(_, at)| at.elapsed() > self.retry.block_hash_ttl);
+            if key.next_nonce.is_none() || stale {
+                let (ak_nonce, block_hash) = self.access_key(account, &public_key).await?;
+                let next = key.next_nonce.unwrap_or(0).max(ak_nonce + 1);
+                key.next_nonce = Some(next);
+                key.block_hash = Some((block_hash, Instant::now()));
+            }
+            let nonce = key.next_nonce.expect("set above");
+            let block_hash = key.block_hash.expect("set above").0;
+            let tx = Transaction::V0(TransactionV0 {
+                signer_id: account.clone(),
+                public_key: public_key.clone(),
+                nonce,
+                receiver_id: receiver.clone(),
+                block_hash,
+                actions: actions.clone(),
+            });
+            let (hash, _) = tx.get_hash_and_size();
+            if let Some(tell) = signed.take() {
+                let _ = tell.send(hash);
+            }
+            let tx = SignedTransaction::new(signer.sign(hash.as_ref()), tx);
+            match self.send_signed(&tx).await {
+                Ok(view) => {
+                    key.next_nonce = Some(nonce + 1);
+                    return outcome(view);
+                }
+                Err(SendError::Refused(InvalidTxError::InvalidNonce { ak_nonce, .. })) if refreshes < 3 => {
+                    refreshes += 1;
+                    key.next_nonce = Some(ak_nonce + 1);
+                }
+                Err(SendError::Refused(InvalidTxError::Expired | InvalidTxError::InvalidChain)) if refreshes < 3 => {
+                    refreshes += 1;
+                    key.block_hash = None;
+                }
+                Err(SendError::Refused(e)) => return Err(ChainError::from_invalid_tx(&e)),
+                Err(SendError::Uncertain(e)) => {
+                    // The nonce may or may not be used: ask the chain next time.
+                    key.next_nonce = None;
+                    return Err(e);
+                }
+                Err(SendError::Fatal(e)) => {
+                    key.next_nonce = None;
+                    return Err(e);
+                }
+            }
+        }
     }
 }

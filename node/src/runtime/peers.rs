@@ -45,6 +45,12 @@ impl Peers {
         self.channel_peer.get(channel).copied()
     }
 
+    /// The channels with `peer`.
+    pub(super) fn channels_of(&self, peer: &PeerId) -> impl Iterator<Item = ChannelId> + '_ {
+        let peer = *peer;
+        self.channel_peer.iter().filter(move |(_, p)| **p == peer).map(|(c, _)| *c)
+    }
+
     /// `channel`'s peer is `peer`.
     pub(super) fn set_channel_peer(&mut self, channel: ChannelId, peer: PeerId) {
         self.channel_peer.insert(channel, peer);

@@ -7,7 +7,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use por_core::protocol::{Delivery, Effect};
-use por_core::{ChannelId, NodeSigner, Request, RequestId, Route, Signature};
+use por_core::{ChannelId, NodeSigner, Refused, Request, RequestId, Route, Signature};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -36,7 +36,7 @@ pub(super) struct RequesterSide {
     waiters: HashMap<RequestId, Waiter>,
     /// Why recent requests of ours were refused by their first hop (the
     /// waiter's stream closes without an outcome), oldest first in `order`.
-    refusals: HashMap<RequestId, String>,
+    refusals: HashMap<RequestId, Refused>,
     order: VecDeque<RequestId>,
 }
 
@@ -46,11 +46,11 @@ impl RequesterSide {
     }
 
     /// Why request `id` was refused by its first hop, if it was (recently).
-    pub(super) fn refusal(&self, id: &RequestId) -> Option<String> {
+    pub(super) fn refusal(&self, id: &RequestId) -> Option<Refused> {
         self.refusals.get(id).cloned()
     }
 
-    fn remember_refusal(&mut self, id: RequestId, why: String) {
+    fn remember_refusal(&mut self, id: RequestId, why: Refused) {
         self.waiters.remove(&id);
         if self.order.len() >= MAX_REFUSALS_KEPT
             && let Some(old) = self.order.pop_front()
@@ -151,7 +151,7 @@ impl EventLoop {
 
     /// A request's first hop refused it (or could not be reached at all):
     /// if it is ours, it ends with the reason.
-    pub(super) fn first_hop_refused(&mut self, request: RequestId, channel: ChannelId, why: String) {
+    pub(super) fn first_hop_refused(&mut self, request: RequestId, channel: ChannelId, why: Refused) {
         let now = self.now();
         if !self.engine.first_hop_refused(request, channel, now) {
             debug!(%request, %channel, "downstream refused a request we relay: {why}");
@@ -159,6 +159,7 @@ impl EventLoop {
         }
         warn!(%request, %channel, "request refused by the first hop: {why}");
         Metrics::inc(&self.metrics.outcomes, "refused");
+        Metrics::inc(&self.metrics.refused_by_first_hop, why.code_str().to_string());
         self.requester.remember_refusal(request, why);
         self.gauges_stale = true;
     }

@@ -27,6 +27,10 @@ pub async fn spawn_network_with(n: u8, tune: impl Fn(usize, &mut NodeConfig)) ->
         let dir = tempfile::tempdir().unwrap();
         let mut registry = prometheus_client::registry::Registry::default();
         let mut cfg = NodeConfig::new(dir.path());
+        // These nodes have no chain to check routes against (test-only: a
+        // node with a chain never trusts a route's terms). A test that
+        // publishes a graph (`NodeHandle::set_graph`) gets the checks.
+        cfg.protocol.limits.trust_route_terms = true;
         tune(usize::from(i - 1), &mut cfg);
         nodes.push(start(cfg, [i; 32], &mut registry).await.unwrap());
         dirs.push(dir);

@@ -50,6 +50,16 @@ impl ChainNet {
     /// 1..=n, service time `service_ms`), each with protocol settings from
     /// `protocol(i)` and the contract's late-fee terms.
     pub async fn start(n: usize, service_ms: u64, protocol: impl Fn(usize) -> ProtocolConfig) -> ChainNet {
+        Self::start_with(n, service_ms, ServerConfig::default(), protocol).await
+    }
+
+    /// As [`start`](Self::start), with the devnet's server settings.
+    pub async fn start_with(
+        n: usize,
+        service_ms: u64,
+        server: ServerConfig,
+        protocol: impl Fn(usize) -> ProtocolConfig,
+    ) -> ChainNet {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
             .with_test_writer()
@@ -60,7 +70,7 @@ impl ChainNet {
             &GenesisOptions { wasm: wasm(), accounts: n, ..GenesisOptions::default() },
         )
         .unwrap();
-        let srv = DevnetServer::start(opened.chain, ServerConfig::default()).await.unwrap();
+        let srv = DevnetServer::start(opened.chain, server).await.unwrap();
         let contract_id: AccountId = CONTRACT_ACCOUNT.parse().unwrap();
         let view = PorContract::new(NearRpcChain::new(&srv.url()), contract_id.clone());
         let terms = view.config().await.unwrap();
@@ -91,6 +101,16 @@ impl ChainNet {
             nodes.push(ChainNode { node, account: kf.account_id, c, agent, dir: data });
         }
         ChainNet { srv, nodes, view, _dir: dir }
+    }
+
+    /// The contract owner's signing client (for config changes).
+    pub fn owner(&self) -> PorContract<Arc<NearRpcChain>> {
+        let kf = KeyFile::read(&self._dir.path().join(format!("keys/{}.json", genesis::OWNER_ACCOUNT))).unwrap();
+        let contract_id: AccountId = CONTRACT_ACCOUNT.parse().unwrap();
+        PorContract::new(
+            Arc::new(NearRpcChain::with_signer(&self.srv.url(), kf.account_id, kf.private_key)),
+            contract_id,
+        )
     }
 
     /// Node `a` proposes a channel to `b`; `b`'s agent confirms it; returns

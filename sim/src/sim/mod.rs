@@ -272,9 +272,17 @@ impl Sim {
         let mut chans = Vec::with_capacity(built.edges.len());
         let mut buf = Vec::new();
         let mut initial_timers: Vec<(u64, u32, Timer)> = Vec::new();
+        // The chain's record every engine checks routes against (one copy,
+        // shared: the simulated graph only loses edges, and an engine refuses
+        // a route over a closed channel of its own anyway).
+        let mut terms = por_core::protocol::StaticTerms::default();
+        for (i, ms) in built.service_ms.iter().enumerate() {
+            terms.set_service(sim_key(i as u32), *ms);
+        }
         for (i, e) in built.edges.iter().enumerate() {
             let channel = ChannelId(i as u64);
             let params = EdgeParams { latency_ms: e.latency_ms, base_fee: e.base_fee, byte_fee: e.byte_fee };
+            terms.add_edge(channel, sim_key(e.a), sim_key(e.b), params);
             chain.open(channel, e.a, e.b, params, e.deposit);
             for (x, y) in [(e.a, e.b), (e.b, e.a)] {
                 let setup = ChannelSetup {
@@ -294,6 +302,10 @@ impl Sim {
                 }
             }
             chans.push(Chan { a: e.a, b: e.b, latency_ms: e.latency_ms, last: [0, 0] });
+        }
+        let terms: std::sync::Arc<dyn por_core::protocol::TermsView> = std::sync::Arc::new(terms);
+        for node in &mut nodes {
+            node.engine.set_terms(terms.clone());
         }
         let w = &sc.workload;
         let all: Vec<u32> = (0..n as u32).filter(|i| !built.puppets.contains_key(i)).collect();

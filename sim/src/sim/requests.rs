@@ -14,7 +14,7 @@
 use std::io::Write;
 
 use por_core::protocol::{Delivery, Effect, EngineEvent, Refusal};
-use por_core::requester::{AttemptResult, Next, OutcomeKind, RequestFailure, Requester, RetryPolicy};
+use por_core::requester::{AttemptResult, Next, OutcomeKind, Refused, RequestFailure, Requester, RetryPolicy};
 use por_core::{Attempt, ChannelId, Request, RequestId, Route, RouteHop, Signature};
 
 use super::{Ev, FixedOutcome, Logical, Sim};
@@ -346,7 +346,7 @@ impl Sim {
         let now = self.now;
         match self.reqs[t.req as usize].as_mut() {
             Some(l) if l.requester.current() == Some(id) => {
-                l.requester.refused(id, format!("request refused: {reason:?}"), now)
+                l.requester.refused(id, Refused::by_peer(reason, format!("request refused: {reason:?}")), now)
             }
             _ => return,
         }

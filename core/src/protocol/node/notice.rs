@@ -1,8 +1,9 @@
 //! Severance notices received and passed on (DESIGN §2.7): checking a
 //! notice against the request's route, waiting for the chain to confirm it
 //! ([`NoticeWatch`], [`Timer::ConfirmNotice`]), cutting the edge a notice
-//! came over when it never lands, and passing a notice upstream or to the
-//! local requester.
+//! came over when it never lands or the chain shows a cooperative close in
+//! its place ([`NodeEngine::notice_refuted`]), and passing a notice upstream
+//! or to the local requester.
 //!
 //! Signing our own notices when one of our channels goes is in
 //! [`super::sync`] (`channel_removed`); repeating notices in syncs until the
@@ -64,6 +65,9 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let Some(slack) = e.round_trip_to(notice.channel) else {
             return refuse(out, channel, "notice", Refusal::NoticeOffRoute);
         };
+        if !e.is_end_below(notice.channel, &notice.severer, &self.key) {
+            return refuse(out, channel, "notice", Refusal::NoticeWrongSeverer);
+        }
         let Some(d) = e.down.as_mut().filter(|d| d.channel == channel) else {
             return refuse(out, channel, "notice", Refusal::UnknownRequest);
         };
@@ -124,6 +128,20 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 e.confirm = None;
             }
             self.try_finish(id, now);
+        }
+    }
+
+    /// The chain says `channel` left the graph by a cooperative close, not
+    /// a severance: every notice that named it was a lie (DESIGN §2.7), and
+    /// the edge each came over is cut now, without waiting for the
+    /// confirmation's deadline. The requests keep their pending notice, so
+    /// the cut sends a true notice upstream in its place.
+    pub fn notice_refuted(&mut self, channel: ChannelId, out: &mut Vec<Effect>) {
+        let Some(ids) = self.watch.by_channel.get(&channel) else { return };
+        let liars: BTreeSet<ChannelId> =
+            ids.iter().filter_map(|id| self.requests.get(id)?.down.as_ref().map(|d| d.channel)).collect();
+        for c in liars {
+            self.sever(c, SeverReason::FalseNotice, out);
         }
     }
 

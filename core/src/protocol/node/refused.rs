@@ -4,9 +4,19 @@
 //! increasing, insolvent, or the request is malformed), it says so in the
 //! transport's receipt and never acknowledges. For a request this node
 //! originated, that ends the request: the guarantee starts only with the
-//! ack, so there is no deadline to run and no one to cut. The amount of the
-//! refused voucher stays counted as sent (cumulative vouchers cannot be taken
-//! back safely), so the peer gets it with the next voucher it accepts.
+//! ack, so there is no deadline to run and no one to cut. The refused
+//! voucher cannot be taken back (vouchers are cumulative), so what it paid
+//! becomes credit with the peer on both sides' books (DESIGN §2.10): the
+//! peer keeps the voucher and books the amount as credit
+//! ([`ChannelState::credit`](crate::protocol::ChannelState::credit)), we
+//! book it as [`ChannelState::credit_out`](crate::protocol::ChannelState::credit_out),
+//! and our next request over the channel spends it before paying anything
+//! new. Whatever the peer says, the credit stays on our books: a peer that
+//! keeps a payment and claims a refusal (or claims it lost the credit) then
+//! sees every later request paid from that credit, so what it can take is
+//! bounded by the largest request it was ever paid for, once. An honest peer
+//! that lost its credit in a crash refuses those requests as underpaid, and
+//! the requester routes elsewhere.
 //!
 //! A relay whose downstream refuses has already acknowledged upstream: it is
 //! not covered here, and its deadline and failure policy apply as for a
@@ -23,6 +33,8 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// The neighbour on `channel` refused request `id`, which this node
     /// originated, before acknowledging it. Returns whether that ended the
     /// request (`false`: not ours, not on that channel, or already acked).
+    /// Why the peer refused does not matter to the books (see the module
+    /// docs); the driver reports it.
     pub fn first_hop_refused(&mut self, id: RequestId, channel: ChannelId, now: u64) -> bool {
         let Some(e) = self.requests.get_mut(&id) else { return false };
         if e.origin.is_none() {
@@ -32,6 +44,10 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             return false;
         };
         d.ended = Some((now, DownEnd::ChannelGone));
+        let pays = d.pays;
+        if let Some(ch) = self.channels.get_mut(&channel) {
+            ch.credit_out = ch.credit_out.saturating_add(pays);
+        }
         self.try_finish(id, now);
         true
     }

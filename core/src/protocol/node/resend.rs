@@ -15,8 +15,8 @@ use std::hash::BuildHasherDefault;
 use crate::bytes::RequestId;
 use crate::crypto::{Signer, Verifier};
 use crate::protocol::config::Resend;
-use crate::protocol::effect::{Effect, PaidRequest, Wire};
-use crate::protocol::inflight::{Answer, Entry, IdHasher, UpLeg};
+use crate::protocol::effect::{Effect, PaidRequest, Refusal, Wire};
+use crate::protocol::inflight::{Answer, Entry, Hold, IdHasher, UpLeg};
 use crate::voucher::{Ack, ChannelId, SignedVoucher};
 
 use super::NodeEngine;
@@ -33,11 +33,25 @@ pub(super) struct KeptAnswers {
     /// The time of `order`'s first item (`u64::MAX` when empty): the check
     /// made on every input then reads only this.
     front_ms: u64,
+    /// Bytes of the kept answers by the channel they go back over (what one
+    /// neighbour's requests make us hold after they end; see
+    /// [`Limits::max_bytes_held`](crate::protocol::Limits::max_bytes_held)).
+    bytes: HashMap<ChannelId, u64>,
 }
 
 impl Default for KeptAnswers {
     fn default() -> Self {
-        KeptAnswers { legs: HashMap::default(), order: VecDeque::new(), front_ms: u64::MAX }
+        KeptAnswers { legs: HashMap::default(), order: VecDeque::new(), front_ms: u64::MAX, bytes: HashMap::new() }
+    }
+}
+
+/// What a kept answer weighs against the channel's byte cap: its body and
+/// room for the rest of the message.
+fn answer_bytes(up: &UpLeg) -> u64 {
+    match &up.answer {
+        Some(Answer::Response(r)) => r.body.len() as u64 + 256,
+        Some(Answer::Notice(_)) => 256,
+        None => 0,
     }
 }
 
@@ -53,7 +67,25 @@ impl KeptAnswers {
             self.front_ms = up.keep_until_ms;
         }
         self.order.push_back((up.keep_until_ms, id));
-        self.legs.insert(id, up);
+        *self.bytes.entry(up.channel).or_default() += answer_bytes(&up);
+        if let Some(old) = self.legs.insert(id, up) {
+            self.release(&old);
+        }
+    }
+
+    /// Bytes kept for answers that go back over `channel`.
+    #[inline]
+    pub(super) fn bytes(&self, channel: ChannelId) -> u64 {
+        self.bytes.get(&channel).copied().unwrap_or(0)
+    }
+
+    fn release(&mut self, up: &UpLeg) {
+        if let Some(b) = self.bytes.get_mut(&up.channel) {
+            *b = b.saturating_sub(answer_bytes(up));
+            if *b == 0 {
+                self.bytes.remove(&up.channel);
+            }
+        }
     }
 
     /// The kept leg of request `id`.
@@ -65,7 +97,9 @@ impl KeptAnswers {
     /// Takes back the kept leg of request `id` (it is owed on again).
     #[inline]
     pub(super) fn take(&mut self, id: &RequestId) -> Option<UpLeg> {
-        self.legs.remove(id)
+        let up = self.legs.remove(id)?;
+        self.release(&up);
+        Some(up)
     }
 
     /// Forgets the legs whose time is up at `now`.
@@ -78,10 +112,10 @@ impl KeptAnswers {
             && t <= now
         {
             self.order.pop_front();
-            if let Some(u) = self.legs.get(&id)
-                && now >= u.keep_until_ms
+            if self.legs.get(&id).is_some_and(|u| now >= u.keep_until_ms)
+                && let Some(u) = self.legs.remove(&id)
             {
-                self.legs.remove(&id);
+                self.release(&u);
             }
         }
         self.front_ms = self.order.front().map_or(u64::MAX, |&(t, _)| t);
@@ -131,6 +165,15 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         now: u64,
         out: &mut Vec<Effect>,
     ) {
+        // Acknowledge only a voucher we hold: the peer's own, signed, and
+        // covered by the best one we kept (a repeat brings nothing new).
+        let held = self.channels.get(&channel).is_some_and(|c| {
+            voucher.voucher.cumulative <= c.ledger.received()
+                && super::stale_voucher_ok(&c.ledger, voucher, &self.verifier)
+        });
+        if !held {
+            return super::refuse(out, channel, "request", Refusal::BadVoucher);
+        }
         out.push(Effect::Send { channel, msg: Wire::Ack(Ack::create(id, voucher, &self.signer)) });
         let Some(ch) = self.channels.get_mut(&channel) else { return };
         // The copy left after our answer should have arrived (so the answer
@@ -157,6 +200,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 origin: None,
                 confirm: None,
                 served: true,
+                hold: Hold::default(),
             };
             self.requests.insert(e);
             ch.book_up(id);

@@ -243,6 +243,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
         if !overdue.is_empty() && limit > 0 {
             ch.claims_seq = seq;
+            ch.claims_cum = ch.ledger.paid();
         }
         // Notices the peer has not acknowledged, each within its limit.
         let mut notices = Vec::new();
@@ -296,12 +297,20 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         if ch.claims_seq == 0 {
             return;
         }
+        // Claims count as confirmed only when the peer credited them and
+        // holds the voucher that paid them; otherwise they go again (the
+        // money they were paid with is the peer's credit by now).
+        let credited = ack.credited && (ack.seq < ch.claims_seq || ack.cumulative >= ch.claims_cum);
         let mut settled = Vec::new();
         for id in &ch.up_ids {
             let Some(u) = self.requests.get_mut(id).and_then(|e| e.up.as_mut()) else { continue };
             if u.paid_seq != 0 && u.paid_seq <= ack.seq && u.confirmed < u.paid {
-                u.confirmed = u.paid;
-                settled.push(*id);
+                if credited {
+                    u.confirmed = u.paid;
+                    settled.push(*id);
+                } else {
+                    u.claim_sends = 0;
+                }
             }
         }
         if ack.seq >= ch.claims_seq {
@@ -314,6 +323,15 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
 
     pub(super) fn on_sync(&mut self, channel: ChannelId, msg: SyncMessage, now: u64, out: &mut Vec<Effect>) {
         let ch = self.channels.get_mut(&channel).expect("caller checked");
+        // A list that names one request twice is malformed (an honest peer
+        // lists each once): refused whole, nothing credited or acknowledged.
+        if msg.overdue.len() > 1 {
+            let mut ids: Vec<&RequestId> = msg.overdue.iter().map(|o| &o.request_id).collect();
+            ids.sort_unstable();
+            if ids.windows(2).any(|w| w[0] == w[1]) {
+                return refuse(out, channel, "sync", Refusal::DuplicateClaim);
+            }
+        }
         // What the overdue list claims beyond what we already credited.
         let mut credits: Vec<(RequestId, Amount)> = Vec::new();
         let mut claimed: Amount = 0;
@@ -349,7 +367,8 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
         let cumulative = ch.ledger.received();
         let available = ch.credit.saturating_add(delta);
-        if claimed > available {
+        let credited = claimed <= available;
+        if !credited {
             refuse(out, channel, "sync", Refusal::SyncShort);
             credits.clear();
             ch.credit = available;
@@ -361,7 +380,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
         out.push(Effect::Send {
             channel,
-            msg: Wire::SyncAck(SyncAck::create(channel, msg.seq, cumulative, &self.signer)),
+            msg: Wire::SyncAck(SyncAck::create(channel, msg.seq, cumulative, credited, &self.signer)),
         });
         for (id, amount) in credits {
             let Some(e) = self.requests.get_mut(&id) else { continue };

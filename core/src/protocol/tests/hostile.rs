@@ -1,0 +1,310 @@
+//! Hostile requesters and neighbours (DESIGN §2.7, §2.10): each lie gets a
+//! typed refusal before anything is committed, and no honest book moves but
+//! by the rules.
+
+use super::*;
+
+/// Sends `req` from node `from` and hands the paid request to the first
+/// hop `to` over `channel` at once; returns the id, the first hop's
+/// effects, and the payer's voucher amount before.
+fn hand(net: &mut Net, from: usize, to: usize, channel: ChannelId, req: Request) -> (RequestId, Vec<Effect>) {
+    let mut out = Vec::new();
+    let id = net.nodes[from].send_request(req, 0, &mut out).unwrap();
+    let paid = out
+        .into_iter()
+        .find_map(|e| match e {
+            Effect::Send { msg: Wire::Request(p), .. } => Some(p),
+            _ => None,
+        })
+        .expect("the request left");
+    let mut got = Vec::new();
+    net.nodes[to].handle_message(channel, Wire::Request(paid), 100, &mut got);
+    (id, got)
+}
+
+fn refusal(out: &[Effect]) -> Option<Refusal> {
+    out.iter().find_map(|e| match e {
+        Effect::Event(EngineEvent::Refused { kind: "request", reason, .. }) => Some(*reason),
+        _ => None,
+    })
+}
+
+fn acked(out: &[Effect]) -> bool {
+    out.iter().any(|e| matches!(e, Effect::Send { msg: Wire::Ack(_), .. }))
+}
+
+fn paper() -> Net {
+    let mut net = Net::paper(|_| cfg(FailurePolicy::default()));
+    net.publish_terms();
+    net
+}
+
+/// Every lie about the route's terms is refused by the first hop with
+/// its reason, nothing is acknowledged or forwarded, and what the
+/// voucher paid is credit on both sides' books, to the yocto.
+#[test]
+fn lies_about_terms_are_refused_and_cost_the_payer_nothing() {
+    type Tweak = fn(&mut Request);
+    let cases: [(&str, Tweak, Refusal); 8] = [
+        (
+            "no fees",
+            |r| r.route.hops[0].params = EdgeParams { base_fee: 0, byte_fee: 0, ..r.route.hops[0].params },
+            Refusal::TermsMismatch,
+        ),
+        ("a later hop's fee", |r| r.route.hops[2].params.base_fee = 1, Refusal::TermsMismatch),
+        ("huge latency", |r| r.route.hops[1].params.latency_ms = 1_000_000_000, Refusal::TermsMismatch),
+        ("service time", |r| r.route.service_ms = 5_000, Refusal::ServiceMismatch),
+        ("allowance", |r| r.max_response_bytes = 5_000_000, Refusal::AllowanceTooLarge),
+        ("edge elsewhere", |r| r.route.hops[1].channel = ChannelId(4), Refusal::UnknownEdge),
+        (
+            "loop",
+            |r| {
+                let back = r.route.hops[0].clone();
+                r.route.hops.insert(2, RouteHop { node: r.route.hops[0].node, ..back });
+            },
+            Refusal::RouteLoop,
+        ),
+        (
+            "too long",
+            |r| {
+                let h = r.route.hops[2].clone();
+                r.route.hops.extend(std::iter::repeat_n(h, 20));
+            },
+            Refusal::RouteTooLong,
+        ),
+    ];
+    for (i, (what, tweak, want)) in cases.into_iter().enumerate() {
+        let mut net = paper();
+        let req = net.build(&[0, 1, 2, 3], i as u64, tweak);
+        let paid_before = net.nodes[0].ledger(ChannelId(1)).unwrap().paid();
+        let (id, got) = hand(&mut net, 0, 1, ChannelId(1), req);
+        assert_eq!(refusal(&got), Some(want), "{what}: {got:?}");
+        assert!(!acked(&got), "{what}: acknowledged");
+        assert!(!got.iter().any(|e| matches!(e, Effect::Send { channel: ChannelId(2), .. })), "{what}: forwarded");
+        assert_eq!(net.nodes[1].ledger(ChannelId(2)).unwrap().paid(), 0, "{what}: Alice paid Bob");
+        assert!(net.nodes[0].first_hop_refused(id, ChannelId(1), 101));
+        let sent = net.nodes[0].ledger(ChannelId(1)).unwrap().paid() - paid_before;
+        let alex = net.nodes[0].channel(ChannelId(1)).unwrap().credit_out;
+        let alice = net.nodes[1].channel(ChannelId(1)).unwrap().credit;
+        assert_eq!((alex, alice), (sent, sent), "{what}: both books hold the refused payment as credit");
+        // The honest next request spends the credit first: nothing new
+        // is paid while the credit covers it.
+        let honest = net.build(&[0, 1], 100 + i as u64, |_| {});
+        let due = honest.quote().unwrap().total();
+        let (_, got) = hand(&mut net, 0, 1, ChannelId(1), honest);
+        assert!(acked(&got), "{what}: the honest request after it: {got:?}");
+        let now_sent = net.nodes[0].ledger(ChannelId(1)).unwrap().paid() - paid_before;
+        assert_eq!(now_sent, sent.max(due), "{what}: the honest request was paid from the credit");
+        let alex = net.nodes[0].channel(ChannelId(1)).unwrap().credit_out;
+        let alice = net.nodes[1].channel(ChannelId(1)).unwrap().credit;
+        assert_eq!(alex, alice, "{what}: the books agree after spending");
+    }
+}
+
+/// Without the chain's graph a node accepts nothing (unless a test
+/// driver says it trusts routes).
+#[test]
+fn no_terms_no_service() {
+    let mut net = Net::paper(|_| cfg(FailurePolicy::default()));
+    let req = net.build(&[0, 1], 1, |_| {});
+    let (_, got) = hand(&mut net, 0, 1, ChannelId(1), req);
+    assert_eq!(refusal(&got), Some(Refusal::NoTerms));
+}
+
+/// A first hop that refuses every request, or claims to while keeping
+/// the money (whatever reason it gives, "underpaid" included: the payer's
+/// books do not take its word), holds one request's payment at most:
+/// each next request is paid from the credit the last one left.
+#[test]
+fn a_first_hop_refusing_everything_gains_one_payment_at_most() {
+    let mut net = paper();
+    let mut first = None;
+    for nonce in 0..20 {
+        let req = net.build(&[0, 1, 2], nonce, |_| {});
+        let mut out = Vec::new();
+        let id = net.nodes[0].send_request(req, 0, &mut out).unwrap();
+        // Alice's receipt says refused; she never acknowledges.
+        assert!(net.nodes[0].first_hop_refused(id, ChannelId(1), 1));
+        let paid = net.nodes[0].ledger(ChannelId(1)).unwrap().paid();
+        assert_eq!(*first.get_or_insert(paid), paid, "request {nonce} paid anew");
+    }
+    // A larger request pays only the difference, once.
+    let req = net.build(&[0, 1, 2], 99, |r| r.max_response_bytes = 1_000);
+    let due = req.quote().unwrap().total();
+    let mut out = Vec::new();
+    let id = net.nodes[0].send_request(req, 0, &mut out).unwrap();
+    assert!(net.nodes[0].first_hop_refused(id, ChannelId(1), 1));
+    assert_eq!(net.nodes[0].ledger(ChannelId(1)).unwrap().paid(), due, "held: the largest request's price");
+    let req = net.build(&[0, 1, 2], 100, |r| r.max_response_bytes = 1_000);
+    let id = net.nodes[0].send_request(req, 0, &mut out).unwrap();
+    assert!(net.nodes[0].first_hop_refused(id, ChannelId(1), 1));
+    assert_eq!(net.nodes[0].ledger(ChannelId(1)).unwrap().paid(), due);
+}
+
+/// Over a per-neighbour cap the answer is Busy, and the other
+/// neighbours' requests still get through.
+#[test]
+fn a_neighbour_filling_its_slots_does_not_crowd_out_others() {
+    let mut net = Net::paper(|_| {
+        let mut c = cfg(FailurePolicy::default());
+        c.limits.max_in_flight = 3;
+        c
+    });
+    net.publish_terms();
+    // Eve (4) floods Bob (2) with requests to Carol (3).
+    for nonce in 0..3 {
+        let req = net.build(&[4, 2, 3], nonce, |_| {});
+        let (_, got) = hand(&mut net, 4, 2, ChannelId(4), req);
+        assert!(acked(&got), "{got:?}");
+    }
+    let req = net.build(&[4, 2, 3], 9, |_| {});
+    let (_, got) = hand(&mut net, 4, 2, ChannelId(4), req);
+    assert_eq!(refusal(&got), Some(Refusal::Busy));
+    // Alice's request over her own channel to Bob is still accepted.
+    let req = net.build(&[1, 2, 3], 10, |_| {});
+    let (_, got) = hand(&mut net, 1, 2, ChannelId(2), req);
+    assert!(acked(&got), "{got:?}");
+}
+
+/// The value and byte caps refuse too.
+#[test]
+fn value_and_bytes_in_flight_are_capped() {
+    let mut net = Net::paper(|_| {
+        let mut c = cfg(FailurePolicy::default());
+        c.limits.max_bytes_held = 100;
+        c
+    });
+    net.publish_terms();
+    let req = net.build(&[0, 1, 2], 1, |r| r.max_response_bytes = 64);
+    let (_, got) = hand(&mut net, 0, 1, ChannelId(1), req);
+    assert!(acked(&got));
+    let req = net.build(&[0, 1, 2], 2, |r| r.max_response_bytes = 64);
+    let (_, got) = hand(&mut net, 0, 1, ChannelId(1), req);
+    assert_eq!(refusal(&got), Some(Refusal::Busy), "66 + 66 bytes > 100");
+    let mut net = Net::paper(|_| {
+        let mut c = cfg(FailurePolicy::default());
+        c.limits.max_value_in_flight = 1;
+        c
+    });
+    net.publish_terms();
+    let req = net.build(&[0, 1, 2], 1, |_| {});
+    let (_, got) = hand(&mut net, 0, 1, ChannelId(1), req);
+    assert_eq!(refusal(&got), Some(Refusal::Busy), "Alice would pay Bob more than 1 yocto");
+}
+
+/// A repeated request with a voucher the node never held gets no ack.
+#[test]
+fn a_repeat_with_a_forged_voucher_is_not_acknowledged() {
+    let mut net = paper();
+    let req = net.build(&[0, 1, 2], 1, |_| {});
+    let (_, got) = hand(&mut net, 0, 1, ChannelId(1), req.clone());
+    assert!(acked(&got));
+    let alex = NodeSigner::from_seed([1; 32]);
+    let mut ledger = net.nodes[0].ledger(ChannelId(1)).unwrap().clone();
+    let unheld = ledger.pay(1, &alex).unwrap();
+    let mut forged = unheld.clone();
+    forged.voucher.cumulative = 1;
+    for v in [unheld, forged] {
+        let mut out = Vec::new();
+        let p = PaidRequest { request: req.clone(), voucher: v };
+        net.nodes[1].handle_message(ChannelId(1), Wire::Request(Box::new(p)), 200, &mut out);
+        assert!(!acked(&out), "{out:?}");
+        assert_eq!(refusal(&out), Some(Refusal::BadVoucher));
+    }
+}
+
+/// A sync naming one request twice is refused whole (it used to
+/// underflow), and a short sync's claims are not taken as confirmed.
+#[test]
+fn duplicate_and_short_claims() {
+    let mut net = Net::paper(|_| cfg(FailurePolicy::default()));
+    net.slow_ms.insert(3, 1_000);
+    let id = net.request(&[0, 1, 2, 3], 1);
+    net.run_until(300);
+    let bob = NodeSigner::from_seed([3; 32]);
+    let mut ledger = net.nodes[2].ledger(ChannelId(2)).unwrap().clone();
+    let v = ledger.pay(500, &bob).unwrap();
+    let msg = SyncMessage {
+        channel: ChannelId(2),
+        seq: 99,
+        voucher: Some(v),
+        overdue: vec![Overdue { request_id: id, amount: 20 }, Overdue { request_id: id, amount: 10 }],
+        notices: vec![],
+    };
+    let mut out = Vec::new();
+    net.nodes[1].handle_message(ChannelId(2), Wire::Sync(Box::new(msg)), 900, &mut out);
+    assert!(
+        out.iter().any(|e| matches!(e, Effect::Event(EngineEvent::Refused { reason: Refusal::DuplicateClaim, .. }))),
+        "{out:?}"
+    );
+    assert!(!out.iter().any(|e| matches!(e, Effect::Send { .. })), "nothing acknowledged: {out:?}");
+    // A short sync: claims 10 000 with a voucher paying 1.
+    let v = ledger.pay(1, &bob).unwrap();
+    let msg = SyncMessage {
+        channel: ChannelId(2),
+        seq: 100,
+        voucher: Some(v),
+        overdue: vec![Overdue { request_id: id, amount: 10_000 }],
+        notices: vec![],
+    };
+    out.clear();
+    net.nodes[1].handle_message(ChannelId(2), Wire::Sync(Box::new(msg)), 900, &mut out);
+    let ack = out
+        .iter()
+        .find_map(|e| match e {
+            Effect::Send { msg: Wire::SyncAck(a), .. } => Some(a.clone()),
+            _ => None,
+        })
+        .expect("acknowledged");
+    assert!(!ack.credited, "the short claims are not credited");
+}
+
+/// A notice must be signed by an end of the channel it names: a neighbour
+/// cannot pass off a stranger's signature (nor its own, for a channel it is
+/// not on) as proof that an edge below was cut.
+#[test]
+fn a_notice_signed_by_no_end_of_its_channel_is_refused() {
+    let mut net = Net::paper(|_| cfg(FailurePolicy::default()));
+    net.slow_ms.insert(3, 5_000);
+    let id = net.request(&[0, 1, 2, 3], 1);
+    net.run_until(300);
+    let notice_by =
+        |seed: u8| SeveranceNotice::create(id, ChannelId(3), Hash32([7; 32]), &NodeSigner::from_seed([seed; 32]));
+    // Eve (seed 5) is no end of Bob–Carol (channel 3).
+    let mut out = Vec::new();
+    net.nodes[1].handle_message(ChannelId(2), Wire::Notice(notice_by(5)), 400, &mut out);
+    assert!(
+        matches!(out[..], [Effect::Event(EngineEvent::Refused { reason: Refusal::NoticeWrongSeverer, .. })]),
+        "{out:?}"
+    );
+    // Carol (seed 4) is: her notice is taken and passed up to Alex.
+    out.clear();
+    net.nodes[1].handle_message(ChannelId(2), Wire::Notice(notice_by(4)), 400, &mut out);
+    assert!(out.iter().any(|e| matches!(e, Effect::Send { channel: ChannelId(1), msg: Wire::Notice(_) })), "{out:?}");
+}
+
+/// A notice whose channel then turns out closed cooperatively was a lie
+/// (a cooperative close cannot be named in a notice): the edge it came over
+/// is cut at once, not at the confirmation deadline.
+#[test]
+fn a_notice_refuted_by_a_cooperative_close_cuts_its_sender() {
+    let mut net = Net::paper(|_| cfg(FailurePolicy::default()));
+    net.slow_ms.insert(3, 5_000);
+    let id = net.request(&[0, 1, 2, 3], 1);
+    net.run_until(300);
+    // Bob names Bob–Carol, which he will close with Carol cooperatively.
+    let notice = SeveranceNotice::create(id, ChannelId(3), Hash32([7; 32]), &NodeSigner::from_seed([3; 32]));
+    let mut out = Vec::new();
+    net.nodes[1].handle_message(ChannelId(2), Wire::Notice(notice), 400, &mut out);
+    assert!(out.iter().any(|e| matches!(e, Effect::WatchChannel { channel: ChannelId(3) })), "{out:?}");
+    out.clear();
+    net.nodes[1].notice_refuted(ChannelId(3), &mut out);
+    assert!(
+        matches!(out[..], [Effect::Sever { channel: ChannelId(2), reason: SeverReason::FalseNotice, .. }]),
+        "{out:?}"
+    );
+    // A channel no notice named refutes nothing.
+    out.clear();
+    net.nodes[1].notice_refuted(ChannelId(4), &mut out);
+    assert!(out.is_empty(), "{out:?}");
+}

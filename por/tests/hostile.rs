@@ -1,0 +1,229 @@
+//! Hostile requesters and neighbours against real nodes on the devnet (the
+//! real contract wasm): every lie about a route's terms is refused by the
+//! honest first hop with its typed reason, before anything is committed; a
+//! refused request costs its payer nothing and earns the refuser nothing; a
+//! neighbour filling its slots gets `busy` while other neighbours' traffic
+//! gets through; and the nodes follow the contract's late-fee terms.
+//!
+//! Topology: `0 –– 1 –– 2`, and `3 –– 1`. Node 0 is the liar (it signs
+//! whatever route it likes: the node's own `request` does not check routes
+//! it originates), 1 an honest relay, 2 an honest server, 3 an honest
+//! requester.
+
+mod chain_common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chain_common::{ChainNet, DEPOSIT, until};
+use por_core::protocol::{ProtocolConfig, Refusal};
+use por_core::{ChannelId, EdgeParams, Route};
+use por_node::{Reply, RouteLimits, ServiceRequest};
+
+const SERVICE_MS: u64 = 1_500;
+
+fn params() -> EdgeParams {
+    EdgeParams { latency_ms: 20, base_fee: 1_000, byte_fee: 2 }
+}
+
+/// What node `i` has paid and received on `channel`, from its own books.
+async fn books(net: &ChainNet, i: usize, channel: u64) -> (u128, u128) {
+    let s = net.nodes[i].node.handle.status().await.unwrap();
+    let Some(&(_, _, spendable, received)) = s.channels.iter().find(|c| c.0 == ChannelId(channel)) else {
+        panic!("node {i} does not hold channel {channel}: {s:?}")
+    };
+    (DEPOSIT + received - spendable, received)
+}
+
+/// The chain's route from node `from` to node 2.
+fn route(net: &ChainNet, from: usize) -> Route {
+    let h = &net.nodes[from].node.handle;
+    h.routes_to(&net.nodes[2].node.key, 4, 64, &RouteLimits::default(), 1).unwrap().remove(0).route
+}
+
+/// Sends `route` from node `from` and waits for its end: `Ok(true)` for a
+/// response, `Err(code)` for a refusal by the first hop.
+async fn outcome(net: &ChainNet, from: usize, route: Route, max_response_bytes: u64) -> Result<bool, Option<Refusal>> {
+    let h = &net.nodes[from].node.handle;
+    let (id, mut rx) = h.request(route, "echo", b"ping".to_vec(), max_response_bytes).await.expect("sent");
+    let mut answered = false;
+    let _ = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(d) = rx.recv().await {
+            if matches!(d, por_core::protocol::Delivery::Response { .. }) {
+                answered = true;
+                return;
+            }
+        }
+    })
+    .await;
+    if answered {
+        return Ok(true);
+    }
+    Err(h.refusal(id).await.unwrap().expect("refused, with a reason").code)
+}
+
+async fn network(protocol: impl Fn(usize) -> ProtocolConfig) -> (ChainNet, [u64; 3]) {
+    let net = ChainNet::start(4, SERVICE_MS, protocol).await;
+    let c01 = net.open(0, 1, params()).await;
+    let c12 = net.open(1, 2, params()).await;
+    let c31 = net.open(3, 1, params()).await;
+    for i in 0..4 {
+        net.wait_graph(i, 3).await;
+    }
+    net.serve_echo(2).await;
+    (net, [c01, c12, c31])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lies_about_terms_are_refused_and_cost_nothing() {
+    let (net, [c01, c12, _]) = network(|_| ProtocolConfig::default()).await;
+    let honest = route(&net, 0);
+    type Lie = fn(&mut Route, &mut u64);
+    let lies: [(&str, Lie, Refusal); 7] = [
+        (
+            "free hop",
+            |r, _| r.hops[0].params = EdgeParams { base_fee: 0, byte_fee: 0, ..r.hops[0].params },
+            Refusal::TermsMismatch,
+        ),
+        ("free next hop", |r, _| r.hops[1].params.base_fee = 1, Refusal::TermsMismatch),
+        ("huge latency", |r, _| r.hops[1].params.latency_ms = 1_000_000_000, Refusal::TermsMismatch),
+        ("service time", |r, _| r.service_ms = 1, Refusal::ServiceMismatch),
+        ("allowance", |_, m| *m = 1_000_000_000_000, Refusal::AllowanceTooLarge),
+        (
+            "loop",
+            |r, _| {
+                let mut back = r.hops[0].clone();
+                back.node = r.hops[1].node;
+                r.hops.insert(1, back);
+            },
+            Refusal::RouteLoop,
+        ),
+        ("too long", |r, _| r.hops.extend(std::iter::repeat_n(r.hops[1].clone(), 20)), Refusal::RouteTooLong),
+    ];
+    let mut most = 0;
+    for (what, lie, want) in lies {
+        let mut r = honest.clone();
+        let mut allowance = 64;
+        lie(&mut r, &mut allowance);
+        // What the liar's own node pays for it (its own quote of its lie).
+        let due = r.quote(4, allowance).map(|q| q.payments[0]).unwrap_or(0);
+        most = most.max(due);
+        assert_eq!(outcome(&net, 0, r, allowance).await, Err(Some(want)), "{what}");
+        // Both books agree, the refuser holds at most the largest single
+        // payment (as credit), and nothing went further.
+        let (paid0, _) = books(&net, 0, c01).await;
+        until(Duration::from_secs(5), "the relay holds the refused voucher", || async {
+            books(&net, 1, c01).await.1 == paid0
+        })
+        .await;
+        assert_eq!(paid0, most, "{what}: each refused payment is credit the next one spends");
+        assert_eq!(books(&net, 1, c12).await, (0, 0), "{what}: the relay paid nobody");
+        assert_eq!(books(&net, 2, c12).await, (0, 0), "{what}: the server got nothing");
+    }
+    // The liar's honest request is paid from its credit first.
+    let q = honest.quote(4, 64).unwrap();
+    assert_eq!(outcome(&net, 0, honest, 64).await, Ok(true));
+    until(Duration::from_secs(5), "the server holds its voucher", || async {
+        books(&net, 2, c12).await.1 == q.payments[1]
+    })
+    .await;
+    assert_eq!(books(&net, 0, c01).await.0, most.max(q.payments[0]), "nothing paid twice");
+    assert_eq!(books(&net, 1, c12).await.0, q.payments[1], "the relay paid the server exactly its fee");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_neighbour_filling_its_slots_is_busy_and_others_get_through() {
+    let (net, [_, _, _]) = network(|i| {
+        let mut c = ProtocolConfig::default();
+        if i == 1 {
+            c.limits.max_in_flight = 2;
+        }
+        c
+    })
+    .await;
+    // The server takes a second per request: requests stay in flight.
+    let slow = Arc::new(|r: ServiceRequest| async move {
+        tokio::time::sleep(Duration::from_millis(1_000)).await;
+        Reply::ok(r.body)
+    });
+    net.nodes[2].node.handle.serve("echo", slow).await.unwrap();
+    let flood = route(&net, 0);
+    let h0 = &net.nodes[0].node.handle;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(h0.request(flood.clone(), "echo", b"ping".to_vec(), 64).await.unwrap());
+    }
+    // Wait until both are acknowledged (in flight at the relay).
+    for (_, rx) in &mut held {
+        let d = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+        assert!(matches!(d, por_core::protocol::Delivery::Acked { .. }), "{d:?}");
+    }
+    assert_eq!(outcome(&net, 0, flood, 64).await, Err(Some(Refusal::Busy)));
+    // Node 3's request through the same relay is served.
+    assert_eq!(outcome(&net, 3, route(&net, 3), 64).await, Ok(true));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_follow_the_contracts_late_fee_terms() {
+    let (net, _) = network(|_| ProtocolConfig::default()).await;
+    let owner = net.owner();
+    let mut config = net.view.config().await.unwrap();
+    config.late_fee_per_sec *= 3;
+    config.max_late_ms /= 2;
+    owner.update_config(&config).await.unwrap();
+    for i in 0..4 {
+        let h = &net.nodes[i].node.handle;
+        until(Duration::from_secs(10), &format!("node {i} prices lateness as the contract now does"), || async {
+            h.status().await.unwrap().late_terms == (config.late_fee_per_sec, config.max_late_ms)
+        })
+        .await;
+    }
+}
+
+/// A severance's notice leaves when the transaction is signed, not at
+/// finality: with finality four seconds away, the requester has the notice
+/// long before the chain has the cut, and, once the cut lands, it cuts
+/// nobody for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_notice_does_not_wait_for_a_slow_sever() {
+    let server = por_devnet::rpc::ServerConfig { finality_delay: Duration::from_secs(4), ..Default::default() };
+    let net = ChainNet::start_with(3, 10_000, server, |_| ProtocolConfig::default()).await;
+    let c01 = net.open(0, 1, params()).await;
+    let c12 = net.open(1, 2, params()).await;
+    for i in 0..3 {
+        net.wait_graph(i, 2).await;
+    }
+    // The server takes its time: the request is in flight when 1 cuts 2.
+    let slow = Arc::new(|r: ServiceRequest| async move {
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        Reply::ok(r.body)
+    });
+    net.nodes[2].node.handle.serve("echo", slow).await.unwrap();
+    let h0 = &net.nodes[0].node.handle;
+    let (_, mut rx) = h0.request(route(&net, 0), "echo", b"ping".to_vec(), 64).await.unwrap();
+    let d = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+    assert!(matches!(d, por_core::protocol::Delivery::Acked { .. }), "{d:?}");
+    let cut = tokio::time::Instant::now();
+    assert!(net.nodes[1].node.handle.sever(ChannelId(c12)).await.unwrap());
+    let notice = tokio::time::timeout(Duration::from_secs(3), async {
+        loop {
+            match rx.recv().await {
+                Some(por_core::protocol::Delivery::Notice { notice, .. }) => return notice,
+                Some(_) => continue,
+                None => panic!("the outcome stream closed without a notice"),
+            }
+        }
+    })
+    .await
+    .expect("the notice came before the sever was final");
+    assert_eq!(notice.channel, ChannelId(c12));
+    assert!(cut.elapsed() < Duration::from_secs(4), "before finality: {:?}", cut.elapsed());
+    // The cut lands; the requester's edge to the honest relay stays.
+    until(Duration::from_secs(20), "the chain has the cut", || async {
+        net.view.channel(c12).await.unwrap().is_some_and(|c| c.severer.is_some())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let open = net.view.channel(c01).await.unwrap().unwrap();
+    assert_eq!(open.state, por_node::chain::ChannelState::Open, "nobody cut 0–1");
+}
