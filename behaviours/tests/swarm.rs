@@ -170,3 +170,40 @@ async fn discovery_through_a_bootstrap_peer() {
     stop_b.send(()).unwrap();
     let _ = (ha.await, hb.await);
 }
+
+/// A channel neighbour gets in when strangers hold every general slot; a
+/// stranger does not.
+#[tokio::test]
+async fn channel_neighbours_have_reserved_slots() {
+    let key = Keypair::ed25519_from_bytes([9; 32]).unwrap();
+    let mut hub = build_swarm::<Msg>(key, &NetConfig { max_connections: 1, ..NetConfig::default() }).unwrap();
+    hub.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap()).unwrap();
+    let hub_addr = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = hub.select_next_some().await {
+            break address;
+        }
+    };
+    let hub_id = *hub.local_peer_id();
+    let (mut stranger, _) = spawn_node(10).await;
+    let (mut neighbour, _) = spawn_node(11).await;
+    let (mut late, _) = spawn_node(12).await;
+    hub.behaviour_mut().reserve_slot(neighbour.local_peer_id());
+    for s in [&mut stranger, &mut neighbour, &mut late] {
+        s.behaviour_mut().add_address(&hub_id, hub_addr.clone());
+    }
+    let (stop, h) = run_bg(hub);
+    async fn delivered(s: &mut S, to: PeerId) -> Result<(), String> {
+        let id = s.behaviour_mut().send(&to, Lane::Relay, Msg::Hello(1));
+        let got = until(s, |ev| match ev {
+            NetEvent::Delivered { id: i, .. } if *i == id => Some(Ok(())),
+            NetEvent::Failed { id: i, error, .. } if *i == id => Some(Err(error.clone())),
+            _ => None,
+        });
+        tokio::time::timeout(Duration::from_secs(10), got).await.expect("an answer within 10 s")
+    }
+    assert_eq!(delivered(&mut stranger, hub_id).await, Ok(()), "the stranger takes the only general slot");
+    assert_eq!(delivered(&mut neighbour, hub_id).await, Ok(()), "the neighbour has its reserved slot");
+    assert!(delivered(&mut late, hub_id).await.is_err(), "no slot for another stranger");
+    stop.send(()).unwrap();
+    let _ = h.await;
+}

@@ -161,6 +161,11 @@ async fn scenarios_1_and_2_honest_then_an_offline_hop_is_cut_at_once_and_the_ret
 
     // On chain: Bob–Carol is severed by Bob; each side paid half the penalty;
     // Carol is still connected (through Dave), so nobody is partitioned.
+    // (The notice left when Bob's sever was signed: wait for it to land.)
+    until(Duration::from_secs(10), "Bob's sever is on chain", || async {
+        p.channel_state(BOB, CAROL).await != ChannelState::Open
+    })
+    .await;
     let ch = p.net.view.channel(p.c(BOB, CAROL)).await.unwrap().unwrap();
     assert_eq!(ch.state, ChannelState::Severed);
     assert_eq!(ch.severer.as_ref(), Some(&p.net.nodes[BOB].account));
@@ -292,6 +297,11 @@ async fn scenario_4_a_neighbour_that_withholds_late_fees_is_cut() {
     let out = p.net.nodes[ALEX].node.handle.send(o).await.unwrap();
     let OutcomeKind::Notice(n) = &out.kind else { panic!("expected Alice's notice: {out:?}") };
     assert_eq!(n.channel, ChannelId(p.c(ALICE, BOB)), "Alice cut Bob");
+    // The notice left when Alice's sever was signed, before it was final.
+    until(Duration::from_secs(10), "Alice's sever is on chain", || async {
+        p.net.view.channel(p.c(ALICE, BOB)).await.unwrap().unwrap().state != ChannelState::Open
+    })
+    .await;
     let ch = p.net.view.channel(p.c(ALICE, BOB)).await.unwrap().unwrap();
     assert_eq!(ch.state, ChannelState::Severed);
     assert_eq!(ch.severer.as_ref(), Some(&p.net.nodes[ALICE].account));
