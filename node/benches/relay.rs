@@ -268,7 +268,7 @@ impl Por {
 
 /// One paid request, until its response.
 async fn paid(h: NodeHandle, route: Route) {
-    let (_, mut rx) = h.request(route, "echo", vec![7u8; BODY], MAX_RESPONSE).await.unwrap();
+    let (id, mut rx) = h.request(route, "echo", vec![7u8; BODY], MAX_RESPONSE).await.unwrap();
     let done = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(d) = rx.recv().await {
             match d {
@@ -281,7 +281,8 @@ async fn paid(h: NodeHandle, route: Route) {
                 Delivery::Acked { .. } | Delivery::LatePayment { .. } => {}
             }
         }
-        panic!("the requester dropped the request");
+        let why = h.refusal(id).await.ok().flatten();
+        panic!("the requester dropped the request: {why:?}");
     })
     .await;
     done.expect("no response within 10 s");

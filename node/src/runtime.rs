@@ -321,7 +321,7 @@ impl EventLoop {
             }
             Command::NoticeRefuted { channel } => {
                 warn!(%channel, "a notice named a channel that was closed cooperatively: cutting who sent it");
-                self.engine.notice_refuted(channel, &mut out);
+                self.engine.notice_refuted(channel, now, &mut out);
                 self.apply(out);
             }
             Command::LateTerms { late_fee_per_sec, max_late_ms } => {

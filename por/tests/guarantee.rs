@@ -449,3 +449,45 @@ async fn a_false_notice_never_lands_and_its_sender_is_cut() {
     let ch = p.net.view.channel(p.c(ALICE, BOB)).await.unwrap().unwrap();
     assert_eq!(ch.severer.as_ref(), Some(&p.net.nodes[ALICE].account));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cooperative_close_cannot_stand_in_for_a_severance() {
+    // Bob dodges late fees with a notice naming Bob–Carol, then closes
+    // Bob–Carol cooperatively with Carol so that the channel does leave the
+    // graph. A notice can only name a severance: Alice cuts Bob as soon as
+    // the chain shows the close, without waiting out her minute.
+    let p = Paper::start(0, |i, c| {
+        if i == BOB {
+            c.faults.false_notices = true;
+            c.policy.missed_syncs = 0;
+        }
+    })
+    .await;
+    p.wait_routes(6).await;
+    // Dave answers late, so Bob's deadline passes with the request in flight.
+    let slow = std::sync::Arc::new(|r: por_node::ServiceRequest| async move {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        por_node::Reply::ok(r.body)
+    });
+    p.net.nodes[DAVE].node.handle.serve("echo", slow).await.unwrap();
+    let mut o = p.request();
+    o.attempts = 1;
+    let out = p.net.nodes[ALEX].node.handle.send(o).await.unwrap();
+    let OutcomeKind::Notice(n) = &out.kind else { panic!("expected Bob's notice: {out:?}") };
+    let bob_carol = p.c(BOB, CAROL);
+    assert_eq!(n.channel, ChannelId(bob_carol));
+    let best = p.net.nodes[BOB].node.handle.best_voucher(ChannelId(bob_carol)).await.unwrap();
+    p.net.nodes[BOB].c.propose_close(bob_carol, best.as_ref()).await.unwrap();
+    // Carol's agent confirms the close; Alice's agent sees it and Alice cuts
+    // Bob far sooner than her notice_confirm_ms (60 s).
+    until(Duration::from_secs(20), "Alice cuts Bob", || async {
+        p.channel_state(ALICE, BOB).await == ChannelState::Severed
+    })
+    .await;
+    let closed = p.net.view.channel(bob_carol).await.unwrap().unwrap();
+    assert_eq!((closed.state, closed.severer), (ChannelState::Closed, None), "closed cooperatively");
+    let ch = p.net.view.channel(p.c(ALICE, BOB)).await.unwrap().unwrap();
+    assert_eq!(ch.severer.as_ref(), Some(&p.net.nodes[ALICE].account));
+    // Nobody cut Alex–Alice: Alice sent Alex a true notice of her own.
+    assert_eq!(p.channel_state(ALEX, ALICE).await, ChannelState::Open);
+}

@@ -187,6 +187,13 @@ pub struct PendingConfirm {
     pub severed: ChannelId,
     /// Deadline for the confirmation.
     pub until_ms: u64,
+    /// The notice was signed by the neighbour it came from (so, if false,
+    /// that neighbour lied; otherwise someone below it did, and the
+    /// neighbour may still correct it).
+    pub by_neighbour: bool,
+    /// The promised round trip to the severed channel: how long a
+    /// correction from below may take.
+    pub slack_ms: u64,
 }
 
 /// One request in flight at one node.
@@ -218,10 +225,13 @@ pub struct Entry {
     pub hold: Hold,
 }
 
-/// What one request in flight counts against the caps of the channel it
-/// came in over; released when the entry goes.
+/// What one request counts against the caps of the channel it came in
+/// over: all of it while in flight; once answered upstream only the bytes
+/// of the answer it keeps; nothing once the entry goes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Hold {
+    /// 1 while the request is in flight (not answered upstream yet), then 0.
+    pub requests: usize,
     /// What this node paid onwards for it.
     pub value: Amount,
     /// Its body plus its response allowance.
@@ -234,6 +244,7 @@ impl Hold {
     /// `self + other`, saturating.
     pub fn plus(self, o: Hold) -> Hold {
         Hold {
+            requests: self.requests.saturating_add(o.requests),
             value: self.value.saturating_add(o.value),
             bytes: self.bytes.saturating_add(o.bytes),
             liability: self.liability.saturating_add(o.liability),
@@ -243,6 +254,7 @@ impl Hold {
     /// `self - other`, saturating.
     pub fn minus(self, o: Hold) -> Hold {
         Hold {
+            requests: self.requests.saturating_sub(o.requests),
             value: self.value.saturating_sub(o.value),
             bytes: self.bytes.saturating_sub(o.bytes),
             liability: self.liability.saturating_sub(o.liability),

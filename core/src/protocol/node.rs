@@ -317,7 +317,22 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 out.push(Effect::Send { channel: up.channel, msg: Wire::Response(response) });
             }
         }
+        self.answered(&id);
         Ok(())
+    }
+
+    /// Request `id` was answered upstream (response or notice): it is no
+    /// longer in flight against its upstream channel's caps, and holds only
+    /// the bytes of the answer it keeps for a re-ask.
+    fn answered(&mut self, id: &RequestId) {
+        let Some(e) = self.requests.get_mut(id) else { return };
+        let Some(up) = e.up.as_ref() else { return };
+        let keep = Hold { bytes: resend::answer_bytes(up).min(e.hold.bytes), ..Hold::default() };
+        let freed = e.hold.minus(keep);
+        e.hold = keep;
+        if let Some(c) = self.channels.get_mut(&up.channel) {
+            c.held = c.held.minus(freed);
+        }
     }
 
     fn on_request(&mut self, channel: ChannelId, paid: PaidRequest, now: u64, out: &mut Vec<Effect>) {
@@ -395,13 +410,14 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
         let k = hops.len();
         let hold = Hold {
+            requests: 1,
             value: q.pay_next,
             bytes: (request.body.len() as u64).saturating_add(request.max_response_bytes),
             liability: config::late_fee(self.config.late_fee_per_sec, self.config.max_late_ms, self.config.max_late_ms),
         };
         let lim = &self.config.limits;
         let held = ch.held.plus(hold);
-        if ch.up_ids.len() >= lim.max_in_flight
+        if held.requests > lim.max_in_flight
             || held.value > lim.max_value_in_flight
             || held.bytes.saturating_add(self.kept.bytes(channel)) > lim.max_bytes_held
             || held.liability > lim.max_late_liability
@@ -560,6 +576,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 out.push(Effect::Send { channel: up.channel, msg: Wire::Response(resp) });
             }
         }
+        self.answered(&id);
         self.try_finish(id, now);
     }
 

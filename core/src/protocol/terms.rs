@@ -95,7 +95,9 @@ pub struct Limits {
     /// for: the relay lane's frame limit less room for the envelope, so an
     /// allowed response always fits one frame. Default `4_194_304` (4 MiB).
     pub max_response_bytes: u64,
-    /// Requests in flight that came in over one channel. Default `256`.
+    /// Requests in flight that came in over one channel: accepted and not
+    /// answered upstream yet (a request whose answer is only kept for a
+    /// re-ask counts in `max_bytes_held`, not here). Default `256`.
     pub max_in_flight: usize,
     /// Value in flight over one channel: the sum of what this node paid
     /// onwards for the requests in flight that came in over it, in yocto.

@@ -85,7 +85,9 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             d.request = None;
         }
         let until = now.saturating_add(self.config.policy.notice_confirm_ms).saturating_add(slack);
-        self.watch.set(e, PendingConfirm { severed: notice.channel, until_ms: until });
+        let by_neighbour = self.channels.get(&channel).is_some_and(|c| c.ledger.remote == notice.severer);
+        let pending = PendingConfirm { severed: notice.channel, until_ms: until, by_neighbour, slack_ms: slack };
+        self.watch.set(e, pending);
         out.push(Effect::WatchChannel { channel: notice.channel });
         out.push(Effect::SetTimer { at_ms: until, timer: Timer::ConfirmNotice(id) });
         self.pass_notice_up(id, notice, now, out);
@@ -114,6 +116,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             c.notice_sends.push((0, 0));
             out.push(Effect::Send { channel: up.channel, msg: Wire::Notice(notice) });
             let ch = up.channel;
+            self.answered(&id);
             self.arm_sync(ch, now, out);
         }
     }
@@ -132,14 +135,31 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     }
 
     /// The chain says `channel` left the graph by a cooperative close, not
-    /// a severance: every notice that named it was a lie (DESIGN §2.7), and
-    /// the edge each came over is cut now, without waiting for the
-    /// confirmation's deadline. The requests keep their pending notice, so
-    /// the cut sends a true notice upstream in its place.
-    pub fn notice_refuted(&mut self, channel: ChannelId, out: &mut Vec<Effect>) {
+    /// a severance: every notice that named it was a lie (DESIGN §2.7). A
+    /// notice signed by the neighbour it came from is that neighbour's lie,
+    /// and the edge is cut at once. One signed further down was passed on by
+    /// the neighbour, who may be honest and about to cut the liar and send
+    /// a true notice in its place: its confirmation deadline is brought
+    /// forward to the promised round trip to the named channel, and the
+    /// confirmation timer cuts only if no correction came by then. The
+    /// requests keep their pending notice, so a cut sends a true notice
+    /// upstream in its place.
+    pub fn notice_refuted(&mut self, channel: ChannelId, now: u64, out: &mut Vec<Effect>) {
         let Some(ids) = self.watch.by_channel.get(&channel) else { return };
-        let liars: BTreeSet<ChannelId> =
-            ids.iter().filter_map(|id| self.requests.get(id)?.down.as_ref().map(|d| d.channel)).collect();
+        let mut liars = BTreeSet::new();
+        for id in ids {
+            let Some(e) = self.requests.get_mut(id) else { continue };
+            let (Some(d), Some(c)) = (e.down.as_ref(), e.confirm.as_mut()) else { continue };
+            if c.by_neighbour {
+                liars.insert(d.channel);
+            } else {
+                let sooner = now.saturating_add(c.slack_ms);
+                if sooner < c.until_ms {
+                    c.until_ms = sooner;
+                    out.push(Effect::SetTimer { at_ms: sooner, timer: Timer::ConfirmNotice(*id) });
+                }
+            }
+        }
         for c in liars {
             self.sever(c, SeverReason::FalseNotice, out);
         }

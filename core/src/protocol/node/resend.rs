@@ -47,7 +47,7 @@ impl Default for KeptAnswers {
 
 /// What a kept answer weighs against the channel's byte cap: its body and
 /// room for the rest of the message.
-fn answer_bytes(up: &UpLeg) -> u64 {
+pub(super) fn answer_bytes(up: &UpLeg) -> u64 {
     match &up.answer {
         Some(Answer::Response(r)) => r.body.len() as u64 + 256,
         Some(Answer::Notice(_)) => 256,

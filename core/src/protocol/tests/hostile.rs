@@ -284,8 +284,9 @@ fn a_notice_signed_by_no_end_of_its_channel_is_refused() {
 }
 
 /// A notice whose channel then turns out closed cooperatively was a lie
-/// (a cooperative close cannot be named in a notice): the edge it came over
-/// is cut at once, not at the confirmation deadline.
+/// (a cooperative close cannot be named in a notice): the neighbour who
+/// signed it is cut at once; one who only passed it on gets the round trip
+/// to correct it.
 #[test]
 fn a_notice_refuted_by_a_cooperative_close_cuts_its_sender() {
     let mut net = Net::paper(|_| cfg(FailurePolicy::default()));
@@ -297,14 +298,49 @@ fn a_notice_refuted_by_a_cooperative_close_cuts_its_sender() {
     let mut out = Vec::new();
     net.nodes[1].handle_message(ChannelId(2), Wire::Notice(notice), 400, &mut out);
     assert!(out.iter().any(|e| matches!(e, Effect::WatchChannel { channel: ChannelId(3) })), "{out:?}");
+    let passed_up = out
+        .iter()
+        .find_map(|e| match e {
+            Effect::Send { channel: ChannelId(1), msg: Wire::Notice(n) } => Some(n.clone()),
+            _ => None,
+        })
+        .expect("Alice passes Bob's notice up to Alex");
+    // Alex got it from Alice, who did not sign it: Alice may be honest and
+    // about to correct it, so Alex's deadline only comes forward, to the
+    // round trip to Bob–Carol (2 · (100 + 200 + 100) ms).
+    let mut at_alex = Vec::new();
+    net.nodes[0].handle_message(ChannelId(1), Wire::Notice(passed_up), 500, &mut at_alex);
+    at_alex.clear();
+    net.nodes[0].notice_refuted(ChannelId(3), 600, &mut at_alex);
+    assert!(matches!(at_alex[..], [Effect::SetTimer { at_ms: 1_400, timer: Timer::ConfirmNotice(_) }]), "{at_alex:?}");
+    // Alice got it from Bob, who signed it: Bob lied, and she cuts him now.
     out.clear();
-    net.nodes[1].notice_refuted(ChannelId(3), &mut out);
+    net.nodes[1].notice_refuted(ChannelId(3), 500, &mut out);
     assert!(
         matches!(out[..], [Effect::Sever { channel: ChannelId(2), reason: SeverReason::FalseNotice, .. }]),
         "{out:?}"
     );
     // A channel no notice named refutes nothing.
     out.clear();
-    net.nodes[1].notice_refuted(ChannelId(4), &mut out);
+    net.nodes[1].notice_refuted(ChannelId(4), 500, &mut out);
     assert!(out.is_empty(), "{out:?}");
+}
+
+/// A request answered upstream no longer counts as in flight: a neighbour
+/// sending one request at a time is never busy, however many answers the
+/// node still keeps for re-asks.
+#[test]
+fn answered_requests_free_their_slot() {
+    let mut net = Net::paper(|_| {
+        let mut c = cfg(FailurePolicy::default());
+        c.limits.max_in_flight = 1;
+        c
+    });
+    for nonce in 0..4 {
+        net.request(&[0, 1, 2, 3], nonce);
+        net.run_until(net.now + 1_000);
+    }
+    let got = net.terminal(0);
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(got.iter().all(|(_, what)| *what == "response"), "{got:?}");
 }
