@@ -54,10 +54,26 @@ pub struct Chain {
     pub partitioned: Vec<bool>,
     /// The money there is, fixed at the start.
     pub total: Amount,
+    /// Per node, what the chain took and gave back (the books' penalty
+    /// columns).
+    pub books: Vec<ChainBooks>,
     severances: Vec<Severance>,
     penalty: Amount,
     slash_bps: u32,
     step_budget: u64,
+}
+
+/// What the chain took from one node and gave back, in all.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChainBooks {
+    /// Half penalties collected for cuts this node made.
+    pub cut_penalties: Amount,
+    /// Half penalties collected for cuts its neighbours made.
+    pub cut_against: Amount,
+    /// Stake slashed for ending on the small side of a partition.
+    pub slashed: Amount,
+    /// Half penalties paid back to it out of a partition's slash.
+    pub reimbursed: Amount,
 }
 
 /// What a severance did on chain.
@@ -84,6 +100,7 @@ impl Chain {
             treasury: 0,
             partitioned: vec![false; stakes.len()],
             total: stakes.iter().sum(),
+            books: vec![ChainBooks::default(); stakes.len()],
             severances: Vec::new(),
             penalty,
             slash_bps,
@@ -107,13 +124,14 @@ impl Chain {
         self.deposits.get(channel.0 as usize).is_some_and(|d| d.is_some())
     }
 
-    /// Adversarial close: pays each side out by the best vouchers
-    /// (`a_received`: what `a` holds from `b`, and the reverse), charges half
-    /// the penalty to each, and runs the partition check. `Err` names a
-    /// violation (a payout that would go negative).
+    /// Adversarial close by `cutter`: pays each side out by the best
+    /// vouchers (`a_received`: what `a` holds from `b`, and the reverse),
+    /// charges half the penalty to each, and runs the partition check. `Err`
+    /// names a violation (a payout that would go negative).
     pub fn sever(
         &mut self,
         channel: ChannelId,
+        cutter: u32,
         a_received: Amount,
         b_received: Amount,
     ) -> Result<SeverOutcome, String> {
@@ -133,7 +151,13 @@ impl Chain {
         self.balance[b as usize] += pb;
         let half = self.penalty / 2;
         for n in [a, b] {
-            self.charge(n, half);
+            let took = self.charge(n, half);
+            let books = &mut self.books[n as usize];
+            if n == cutter {
+                books.cut_penalties += took;
+            } else {
+                books.cut_against += took;
+            }
         }
         self.severances.push(Severance { a, b, half, reimbursed: false });
         let mut check = PartitionCheck::new(channel, a, b, &self.graph);
@@ -152,14 +176,15 @@ impl Chain {
     }
 
     /// Takes `amount` from the node's stake, then from its balance; what
-    /// neither covers is not collected.
-    fn charge(&mut self, n: u32, amount: Amount) {
+    /// neither covers is not collected. Returns what was collected.
+    fn charge(&mut self, n: u32, amount: Amount) -> Amount {
         let n = n as usize;
         let from_stake = amount.min(self.stake[n]);
         self.stake[n] -= from_stake;
         let rest = (amount - from_stake).min(self.balance[n]);
         self.balance[n] -= rest;
         self.treasury += from_stake + rest;
+        from_stake + rest
     }
 
     fn partition(&mut self, channel: ChannelId, nodes: Vec<u32>, stake: Amount, calls: u32) -> PartitionReport {
@@ -171,6 +196,7 @@ impl Chain {
                 self.partitioned[n as usize] = true;
                 let s = self.stake[n as usize] * self.slash_bps as Amount / 10_000;
                 self.stake[n as usize] -= s;
+                self.books[n as usize].slashed += s;
                 pool += s;
             }
         }
@@ -185,12 +211,18 @@ impl Chain {
             let pay = s.half.min(pool);
             pool -= pay;
             self.balance[big as usize] += pay;
+            self.books[big as usize].reimbursed += pay;
             reimbursed += pay;
             s.reimbursed = pay == s.half;
         }
         self.treasury += pool;
         let slashed = reimbursed + pool;
         PartitionReport { channel: channel.0, nodes, stake, slashed, reimbursed, calls }
+    }
+
+    /// The two ends of every severance so far.
+    pub fn severed_pairs(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.severances.iter().map(|s| (s.a, s.b))
     }
 
     /// Money held by the chain now: stakes, balances, open deposits and the
@@ -213,16 +245,18 @@ mod tests {
         c.open(ChannelId(0), 0, 1, p, 50);
         c.open(ChannelId(1), 0, 2, p, 50);
         c.open(ChannelId(2), 1, 2, p, 50);
-        let o = c.sever(ChannelId(0), 0, 7).unwrap();
+        let o = c.sever(ChannelId(0), 1, 0, 7).unwrap();
         assert_eq!(o.payouts, (43, 57));
         assert!(o.partition.is_none(), "0 still reaches 2");
-        let o = c.sever(ChannelId(1), 0, 0).unwrap();
+        let o = c.sever(ChannelId(1), 2, 0, 0).unwrap();
         let part = o.partition.expect("0 is cut off");
         assert_eq!(part.nodes, vec![0]);
         assert_eq!(part.reimbursed, 20, "both neighbours get their half back");
         assert_eq!(c.stake[1], 1000 - 10);
         assert_eq!(c.balance[1], 57 + 10);
         assert_eq!(c.held(), c.total, "money is conserved");
-        assert!(c.sever(ChannelId(1), 0, 0).is_err(), "twice");
+        assert_eq!((c.books[1].cut_penalties, c.books[1].reimbursed), (10, 10));
+        assert_eq!((c.books[0].cut_against, c.books[0].slashed), (20, 40));
+        assert!(c.sever(ChannelId(1), 2, 0, 0).is_err(), "twice");
     }
 }

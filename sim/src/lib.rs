@@ -124,6 +124,30 @@ pub fn check_expectations(sc: &Scenario, s: &Summary) -> Vec<String> {
             _ => {}
         }
     }
+    for (reason, want) in &e.min_refused {
+        let got = s.refused.get(reason).copied().unwrap_or(0);
+        if got < *want {
+            bad.push(format!("{reason} refusals: expected at least {want}, got {got}"));
+        }
+    }
+    for (reason, most) in &e.max_refused_to_honest {
+        let got = s.refused_to.get("honest").and_then(|m| m.get(reason)).copied().unwrap_or(0);
+        if got > *most {
+            bad.push(format!("{reason} refusals to honest neighbours: expected at most {most}, got {got}"));
+        }
+    }
+    if let Some(share) = e.min_honest_response_share {
+        let [started, answered] = s.requests_by_client_class.get("honest").copied().unwrap_or([0, 0]);
+        if (answered as f64) < share * started as f64 {
+            bad.push(format!("honest clients: {answered} of {started} requests answered, expected a share of {share}"));
+        }
+    }
+    for (kind, n) in &s.economics.violations_by_kind {
+        if !e.economic_exceptions.contains(kind) {
+            let first = s.economics.violations.iter().find(|v| &v.kind == kind);
+            bad.push(format!("{kind}: {n} nodes, first: {first:?}"));
+        }
+    }
     if !e.violations_ok() && s.violation_count > 0 {
         bad.push(format!("{} invariant violations, first: {:?}", s.violation_count, s.violations.first()));
     }

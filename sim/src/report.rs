@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::chain::PartitionReport;
 use crate::sim::Sim;
-pub use crate::stats::{RequestCounts, Stats, Violation};
+pub use crate::stats::{EconViolation, NodeBooks, RequestCounts, Stats, Violation};
 
 #[derive(Serialize)]
 struct Money {
@@ -79,9 +79,19 @@ pub struct Summary {
     partitions: Vec<PartitionReport>,
     /// Names of partitioned nodes.
     pub partitioned: Vec<String>,
-    refused: BTreeMap<String, u64>,
+    /// Messages refused, by reason.
+    pub refused: BTreeMap<String, u64>,
+    /// Requests refused, by the sender's class and the reason.
+    pub refused_to: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Requests started and answered, by the client's class.
+    pub requests_by_client_class: BTreeMap<String, [u64; 2]>,
+    /// A lying requester's lies: told, refused with the matching reason.
+    pub lies: [u64; 2],
     routing: BTreeMap<String, u64>,
     money: Money,
+    /// Each node's books, summed by class, with the worst honest nodes and
+    /// the attackers, and the economic invariants.
+    pub economics: Economics,
     /// Invariant violations in all.
     pub violation_count: u64,
     /// The first 100.
@@ -101,6 +111,88 @@ pub struct Summary {
     #[serde(skip)]
     /// Outcomes per client class, for the plot.
     pub outcomes_by_class: BTreeMap<String, [u64; 3]>,
+}
+
+/// The books of a run (see [`NodeBooks`]).
+#[derive(Serialize)]
+pub struct Economics {
+    /// Sums by behaviour class.
+    pub by_class: BTreeMap<String, ClassBooks>,
+    /// The ten honest nodes that lost most (by `loss`), worst first.
+    pub worst_honest: Vec<NodeBooks>,
+    /// Every node not honest (the first 100), by `loss`, least first.
+    pub attackers: Vec<NodeBooks>,
+    /// Broken economic invariants, by kind.
+    pub violations_by_kind: BTreeMap<String, u64>,
+    /// The first 100.
+    pub violations: Vec<EconViolation>,
+}
+
+/// One class's books, summed (decimal strings), with its extremes.
+#[derive(Serialize, Default)]
+pub struct ClassBooks {
+    /// Nodes of the class.
+    pub nodes: u64,
+    /// Sum of `net`.
+    pub net: String,
+    /// Sum of `loss` over the nodes that lost.
+    pub lost: String,
+    /// Sum of `earned`.
+    pub earned: String,
+    /// Sum of half penalties of own cuts.
+    pub cut_penalties: String,
+    /// Sum of half penalties of cuts by others.
+    pub cut_against: String,
+    /// Sum slashed.
+    pub slashed: String,
+    /// Sum reimbursed.
+    pub reimbursed: String,
+    /// The largest `loss` of one node.
+    pub worst_loss: String,
+    /// The smallest `loss` of one node.
+    pub least_loss: String,
+    /// The largest `beyond` of one node.
+    pub worst_beyond: String,
+}
+
+impl Economics {
+    fn build(s: &Stats) -> Economics {
+        let mut by_class: BTreeMap<String, Vec<&NodeBooks>> = BTreeMap::new();
+        for b in &s.books {
+            by_class.entry(b.class.clone()).or_default().push(b);
+        }
+        let by_class = by_class
+            .into_iter()
+            .map(|(k, v)| {
+                let sum = |f: &dyn Fn(&NodeBooks) -> i128| v.iter().map(|b| f(b)).sum::<i128>().to_string();
+                let c = ClassBooks {
+                    nodes: v.len() as u64,
+                    net: sum(&|b| b.net),
+                    lost: sum(&|b| b.loss.max(0)),
+                    earned: sum(&|b| b.earned),
+                    cut_penalties: sum(&|b| b.cut_penalties as i128),
+                    cut_against: sum(&|b| b.cut_against as i128),
+                    slashed: sum(&|b| b.slashed as i128),
+                    reimbursed: sum(&|b| b.reimbursed as i128),
+                    worst_loss: v.iter().map(|b| b.loss).max().unwrap_or(0).to_string(),
+                    least_loss: v.iter().map(|b| b.loss).min().unwrap_or(0).to_string(),
+                    worst_beyond: v.iter().map(|b| b.beyond).max().unwrap_or(0).to_string(),
+                };
+                (k, c)
+            })
+            .collect();
+        let mut honest: Vec<&NodeBooks> = s.books.iter().filter(|b| b.class == "honest").collect();
+        honest.sort_by_key(|b| (std::cmp::Reverse(b.loss), b.node));
+        let mut attackers: Vec<&NodeBooks> = s.books.iter().filter(|b| b.class != "honest").collect();
+        attackers.sort_by_key(|b| (b.loss, b.node));
+        Economics {
+            by_class,
+            worst_honest: honest.into_iter().take(10).cloned().collect(),
+            attackers: attackers.into_iter().take(100).cloned().collect(),
+            violations_by_kind: s.econ_by_kind.clone(),
+            violations: s.econ_violations.clone(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -187,6 +279,9 @@ impl Summary {
             partitions: s.partitions.clone(),
             partitioned,
             refused: s.refused.clone(),
+            refused_to: s.refused_to.clone(),
+            requests_by_client_class: s.requests_by_client_class.clone(),
+            lies: s.lies,
             routing: BTreeMap::from([("exact_calls".to_string(), exact), ("trees_built".to_string(), trees)]),
             money: Money {
                 total: sim.chain.total,
@@ -197,6 +292,7 @@ impl Summary {
                 by_class,
                 per_node: (sim.nodes.len() <= 200).then_some(per_node),
             },
+            economics: Economics::build(s),
             violation_count: s.violation_count,
             violations: s.violations.clone(),
             net_by_name,

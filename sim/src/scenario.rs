@@ -337,8 +337,16 @@ pub struct BehaviourSpec {
     /// `"honest"`, `"offline"` (from `from_ms` on: receives and sends
     /// nothing), `"slow"` (answers requests `extra_ms` late), `"no_late_fees"`
     /// (never pays late fees), `"false_notices"` (lies about severance at
-    /// its deadlines) or `"silent"` (drops every paid request unacknowledged
-    /// but stays connected and syncs: `faults.drop_requests`).
+    /// its deadlines), `"silent"` (drops every paid request unacknowledged
+    /// but stays connected and syncs: `faults.drop_requests`), `"refusing"`
+    /// (answers every paid request `Busy`: `limits.max_in_flight = 0`),
+    /// `"lying_requester"` (every request it sends lies, in turn, about a
+    /// hop's fee, a hop's latency, the server's service time, the response
+    /// allowance, or has a loop or more than `max_hops` hops; its first hop
+    /// must refuse each with the matching reason) or `"flooder"` (besides
+    /// the workload, sends `flood_requests` requests at `flood_per_sec` from
+    /// `from_ms` on, all to one relay, its lowest-numbered channel's other
+    /// end, which serves them; that channel's caps answer `Busy`).
     pub kind: String,
     /// Nodes by name.
     #[serde(default)]
@@ -352,6 +360,12 @@ pub struct BehaviourSpec {
     /// Extra delay of `"slow"`. Default 0.
     #[serde(default)]
     pub extra_ms: u64,
+    /// Rate of a `"flooder"`'s requests, per second. Default 0.
+    #[serde(default)]
+    pub flood_per_sec: f64,
+    /// Requests a `"flooder"` sends. Default 0.
+    #[serde(default)]
+    pub flood_requests: u64,
     /// A failure policy replacing the protocol's for these nodes.
     #[serde(default)]
     pub policy: Option<FailurePolicy>,
@@ -420,6 +434,20 @@ pub struct Expect {
     /// The run must report no invariant violation. Default `true` when the
     /// scenario says nothing (see [`Expect::violations_ok`]).
     pub allow_violations: bool,
+    /// Economic invariants (`"honest_loss"`, `"relay_loss"`,
+    /// `"attacker_gain"`, see `checks`) this scenario is known to break; a
+    /// scenario that lists one says why in a comment. Every other one must
+    /// hold. Default empty: all must hold.
+    pub economic_exceptions: Vec<String>,
+    /// At least this many requests refused, by reason (`Busy`,
+    /// `TermsMismatch`, …). Default empty.
+    pub min_refused: std::collections::BTreeMap<String, u64>,
+    /// At most this many requests from honest neighbours refused, by reason.
+    /// Default empty.
+    pub max_refused_to_honest: std::collections::BTreeMap<String, u64>,
+    /// At least this share of the honest clients' requests ended with a
+    /// response. Default none.
+    pub min_honest_response_share: Option<f64>,
 }
 
 impl Expect {

@@ -132,9 +132,125 @@ pub struct Stats {
     /// Outcomes (response, notice, open past the bound) by the class of the
     /// server asked.
     pub outcomes_by_class: BTreeMap<String, [u64; 3]>,
+    /// Requests started and requests answered by a response, by the class
+    /// of the client.
+    pub requests_by_client_class: BTreeMap<String, [u64; 2]>,
+    /// Requests refused, by the class of the neighbour that sent them and
+    /// the reason.
+    pub refused_to: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Attempts a lying requester sent with a lie, and how many of them its
+    /// first hop refused with the reason the lie calls for.
+    pub lies: [u64; 2],
+    /// Per client: what it paid for its attempts the first hop
+    /// acknowledged (counted at the ack).
+    pub spent_by: BTreeMap<u32, Amount>,
+    /// Per client: what it paid for attempts neither acknowledged nor
+    /// refused yet (counted at the send, moved at the ack or the refusal).
+    pub unacked_by: BTreeMap<u32, Amount>,
+    /// Each node's books at the end of the run.
+    pub books: Vec<NodeBooks>,
+    /// The first 100 broken economic invariants.
+    pub econ_violations: Vec<EconViolation>,
+    /// All broken economic invariants, by kind.
+    pub econ_by_kind: BTreeMap<String, u64>,
+}
+
+/// One node's money over a run, split by where it came from and went
+/// (DESIGN §2.3, §2.6, §2.8). Credit from refused requests (§2.10) counts
+/// as the payer's money on open channels, where the payer's next request
+/// spends it. The identity the split keeps:
+/// `net = earned − spent − unacked + late_in − late_out − cut_penalties −
+/// cut_against − slashed + reimbursed`; `earned` is what is left of it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NodeBooks {
+    /// Node index.
+    pub node: u32,
+    /// Name.
+    pub name: String,
+    /// Behaviour class.
+    pub class: String,
+    /// `"client"`, `"server"` or `"relay"`.
+    pub role: String,
+    /// Money at the end less money at the start (stake, chain balance and
+    /// channel books; credit counted as the payer's).
+    #[serde(serialize_with = "decimal")]
+    pub net: i128,
+    /// Fees paid for its own attempts that the first hop acknowledged (the
+    /// service it bought).
+    #[serde(with = "por_core::bytes::amount_serde")]
+    pub spent: Amount,
+    /// Fees paid for its own attempts that were neither acknowledged nor
+    /// refused (a first hop that kept the voucher and stayed silent).
+    #[serde(with = "por_core::bytes::amount_serde")]
+    pub unacked: Amount,
+    /// Fees earned as relay and server: the rest of `net`.
+    #[serde(serialize_with = "decimal")]
+    pub earned: i128,
+    /// Late fees received.
+    #[serde(with = "por_core::bytes::amount_serde")]
+    pub late_in: Amount,
+    /// Late fees paid.
+    #[serde(with = "por_core::bytes::amount_serde")]
+    pub late_out: Amount,
+    /// Half penalties of the cuts it made.
+    #[serde(with = "por_core::bytes::amount_serde")]
+    pub cut_penalties: Amount,
+    /// Half penalties of cuts its neighbours made.
+    #[serde(with = "por_core::bytes::amount_serde")]
+    pub cut_against: Amount,
+    /// Stake slashed in partitions.
+    #[serde(with = "por_core::bytes::amount_serde")]
+    pub slashed: Amount,
+    /// Half penalties paid back to it.
+    #[serde(with = "por_core::bytes::amount_serde")]
+    pub reimbursed: Amount,
+    /// Credit it holds for its neighbours (their refused requests' pay) on
+    /// open channels.
+    #[serde(with = "por_core::bytes::amount_serde")]
+    pub credit_held: Amount,
+    /// Credit its neighbours hold for it on open channels.
+    #[serde(with = "por_core::bytes::amount_serde")]
+    pub credit_out: Amount,
+    /// Ended on the small side of a partition.
+    pub partitioned: bool,
+    /// What it lost beyond the service it bought: `−(net + spent)`.
+    #[serde(serialize_with = "decimal")]
+    pub loss: i128,
+    /// What it lost beyond what the protocol prices in: `loss` less the half
+    /// penalties of its own cuts and the late fees it paid beyond those it
+    /// received (never below zero).
+    #[serde(serialize_with = "decimal")]
+    pub beyond: i128,
+    /// The other ends of its channels that were cut (not printed).
+    #[serde(skip)]
+    pub neighbours: Vec<u32>,
+}
+
+/// One broken economic invariant (see `checks`).
+#[derive(Debug, Clone, Serialize)]
+pub struct EconViolation {
+    /// `"honest_loss"`, `"relay_loss"` or `"attacker_gain"`.
+    pub kind: String,
+    /// The node concerned.
+    pub node: String,
+    /// What happened.
+    pub detail: String,
+}
+
+fn decimal<S: serde::Serializer>(v: &i128, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
 }
 
 impl Stats {
+    /// Records a broken economic invariant (the first 100 are kept, all
+    /// are counted).
+    pub fn econ_violation(&mut self, kind: &str, node: &str, detail: String) {
+        *self.econ_by_kind.entry(kind.into()).or_default() += 1;
+        if self.econ_violations.len() < 100 {
+            self.econ_violations.push(EconViolation { kind: kind.into(), node: node.into(), detail });
+        }
+    }
+
     /// Records a broken invariant (the first 100 are kept, all are counted).
     pub fn violation(&mut self, t: u64, kind: &str, id: Option<RequestId>, detail: String) {
         self.violation_count += 1;

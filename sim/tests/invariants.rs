@@ -32,6 +32,8 @@ fn random_scenario(seed: u64) -> Scenario {
                 count: r.gen_range(1..3),
                 from_ms: r.gen_range(0..20_000),
                 extra_ms: r.gen_range(0..5_000),
+                flood_per_sec: 0.0,
+                flood_requests: 0,
                 policy: None,
                 faults: None,
             });
@@ -78,6 +80,8 @@ fn the_checker_reports_a_broken_guarantee() {
         count: 6,
         from_ms: 0,
         extra_ms: 8_000,
+        flood_per_sec: 0.0,
+        flood_requests: 0,
         policy: None,
         faults: None,
     });

@@ -91,9 +91,14 @@ fn the_fault_table_does_the_same_and_an_honest_b_answers_at_once() {
         count: 0,
         from_ms: 0,
         extra_ms: 0,
+        flood_per_sec: 0.0,
+        flood_requests: 0,
         policy: None,
         faults: Some(FaultInjection { drop_requests: true, ..FaultInjection::default() }),
     }];
+    // B is silent by its fault table but labelled honest: its books count
+    // as an honest node's, and it is cut.
+    sc.expect.economic_exceptions = vec!["honest_loss".into()];
     let (_, _, table) = run_one(sc);
     assert_eq!(table.attempts, silent.attempts);
     let mut sc = base;

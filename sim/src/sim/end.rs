@@ -1,10 +1,12 @@
 //! The end of a run: the invariant checks of attempts still open, the
-//! channels' books, and the requests still running.
+//! channels' books, the requests still running, and each node's books with
+//! the economic invariants.
 
 use por_core::{Amount, ChannelId, RequestId};
 
 use super::Sim;
-use crate::checks::{Track, overdrawn};
+use crate::checks::{Track, attacker_gain, honest_loss, overdrawn, relay_loss};
+use crate::stats::NodeBooks;
 
 impl Sim {
     /// End-of-run checks: open acknowledged attempts must still be within
@@ -54,5 +56,75 @@ impl Sim {
         }
         self.stats.money_in_flight = in_flight;
         self.requests_at_end();
+        self.books();
+    }
+
+    /// Each node's books (see [`NodeBooks`]) and the economic invariants.
+    fn books(&mut self) {
+        let roles = self.roles();
+        let n = self.nodes.len();
+        // Who touched whom: the two ends of a channel that was cut.
+        let mut neighbours = vec![Vec::new(); n];
+        for (a, b) in self.chain.severed_pairs() {
+            neighbours[a as usize].push(b);
+            neighbours[b as usize].push(a);
+        }
+        let s = &self.stats;
+        let mut books = Vec::with_capacity(n);
+        for (i, node) in self.nodes.iter().enumerate() {
+            let k = i as u32;
+            let (mut held, mut out) = (0, 0);
+            for (_, st) in node.engine.channels().filter(|(c, _)| self.chain.is_open(**c)) {
+                held += st.credit;
+                out += st.credit_out;
+            }
+            let net = (self.wealth(k) + out) as i128 - held as i128 - node.initial as i128;
+            let get = |m: &std::collections::BTreeMap<u32, Amount>| m.get(&k).copied().unwrap_or(0);
+            let (spent, unacked, late_in, late_out) =
+                (get(&s.spent_by), get(&s.unacked_by), get(&s.late_received_by), get(&s.late_paid_by));
+            let cb = self.chain.books[i];
+            let earned = net + (spent + unacked) as i128 - late_in as i128
+                + late_out as i128
+                + (cb.cut_penalties + cb.cut_against + cb.slashed) as i128
+                - cb.reimbursed as i128;
+            let loss = -(net + spent as i128);
+            let beyond = (loss - cb.cut_penalties as i128 - late_out.saturating_sub(late_in) as i128).max(0);
+            books.push(NodeBooks {
+                node: k,
+                name: node.name.clone(),
+                class: node.class.clone(),
+                role: roles[&k].to_string(),
+                net,
+                spent,
+                unacked,
+                earned,
+                late_in,
+                late_out,
+                cut_penalties: cb.cut_penalties,
+                cut_against: cb.cut_against,
+                slashed: cb.slashed,
+                reimbursed: cb.reimbursed,
+                credit_held: held,
+                credit_out: out,
+                partitioned: self.chain.partitioned[i],
+                loss,
+                beyond,
+                neighbours: std::mem::take(&mut neighbours[i]),
+            });
+        }
+        for b in &books {
+            if let Some(d) = honest_loss(b) {
+                self.stats.econ_violation("honest_loss", &b.name, d);
+            }
+            if let Some(d) = relay_loss(b) {
+                self.stats.econ_violation("relay_loss", &b.name, d);
+            }
+            let honest: Vec<&NodeBooks> =
+                b.neighbours.iter().map(|x| &books[*x as usize]).filter(|h| h.class == "honest").collect();
+            if let Some(d) = attacker_gain(b, &honest) {
+                self.stats.econ_violation("attacker_gain", &b.name, d);
+            }
+        }
+        self.stats.books = books;
     }
 }

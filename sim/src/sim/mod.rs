@@ -30,7 +30,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::chain::Chain;
 use crate::checks::Track;
 use crate::crypto::{SimSigner, SimVerifier, sim_key};
-use crate::routes::RouteCache;
+use crate::routes::{CachedRoute, RouteCache};
 use crate::scenario::{Scenario, ScenarioError};
 use crate::stats::Stats;
 pub use crate::stats::short;
@@ -54,6 +54,21 @@ pub struct SimNode {
     pub sent: u64,
     /// Requests served.
     pub served: u64,
+    /// Lies told (a lying requester's attempts).
+    pub lies: u64,
+}
+
+/// A flooder's stream of requests, all over one channel to the relay it
+/// floods.
+pub(crate) struct Flood {
+    pub(crate) from: u32,
+    pub(crate) route: CachedRoute,
+    /// Requests still to send.
+    left: u64,
+    /// Gap between two requests, ms.
+    every_ms: f64,
+    /// The next request's time (fractional).
+    clock: f64,
 }
 
 /// The events due at one millisecond, by class (messages and chain news,
@@ -94,6 +109,10 @@ pub(crate) enum Ev {
         tx: Hash32,
     },
     Arrival,
+    /// The next request of flood `i`.
+    Flood {
+        i: u32,
+    },
     Fixed {
         from: u32,
         to: u32,
@@ -123,6 +142,8 @@ pub(crate) struct Logical {
     pub(crate) to: u32,
     /// One of the scenario's fixed requests (its outcome is kept).
     pub(crate) fixed: bool,
+    /// Part of this flood (its route is the flood's).
+    pub(crate) flood: Option<u32>,
     pub(crate) started_ms: u64,
     /// The time of the `Wake` last pushed for it, if it has not fired.
     pub(crate) wake_at: Option<u64>,
@@ -180,6 +201,7 @@ pub struct Sim {
     /// The outcomes of the scenario's fixed requests, in the order they
     /// ended (those still running at the end last).
     pub fixed: Vec<FixedOutcome>,
+    pub(crate) floods: Vec<Flood>,
     watchers: HashMap<ChannelId, Vec<u32>>,
     clients: Vec<u32>,
     servers: Vec<u32>,
@@ -223,6 +245,7 @@ impl Sim {
             c.policy.sever_overdue_after_ms = None;
             c.policy.late_fee_grace_ms = u64::MAX / 4;
         }
+        let mut flooders = Vec::new();
         let named: Vec<u32> =
             sc.behaviours.iter().flat_map(|b| b.nodes.iter()).filter_map(|nm| built.index(nm).ok()).collect();
         for b in &sc.behaviours {
@@ -247,10 +270,17 @@ impl Sim {
                     "no_late_fees" => configs[w].faults.withhold_late_fees = true,
                     "false_notices" => configs[w].faults.false_notices = true,
                     "silent" => configs[w].faults.drop_requests = true,
+                    // Every paid request answered `Busy`: a first hop that
+                    // refuses everything, within the rules.
+                    "refusing" => configs[w].limits.max_in_flight = 0,
+                    "lying_requester" | "flooder" => {}
                     k => return Err(ScenarioError::Invalid(format!("unknown behaviour {k:?}"))),
                 }
                 if b.kind != "honest" {
                     class[w] = b.kind.clone();
+                }
+                if b.kind == "flooder" {
+                    flooders.push((w as u32, b.from_ms, b.flood_per_sec, b.flood_requests));
                 }
                 if let Some(p) = &b.policy {
                     configs[w].policy = p.clone();
@@ -267,6 +297,7 @@ impl Sim {
                 initial: built.stakes[i],
                 sent: 0,
                 served: 0,
+                lies: 0,
             })
             .collect();
         let mut chans = Vec::with_capacity(built.edges.len());
@@ -329,6 +360,7 @@ impl Sim {
             s.sort_unstable();
             s
         };
+        let floods = flooders.iter().filter_map(|&(f, at, rate, n)| flood(&built, f, at, rate, n)).collect();
         let mut sim = Sim {
             sc,
             now: 0,
@@ -350,6 +382,7 @@ impl Sim {
             reqs: Vec::new(),
             free_reqs: Vec::new(),
             fixed: Vec::new(),
+            floods,
             watchers: HashMap::new(),
             clients,
             servers,
@@ -368,6 +401,10 @@ impl Sim {
             for k in 0..f.count {
                 sim.push(f.at_ms + k * f.every_ms, 2, Ev::Fixed { from, to });
             }
+        }
+        for i in 0..sim.floods.len() {
+            let at = sim.floods[i].clock as u64;
+            sim.push(at, 2, Ev::Flood { i: i as u32 });
         }
         if sim.sc.workload.requests > 0 && !sim.clients.is_empty() && !sim.servers.is_empty() {
             let at = sim.sc.workload.start_ms;
@@ -498,9 +535,19 @@ impl Sim {
                     let at = (self.arrival_clock as u64).max(now);
                     self.push(at, 2, Ev::Arrival);
                 }
-                self.start_request(from, to, false, &mut out)
+                self.start_request(from, to, false, None, &mut out)
             }
-            Ev::Fixed { from, to } => self.start_request(from, to, true, &mut out),
+            Ev::Flood { i } => {
+                let f = &mut self.floods[i as usize];
+                f.left -= 1;
+                f.clock += f.every_ms;
+                let (from, to, next) = (f.from, f.route.nodes[1], f.clock as u64);
+                if f.left > 0 {
+                    self.push(next.max(now), 2, Ev::Flood { i });
+                }
+                self.start_request(from, to, false, Some(i), &mut out)
+            }
+            Ev::Fixed { from, to } => self.start_request(from, to, true, None, &mut out),
             Ev::Drive { req } => self.drive(req, &mut out),
             Ev::Wake { req } => self.wake(req, &mut out),
             Ev::Receipt { to, channel, nonce, reason } => {
@@ -590,7 +637,7 @@ impl Sim {
             b,
             reason
         );
-        match self.chain.sever(channel, ra, rb) {
+        match self.chain.sever(channel, n, ra, rb) {
             Err(e) => self.stats.violation(self.now, "money", None, e),
             Ok(o) => {
                 self.graph_version += 1;
@@ -655,7 +702,16 @@ impl Sim {
                 );
             }
             EngineEvent::CannotPay { .. } => self.stats.cannot_pay += 1,
-            EngineEvent::Refused { reason, .. } => *self.stats.refused.entry(format!("{reason:?}")).or_default() += 1,
+            EngineEvent::Refused { reason, kind, channel } => {
+                let reason = format!("{reason:?}");
+                if kind == "request" {
+                    let ch = &self.chans[channel.0 as usize];
+                    let sender = if ch.a == n { ch.b } else { ch.a };
+                    let class = &self.nodes[sender as usize].class;
+                    *self.stats.refused_to.entry(class.clone()).or_default().entry(reason.clone()).or_default() += 1;
+                }
+                *self.stats.refused.entry(reason).or_default() += 1
+            }
         }
     }
 
@@ -723,6 +779,25 @@ impl Sim {
             None => Ok(()),
         }
     }
+}
+
+/// Flooder `f`'s stream: `n` requests at `rate` per second from `at` on,
+/// each over its lowest-numbered channel to the node at its other end (the
+/// relay it floods), which serves them: they hold that channel's slots at
+/// the relay and nothing beyond it. `None` when `f` has no channel or
+/// nothing to send.
+fn flood(built: &Built, f: u32, at: u64, rate: f64, n: u64) -> Option<Flood> {
+    if n == 0 || rate <= 0.0 {
+        return None;
+    }
+    let (c, e) = built.edges.iter().enumerate().find(|(_, e)| e.a == f || e.b == f)?;
+    let relay = if e.a == f { e.b } else { e.a };
+    let route = CachedRoute {
+        nodes: vec![f, relay],
+        channels: vec![ChannelId(c as u64)],
+        params: vec![EdgeParams { latency_ms: e.latency_ms, base_fee: e.base_fee, byte_fee: e.byte_fee }],
+    };
+    Some(Flood { from: f, route, left: n, every_ms: 1000.0 / rate, clock: at as f64 })
 }
 
 /// Hashes a request id by its first eight bytes: ids are SHA-256 digests,

@@ -13,7 +13,7 @@
 
 use std::io::Write;
 
-use por_core::protocol::{Delivery, Effect, EngineEvent, Refusal};
+use por_core::protocol::{Delivery, Effect, EngineEvent, Limits, Refusal};
 use por_core::requester::{AttemptResult, Next, OutcomeKind, Refused, RequestFailure, Requester, RetryPolicy};
 use por_core::{Attempt, ChannelId, Request, RequestId, Route, RouteHop, Signature};
 
@@ -25,7 +25,14 @@ use crate::stats::{Stats, short};
 
 impl Sim {
     /// A client asks a server: a new requester, driven at once.
-    pub(super) fn start_request(&mut self, from: u32, to: u32, fixed: bool, out: &mut Vec<Effect>) -> Option<u32> {
+    pub(super) fn start_request(
+        &mut self,
+        from: u32,
+        to: u32,
+        fixed: bool,
+        flood: Option<u32>,
+        out: &mut Vec<Effect>,
+    ) -> Option<u32> {
         if from == to {
             return None;
         }
@@ -35,7 +42,8 @@ impl Sim {
         }
         let w = &self.sc.workload;
         let policy = RetryPolicy {
-            attempts: w.retries.saturating_add(1),
+            // A flood's requests are not retried: the flooder sends the next.
+            attempts: if flood.is_some() { 1 } else { w.retries.saturating_add(1) },
             max_cost: None,
             max_bound_ms: Some(w.max_bound_ms),
             timeout_ms: w.request_timeout_ms.unwrap_or(u64::MAX),
@@ -45,6 +53,7 @@ impl Sim {
             from,
             to,
             fixed,
+            flood,
             started_ms: self.now,
             wake_at: None,
             requester: Requester::new(policy, self.now),
@@ -60,6 +69,7 @@ impl Sim {
             }
         };
         self.stats.requests.started += 1;
+        self.stats.requests_by_client_class.entry(self.nodes[from as usize].class.clone()).or_default()[0] += 1;
         self.drive(req, out)
     }
 
@@ -123,7 +133,7 @@ impl Sim {
     fn send_attempt(&mut self, req: u32, out: &mut Vec<Effect>) -> bool {
         let now = self.now;
         let Some(l) = self.reqs[req as usize].as_ref() else { return false };
-        let (from, to) = (l.from, l.to);
+        let (from, to, flood) = (l.from, l.to, l.flood);
         let w = &self.sc.workload;
         let wants = l.requester.wants();
         let needs = RouteNeeds {
@@ -132,7 +142,10 @@ impl Sim {
             max_bound_ms: wants.max_bound_ms.unwrap_or(u64::MAX),
             tree: w.routing == "tree",
         };
-        let found = if wants.exclude_channels.is_empty() && wants.exclude_nodes.is_empty() && wants.max_cost.is_none() {
+        let found = if let Some(f) = flood {
+            let r = &self.floods[f as usize].route;
+            r.channels.iter().all(|c| self.chain.is_open(*c)).then(|| std::rc::Rc::new(r.clone()))
+        } else if wants.exclude_channels.is_empty() && wants.exclude_nodes.is_empty() && wants.max_cost.is_none() {
             self.routes.get(&self.chain.graph, self.graph_version, from, to, needs)
         } else {
             self.routes.avoiding(&self.chain.graph, from, to, needs, &wants).map(std::rc::Rc::new)
@@ -148,16 +161,23 @@ impl Sim {
             .zip(&r.nodes[1..])
             .map(|((c, p), n)| RouteHop { channel: *c, node: sim_key(*n), params: *p })
             .collect();
-        let route = Route { hops, service_ms: self.chain.graph.node(to).map_or(0, |i| i.service_ms) };
+        let mut route = Route { hops, service_ms: self.chain.graph.node(to).map_or(0, |i| i.service_ms) };
         self.nonce += 1;
         let nonce = self.nonce;
+        let mut max_response_bytes = w.max_response_bytes;
+        let lie = (self.nodes[from as usize].class == "lying_requester").then(|| {
+            self.nodes[from as usize].lies += 1;
+            let limits = &self.nodes[r.nodes[1] as usize].engine.config().limits;
+            lie(self.nodes[from as usize].lies, sim_key(from), &mut route, &mut max_response_bytes, limits)
+        });
+        let w = &self.sc.workload;
         let mut request = Request {
             requester: sim_key(from),
             nonce,
             route: route.clone(),
             service: String::new(),
             body: vec![0u8; w.body_bytes as usize],
-            max_response_bytes: w.max_response_bytes,
+            max_response_bytes,
             budget: 0,
             signature: Signature([0; 64]),
         };
@@ -172,7 +192,7 @@ impl Sim {
         let (cost, bound_ms) = (q.total(), q.bound_ms());
         request.budget = cost;
         let request = request.sign(&SimSigner(sim_key(from)));
-        let hops = r.channels.len() as u64;
+        let hops = route.hops.len() as u64;
         let cfg = self.nodes[from as usize].engine.config();
         let first_sync = self.nodes[from as usize].engine.channel(r.channels[0]).map_or(0, |c| c.sync_ms);
         let limit = cfg.max_late_ms + hops.saturating_sub(1) * cfg.policy.hop_slack_ms;
@@ -185,6 +205,10 @@ impl Sim {
                     self.stats.requests.retries += 1;
                 }
                 self.nodes[from as usize].sent += 1;
+                *self.stats.unacked_by.entry(from).or_default() += cost;
+                if lie.is_some() {
+                    self.stats.lies[0] += 1;
+                }
                 let bound_at = now + bound_ms;
                 let t = Track {
                     from,
@@ -196,6 +220,8 @@ impl Sim {
                     tol_ms: tol,
                     acked: false,
                     late: 0,
+                    cost,
+                    lie,
                 };
                 self.tracks.insert(id, t);
                 self.by_nonce.insert(nonce, id);
@@ -231,9 +257,18 @@ impl Sim {
         let (id, req) = match &d {
             Delivery::Acked { request_id } => {
                 let Some(t) = self.tracks.get_mut(request_id) else { return };
+                let (first, from, cost, req, lied) = (!t.acked, t.from, t.cost, t.req, t.lie.is_some());
                 t.acked = true;
+                if first {
+                    *self.stats.unacked_by.entry(from).or_default() -= cost;
+                    *self.stats.spent_by.entry(from).or_default() += cost;
+                }
+                if lied {
+                    let d = format!("node {n}: its first hop acknowledged a lying request");
+                    self.stats.violation(self.now, "liar_served", Some(*request_id), d);
+                }
                 self.stats.requests.acked += 1;
-                (*request_id, t.req)
+                (*request_id, req)
             }
             Delivery::LatePayment { request_id, amount, total } => {
                 self.stats.late_to_requesters += amount;
@@ -278,6 +313,9 @@ impl Sim {
         }
         if !t.acked {
             r.unacked_resolved += 1;
+            // An outcome means the first hop took the request (its ack was lost).
+            *self.stats.unacked_by.entry(t.from).or_default() -= t.cost;
+            *self.stats.spent_by.entry(t.from).or_default() += t.cost;
         }
         let class = self.nodes[t.to as usize].class.clone();
         self.stats.outcomes_by_class.entry(class).or_default()[if response { 0 } else { 1 }] += 1;
@@ -334,6 +372,17 @@ impl Sim {
         }
         self.by_nonce.remove(&nonce);
         let Some(t) = self.tracks.remove(&id) else { return };
+        if !t.acked {
+            *self.stats.unacked_by.entry(n).or_default() -= t.cost;
+        }
+        match t.lie {
+            Some(want) if want == reason => self.stats.lies[1] += 1,
+            Some(want) => {
+                let d = format!("node {n}: a lie calling for {want:?} was refused with {reason:?}");
+                self.stats.violation(self.now, "wrong_refusal", Some(id), d);
+            }
+            None => {}
+        }
         trace_line!(
             self,
             r#"{{"t":{},"ev":"refused","node":{},"ch":{},"req":"{}","reason":"{:?}"}}"#,
@@ -376,6 +425,8 @@ impl Sim {
         match what {
             "response" => {
                 r.outcome_response += 1;
+                self.stats.requests_by_client_class.entry(self.nodes[l.from as usize].class.clone()).or_default()[1] +=
+                    1;
                 if attempts.len() > 1 {
                     r.retry_succeeded += 1;
                 }
@@ -429,6 +480,53 @@ impl Sim {
         }
         self.free_reqs.clear();
         self.reqs.clear();
+    }
+}
+
+/// Makes `route` (and the allowance) lie, the `k`-th lie of a lying
+/// requester, in turn: a hop's fee, a hop's latency, the server's service
+/// time, an allowance over the first hop's limit, a loop, a route over its
+/// `max_hops`. Returns the refusal the first hop must answer with.
+fn lie(k: u64, me: por_core::NodeKey, route: &mut Route, allowance: &mut u64, limits: &Limits) -> Refusal {
+    let i = (k / 6) as usize % route.hops.len();
+    let back = |route: &Route| {
+        // Back over the last channel to the node before it (the requester
+        // for a one-hop route).
+        let last = route.hops.len() - 1;
+        let node = if last == 0 { me } else { route.hops[last - 1].node };
+        RouteHop { channel: route.hops[last].channel, node, params: route.hops[last].params }
+    };
+    match k % 6 {
+        0 => {
+            let p = &mut route.hops[i].params;
+            p.base_fee = if p.base_fee > 0 { p.base_fee - 1 } else { 1 };
+            Refusal::TermsMismatch
+        }
+        1 => {
+            let p = &mut route.hops[i].params;
+            p.latency_ms = if p.latency_ms > 1 { p.latency_ms - 1 } else { 2 };
+            Refusal::TermsMismatch
+        }
+        2 => {
+            route.service_ms += 1;
+            Refusal::ServiceMismatch
+        }
+        3 => {
+            *allowance = limits.max_response_bytes + 1;
+            Refusal::AllowanceTooLarge
+        }
+        4 => {
+            let h = back(route);
+            route.hops.push(h);
+            Refusal::RouteLoop
+        }
+        _ => {
+            while route.hops.len() <= limits.max_hops {
+                let h = back(route);
+                route.hops.push(h);
+            }
+            Refusal::RouteTooLong
+        }
     }
 }
 
