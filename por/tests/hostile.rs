@@ -3,7 +3,8 @@
 //! honest first hop with its typed reason, before anything is committed; a
 //! refused request costs its payer nothing and earns the refuser nothing; a
 //! neighbour filling its slots gets `busy` while other neighbours' traffic
-//! gets through; and the nodes follow the contract's late-fee terms.
+//! gets through and nobody is cut; and the nodes follow the contract's
+//! late-fee terms.
 //!
 //! Topology: `0 –– 1 –– 2`, and `3 –– 1`. Node 0 is the liar (it signs
 //! whatever route it likes: the node's own `request` does not check routes
@@ -76,7 +77,16 @@ async fn network(protocol: impl Fn(usize) -> ProtocolConfig) -> (ChainNet, [u64;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lies_about_terms_are_refused_and_cost_nothing() {
-    let (net, [c01, c12, _]) = network(|_| ProtocolConfig::default()).await;
+    // The liar's own node does not keep to any limits.
+    let (net, [c01, c12, _]) = network(|i| {
+        let mut c = ProtocolConfig::default();
+        if i == 0 {
+            c.limits.max_bytes_held = u64::MAX;
+            c.limits.max_value_in_flight = u128::MAX;
+        }
+        c
+    })
+    .await;
     let honest = route(&net, 0);
     type Lie = fn(&mut Route, &mut u64);
     let lies: [(&str, Lie, Refusal); 7] = [
@@ -159,8 +169,35 @@ async fn a_neighbour_filling_its_slots_is_busy_and_others_get_through() {
         assert!(matches!(d, por_core::protocol::Delivery::Acked { .. }), "{d:?}");
     }
     assert_eq!(outcome(&net, 0, flood, 64).await, Err(Some(Refusal::Busy)));
-    // Node 3's request through the same relay is served.
+    // Node 3's request to the relay itself is served…
+    net.serve_echo(1).await;
+    let h3 = &net.nodes[3].node.handle;
+    let to_relay = h3.routes_to(&net.nodes[1].node.key, 4, 64, &RouteLimits::default(), 1).unwrap().remove(0).route;
+    assert_eq!(outcome(&net, 3, to_relay, 64).await, Ok(true));
+    // …and one that would go on over 1–2, which the flood fills, is refused
+    // busy by the relay before it acknowledges anything (it keeps to its own
+    // limits towards 2, so 2 never answers busy to what 1 acknowledged),
+    // then served once the flood's requests are answered.
+    assert_eq!(outcome(&net, 3, route(&net, 3), 64).await, Err(Some(Refusal::Busy)));
+    for (_, rx) in &mut held {
+        while let Some(d) = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap() {
+            if matches!(d, por_core::protocol::Delivery::Response { .. }) {
+                break;
+            }
+        }
+    }
     assert_eq!(outcome(&net, 3, route(&net, 3), 64).await, Ok(true));
+    for (a, b) in [(0, 1), (1, 2), (3, 1)] {
+        assert!(open_on_chain(&net, a, b).await, "nobody cut {a}–{b}");
+    }
+}
+
+/// Whether the channel between nodes `a` and `b` is still open on chain.
+async fn open_on_chain(net: &ChainNet, a: usize, b: usize) -> bool {
+    let s = net.nodes[a].node.handle.status().await.unwrap();
+    let peer = net.nodes[b].node.key;
+    let Some(c) = s.channels.iter().find(|c| c.1 == peer) else { return false };
+    net.view.channel(c.0.0).await.unwrap().is_some_and(|v| v.state == por_node::chain::ChannelState::Open)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -339,7 +339,7 @@ pub struct BehaviourSpec {
     /// (never pays late fees), `"false_notices"` (lies about severance at
     /// its deadlines), `"silent"` (drops every paid request unacknowledged
     /// but stays connected and syncs: `faults.drop_requests`), `"refusing"`
-    /// (answers every paid request `Busy`: `limits.max_in_flight = 0`),
+    /// (answers every paid request `Busy`: `faults.refuse_requests`),
     /// `"lying_requester"` (every request it sends lies, in turn, about a
     /// hop's fee, a hop's latency, the server's service time, the response
     /// allowance, or has a loop or more than `max_hops` hops; its first hop

@@ -84,6 +84,9 @@ pub struct ChannelState {
     /// What the requests in flight that came in over this channel hold of
     /// its caps ([`crate::protocol::Limits`]).
     pub held: Hold,
+    /// The same for the requests we sent over it and that are still open:
+    /// we hold ourselves to our own caps towards the peer.
+    pub out_held: Hold,
     /// No more messages go out on it: we cut it, or it left the graph.
     pub closed: bool,
     /// Its removal from the graph was handled (notices sent upstream).
@@ -118,6 +121,7 @@ impl ChannelState {
             credit: 0,
             credit_out: 0,
             held: Hold::default(),
+            out_held: Hold::default(),
             closed: false,
             removed: false,
         }

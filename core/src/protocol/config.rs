@@ -154,6 +154,10 @@ pub struct FaultInjection {
     /// incoming request with no effect at all (a silent hop that stays
     /// connected and keeps syncing). Default `false`.
     pub drop_requests: bool,
+    /// Answer every incoming paid request `Busy` (a first hop that refuses
+    /// everything, within the rules), while still sending and relaying
+    /// nothing else differently. Default `false`.
+    pub refuse_requests: bool,
 }
 
 /// Late fee for `lateness_ms` at `per_sec` yocto per second, with lateness

@@ -150,6 +150,9 @@ pub struct DownLeg {
     /// What we paid the downstream for it (`payments[i]`); at the
     /// requester, a refusal turns it into credit with the first hop.
     pub pays: Amount,
+    /// What it counts against our own limits on its channel while open
+    /// ([`ChannelState::out_held`](crate::protocol::ChannelState::out_held)).
+    pub out: Hold,
 }
 
 impl DownLeg {
@@ -457,6 +460,7 @@ mod tests {
             resends: 0,
             resent_ms: 300,
             pays: 0,
+            out: Hold::default(),
         }
     }
 

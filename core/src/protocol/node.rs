@@ -62,6 +62,14 @@ pub enum RequestError {
     /// The first channel cannot pay for the route.
     #[error("cannot pay the first hop: {0}")]
     Ledger(#[from] LedgerError),
+    /// The request does not fit, beside what is in flight to the first hop,
+    /// within this node's own per-neighbour limits (the first hop, with the
+    /// same limits, would answer busy).
+    #[error(
+        "channel {0} has no room for this request within this node's per-neighbour limits (requests, value, \
+         bytes or late-fee liability in flight); try later or another route"
+    )]
+    Busy(ChannelId),
 }
 
 /// Why a response could not be sent.
@@ -210,6 +218,10 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         if ch.ledger.remote != hop.node {
             return Err(RequestError::WrongPeer(channel));
         }
+        let out_hold = outbound_hold(&request, q.payments[0], &self.config);
+        if exceeds(ch.out_held.plus(out_hold), &self.config.limits) {
+            return Err(RequestError::Busy(channel));
+        }
         // Credit the peer holds from refused requests pays first; a request
         // it covers whole goes with the last voucher, which the peer holds.
         let due = q.payments[0];
@@ -219,6 +231,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             _ => (ch.ledger.pay(due - from_credit, &self.signer)?, true),
         };
         ch.credit_out -= from_credit;
+        ch.out_held = ch.out_held.plus(out_hold);
         let deadline = now.saturating_add(q.budgets_ms[0]);
         let down = DownLeg {
             channel,
@@ -235,6 +248,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             resends: 0,
             resent_ms: now,
             pays: due,
+            out: out_hold,
         };
         let mut entry = Entry {
             id,
@@ -370,6 +384,9 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         now: u64,
         out: &mut Vec<Effect>,
     ) -> Result<(), Refusal> {
+        if self.config.faults.refuse_requests {
+            return Err(Refusal::Busy);
+        }
         let hops = &request.route.hops;
         let pos = request.route.position(&self.key).ok_or(Refusal::NotOnRoute)?;
         let hop = &hops[pos - 1];
@@ -409,19 +426,10 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             return Err(Refusal::Underpaid);
         }
         let k = hops.len();
-        let hold = Hold {
-            requests: 1,
-            value: q.pay_next,
-            bytes: (request.body.len() as u64).saturating_add(request.max_response_bytes),
-            liability: config::late_fee(self.config.late_fee_per_sec, self.config.max_late_ms, self.config.max_late_ms),
-        };
+        let hold = outbound_hold(&request, q.pay_next, &self.config);
         let lim = &self.config.limits;
         let held = ch.held.plus(hold);
-        if held.requests > lim.max_in_flight
-            || held.value > lim.max_value_in_flight
-            || held.bytes.saturating_add(self.kept.bytes(channel)) > lim.max_bytes_held
-            || held.liability > lim.max_late_liability
-        {
+        if exceeds(Hold { bytes: held.bytes.saturating_add(self.kept.bytes(channel)), ..held }, lim) {
             return Err(Refusal::Busy);
         }
         let budget = q.budget_ms;
@@ -434,8 +442,16 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 .get_mut(&n.channel)
                 .filter(|c| !c.closed && c.ledger.remote == n.node)
                 .ok_or(Refusal::NoChannelOnwards)?;
+            // Never send the next hop more than our own limits would take
+            // from one neighbour: with the same limits (the defaults) it then
+            // never answers busy to a request we already acknowledged.
+            let out_hold = outbound_hold(&request, q.pay_next, &self.config);
+            if exceeds(nch.out_held.plus(out_hold), lim) {
+                return Err(Refusal::Busy);
+            }
             let v = nch.ledger.pay(q.pay_next, &self.signer).map_err(|_| Refusal::CannotForward)?;
-            Some((n.clone(), v))
+            nch.out_held = nch.out_held.plus(out_hold);
+            Some((n.clone(), v, out_hold))
         } else {
             None
         };
@@ -476,7 +492,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             hold,
         };
         match next {
-            Some((n, v)) => {
+            Some((n, v, out_hold)) => {
                 let deadline = now.saturating_add(budget);
                 let voucher_digest = v.digest();
                 if self.config.emit_persists {
@@ -498,6 +514,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                     resends: 0,
                     resent_ms: now,
                     pays: q.pay_next,
+                    out: out_hold,
                 });
                 out.push(Effect::Send { channel: n.channel, msg: Wire::Request(paid) });
                 out.push(Effect::Send { channel, msg: Wire::Ack(ack) });
@@ -558,6 +575,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             return refuse(out, channel, "response", Refusal::BadSignature);
         }
         d.ended = Some((now, DownEnd::Response));
+        release_out(&mut self.channels, d);
         d.request = None;
         if let Some(o) = e.origin.as_mut() {
             if !o.resolved {
@@ -646,6 +664,36 @@ pub(crate) fn hop_terms(request: &Request, pos: usize) -> Result<HopTerms, CostE
         }
     }
     Ok(t)
+}
+
+/// What a request we send on a channel counts against the next hop's caps,
+/// as it will count it (its body and allowance, what we pay it, and the
+/// most late fee it can cost): we hold ourselves to the same limits, so a
+/// next hop with limits at least ours never answers busy.
+fn outbound_hold(request: &Request, pays: crate::voucher::Amount, config: &ProtocolConfig) -> Hold {
+    Hold {
+        requests: 1,
+        value: pays,
+        bytes: (request.body.len() as u64).saturating_add(request.max_response_bytes),
+        liability: config::late_fee(config.late_fee_per_sec, config.max_late_ms, config.max_late_ms),
+    }
+}
+
+/// Whether `h` is over any of the per-channel `limits`.
+fn exceeds(h: Hold, limits: &crate::protocol::terms::Limits) -> bool {
+    h.requests > limits.max_in_flight
+        || h.value > limits.max_value_in_flight
+        || h.bytes > limits.max_bytes_held
+        || h.liability > limits.max_late_liability
+}
+
+/// A leg we sent ended (answered, noticed, refused or its channel gone): it
+/// no longer counts against what we have in flight on its channel.
+pub(super) fn release_out(channels: &mut ChannelMap, d: &mut DownLeg) {
+    let out = std::mem::take(&mut d.out);
+    if let Some(c) = channels.get_mut(&d.channel) {
+        c.out_held = c.out_held.minus(out);
+    }
 }
 
 /// A voucher of this channel's payer that is not above the best one held:

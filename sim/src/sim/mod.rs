@@ -272,8 +272,17 @@ impl Sim {
                     "silent" => configs[w].faults.drop_requests = true,
                     // Every paid request answered `Busy`: a first hop that
                     // refuses everything, within the rules.
-                    "refusing" => configs[w].limits.max_in_flight = 0,
-                    "lying_requester" | "flooder" => {}
+                    "refusing" => configs[w].faults.refuse_requests = true,
+                    // An attacker's own node keeps to no limits.
+                    "flooder" => {
+                        let l = &mut configs[w].limits;
+                        (l.max_in_flight, l.max_value_in_flight) = (usize::MAX, u128::MAX);
+                        (l.max_bytes_held, l.max_late_liability) = (u64::MAX, u128::MAX);
+                    }
+                    "lying_requester" => {
+                        let l = &mut configs[w].limits;
+                        (l.max_bytes_held, l.max_value_in_flight) = (u64::MAX, u128::MAX);
+                    }
                     k => return Err(ScenarioError::Invalid(format!("unknown behaviour {k:?}"))),
                 }
                 if b.kind != "honest" {

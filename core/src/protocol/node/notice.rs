@@ -83,6 +83,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         if fresh {
             d.ended = Some((now, DownEnd::Notice));
             d.request = None;
+            super::release_out(&mut self.channels, d);
         }
         let until = now.saturating_add(self.config.policy.notice_confirm_ms).saturating_add(slack);
         let by_neighbour = self.channels.get(&channel).is_some_and(|c| c.ledger.remote == notice.severer);

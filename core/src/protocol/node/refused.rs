@@ -44,6 +44,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             return false;
         };
         d.ended = Some((now, DownEnd::ChannelGone));
+        super::release_out(&mut self.channels, d);
         let pays = d.pays;
         if let Some(ch) = self.channels.get_mut(&channel) {
             ch.credit_out = ch.credit_out.saturating_add(pays);

@@ -88,6 +88,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             if d.ended.is_none() {
                 d.ended = Some((now, DownEnd::ChannelGone));
             }
+            super::release_out(&mut self.channels, d);
             d.request = None;
             self.watch.clear(e);
             if notify {
@@ -415,6 +416,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 let notice = SeveranceNotice::create(id, channel, tx, &self.signer);
                 if let Some(d) = self.requests.get_mut(&id).and_then(|e| e.down.as_mut()) {
                     d.ended = Some((now, DownEnd::Notice));
+                    super::release_out(&mut self.channels, d);
                 }
                 return self.pass_notice_up(id, notice, now, out);
             }

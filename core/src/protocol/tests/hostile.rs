@@ -145,9 +145,12 @@ fn a_first_hop_refusing_everything_gains_one_payment_at_most() {
 /// neighbours' requests still get through.
 #[test]
 fn a_neighbour_filling_its_slots_does_not_crowd_out_others() {
-    let mut net = Net::paper(|_| {
+    // Bob holds at most 3 per channel; Eve's own node does not keep to it.
+    let mut net = Net::paper(|n| {
         let mut c = cfg(FailurePolicy::default());
-        c.limits.max_in_flight = 3;
+        if n != 4 {
+            c.limits.max_in_flight = 3;
+        }
         c
     });
     net.publish_terms();
@@ -161,17 +164,47 @@ fn a_neighbour_filling_its_slots_does_not_crowd_out_others() {
     let (_, got) = hand(&mut net, 4, 2, ChannelId(4), req);
     assert_eq!(refusal(&got), Some(Refusal::Busy));
     // Alice's request over her own channel to Bob is still accepted.
-    let req = net.build(&[1, 2, 3], 10, |_| {});
+    let req = net.build(&[1, 2], 10, |_| {});
     let (_, got) = hand(&mut net, 1, 2, ChannelId(2), req);
     assert!(acked(&got), "{got:?}");
+    // One that would go on over Bob–Carol, which Eve's flood fills, is
+    // refused busy by Bob before he acknowledges anything: Bob never sends
+    // Carol more than his own limits would take, so Carol (with the same
+    // limits) never answers busy to a request Bob already acknowledged.
+    let req = net.build(&[1, 2, 3], 11, |_| {});
+    let (_, got) = hand(&mut net, 1, 2, ChannelId(2), req);
+    assert_eq!(refusal(&got), Some(Refusal::Busy));
+    assert!(!acked(&got));
+}
+
+/// A node keeps to its own limits towards its neighbours: its own request
+/// over a full channel is not sent (the requester tries another route).
+#[test]
+fn a_requester_keeps_to_its_own_limits() {
+    let mut net = Net::paper(|_| {
+        let mut c = cfg(FailurePolicy::default());
+        c.limits.max_in_flight = 2;
+        c
+    });
+    net.publish_terms();
+    let mut out = Vec::new();
+    for nonce in 0..2 {
+        let req = net.build(&[0, 1, 2], nonce, |_| {});
+        net.nodes[0].send_request(req, 0, &mut out).unwrap();
+    }
+    let req = net.build(&[0, 1, 2], 2, |_| {});
+    let e = net.nodes[0].send_request(req, 0, &mut out).unwrap_err();
+    assert_eq!(e, RequestError::Busy(ChannelId(1)));
 }
 
 /// The value and byte caps refuse too.
 #[test]
 fn value_and_bytes_in_flight_are_capped() {
-    let mut net = Net::paper(|_| {
+    let mut net = Net::paper(|n| {
         let mut c = cfg(FailurePolicy::default());
-        c.limits.max_bytes_held = 100;
+        if n == 1 {
+            c.limits.max_bytes_held = 100;
+        }
         c
     });
     net.publish_terms();
@@ -181,9 +214,11 @@ fn value_and_bytes_in_flight_are_capped() {
     let req = net.build(&[0, 1, 2], 2, |r| r.max_response_bytes = 64);
     let (_, got) = hand(&mut net, 0, 1, ChannelId(1), req);
     assert_eq!(refusal(&got), Some(Refusal::Busy), "66 + 66 bytes > 100");
-    let mut net = Net::paper(|_| {
+    let mut net = Net::paper(|n| {
         let mut c = cfg(FailurePolicy::default());
-        c.limits.max_value_in_flight = 1;
+        if n == 1 {
+            c.limits.max_value_in_flight = 1;
+        }
         c
     });
     net.publish_terms();
