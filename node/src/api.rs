@@ -23,6 +23,8 @@
 //! | `POST /send` | send a request to a node (key or account) over the best route, with retries |
 //! | `POST /request` | send a paid request along a given route; waits for its outcome |
 //! | `GET /metrics` | Prometheus text format |
+//! | `GET /livez` | 200 while the node's event loop answers (the process is of use), else 503 |
+//! | `GET /readyz` | 200 when the chain answers (if configured), its graph is loaded and a channel neighbour is connected (or the node has no channel yet), else 503; the body says which check failed |
 //!
 //! The channel operations on chain need `[chain]` with an account (the node
 //! runs its chain agent then); without it they answer 503.
@@ -82,6 +84,8 @@ pub fn router_with_chain(node: NodeHandle, registry: Arc<Registry>, chain: Optio
         .route("/send", post(send))
         .route("/request", post(request))
         .route("/metrics", get(metrics))
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
         .layer(DefaultBodyLimit::max(MAX_API_BODY))
         .with_state(Api { node, registry, chain })
 }
@@ -267,6 +271,51 @@ fn body_bytes(text: Option<String>, hex_body: Option<String>) -> Result<Vec<u8>,
         (None, Some(h)) => hex::decode(&h).map_err(|e| bad(format!("`body_hex` is not hex: {e}"))),
         (None, None) => Ok(Vec::new()),
     }
+}
+
+/// Liveness: the event loop answers. A stopped loop cannot recover, so a
+/// supervisor should restart the process.
+async fn livez(State(api): State<Api>) -> Response {
+    match api.node.status().await {
+        Ok(_) => (StatusCode::OK, axum::Json(json!({ "live": true }))).into_response(),
+        Err(_) => stopped().into_response(),
+    }
+}
+
+/// How long `/readyz` waits for the chain.
+const READY_CHAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Readiness: the chain answers (when the node has one), the node has its
+/// graph (it checks every route against it), and at least one channel
+/// neighbour is connected. A node with no channel yet counts as ready on the
+/// last point: it can only get channels by being reachable.
+async fn readyz(State(api): State<Api>) -> Result<Response, ApiError> {
+    let s = api.node.status().await.map_err(|_| stopped())?;
+    let chain = match &api.chain {
+        None => None,
+        Some(c) => Some(matches!(
+            tokio::time::timeout(READY_CHAIN_TIMEOUT, crate::chain::ChainClient::status(c.chain())).await,
+            Ok(Ok(_))
+        )),
+    };
+    let graph = api.node.graph().is_some();
+    let connected = api.node.peers().await.map_err(|_| stopped())?;
+    let neighbours: std::collections::HashSet<String> = s.channels.iter().map(|c| c.1.peer_id()).collect();
+    let up = connected.iter().filter(|p| neighbours.contains(&p.peer_id)).count();
+    let neighbour = neighbours.is_empty() || up > 0;
+    let ready = chain.unwrap_or(true) && (graph || api.chain.is_none()) && neighbour;
+    let body = json!({
+        "ready": ready,
+        "checks": {
+            "chain": chain.map_or(json!("none"), |ok| json!(ok)),
+            "graph": graph,
+            "channel_neighbour": neighbour,
+        },
+        "channels": s.channels.len(),
+        "neighbours_connected": up,
+    });
+    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    Ok((code, axum::Json(body)).into_response())
 }
 
 async fn metrics(State(api): State<Api>) -> impl IntoResponse {

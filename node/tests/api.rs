@@ -72,6 +72,22 @@ async fn api_end_to_end() {
     assert_eq!(code, 200, "{body}");
     assert!(body.contains(&a.key.to_hex()), "{body}");
 
+    let (code, body) = http(addr, "GET", "/livez", "").await;
+    assert_eq!((code, body.as_str()), (200, r#"{"live":true}"#));
+    // No chain here: ready once the channel neighbour is connected.
+    let mut ready = (0, String::new());
+    for _ in 0..100 {
+        ready = http(addr, "GET", "/readyz", "").await;
+        if ready.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(ready.0, 200, "{}", ready.1);
+    let v: serde_json::Value = serde_json::from_str(&ready.1).unwrap();
+    assert_eq!(v["checks"]["chain"], "none", "{v}");
+    assert_eq!(v["neighbours_connected"], 1, "{v}");
+
     let (code, body) = http(addr, "GET", "/channels", "").await;
     assert_eq!(code, 200);
     assert!(body.contains(&b.key.peer_id()), "{body}");
@@ -143,4 +159,41 @@ async fn api_end_to_end() {
     assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["outcome"], "response", "{body}");
     let (_, body) = http(addr, "GET", "/metrics", "").await;
     assert!(body.contains("por_first_hop_refusals_total{kind=\"terms_mismatch\"} 1"), "{body}");
+}
+
+/// `/readyz` is 503 while the only channel neighbour is away, and says why;
+/// `/livez` is 503 once the node has stopped.
+#[tokio::test]
+async fn probes_say_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut reg = Registry::default();
+    let mut cfg = NodeConfig::new(dir.path());
+    cfg.protocol.limits.trust_route_terms = true;
+    let a = start(cfg, [7; 32], &mut reg).await.unwrap();
+    let away = por_core::NodeSigner::from_seed([8; 32]);
+    let setup = ChannelSetup {
+        channel: ChannelId(1),
+        remote: por_core::Signer::public(&away),
+        local_deposit: DEPOSIT,
+        remote_deposit: DEPOSIT,
+        latency_ms: 10,
+        sync_ms: Some(100),
+    };
+    a.handle.add_channel(setup, vec![]).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = por_node::api::router(a.handle.clone(), Arc::new(reg));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let (code, body) = http(addr, "GET", "/readyz", "").await;
+    assert_eq!(code, 503, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (&v["ready"], &v["checks"]["channel_neighbour"]),
+        (&serde_json::json!(false), &serde_json::json!(false))
+    );
+    assert_eq!(http(addr, "GET", "/livez", "").await.0, 200);
+    a.handle.shutdown().await;
+    let _ = a.task.await;
+    let (code, body) = http(addr, "GET", "/livez", "").await;
+    assert_eq!(code, 503, "{body}");
 }

@@ -311,10 +311,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let text = std::fs::read_to_string(&config)
                 .with_context(|| format!("cannot read {} (create one with `por init`)", config.display()))?;
             let cfg = FileConfig::parse(&text).map_err(|e| anyhow!("{}: {e}", config.display()))?;
-            crate::run::run(&cfg, rand::random(), async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+            crate::run::run(&cfg, rand::random(), crate::run::stop_signal()).await?;
         }
         Command::Status(a) => {
             let base = api_base(&a)?;

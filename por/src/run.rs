@@ -147,6 +147,29 @@ pub async fn launch(cfg: &FileConfig, fresh_seed: [u8; 32]) -> Result<Running, R
     Ok(Running { node, api_addr, agent })
 }
 
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (what systemd, Docker and
+/// Kubernetes send to stop a service), whichever comes first.
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+        match term {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => info!("SIGINT: stopping"),
+                    _ = term.recv() => info!("SIGTERM: stopping"),
+                }
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM ({e}); stopping on Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 /// Runs until `shutdown` completes, then stops the node cleanly.
 pub async fn run(cfg: &FileConfig, fresh_seed: [u8; 32], shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
     let r = launch(cfg, fresh_seed).await?;

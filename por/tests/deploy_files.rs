@@ -552,9 +552,9 @@ fn kubernetes_manifests_agree_with_the_config_and_the_image() {
     assert!(cfg.api_addr().unwrap().ip().is_unspecified(), "probes reach the API on the pod IP");
     let exposed = exposed_ports();
     assert!(exposed.contains(&port("p2p")) && exposed.contains(&port("api")));
-    for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
+    for (probe, path) in [("startupProbe", "/livez"), ("readinessProbe", "/readyz"), ("livenessProbe", "/livez")] {
         assert_eq!(c[probe]["httpGet"]["port"], "api", "{probe}");
-        assert_eq!(c[probe]["httpGet"]["path"], "/status", "{probe}");
+        assert_eq!(c[probe]["httpGet"]["path"], path, "{probe}");
     }
     let ann = &sts["spec"]["template"]["metadata"]["annotations"];
     assert_eq!(s(&ann["prometheus.io/port"]), port("api").to_string());
