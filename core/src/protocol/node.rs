@@ -444,14 +444,14 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 .ok_or(Refusal::NoChannelOnwards)?;
             // Never send the next hop more than our own limits would take
             // from one neighbour: with the same limits (the defaults) it then
-            // never answers busy to a request we already acknowledged.
-            let out_hold = outbound_hold(&request, q.pay_next, &self.config);
-            if exceeds(nch.out_held.plus(out_hold), lim) {
+            // never answers busy to a request we already acknowledged. The
+            // request weighs on the next hop as it weighs here.
+            if exceeds(nch.out_held.plus(hold), lim) {
                 return Err(Refusal::Busy);
             }
             let v = nch.ledger.pay(q.pay_next, &self.signer).map_err(|_| Refusal::CannotForward)?;
-            nch.out_held = nch.out_held.plus(out_hold);
-            Some((n.clone(), v, out_hold))
+            nch.out_held = nch.out_held.plus(hold);
+            Some((n.clone(), v))
         } else {
             None
         };
@@ -492,7 +492,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             hold,
         };
         match next {
-            Some((n, v, out_hold)) => {
+            Some((n, v)) => {
                 let deadline = now.saturating_add(budget);
                 let voucher_digest = v.digest();
                 if self.config.emit_persists {
@@ -514,7 +514,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                     resends: 0,
                     resent_ms: now,
                     pays: q.pay_next,
-                    out: out_hold,
+                    out: hold,
                 });
                 out.push(Effect::Send { channel: n.channel, msg: Wire::Request(paid) });
                 out.push(Effect::Send { channel, msg: Wire::Ack(ack) });
