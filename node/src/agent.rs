@@ -15,7 +15,9 @@
 //!   - answers a severance by the peer with our best voucher during the
 //!     challenge window, and finalizes severed channels whose window passed;
 //!   - tells the engine that a channel left the graph
-//!     ([`NodeHandle::channel_removed`]);
+//!     ([`NodeHandle::channel_removed`]), including one the engine still
+//!     holds that the chain closed while the node was down (reconciled on
+//!     every poll);
 //! - follows the contract's late-fee terms on every poll
 //!   ([`NodeHandle::set_late_terms`]);
 //! - carries out the engine's jobs ([`ChainJob`]): a severance is sent at once
@@ -266,6 +268,7 @@ impl<C: ChainClient> Agent<C> {
             return Ok(());
         };
         let channels = self.contract.channels_of(&self.account).await?;
+        self.reconcile(&channels).await?;
         let mut now_ms = None;
         for c in channels {
             let mine_is_a = c.a == me;
@@ -297,6 +300,30 @@ impl<C: ChainClient> Agent<C> {
                     }
                 }
                 ChannelState::Closed => self.report_removed(c.channel_id, Hash32([0; 32])).await,
+            }
+        }
+        Ok(())
+    }
+
+    /// Channels the engine holds that the chain no longer lists among ours
+    /// (a channel leaves that list once it is closed or its severance is
+    /// finalized, for instance while this node was down): each is read on
+    /// its own, and one that is not open any more leaves the engine's books
+    /// at once.
+    async fn reconcile(&mut self, live: &[ChannelView]) -> Result<(), ChainError> {
+        let Ok(status) = self.handle.status().await else { return Ok(()) };
+        let listed: BTreeSet<u64> = live.iter().map(|c| c.channel_id).collect();
+        for (id, ..) in status.channels {
+            if listed.contains(&id.0) || self.removed.contains(&id.0) {
+                continue;
+            }
+            let gone = match self.contract.channel(id.0).await? {
+                None => true,
+                Some(c) => matches!(c.state, ChannelState::Severed | ChannelState::Closed),
+            };
+            if gone {
+                info!(channel = id.0, "the chain has this channel closed: it leaves the books");
+                self.report_removed(id.0, Hash32([0; 32])).await;
             }
         }
         Ok(())
