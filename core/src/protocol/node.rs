@@ -412,7 +412,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         if !self.verifier.verify(&request.requester, &signed, &request.signature) {
             return Err(Refusal::BadSignature);
         }
-        check_route(&request, self.terms.as_deref(), &self.config.limits)?;
+        check_route(&request, pos, self.terms.as_deref(), &self.config.limits)?;
         let q = hop_terms(&request, pos).map_err(|_| Refusal::BadQuote)?;
         // A request sent again after a loss may carry a voucher that a later
         // one already covered: it is then paid from the channel's credit.

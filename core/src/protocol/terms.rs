@@ -134,12 +134,20 @@ impl Default for Limits {
     }
 }
 
-/// Checks a request's route against the chain and the limits before
-/// anything is committed: no node or channel twice (the requester
-/// included), at most `max_hops` hops, an allowance within
-/// `max_response_bytes`, and every hop's edge and the server's service time
-/// as the chain records them.
-pub fn check_route(request: &Request, terms: Option<&dyn TermsView>, limits: &Limits) -> Result<(), Refusal> {
+/// Checks a request's route, as the node at `position` on it (1 for the
+/// first hop), against the chain and the limits before anything is
+/// committed: no node or channel twice (the requester included), at most
+/// `max_hops` hops, an allowance within `max_response_bytes`, and, from the
+/// edge the request comes in on down to the server, every hop's edge and
+/// the server's service time as the chain records them. The edges above
+/// that one price and time nothing this node earns, owes or waits for (the
+/// nodes on them check them), so a graph that lags on them refuses nothing.
+pub fn check_route(
+    request: &Request,
+    position: usize,
+    terms: Option<&dyn TermsView>,
+    limits: &Limits,
+) -> Result<(), Refusal> {
     let hops = &request.route.hops;
     if hops.is_empty() {
         return Err(Refusal::NotOnRoute);
@@ -160,8 +168,9 @@ pub fn check_route(request: &Request, terms: Option<&dyn TermsView>, limits: &Li
     let Some(terms) = terms else {
         return if limits.trust_route_terms { Ok(()) } else { Err(Refusal::NoTerms) };
     };
-    let mut prev = request.requester;
-    for h in hops {
+    let from = position.clamp(1, hops.len()) - 1;
+    let mut prev = if from == 0 { request.requester } else { hops[from - 1].node };
+    for h in &hops[from..] {
         let Some(e) = terms.edge(h.channel) else { return Err(Refusal::UnknownEdge) };
         if !e.joins(&prev, &h.node) {
             return Err(Refusal::UnknownEdge);

@@ -379,3 +379,35 @@ fn answered_requests_free_their_slot() {
     assert_eq!(got.len(), 4, "{got:?}");
     assert!(got.iter().all(|(_, what)| *what == "response"), "{got:?}");
 }
+
+/// A node checks the route from the edge it is paid on down to the server:
+/// the edges above price and time nothing it earns, owes or waits for (the
+/// nodes on them check them), so a graph that lags there refuses nothing.
+/// A lie on its own edge or below is refused.
+#[test]
+fn a_relay_checks_its_edge_and_below_only() {
+    let mut net = paper();
+    let alice = NodeSigner::from_seed([2; 32]);
+    let send = |net: &mut Net, nonce, tweak: fn(&mut Request)| {
+        let req = net.build(&[0, 1, 2, 3], nonce, tweak);
+        let due = req.quote().unwrap().payments[1];
+        let mut ledger = net.nodes[1].ledger(ChannelId(2)).unwrap().clone();
+        let voucher = ledger.pay(due, &alice).unwrap();
+        let mut out = Vec::new();
+        net.nodes[2].handle_message(
+            ChannelId(2),
+            Wire::Request(Box::new(PaidRequest { request: req, voucher })),
+            0,
+            &mut out,
+        );
+        out
+    };
+    // Alex–Alice's fee is wrong: Alice's business, not Bob's.
+    let got = send(&mut net, 1, |r| r.route.hops[0].params.base_fee += 1);
+    assert!(acked(&got), "{got:?}");
+    // Bob's own edge, or one below him: refused.
+    let got = send(&mut net, 2, |r| r.route.hops[1].params.latency_ms += 1);
+    assert_eq!(refusal(&got), Some(Refusal::TermsMismatch));
+    let got = send(&mut net, 3, |r| r.route.hops[2].params.byte_fee += 1);
+    assert_eq!(refusal(&got), Some(Refusal::TermsMismatch));
+}
