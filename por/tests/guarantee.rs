@@ -491,3 +491,35 @@ async fn a_cooperative_close_cannot_stand_in_for_a_severance() {
     // Nobody cut Alex–Alice: Alice sent Alex a true notice of her own.
     assert_eq!(p.channel_state(ALEX, ALICE).await, ChannelState::Open);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misaddressed_notice_is_refused_and_its_sender_cut() {
+    // Bob dodges late fees with a notice naming a channel that is not on the
+    // route. Alice refuses it (it proves nothing), keeps paying Alex from her
+    // deadline, and cuts Bob when his late fees stop; Alex gets Alice's true
+    // notice. Nobody cuts Alice.
+    let p = Paper::start(0, |i, c| {
+        if i == BOB {
+            c.faults.misaddressed_notices = true;
+            c.policy.missed_syncs = 0;
+        }
+        if i == ALICE {
+            c.policy.late_fee_grace_ms = 800;
+        }
+    })
+    .await;
+    p.wait_routes(6).await;
+    p.net.stop(CAROL).await;
+    let mut o = p.request();
+    o.attempts = 1;
+    let out = p.net.nodes[ALEX].node.handle.send(o).await.unwrap();
+    let OutcomeKind::Notice(n) = &out.kind else { panic!("expected Alice's notice: {out:?}") };
+    assert_eq!(n.channel, ChannelId(p.c(ALICE, BOB)), "Alice's own notice, not Bob's");
+    assert_eq!(n.severer, p.net.nodes[ALICE].node.key);
+    until(Duration::from_secs(10), "Alice's sever is on chain", || async {
+        p.channel_state(ALICE, BOB).await == ChannelState::Severed
+    })
+    .await;
+    assert!(out.late_fees > 0, "Alice paid Alex from her deadline: {out:?}");
+    assert_eq!(p.channel_state(ALEX, ALICE).await, ChannelState::Open);
+}

@@ -150,6 +150,9 @@ pub struct FaultInjection {
     /// At a downstream deadline, send upstream a severance notice for a
     /// channel that is *not* severed, to dodge late fees. Default `false`.
     pub false_notices: bool,
+    /// As `false_notices`, but the notice names a channel that is not on
+    /// the request's route (a mis-addressed notice). Default `false`.
+    pub misaddressed_notices: bool,
     /// Neither acknowledge, forward nor serve any paid request: drop every
     /// incoming request with no effect at all (a silent hop that stays
     /// connected and keeps syncing). Default `false`.

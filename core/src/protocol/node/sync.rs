@@ -410,10 +410,13 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
         if first {
             out.push(Effect::Event(EngineEvent::DeadlinePassed { request_id: id, channel }));
-            if self.config.faults.false_notices && has_up {
-                // Fault injection: claim the downstream edge is cut, without cutting it.
+            let faults = &self.config.faults;
+            if (faults.false_notices || faults.misaddressed_notices) && has_up {
+                // Fault injection: claim the downstream edge is cut, without
+                // cutting it (or name a channel that is not on the route).
                 let tx = Hash32(sha256(&[b"false-notice".as_slice(), &id.0].concat()).0);
-                let notice = SeveranceNotice::create(id, channel, tx, &self.signer);
+                let named = if faults.misaddressed_notices { ChannelId(u64::MAX) } else { channel };
+                let notice = SeveranceNotice::create(id, named, tx, &self.signer);
                 if let Some(d) = self.requests.get_mut(&id).and_then(|e| e.down.as_mut()) {
                     d.ended = Some((now, DownEnd::Notice));
                     super::release_out(&mut self.channels, d);
