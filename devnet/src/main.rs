@@ -28,6 +28,10 @@ struct Args {
     /// Block time in milliseconds (only read on first start).
     #[arg(long, default_value_t = 1000)]
     block_ms: u64,
+    /// Answer `devnet_advance_time` (at most 30 days a call), which makes
+    /// challenge windows pass at once: for tests only.
+    #[arg(long)]
+    allow_time_travel: bool,
 }
 
 #[tokio::main]
@@ -47,7 +51,12 @@ async fn main() -> anyhow::Result<()> {
     let head = opened.chain.head();
     let server = DevnetServer::start(
         opened.chain,
-        ServerConfig { listen: args.listen, state_file: Some(opened.state_file.clone()), ..ServerConfig::default() },
+        ServerConfig {
+            listen: args.listen,
+            state_file: Some(opened.state_file.clone()),
+            allow_time_travel: args.allow_time_travel,
+            ..ServerConfig::default()
+        },
     )
     .await?;
     println!(

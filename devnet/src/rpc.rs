@@ -5,7 +5,9 @@
 //! Methods: `status`, `block`, `query` (`view_account`, `view_access_key`,
 //! `view_access_key_list`, `view_code`, `call_function`), `send_tx`,
 //! `broadcast_tx_commit`, `broadcast_tx_async`, `tx`, and the devnet-only
-//! `devnet_advance_time` (`{"ms": u64}` → the new head). Queries always read
+//! `devnet_advance_time` (`{"ms": u64}` → the new head), answered only when
+//! [`ServerConfig::allow_time_travel`] is set and for at most
+//! [`MAX_TIME_TRAVEL_MS`] a call. Queries always read
 //! the latest block. A transaction is final as soon as it is accepted.
 //!
 //! Robustness: the body is read with a size cap ([`ServerConfig::max_body_bytes`])
@@ -65,7 +67,14 @@ pub struct ServerConfig {
     /// `broadcast_tx_commit`), as on a chain whose finality is seconds
     /// away; for tests of what must not wait for finality. Default 0.
     pub finality_delay: Duration,
+    /// Answer `devnet_advance_time` (tests that pass challenge windows).
+    /// Whoever can reach the RPC can then make every challenge window pass
+    /// at once. Default false.
+    pub allow_time_travel: bool,
 }
+
+/// The most one `devnet_advance_time` call moves the clock: 30 days, in ms.
+pub const MAX_TIME_TRAVEL_MS: u64 = 30 * 24 * 3600 * 1000;
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -75,6 +84,7 @@ impl Default for ServerConfig {
             produce_blocks: true,
             state_file: None,
             finality_delay: Duration::ZERO,
+            allow_time_travel: false,
         }
     }
 }
@@ -112,6 +122,7 @@ struct Shared {
     dirty: mpsc::Sender<()>,
     max_body: usize,
     finality_delay: Duration,
+    allow_time_travel: bool,
     started: Instant,
     addr: SocketAddr,
 }
@@ -147,6 +158,7 @@ impl DevnetServer {
             dirty: dirty_tx,
             max_body: cfg.max_body_bytes,
             finality_delay: cfg.finality_delay,
+            allow_time_travel: cfg.allow_time_travel,
             started: Instant::now(),
             addr,
         };
@@ -346,6 +358,9 @@ async fn dispatch(s: &Shared, method: &str, params: Value) -> Result<Value, RpcE
             }
         }
         "devnet_advance_time" => {
+            if !s.allow_time_travel {
+                return Err(time_travel_off());
+            }
             #[derive(serde::Deserialize)]
             struct Advance {
                 ms: u64,
@@ -354,12 +369,30 @@ async fn dispatch(s: &Shared, method: &str, params: Value) -> Result<Value, RpcE
                 Value::Array(ref a) if a.len() == 1 => parse::<(u64,)>(params)?.0,
                 p => parse::<Advance>(p)?.ms,
             };
+            if ms > MAX_TIME_TRAVEL_MS {
+                return Err(RpcError::new_internal_or_handler_error(
+                    Some(json!(format!(
+                        "`ms` is at most {MAX_TIME_TRAVEL_MS} (30 days) per devnet_advance_time call, got {ms}"
+                    ))),
+                    json!({"name": "TIME_TRAVEL_TOO_FAR", "info": {"ms": ms, "max_ms": MAX_TIME_TRAVEL_MS}}),
+                ));
+            }
             let head = with_chain(s, move |c| c.advance_time(ms)).await?;
             let _ = s.dirty.try_send(());
             Ok(json!({"height": head.height, "timestamp_ns": head.timestamp_ns.to_string(), "hash": head.hash}))
         }
         other => Err(RpcError::method_not_found(other.to_string())),
     }
+}
+
+/// `devnet_advance_time` on a server without [`ServerConfig::allow_time_travel`]:
+/// the method does not exist there, and the data says how to turn it on.
+fn time_travel_off() -> RpcError {
+    let mut e = RpcError::method_not_found("devnet_advance_time".into());
+    e.data = Some(Box::new(json!(
+        "devnet_advance_time is off on this devnet: start it with --allow-time-travel (ServerConfig::allow_time_travel)"
+    )));
+    e
 }
 
 async fn submit(

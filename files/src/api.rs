@@ -1,5 +1,9 @@
 //! The files part of the HTTP API (JSON). Errors are `{"error": "<what is
-//! wrong and what to do>"}` with a fitting status, like the rest of the API.
+//! wrong and what to do>", "code": "<stable code>"}` with a fitting status,
+//! like the rest of the API; the codes are `no_files`, `bad_request`,
+//! `path_not_allowed` (a path inside the node's data directory), `exists`,
+//! `not_found`, `stopped` and `failed`, and the guard's
+//! ([`por_node::api::guard`], which [`router`] is behind).
 //!
 //! | method and path | what |
 //! |---|---|
@@ -34,39 +38,47 @@ pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/files/get/{id}", get(progress))
 }
 
-/// The routes with `files` attached (a complete router).
+/// The routes with `files` attached (a complete router), behind the API's
+/// guard with its defaults (see [`por_node::api::guard`]).
 pub fn router(files: Files) -> Router {
-    routes().layer(Extension(files))
+    por_node::api::guard(routes().layer(Extension(files)), por_node::api::GuardConfig::default())
 }
 
-struct Error(StatusCode, String);
+/// An error: its status, stable code and reason.
+struct Error(StatusCode, &'static str, String);
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
+        (self.0, Json(json!({ "error": self.2, "code": self.1 }))).into_response()
     }
+}
+
+fn bad(msg: impl Into<String>) -> Error {
+    Error(StatusCode::BAD_REQUEST, "bad_request", msg.into())
+}
+
+fn failed(msg: impl ToString) -> Error {
+    Error(StatusCode::INTERNAL_SERVER_ERROR, "failed", msg.to_string())
 }
 
 fn files(f: Option<Extension<Files>>) -> Result<Files, Error> {
     f.map(|Extension(f)| f).ok_or_else(|| {
         Error(
             StatusCode::SERVICE_UNAVAILABLE,
+            "no_files",
             "file sharing is not running on this node (it starts with `por node run`)".into(),
         )
     })
 }
 
 fn parse<T: serde::de::DeserializeOwned>(raw: &[u8]) -> Result<T, Error> {
-    serde_json::from_slice(raw).map_err(|e| Error(StatusCode::BAD_REQUEST, format!("malformed JSON: {e}")))
+    serde_json::from_slice(raw).map_err(|e| bad(format!("malformed JSON: {e}")))
 }
 
 fn absolute(p: &str, what: &str) -> Result<PathBuf, Error> {
     let path = PathBuf::from(p);
     if !path.is_absolute() {
-        return Err(Error(
-            StatusCode::BAD_REQUEST,
-            format!("`{what}` must be an absolute path on the node's machine, got {p:?}"),
-        ));
+        return Err(bad(format!("`{what}` must be an absolute path on the node's machine, got {p:?}")));
     }
     Ok(path)
 }
@@ -84,19 +96,18 @@ async fn add(f: Option<Extension<Files>>, raw: axum::body::Bytes) -> Result<Resp
     let path = absolute(&body.path, "path")?;
     match files.add(&path).await {
         Ok(a) => Ok(Json(json!({ "id": a.id, "size": a.size, "files": a.files, "dir": a.dir })).into_response()),
-        Err(FilesError::Stopped) => Err(Error(StatusCode::SERVICE_UNAVAILABLE, "the node has stopped".into())),
-        Err(e @ (FilesError::BadPath(_) | FilesError::Manifest(_))) => {
-            Err(Error(StatusCode::BAD_REQUEST, e.to_string()))
+        Err(FilesError::Stopped) => {
+            Err(Error(StatusCode::SERVICE_UNAVAILABLE, "stopped", "the node has stopped".into()))
         }
-        Err(e) => Err(Error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+        Err(e @ FilesError::PathNotAllowed(_)) => Err(Error(StatusCode::FORBIDDEN, "path_not_allowed", e.to_string())),
+        Err(e @ (FilesError::BadPath(_) | FilesError::Manifest(_))) => Err(bad(e.to_string())),
+        Err(e) => Err(failed(e)),
     }
 }
 
 async fn list(f: Option<Extension<Files>>) -> Result<Response, Error> {
     let files = files(f)?;
-    let list = tokio::task::spawn_blocking(move || files.list())
-        .await
-        .map_err(|e| Error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let list = tokio::task::spawn_blocking(move || files.list()).await.map_err(failed)?;
     Ok(Json(json!({ "files": list })).into_response())
 }
 
@@ -123,22 +134,25 @@ fn progress_json(id: &ContentId, p: &Progress) -> serde_json::Value {
 async fn start_get(f: Option<Extension<Files>>, raw: axum::body::Bytes) -> Result<Response, Error> {
     let files = files(f)?;
     let body: GetBody = parse(&raw)?;
-    let id: ContentId = body.id.parse().map_err(|e: super::id::BadId| Error(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let max_price: u128 = body.max_price.trim().parse().map_err(|_| {
-        Error(
-            StatusCode::BAD_REQUEST,
-            format!("`max_price` must be yocto as a decimal string, got {:?}", body.max_price),
-        )
-    })?;
+    let id: ContentId = body.id.parse().map_err(|e: super::id::BadId| bad(e.to_string()))?;
+    let max_price: u128 = body
+        .max_price
+        .trim()
+        .parse()
+        .map_err(|_| bad(format!("`max_price` must be yocto as a decimal string, got {:?}", body.max_price)))?;
     let out = body.out.as_deref().map(|o| absolute(o, "out")).transpose()?;
     if let Some(o) = &out
         && o.exists()
     {
-        return Err(Error(StatusCode::CONFLICT, format!("{} exists; choose another output path", o.display())));
+        return Err(Error(
+            StatusCode::CONFLICT,
+            "exists",
+            format!("{} exists; choose another output path", o.display()),
+        ));
     }
     let mut opts = FetchOptions::new(max_price);
     for p in &body.providers {
-        let k = NodeKey::from_peer_id(p).map_err(|e| Error(StatusCode::BAD_REQUEST, e.to_string()))?;
+        let k = NodeKey::from_peer_id(p).map_err(|e| bad(e.to_string()))?;
         opts.providers.push(k);
     }
     let job = files.start_get(id, out, body.raw, opts);
@@ -148,10 +162,11 @@ async fn start_get(f: Option<Extension<Files>>, raw: axum::body::Bytes) -> Resul
 
 async fn progress(f: Option<Extension<Files>>, UrlPath(id): UrlPath<String>) -> Result<Response, Error> {
     let files = files(f)?;
-    let id: ContentId = id.parse().map_err(|e: super::id::BadId| Error(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let id: ContentId = id.parse().map_err(|e: super::id::BadId| bad(e.to_string()))?;
     let job = files.job(&id).ok_or_else(|| {
         Error(
             StatusCode::NOT_FOUND,
+            "not_found",
             format!("no download of {id} since the node started; start one with POST /files/get"),
         )
     })?;

@@ -52,6 +52,10 @@ use por_node::handle::NodeHandle;
 pub struct FilesConfig {
     /// Where the store lives. Default `<node data dir>/files`.
     pub dir: PathBuf,
+    /// The node's data directory (its node key, account keys and channel
+    /// store): [`Files::add`] refuses any path inside it, or containing it.
+    /// Default the data directory given to [`FilesConfig::new`].
+    pub data_dir: PathBuf,
     /// How often every held file is announced again in the DHT (records
     /// are lost when peers restart). Default 10 minutes.
     pub announce_every: Duration,
@@ -65,6 +69,7 @@ impl FilesConfig {
     pub fn new(data_dir: &Path) -> Self {
         FilesConfig {
             dir: data_dir.join("files"),
+            data_dir: data_dir.to_path_buf(),
             announce_every: Duration::from_secs(600),
             test_fault_corrupt_blocks: false,
         }
@@ -80,6 +85,10 @@ pub enum FilesError {
     /// A path to add is not usable.
     #[error("{0}")]
     BadPath(String),
+    /// A path to add is, or contains, the node's data directory, whose keys
+    /// must never be shared; add a copy of what to share from elsewhere.
+    #[error("{0}")]
+    PathNotAllowed(String),
     /// A directory's manifest is unusable.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
@@ -115,6 +124,8 @@ pub struct Job {
 #[derive(Clone)]
 pub struct Files {
     ctx: Arc<fetch::Ctx>,
+    /// The node's data directory, canonical.
+    data_dir: Arc<PathBuf>,
     jobs: Arc<Mutex<HashMap<ContentId, Job>>>,
 }
 
@@ -127,6 +138,8 @@ impl Files {
         routes: Arc<dyn RouteSource>,
     ) -> Result<Files, FilesError> {
         let store = Arc::new(Store::open(&config.dir)?);
+        // Canonical, so that symbolic links cannot hide a path inside it.
+        let data_dir = Arc::new(std::fs::canonicalize(&config.data_dir).unwrap_or(config.data_dir));
         if config.test_fault_corrupt_blocks {
             warn!("files: TEST FAULT ON: every block served is corrupted");
         }
@@ -134,7 +147,7 @@ impl Files {
         node.serve(wire::SERVICE, Arc::new(svc)).await.map_err(|_| FilesError::Stopped)?;
         let key = node.key();
         let ctx = Arc::new(fetch::Ctx { store, node, routes, key, blocks_fetched: Arc::new(AtomicU64::new(0)) });
-        let files = Files { ctx, jobs: Arc::default() };
+        let files = Files { ctx, data_dir, jobs: Arc::default() };
         let weak = Arc::downgrade(&files.ctx);
         let every = config.announce_every;
         tokio::spawn(async move {
@@ -165,11 +178,14 @@ impl Files {
 
     /// Adds a file or a directory tree (each file, then a manifest naming
     /// them) and announces them. Symbolic links and special files inside a
-    /// directory are skipped.
+    /// directory are skipped. A path inside the node's data directory, or
+    /// containing it, is refused ([`FilesError::PathNotAllowed`]), symbolic
+    /// links resolved first.
     pub async fn add(&self, path: &Path) -> Result<Added, FilesError> {
         let store = self.ctx.store.clone();
         let path = path.to_path_buf();
-        let (added, ids) = tokio::task::spawn_blocking(move || add_blocking(&store, &path))
+        let data_dir = self.data_dir.clone();
+        let (added, ids) = tokio::task::spawn_blocking(move || add_blocking(&store, &path, &data_dir))
             .await
             .map_err(|e| FilesError::BadPath(format!("adding failed: {e}")))??;
         for id in ids.iter().chain([&added.id]) {
@@ -268,10 +284,36 @@ impl Files {
     }
 }
 
-fn add_blocking(store: &Store, path: &Path) -> Result<(Added, Vec<ContentId>), FilesError> {
+/// `path` canonical, unless it is, or contains, the node's data directory
+/// `data_dir` (canonical).
+fn shareable(path: &Path, data_dir: &Path) -> Result<PathBuf, FilesError> {
+    let real =
+        std::fs::canonicalize(path).map_err(|e| FilesError::BadPath(format!("cannot add {}: {e}", path.display())))?;
+    let shown =
+        if real == path { path.display().to_string() } else { format!("{} ({})", path.display(), real.display()) };
+    if real.starts_with(data_dir) {
+        return Err(FilesError::PathNotAllowed(format!(
+            "{shown} is inside the node's data directory {}, which holds its keys; \
+             copy what you mean to share to a directory outside it",
+            data_dir.display()
+        )));
+    }
+    if data_dir.starts_with(&real) {
+        return Err(FilesError::PathNotAllowed(format!(
+            "{shown} contains the node's data directory {}, which holds its keys; \
+             add a directory that does not contain it",
+            data_dir.display()
+        )));
+    }
+    Ok(real)
+}
+
+fn add_blocking(store: &Store, path: &Path, data_dir: &Path) -> Result<(Added, Vec<ContentId>), FilesError> {
+    // The name as given (a symbolic link's own name, not its target's).
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let path = &shareable(path, data_dir)?;
     let meta =
         std::fs::metadata(path).map_err(|e| FilesError::BadPath(format!("cannot add {}: {e}", path.display())))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     if meta.is_file() {
         let (id, size) = store.add_file(path, &name)?;
         return Ok((Added { id, size, files: 1, dir: false }, Vec::new()));

@@ -68,11 +68,17 @@ impl Default for NodeSection {
 pub struct ApiSection {
     /// Address of the HTTP API and `/metrics`. Default `127.0.0.1:8080`.
     pub listen: String,
+    /// More host names the API answers to, besides `localhost`, `127.0.0.1`,
+    /// `[::1]` and the listen address (and any IP when it listens on all
+    /// interfaces): the names a scraper or a proxy uses for this node, such
+    /// as a compose service name. Any other `Host` or `Origin` is refused
+    /// (DNS rebinding, cross-site requests). Default none.
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for ApiSection {
     fn default() -> Self {
-        ApiSection { listen: "127.0.0.1:8080".into() }
+        ApiSection { listen: "127.0.0.1:8080".into(), allowed_hosts: Vec::new() }
     }
 }
 

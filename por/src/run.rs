@@ -136,8 +136,17 @@ pub async fn launch(cfg: &FileConfig, fresh_seed: [u8; 32]) -> Result<Running, R
     )
     .await
     .map_err(|e| RunError::Files(e.to_string()))?;
-    let app = por_node::api::router_with_chain(node.handle.clone(), Arc::new(registry), chain)
-        .merge(por_files::api::router(files));
+    // One guard over both routers, knowing the listen address and the
+    // configured names (Host allow-list, JSON bodies, body limit).
+    let guard = por_node::api::GuardConfig {
+        allowed_hosts: cfg.api.allowed_hosts.clone(),
+        ..por_node::api::GuardConfig::listening_on(api_addr)
+    };
+    let app = por_node::api::guard(
+        por_node::api::router_with_chain(node.handle.clone(), Arc::new(registry), chain)
+            .merge(por_files::api::router(files)),
+        guard,
+    );
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("HTTP API stopped: {e}");

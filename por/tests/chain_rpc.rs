@@ -181,12 +181,41 @@ async fn nonce_is_refreshed_when_another_client_used_the_key() {
 
 #[tokio::test]
 async fn advance_time_moves_the_block_clock() {
-    let srv = serve(chain(), ServerConfig::default()).await;
+    let srv = serve(chain(), ServerConfig { allow_time_travel: true, ..ServerConfig::default() }).await;
     let c = alice(&srv.url());
     let t0 = c.status().await.unwrap().time_ms;
     c.advance_time(3_600_000).await.unwrap();
     let t1 = c.status().await.unwrap().time_ms;
     assert_eq!(t1 - t0, 3_600_000);
+    srv.shutdown().await.unwrap();
+}
+
+/// Time travel is off unless the server allows it, and bounded when it is:
+/// `u64::MAX` once froze the clock at its end.
+#[tokio::test]
+async fn advance_time_is_opt_in_and_bounded() {
+    let srv = serve(chain(), ServerConfig::default()).await;
+    let c = alice(&srv.url());
+    let t0 = c.status().await.unwrap().time_ms;
+    assert!(matches!(c.advance_time(1_000).await, Err(ChainError::Unsupported(_))));
+    let r =
+        post_raw(srv.addr(), br#"{"jsonrpc":"2.0","id":1,"method":"devnet_advance_time","params":{"ms":1000}}"#).await;
+    assert!(r["error"]["data"].as_str().unwrap().contains("--allow-time-travel"), "{r}");
+    assert_eq!(c.status().await.unwrap().time_ms, t0);
+    srv.shutdown().await.unwrap();
+
+    let srv = serve(chain(), ServerConfig { allow_time_travel: true, ..ServerConfig::default() }).await;
+    let c = alice(&srv.url());
+    let t0 = c.status().await.unwrap().time_ms;
+    let e = c.advance_time(u64::MAX).await.unwrap_err();
+    assert!(e.to_string().contains(&por_devnet::rpc::MAX_TIME_TRAVEL_MS.to_string()), "{e}");
+    let raw = format!(r#"{{"jsonrpc":"2.0","id":2,"method":"devnet_advance_time","params":{{"ms":{}}}}}"#, u64::MAX);
+    let r = post_raw(srv.addr(), raw.as_bytes()).await;
+    assert!(r["error"]["data"].as_str().unwrap().contains("30 days"), "{r}");
+    assert_eq!(c.status().await.unwrap().time_ms, t0, "the clock did not move");
+    c.advance_time(por_devnet::rpc::MAX_TIME_TRAVEL_MS).await.unwrap();
+    c.advance_time(1_000).await.unwrap();
+    assert_eq!(c.status().await.unwrap().time_ms - t0, por_devnet::rpc::MAX_TIME_TRAVEL_MS + 1_000, "still moving");
     srv.shutdown().await.unwrap();
 }
 

@@ -47,9 +47,12 @@ async fn contract_lifecycle_through_the_chain_client() {
     let opened =
         genesis::open_or_create(&dir, &GenesisOptions { wasm: wasm(), accounts: 4, ..GenesisOptions::default() })
             .unwrap();
-    let srv = DevnetServer::start(opened.chain, ServerConfig { produce_blocks: false, ..ServerConfig::default() })
-        .await
-        .unwrap();
+    let srv = DevnetServer::start(
+        opened.chain,
+        ServerConfig { produce_blocks: false, allow_time_travel: true, ..ServerConfig::default() },
+    )
+    .await
+    .unwrap();
     let contract_id: AccountId = CONTRACT_ACCOUNT.parse().unwrap();
     let nodes: Vec<Node> = (0..4u8)
         .map(|i| {

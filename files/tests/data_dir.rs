@@ -1,0 +1,96 @@
+//! `POST /files/add` never shares the node's data directory (its node key,
+//! account keys and channel store), whatever path names it: the file itself,
+//! a symbolic link to it, or a directory containing it. Over real HTTP
+//! against a running node's files API.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use por_files::{Files, FilesConfig, FixedRoutes};
+use prometheus_client::registry::Registry;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// POSTs `body` as JSON from loopback; returns (status, JSON answer).
+async fn post(addr: SocketAddr, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let body = body.to_string();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        addr.port(),
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text[9..12].parse().unwrap();
+    let json = text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or_default();
+    (status, serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {text}")))
+}
+
+async fn add(addr: SocketAddr, path: &Path) -> (u16, serde_json::Value) {
+    post(addr, "/files/add", &serde_json::json!({ "path": path })).await
+}
+
+#[tokio::test]
+async fn files_add_refuses_the_data_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut reg = Registry::default();
+    let node = por_node::start(por_node::NodeConfig::new(&data), [5; 32], &mut reg).await.unwrap();
+    // What `por node run` does: the node key in the data directory.
+    let key = data.join("node.key");
+    std::fs::write(&key, [7u8; 32]).unwrap();
+    let files = Files::start(FilesConfig::new(&data), node.handle.clone(), Arc::new(FixedRoutes::new())).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = por_files::api::router(files.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let link = tmp.path().join("innocent.bin");
+    std::os::unix::fs::symlink(&key, &link).unwrap();
+    let dir_link = tmp.path().join("innocent-dir");
+    std::os::unix::fs::symlink(&data, &dir_link).unwrap();
+    let dotted = data.join("files").join("..").join("node.key");
+    for (path, what) in [
+        (key.clone(), "inside"),
+        (link.clone(), "inside"),
+        (dotted, "inside"),
+        (data.clone(), "inside"),
+        (dir_link.join("node.key"), "inside"),
+        (tmp.path().to_path_buf(), "contains"),
+    ] {
+        let (status, v) = add(addr, &path).await;
+        assert_eq!((status, v["code"].as_str()), (403, Some("path_not_allowed")), "{}: {v}", path.display());
+        let msg = v["error"].as_str().unwrap();
+        assert!(msg.contains(what) && msg.contains("data directory"), "{}: {msg}", path.display());
+    }
+    assert!(files.list().is_empty(), "nothing was added: {:?}", files.list());
+
+    // A file elsewhere is shared as before.
+    let other = tempfile::tempdir().unwrap();
+    let ok = other.path().join("share.txt");
+    std::fs::write(&ok, b"hello").unwrap();
+    let (status, v) = add(addr, &ok).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["size"], 5, "{v}");
+    let (status, v) = add(addr, &data.join("no-such-file")).await;
+    assert_eq!((status, v["code"].as_str()), (400, Some("bad_request")), "{v}");
+
+    // The files routes are behind the API's guard: no cross-site form post.
+    let body = serde_json::json!({ "path": ok }).to_string();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "POST /files/add HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Type: text/plain\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        addr.port(),
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 415") && text.contains("unsupported_media_type"), "{text}");
+}
