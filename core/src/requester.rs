@@ -207,7 +207,11 @@ pub struct Attempt {
     pub cost: Amount,
     /// Its bound, ms.
     pub bound_ms: u64,
-    /// Whether the first hop acknowledged it.
+    /// Whether the first hop acknowledged it, or the route answered it (a
+    /// response or a notice): the ack and the answer travel separately, and
+    /// a relay's ack waits for its store while it forwards at once, so the
+    /// answer can come first; a route answers only what its first hop
+    /// accepted.
     pub acked: bool,
     /// Late fees received for it while it was waited for.
     pub late_fees: Amount,
@@ -432,10 +436,12 @@ impl Requester {
             Delivery::Acked { .. } => self.attempt_mut().acked = true,
             Delivery::LatePayment { total, .. } => self.attempt_mut().late_fees = *total,
             Delivery::Response { response, .. } => {
+                self.attempt_mut().acked = true;
                 let w = self.end_attempt(AttemptResult::Response, now_ms);
                 self.state = State::Ended(OutcomeKind::Response(response.clone()), w.route);
             }
             Delivery::Notice { notice, .. } => {
+                self.attempt_mut().acked = true;
                 let w = self.end_attempt(AttemptResult::Notice(notice.channel), now_ms);
                 self.exclude_channels.insert(notice.channel);
                 let late = self.attempts.last().map_or(0, |a| a.late_fees);

@@ -545,3 +545,18 @@ proptest! {
         }
     }
 }
+
+/// The ack and the answer travel separately (a relay's ack waits for its
+/// store, its forward does not): an answer that comes first means the first
+/// hop accepted the request.
+#[test]
+fn an_answer_before_its_ack_counts_as_acknowledged() {
+    let mut r = Requester::new(policy(3), 0);
+    r.sent(id(1), route(&[1], 10), 5, 25, 0);
+    r.delivery(&response(1), 10);
+    assert!(r.attempts()[0].acked);
+    let mut r = Requester::new(policy(3), 0);
+    r.sent(id(1), route(&[1, 2], 10), 5, 25, 0);
+    r.delivery(&notice(1, 2), 10);
+    assert!(r.attempts()[0].acked);
+}
