@@ -116,11 +116,21 @@ impl ChainNet {
     }
 
     /// Node `a` proposes a channel to `b`; `b`'s agent confirms it; returns
-    /// once both nodes track it.
+    /// once both nodes track it and every node's graph has it. (Each node
+    /// checks routes against its own copy of the graph, so a request over
+    /// an edge a first hop has not seen yet is refused `unknown_edge`: the
+    /// tests start from a network whose nodes agree.)
     pub async fn open(&self, a: usize, b: usize, params: EdgeParams) -> u64 {
         let id = self.nodes[a].c.open_channel(&self.nodes[b].account, params, DEPOSIT + FEE).await.unwrap();
         for i in [a, b] {
             self.wait_tracking(i, id).await;
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            let h = &n.node.handle;
+            until(Duration::from_secs(20), &format!("node {i}'s graph has channel {id}"), || async {
+                h.graph().is_some_and(|g| g.graph.edge(ChannelId(id)).is_some())
+            })
+            .await;
         }
         id
     }
