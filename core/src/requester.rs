@@ -81,11 +81,24 @@ pub struct RetryPolicy {
     /// Extra wait for the first hop's ack beyond the first edge's promised
     /// round trip, ms. Default `2_000`.
     pub ack_grace_ms: u64,
+    /// How long to wait before trying the same first hop again after it
+    /// refused a route as `unknown_edge` or `no_terms`: its copy of the
+    /// chain's graph may only be behind ours (nodes refresh it every poll).
+    /// Once per first channel; a second such refusal excludes it as any
+    /// refusal does. Default `1_500`.
+    pub graph_lag_ms: u64,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { attempts: 3, max_cost: None, max_bound_ms: None, timeout_ms: 30_000, ack_grace_ms: 2_000 }
+        RetryPolicy {
+            attempts: 3,
+            max_cost: None,
+            max_bound_ms: None,
+            timeout_ms: 30_000,
+            ack_grace_ms: 2_000,
+            graph_lag_ms: 1_500,
+        }
     }
 }
 
@@ -322,6 +335,10 @@ pub struct Requester {
     state: State,
     /// The last notice: its attempt's id and route, the notice, late fees.
     last_notice: Option<(RequestId, Route, SeveranceNotice, Amount)>,
+    /// First channels given a second chance after a graph-lag refusal.
+    lag_retried: BTreeSet<ChannelId>,
+    /// No attempt starts before this (a first hop's graph catching up).
+    not_before_ms: u64,
 }
 
 impl Requester {
@@ -336,6 +353,8 @@ impl Requester {
             attempts: Vec::new(),
             state: State::Ready,
             last_notice: None,
+            lag_retried: BTreeSet::new(),
+            not_before_ms: 0,
         }
     }
 
@@ -344,7 +363,13 @@ impl Requester {
         match &self.state {
             State::Ready => {
                 let left = (self.attempts.len() as u64) < u64::from(self.policy.attempts.max(1));
-                if left && now_ms < self.deadline_ms { Next::Route } else { Next::Done }
+                if !left || now_ms >= self.deadline_ms {
+                    Next::Done
+                } else if now_ms < self.not_before_ms {
+                    Next::Wait { until_ms: self.not_before_ms.min(self.deadline_ms) }
+                } else {
+                    Next::Route
+                }
             }
             State::Waiting(w) => Next::Wait { until_ms: self.wait_until(w) },
             State::Stopped | State::NoRoute | State::Ended(..) => Next::Done,
@@ -457,9 +482,18 @@ impl Requester {
         if self.current() != Some(id) {
             return;
         }
-        let w = self.end_attempt(AttemptResult::Refused(why.into()), now_ms);
+        let why = why.into();
+        let lag = matches!(why.code, Some(crate::protocol::Refusal::UnknownEdge | crate::protocol::Refusal::NoTerms));
+        let w = self.end_attempt(AttemptResult::Refused(why), now_ms);
         if let Some(h) = w.route.hops.first() {
-            self.exclude_channels.insert(h.channel);
+            // A first hop whose graph may be behind ours gets one more try,
+            // after it has had time to catch up; any other refusal (or a
+            // second one) excludes its channel.
+            if lag && self.lag_retried.insert(h.channel) {
+                self.not_before_ms = now_ms.saturating_add(self.policy.graph_lag_ms);
+            } else {
+                self.exclude_channels.insert(h.channel);
+            }
         }
     }
 

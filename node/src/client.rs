@@ -56,6 +56,7 @@ impl SendOptions {
             max_bound_ms: self.max_bound_ms,
             timeout_ms: u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX),
             ack_grace_ms: u64::try_from(self.ack_grace.as_millis()).unwrap_or(u64::MAX),
+            ..RetryPolicy::default()
         }
     }
 
@@ -147,7 +148,10 @@ impl NodeHandle {
                 }
                 Next::Wait { until_ms } => {
                     let (Some(id), Some(rx)) = (req.current(), stream.as_mut()) else {
-                        unreachable!("the requester waits only for an attempt that was sent");
+                        // Between attempts: a first hop's graph catching up.
+                        tokio::time::sleep_until(start + Duration::from_millis(until_ms)).await;
+                        req.timer(now().max(until_ms));
+                        continue;
                     };
                     let until = start + Duration::from_millis(until_ms);
                     match tokio::time::timeout_at(until, rx.recv()).await {

@@ -53,3 +53,46 @@ async fn a_silent_first_hop_is_excluded_and_the_request_goes_around_it() {
     let OutcomeKind::Response(r) = &out.kind else { panic!("expected a response: {out:?}") };
     assert_eq!(r.request_id, out.attempts[1].request_id);
 }
+
+/// A first hop whose copy of the chain's graph is behind the requester's
+/// refuses the route (`unknown_edge`); the requester tries it again once
+/// after the policy's graph lag, by when the first hop has caught up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_hop_with_an_older_graph_gets_a_second_try() {
+    let net = spawn_network_with(3, |_, _| {}).await;
+    let params = EdgeParams { latency_ms: LATENCY_MS, base_fee: 100, byte_fee: 0 };
+    let graph = |edges: &[(u64, usize, usize)]| {
+        let mut g = Graph::new();
+        for _ in 0..3 {
+            g.add_node(NodeInfo { stake: 1, service_ms: 0 });
+        }
+        for &(id, a, b) in edges {
+            g.add_edge(Edge { channel: ChannelId(id), a: a as u32, b: b as u32, params }).unwrap();
+        }
+        let keys = net.nodes.iter().map(|n| n.key).collect();
+        NetworkGraph::new(1, g, keys, vec![String::new(); 3], vec![true; 3])
+    };
+    net.link(0, 1, 1, LATENCY_MS).await;
+    net.link(1, 2, 2, LATENCY_MS).await;
+    let full = [(1, 0, 1), (2, 1, 2)];
+    net.nodes[0].handle.set_graph(graph(&full));
+    net.nodes[2].handle.set_graph(graph(&full));
+    // The relay has not seen edge 2 yet; it does half a second later.
+    net.nodes[1].handle.set_graph(graph(&full[..1]));
+    net.serve_echo(2).await;
+    let relay = net.nodes[1].handle.clone();
+    let caught_up = graph(&full);
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        relay.set_graph(caught_up);
+    });
+    let mut opts = SendOptions::new(net.nodes[2].key, "echo");
+    opts.body = b"lag".to_vec();
+    let out = net.nodes[0].handle.send(opts).await.expect("an outcome");
+    let results: Vec<String> = out.attempts.iter().map(|a| a.result.to_string()).collect();
+    assert_eq!(out.attempts.len(), 2, "{results:?}");
+    let AttemptResult::Refused(why) = &out.attempts[0].result else { panic!("{results:?}") };
+    assert_eq!(why.code, Some(por_core::protocol::Refusal::UnknownEdge), "{results:?}");
+    assert_eq!(out.attempts[1].channels, out.attempts[0].channels, "the same route again");
+    assert!(matches!(out.kind, OutcomeKind::Response(_)), "{out:?}");
+}

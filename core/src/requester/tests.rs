@@ -441,7 +441,7 @@ proptest! {
         ack_grace_ms in 0u64..3_000,
         steps in proptest::collection::vec((0u64..1_500, input()), 0..40),
     ) {
-        let p = RetryPolicy { attempts, max_cost, max_bound_ms: None, timeout_ms, ack_grace_ms };
+        let p = RetryPolicy { attempts, max_cost, max_bound_ms: None, timeout_ms, ack_grace_ms, ..RetryPolicy::default() };
         let mut r = Requester::new(p.clone(), 0);
         let mut now = 0u64;
         let mut next_id = 1u8;
@@ -559,4 +559,27 @@ fn an_answer_before_its_ack_counts_as_acknowledged() {
     r.sent(id(1), route(&[1, 2], 10), 5, 25, 0);
     r.delivery(&notice(1, 2), 10);
     assert!(r.attempts()[0].acked);
+}
+
+/// A first hop that refuses a route as `unknown_edge` (or `no_terms`) may
+/// only have an older copy of the graph: it gets one more try after the
+/// policy's graph lag, then it is excluded as for any refusal.
+#[test]
+fn a_graph_lag_refusal_is_tried_again_once() {
+    use crate::protocol::Refusal;
+    let mut r = Requester::new(policy(4), 0);
+    r.sent(id(1), route(&[1, 2], 10), 5, 25, 0);
+    r.refused(id(1), Refused::by_peer(Refusal::UnknownEdge, "lagging"), 10);
+    assert!(excluded(&r).is_empty(), "not excluded yet");
+    assert_eq!(r.next(10), Next::Wait { until_ms: 1_510 });
+    r.timer(1_510);
+    assert_eq!(r.next(1_510), Next::Route);
+    r.sent(id(2), route(&[1, 2], 10), 5, 25, 1_510);
+    r.refused(id(2), Refused::by_peer(Refusal::UnknownEdge, "still"), 1_520);
+    assert_eq!(excluded(&r), vec![1], "the second time, excluded");
+    assert_eq!(r.next(1_520), Next::Route, "no wait for another route");
+    // Any other refusal excludes at once.
+    r.sent(id(3), route(&[3], 10), 5, 25, 1_520);
+    r.refused(id(3), Refused::by_peer(Refusal::Busy, "full"), 1_530);
+    assert_eq!(excluded(&r), vec![1, 3]);
 }

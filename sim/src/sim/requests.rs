@@ -48,6 +48,7 @@ impl Sim {
             max_bound_ms: Some(w.max_bound_ms),
             timeout_ms: w.request_timeout_ms.unwrap_or(u64::MAX),
             ack_grace_ms: w.ack_grace_ms,
+            ..RetryPolicy::default()
         };
         let l = Logical {
             from,
