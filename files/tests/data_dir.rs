@@ -3,31 +3,21 @@
 //! a symbolic link to it, or a directory containing it. Over real HTTP
 //! against a running node's files API.
 
+#[path = "../../node/tests/common/mod.rs"]
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 use por_files::{Files, FilesConfig, FixedRoutes};
 use prometheus_client::registry::Registry;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// POSTs `body` as JSON from loopback; returns (status, JSON answer).
 async fn post(addr: SocketAddr, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
-    let body = body.to_string();
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        addr.port(),
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    let text = String::from_utf8_lossy(&out).to_string();
-    let status = text[9..12].parse().unwrap();
-    let json = text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or_default();
-    (status, serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {text}")))
+    let a = common::json_http(addr, "POST", path, &body.to_string()).await;
+    let json = serde_json::from_str(&a.body).unwrap_or_else(|e| panic!("{e}: {}", a.body));
+    (a.status, json)
 }
 
 async fn add(addr: SocketAddr, path: &Path) -> (u16, serde_json::Value) {
@@ -44,10 +34,7 @@ async fn files_add_refuses_the_data_directory() {
     let key = data.join("node.key");
     std::fs::write(&key, [7u8; 32]).unwrap();
     let files = Files::start(FilesConfig::new(&data), node.handle.clone(), Arc::new(FixedRoutes::new())).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = por_files::api::router(files.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = common::serve_http(por_files::api::router(files.clone())).await;
 
     let link = tmp.path().join("innocent.bin");
     std::os::unix::fs::symlink(&key, &link).unwrap();
@@ -81,16 +68,7 @@ async fn files_add_refuses_the_data_directory() {
 
     // The files routes are behind the API's guard: no cross-site form post.
     let body = serde_json::json!({ "path": ok }).to_string();
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "POST /files/add HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\nContent-Type: text/plain\r\n\
-         Content-Length: {}\r\n\r\n{body}",
-        addr.port(),
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    let text = String::from_utf8_lossy(&out);
-    assert!(text.starts_with("HTTP/1.1 415") && text.contains("unsupported_media_type"), "{text}");
+    let head = format!("Host: 127.0.0.1:{}\r\nContent-Type: text/plain\r\n", addr.port());
+    let a = common::raw_http(addr, "POST /files/add HTTP/1.1", &head, body.as_bytes()).await;
+    assert_eq!((a.status, a.code().as_str()), (415, "unsupported_media_type"), "{}", a.body);
 }

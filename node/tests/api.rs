@@ -10,28 +10,11 @@ use por_core::protocol::ChannelSetup;
 use por_core::{ChannelId, EdgeParams};
 use por_node::{NodeConfig, Reply, ServiceRequest, start};
 use prometheus_client::registry::Registry;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A minimal HTTP/1.1 client: returns (status, body).
+/// A JSON request from loopback: (status, body).
 async fn http(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    let text = String::from_utf8_lossy(&out).to_string();
-    let status = text[9..12].parse().unwrap();
-    let body = text.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default();
-    // Chunked bodies: keep it simple by stripping chunk-size lines.
-    let body = if text.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-        body.lines().filter(|l| u64::from_str_radix(l.trim(), 16).is_err()).collect::<Vec<_>>().join("\n")
-    } else {
-        body
-    };
-    (status, body)
+    let a = common::json_http(addr, method, path, body).await;
+    (a.status, a.body)
 }
 
 #[tokio::test]
@@ -63,10 +46,7 @@ async fn api_end_to_end() {
         .await
         .unwrap();
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = por_node::api::router(a.handle.clone(), Arc::new(reg_a));
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = common::serve_http(por_node::api::router(a.handle.clone(), Arc::new(reg_a))).await;
 
     let (code, body) = http(addr, "GET", "/status", "").await;
     assert_eq!(code, 200, "{body}");
@@ -180,10 +160,7 @@ async fn probes_say_what_is_missing() {
         sync_ms: Some(100),
     };
     a.handle.add_channel(setup, vec![]).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = por_node::api::router(a.handle.clone(), Arc::new(reg));
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let addr = common::serve_http(por_node::api::router(a.handle.clone(), Arc::new(reg))).await;
     let (code, body) = http(addr, "GET", "/readyz", "").await;
     assert_eq!(code, 503, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();

@@ -9,59 +9,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{DEPOSIT, spawn_network};
-use por_core::protocol::ChannelSetup;
+use common::{Answer, parse_http as parse, raw_http as raw, serve_http as serve, spawn_network};
 use por_core::{ChannelId, EdgeParams};
 use por_node::{Reply, ServiceRequest};
 use prometheus_client::registry::Registry;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// An answer: status, head (lowercase) and body.
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Answer {
-    fn code(&self) -> String {
-        let v: serde_json::Value = serde_json::from_str(&self.body).unwrap_or_default();
-        v["code"].as_str().unwrap_or_default().to_string()
-    }
-}
-
-/// Sends `head_lines` (each ending in CRLF, without Content-Length) and
-/// `body` as one HTTP request; `version` is `HTTP/1.1` or `HTTP/1.0`.
-async fn raw(addr: SocketAddr, first: &str, head_lines: &str, body: &[u8]) -> Answer {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!("{first}\r\n{head_lines}Connection: close\r\nContent-Length: {}\r\n\r\n", body.len());
-    s.write_all(req.as_bytes()).await.unwrap();
-    // The server may answer and close before reading an oversized body.
-    let _ = s.write_all(body).await;
-    answer(&mut s).await
-}
-
-/// Reads the answer (the server closes the connection), within 30 s.
+/// Reads an answer on a connection the test wrote by hand (the server
+/// closes it), within 30 s.
 async fn answer(s: &mut tokio::net::TcpStream) -> Answer {
     let mut out = Vec::new();
     let _ =
         tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out)).await.expect("an answer within 30 s");
     parse(&out)
-}
-
-fn parse(out: &[u8]) -> Answer {
-    let text = String::from_utf8_lossy(out).to_string();
-    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    Answer { status, head: head.to_ascii_lowercase(), body: body.to_string() }
-}
-
-/// Serves `app` on a loopback port.
-async fn serve(app: axum::Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
 }
 
 /// A node with one node's API: no channels, no chain.
@@ -77,18 +37,8 @@ async fn lone_api() -> (SocketAddr, por_node::RunningNode, tempfile::TempDir) {
 /// of node 0 (which pays node 1 for every request sent).
 async fn paying_api() -> (SocketAddr, common::Net, Arc<Registry>) {
     let net = spawn_network(2).await;
+    net.link(0, 1, 1, 10).await;
     let (a, b) = (&net.nodes[0], &net.nodes[1]);
-    for (x, y) in [(a, b), (b, a)] {
-        let setup = ChannelSetup {
-            channel: ChannelId(1),
-            remote: y.key,
-            local_deposit: DEPOSIT,
-            remote_deposit: DEPOSIT,
-            latency_ms: 10,
-            sync_ms: Some(100),
-        };
-        x.handle.add_channel(setup, y.listen_addrs.clone()).await.unwrap();
-    }
     b.handle
         .serve("upper", Arc::new(|r: ServiceRequest| async move { Reply::ok(r.body.to_ascii_uppercase()) }))
         .await

@@ -90,3 +90,68 @@ pub async fn outcome(rx: &mut tokio::sync::mpsc::Receiver<Delivery>, within: Dur
     .await;
     seen
 }
+
+/// An HTTP answer: status, head (lowercase) and body (chunk sizes removed).
+pub struct Answer {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl Answer {
+    /// The body as JSON (`null` when it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_default()
+    }
+
+    /// The JSON error's stable `code` (empty when there is none).
+    pub fn code(&self) -> String {
+        self.json()["code"].as_str().unwrap_or_default().to_string()
+    }
+}
+
+/// Sends one HTTP request over a new connection, with every header the
+/// caller's: `first` is the request line, `head_lines` end in CRLF (no
+/// `Content-Length`, added here). Reads the answer until the server closes,
+/// within 30 s.
+pub async fn raw_http(addr: std::net::SocketAddr, first: &str, head_lines: &str, body: &[u8]) -> Answer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("{first}\r\n{head_lines}Connection: close\r\nContent-Length: {}\r\n\r\n", body.len());
+    s.write_all(req.as_bytes()).await.unwrap();
+    // The server may answer and close before reading an oversized body.
+    let _ = s.write_all(body).await;
+    let mut out = Vec::new();
+    let _ =
+        tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut out)).await.expect("an answer within 30 s");
+    parse_http(&out)
+}
+
+/// Parses a whole HTTP/1.1 answer.
+pub fn parse_http(out: &[u8]) -> Answer {
+    let text = String::from_utf8_lossy(out).to_string();
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no HTTP answer: {text:?}"));
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let head = head.to_ascii_lowercase();
+    // Chunked bodies: keep it simple by dropping the chunk-size lines.
+    let body = if head.contains("transfer-encoding: chunked") {
+        body.lines().filter(|l| u64::from_str_radix(l.trim(), 16).is_err()).collect::<Vec<_>>().join("\n")
+    } else {
+        body.to_string()
+    };
+    Answer { status, head, body }
+}
+
+/// A JSON request from loopback as the `por` CLI sends it.
+pub async fn json_http(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> Answer {
+    let head = format!("Host: {addr}\r\nContent-Type: application/json\r\n");
+    raw_http(addr, &format!("{method} {path} HTTP/1.1"), &head, body.as_bytes()).await
+}
+
+/// Serves `app` on a loopback port.
+pub async fn serve_http(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
