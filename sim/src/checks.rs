@@ -33,6 +33,8 @@ pub(crate) struct Track {
     pub(crate) from: u32,
     /// The server.
     pub(crate) to: u32,
+    /// The first hop (the client's channel neighbour, who owes it late fees).
+    pub(crate) first_hop: u32,
     /// The logical request (its slot in the simulator's table).
     pub(crate) req: u32,
     /// The request's nonce (the first hop's refusal names it).
@@ -55,10 +57,20 @@ pub(crate) struct Track {
 
 impl Track {
     /// Late fees received must cover the lateness so far at `now`, less the
-    /// requester's own tolerance (grace plus one sync): the shortfall, as a
-    /// message, if they do not.
-    pub(crate) fn late_shortfall(&self, now: u64, cfg: &ProtocolConfig, when: &str) -> Option<String> {
-        let lateness = now.saturating_sub(self.bound_at + self.tol_ms);
+    /// requester's own tolerance (grace plus one sync, and the offline grace
+    /// when its first hop is down): the shortfall, as a message, if they do
+    /// not.
+    pub(crate) fn late_shortfall(
+        &self,
+        now: u64,
+        hop_offline: bool,
+        cfg: &ProtocolConfig,
+        when: &str,
+    ) -> Option<String> {
+        // A first hop that is down cannot pay; the client waits out the
+        // offline grace before it cuts it (DESIGN §2.11), unpaid meanwhile.
+        let grace = if hop_offline { cfg.policy.offline_grace_ms } else { 0 };
+        let lateness = now.saturating_sub(self.bound_at + self.tol_ms + grace);
         let need = late_fee(cfg.late_fee_per_sec, lateness, cfg.max_late_ms);
         (self.late < need)
             .then(|| format!("{when}: {} ms late, late fees {} < {}", now - self.bound_at, self.late, need))
@@ -135,6 +147,7 @@ mod tests {
             bound_at: 1_000,
             limit_at: 5_000,
             tol_ms: 500,
+            first_hop: 1,
             acked: true,
             late,
             cost: 0,
@@ -145,10 +158,13 @@ mod tests {
     #[test]
     fn late_fees_must_cover_the_lateness_less_the_tolerance() {
         let cfg = ProtocolConfig { late_fee_per_sec: 1_000, ..ProtocolConfig::default() };
-        assert_eq!(track(0).late_shortfall(1_500, &cfg, "x"), None, "within the tolerance");
-        let d = track(99).late_shortfall(1_600, &cfg, "at its outcome").unwrap();
+        assert_eq!(track(0).late_shortfall(1_500, false, &cfg, "x"), None, "within the tolerance");
+        let d = track(99).late_shortfall(1_600, false, &cfg, "at its outcome").unwrap();
         assert_eq!(d, "at its outcome: 600 ms late, late fees 99 < 100");
-        assert_eq!(track(100).late_shortfall(1_600, &cfg, "x"), None);
+        assert_eq!(track(100).late_shortfall(1_600, false, &cfg, "x"), None);
+        let down = cfg.policy.offline_grace_ms;
+        assert_eq!(track(0).late_shortfall(1_500 + down, true, &cfg, "x"), None, "a first hop that is down cannot pay");
+        assert!(track(0).late_shortfall(1_600 + down, true, &cfg, "x").is_some());
         assert!(!track(0).past_limit(5_000) && track(0).past_limit(5_001));
         assert_eq!(overdrawn(3, 10, 10), None);
         assert_eq!(overdrawn(3, 11, 10).unwrap(), "channel 3: balances 11 exceed deposits 10");

@@ -47,6 +47,10 @@ pub struct ChannelState {
     pub seq: u64,
     /// Last time anything arrived from the peer.
     pub last_heard_ms: u64,
+    /// The last silence of the peer longer than the late-fee grace (it was
+    /// down or cut off): when it began and when the peer was heard again.
+    /// `(0, 0)` before any.
+    pub silence: (u64, u64),
     /// Last time we sent the peer anything.
     pub last_sent_ms: u64,
     /// When the armed sync timer fires, if one is armed.
@@ -109,6 +113,7 @@ impl ChannelState {
             sync_ms: setup.sync_ms.unwrap_or(default_sync_ms).max(1),
             seq: 0,
             last_heard_ms: now,
+            silence: (0, 0),
             last_sent_ms: 0,
             next_sync_ms: None,
             up_ids: IdSet::default(),
@@ -125,6 +130,32 @@ impl ChannelState {
             closed: false,
             removed: false,
         }
+    }
+
+    /// Something arrived from the peer at `now`; a silence longer than
+    /// `gap_ms` before it is remembered.
+    #[inline]
+    pub(crate) fn heard(&mut self, now: u64, gap_ms: u64) {
+        if now.saturating_sub(self.last_heard_ms) > gap_ms {
+            self.silence = (self.last_heard_ms, now);
+        }
+        self.last_heard_ms = self.last_heard_ms.max(now);
+    }
+
+    /// The time at which the late fees the peer owes us are checked
+    /// (DESIGN §2.11): `now`; while it has been silent longer than `gap_ms`
+    /// but not than `offline_ms`, the last time it was heard (a node that is
+    /// down cannot pay; the late fee accrues); and for `gap_ms` after it
+    /// comes back, the start of that silence, so that its first syncs can
+    /// pay what accrued.
+    #[inline]
+    pub fn pay_check_ms(&self, now: u64, gap_ms: u64, offline_ms: u64) -> u64 {
+        let silent = now.saturating_sub(self.last_heard_ms);
+        if silent > gap_ms {
+            return if silent <= offline_ms { self.last_heard_ms } else { now };
+        }
+        let (from, back) = self.silence;
+        if back > 0 && now < back.saturating_add(gap_ms) { from.min(now) } else { now }
     }
 
     /// Anything in flight or pending on the channel.

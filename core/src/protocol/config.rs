@@ -97,12 +97,21 @@ impl Resend {
 #[serde(default, deny_unknown_fields)]
 pub struct FailurePolicy {
     /// Cut a neighbour that has sent nothing for this many of the channel's
-    /// sync intervals while requests to it are in flight. `0` disables the
-    /// rule. Default `3`.
+    /// sync intervals while requests to it are in flight, and for at least
+    /// `offline_grace_ms`. `0` disables the rule. Default `3`.
     pub missed_syncs: u32,
+    /// How long a neighbour with requests from us in flight may be silent
+    /// (restarting, upgrading, crashed) before silence alone gets it cut
+    /// (DESIGN §2.11). Until then the late fee is the remedy: it accrues,
+    /// and the neighbour must pay it within `late_fee_grace_ms` of coming
+    /// back. What the cut would have protected is bounded by the channel's
+    /// late-fee liability cap. Default `30_000`.
+    pub offline_grace_ms: u64,
     /// How far a downstream neighbour's late payments may lag behind what it
     /// owes before it is cut: by `now` it must have paid for the lateness up
-    /// to `now - late_fee_grace_ms`. Must exceed the peer's sync interval
+    /// to `now - late_fee_grace_ms`. A neighbour silent for longer than this
+    /// is checked against what it owed when last heard, and once back has
+    /// this long to pay for the silence (see `offline_grace_ms`). Must exceed the peer's sync interval
     /// plus the edge latency, or honest peers get cut. Default `1_500`.
     pub late_fee_grace_ms: u64,
     /// Cut the downstream edge once a request on it is this late, instead of
@@ -131,6 +140,7 @@ impl Default for FailurePolicy {
     fn default() -> Self {
         FailurePolicy {
             missed_syncs: 3,
+            offline_grace_ms: 30_000,
             late_fee_grace_ms: 1_500,
             sever_overdue_after_ms: None,
             hop_slack_ms: 0,

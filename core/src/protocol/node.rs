@@ -291,7 +291,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     fn handle_message_inner(&mut self, channel: ChannelId, msg: Wire, now: u64, out: &mut Vec<Effect>) {
         let kind = msg.kind();
         match self.channels.get_mut(&channel) {
-            Some(c) if !c.closed => c.last_heard_ms = now,
+            Some(c) if !c.closed => c.heard(now, self.config.policy.late_fee_grace_ms),
             _ => return refuse(out, channel, kind, Refusal::UnknownChannel),
         }
         match msg {

@@ -30,6 +30,9 @@ struct Net {
     seq: u64,
     now: u64,
     offline: BTreeSet<usize>,
+    /// Nodes down for a while, `(from, until)`: a restart that keeps its
+    /// state. Messages to them are lost; their timers and services wait.
+    paused: BTreeMap<usize, (u64, u64)>,
     slow_ms: BTreeMap<usize, u64>,
     service_ms: u64,
     deliveries: Vec<(u64, usize, Delivery)>,
@@ -64,6 +67,7 @@ impl Net {
             seq: 0,
             now: 0,
             offline: BTreeSet::new(),
+            paused: BTreeMap::new(),
             slow_ms: BTreeMap::new(),
             service_ms: 0,
             deliveries: Vec::new(),
@@ -238,6 +242,16 @@ impl Net {
                 Ev::Timer { node, .. } | Ev::Respond { node, .. } | Ev::Removed { node, .. } => *node,
             };
             if self.offline.contains(&n) {
+                continue;
+            }
+            if let Some(&(from, until)) = self.paused.get(&n)
+                && (from..until).contains(&t)
+            {
+                if !matches!(ev, Ev::Msg { .. }) {
+                    self.evs[i] = Some(ev);
+                    self.seq += 1;
+                    self.queue.push(Reverse((until, 1, self.seq, i)));
+                }
                 continue;
             }
             let mut out = Vec::new();
@@ -722,3 +736,4 @@ fn a_silent_hop_drops_paid_requests_and_still_syncs() {
 }
 
 mod hostile;
+mod restart;

@@ -34,7 +34,7 @@ impl Sim {
                 continue;
             }
             let cfg = self.nodes[t.from as usize].engine.config();
-            if let Some(d) = t.late_shortfall(self.now, cfg, "at the end of the run") {
+            if let Some(d) = t.late_shortfall(self.now, self.offline(t.first_hop), cfg, "at the end of the run") {
                 self.stats.violation(self.now, "late_fees", Some(*id), d);
             }
             if t.past_limit(self.now) {

@@ -214,6 +214,7 @@ impl Sim {
                 let t = Track {
                     from,
                     to,
+                    first_hop: r.nodes[1],
                     req,
                     nonce,
                     bound_at,
@@ -332,7 +333,7 @@ impl Sim {
         );
         if t.acked {
             let cfg = self.nodes[t.from as usize].engine.config();
-            if let Some(d) = t.late_shortfall(self.now, cfg, "at its outcome") {
+            if let Some(d) = t.late_shortfall(self.now, self.offline(t.first_hop), cfg, "at its outcome") {
                 self.stats.violation(self.now, "late_fees", Some(id), d);
             }
             if t.past_limit(self.now) {

@@ -142,18 +142,30 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let ch = &self.channels[&channel];
         let (p, rate, cap) = (&self.config.policy, self.config.late_fee_per_sec, self.config.max_late_ms);
         let resend = &self.config.resend;
-        let mut open = false;
+        // Silence first: a neighbour gone longer than the grace is cut for
+        // that, whatever else it owes by now.
+        let silent = now.saturating_sub(ch.last_heard_ms);
+        let allowed = u64::from(p.missed_syncs).saturating_mul(ch.sync_ms).max(p.offline_grace_ms);
+        if p.missed_syncs > 0 && silent > allowed {
+            let open = ch
+                .down_ids
+                .iter()
+                .any(|id| self.requests.get(id).and_then(|e| e.down.as_ref()).is_some_and(|d| d.open()));
+            if open {
+                return Some(SeverReason::MissedSyncs);
+            }
+        }
+        let pay_check = ch.pay_check_ms(now, p.late_fee_grace_ms, p.offline_grace_ms);
         for id in &ch.down_ids {
             let Some(e) = self.requests.get(id) else { continue };
             if e.work_done(now, rate, cap, p.late_fee_grace_ms) {
                 done.push(*id);
             }
             let Some(d) = e.down.as_ref() else { continue };
-            if d.received < d.required(now, p.late_fee_grace_ms, rate, cap) {
+            if d.received < d.required(pay_check, p.late_fee_grace_ms, rate, cap) {
                 return Some(SeverReason::WithheldLateFee);
             }
             if d.open() {
-                open = true;
                 if now >= d.deadline_ms.saturating_add(cap).saturating_add(self.slack(id)) {
                     return Some(SeverReason::MaxLate);
                 }
@@ -165,10 +177,6 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                     again.push(*id);
                 }
             }
-        }
-        let silent = now.saturating_sub(ch.last_heard_ms);
-        if open && p.missed_syncs > 0 && silent > u64::from(p.missed_syncs).saturating_mul(ch.sync_ms) {
-            return Some(SeverReason::MissedSyncs);
         }
         None
     }

@@ -1,0 +1,69 @@
+//! DESIGN §2.11: a downstream neighbour that goes down for a while and comes
+//! back with its state (a restart) is not cut: the late fee for the downtime
+//! is the remedy. One gone for longer than the offline grace is cut.
+
+use super::*;
+
+/// Carol (3) serves slowly and is down from 450 ms to 8 s, with Bob's request
+/// acknowledged and in flight: Bob hears nothing for 7.5 s, far beyond three
+/// sync intervals. He does not cut her; she answers when back and pays for
+/// the lateness, which flows up to Alex; every relay is whole.
+#[test]
+fn a_restart_within_the_offline_grace_costs_late_fees_not_the_edge() {
+    let mut net = Net::paper(|_| cfg(FailurePolicy::default()));
+    net.slow_ms.insert(3, 1_000);
+    net.paused.insert(3, (450, 8_000));
+    net.request(&[0, 1, 2, 3], 1);
+    net.run_until(30_000);
+    assert!(net.severed.is_empty(), "nobody cuts a node that came back: {:?}", net.severed);
+    let t = net.terminal(0);
+    assert_eq!(t, vec![(8_400, "response")], "Carol answers when back; the response climbs 400 ms");
+    // Alex's bound is 800: he is paid for every millisecond past it.
+    assert_eq!(net.late_total(0), 8_400 - 800);
+    assert!(net.late_paid[&3] > 0, "Carol pays for her downtime");
+    for relay in [1, 2] {
+        assert!(net.late_received[&relay] >= net.late_paid[&relay], "relay {relay} is whole");
+    }
+    assert_eq!(net.nodes.iter().map(|e| e.in_flight()).sum::<usize>(), 0);
+}
+
+/// The same downtime beyond `offline_grace_ms`: Bob cuts Carol for her
+/// silence once the grace is over (30 s after he last heard her at 400),
+/// not before, and the notice goes upstream.
+#[test]
+fn a_node_gone_longer_than_the_grace_is_cut() {
+    let mut net = Net::paper(|_| {
+        let mut c = cfg(FailurePolicy::default());
+        c.max_late_ms = 120_000;
+        c
+    });
+    net.slow_ms.insert(3, 1_000);
+    net.paused.insert(3, (450, 100_000));
+    net.request(&[0, 1, 2, 3], 1);
+    net.run_until(60_000);
+    assert_eq!(net.severed.len(), 1, "{:?}", net.severed);
+    let (t, who, ch, why) = net.severed[0];
+    assert_eq!((who, ch, why), (2, ChannelId(3), SeverReason::MissedSyncs));
+    assert!((30_400..=31_000).contains(&t), "cut at {t}, the grace ends at 30400");
+    assert_eq!(net.terminal(0)[0].1, "notice");
+    assert!(net.late_received[&1] >= net.late_paid[&1], "Alice is whole");
+}
+
+/// A node that comes back and still does not pay for its downtime is cut
+/// for withholding, `late_fee_grace_ms` after it was heard again.
+#[test]
+fn coming_back_without_paying_is_withholding() {
+    let mut net = Net::paper(|n| {
+        let mut c = cfg(FailurePolicy::default());
+        c.faults.withhold_late_fees = n == 3;
+        c
+    });
+    net.slow_ms.insert(3, 1_000);
+    net.paused.insert(3, (450, 8_000));
+    net.request(&[0, 1, 2, 3], 1);
+    net.run_until(30_000);
+    assert_eq!(net.severed.len(), 1, "{:?}", net.severed);
+    let (t, who, ch, why) = net.severed[0];
+    assert_eq!((who, ch, why), (2, ChannelId(3), SeverReason::WithheldLateFee));
+    assert!((8_100 + 1_500..=8_100 + 2_100).contains(&t), "cut at {t}");
+}
