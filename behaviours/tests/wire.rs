@@ -91,6 +91,7 @@ proptest! {
             voucher: Some(Voucher { contract: "por.test".into(), channel: ChannelId(3), payer: s.public(), cumulative: cum }.sign(&s)),
             overdue: vec![por_core::Overdue { request_id: r.id(), amount: cum / 3 }],
             notices: vec![SeveranceNotice::create(r.id(), ChannelId(3), Hash32([1; 32]), &s)],
+            draining: seq % 2 == 1,
         };
         let back: SyncMessage = decode(&encode(&sync).unwrap()).unwrap();
         prop_assert_eq!(back, sync);

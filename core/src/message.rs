@@ -227,6 +227,10 @@ pub struct SyncMessage {
     pub overdue: Vec<Overdue>,
     /// Severance notices for requests in flight.
     pub notices: Vec<SeveranceNotice>,
+    /// The sender is stopping (DESIGN §2.11): it answers the requests it
+    /// took but takes no new ones, so send it none. Absent means `false`.
+    #[serde(default)]
+    pub draining: bool,
 }
 
 /// The receiver's signed answer to a sync.

@@ -159,6 +159,12 @@ pub enum Command {
         /// Every provider found when the query is over.
         reply: oneshot::Sender<Vec<libp2p::PeerId>>,
     },
+    /// Start a graceful stop: refuse new paid requests and tell every
+    /// neighbour (DESIGN §2.11). Answered with the requests still in flight.
+    Drain {
+        /// Requests in flight when the drain began.
+        reply: oneshot::Sender<usize>,
+    },
     /// Stop the event loop.
     Shutdown,
 }
@@ -181,6 +187,8 @@ pub struct Status {
     /// The late-fee terms the engine prices lateness by: yocto per second,
     /// and the most lateness one request can cost (ms).
     pub late_terms: (Amount, u64),
+    /// The node is stopping ([`NodeHandle::drain`]).
+    pub draining: bool,
 }
 
 /// A connected peer.
@@ -333,7 +341,23 @@ impl NodeHandle {
         self.ask(|reply| Command::FindProviders { key, reply }).await
     }
 
-    /// Stops the node (its event loop returns).
+    /// A graceful stop's first part (DESIGN §2.11): from now on the node
+    /// refuses new paid requests (`draining`) and its neighbours are told at
+    /// once, so they route around it; it goes on answering what it took.
+    /// Returns when nothing is in flight any more, or after `within`, with
+    /// the number of requests still in flight (0: all done). Call
+    /// [`NodeHandle::shutdown`] after it.
+    pub async fn drain(&self, within: std::time::Duration) -> Result<usize, Stopped> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut left = self.ask(|reply| Command::Drain { reply }).await?;
+        while left > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            left = self.status().await?.in_flight;
+        }
+        Ok(left)
+    }
+
+    /// Stops the event loop (after flushing the store).
     pub async fn shutdown(&self) {
         let _ = self.tx.send(Command::Shutdown).await;
     }

@@ -348,6 +348,12 @@ impl EventLoop {
                 let query = self.swarm.behaviour_mut().get_providers(key);
                 self.peers.lookup(query, reply);
             }
+            Command::Drain { reply } => {
+                info!(in_flight = self.engine.in_flight(), "draining: refusing new requests, finishing the rest");
+                self.engine.drain(now, &mut out);
+                self.apply(out);
+                let _ = reply.send(self.engine.in_flight());
+            }
             Command::Shutdown => {}
         }
     }
@@ -440,6 +446,7 @@ impl EventLoop {
             channels,
             in_flight: self.engine.in_flight(),
             late_terms: self.engine.late_terms(),
+            draining: self.engine.draining(),
         }
     }
 

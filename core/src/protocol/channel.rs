@@ -91,6 +91,10 @@ pub struct ChannelState {
     /// The same for the requests we sent over it and that are still open:
     /// we hold ourselves to our own caps towards the peer.
     pub out_held: Hold,
+    /// The peer's last sync said it is stopping: it takes no new requests.
+    pub peer_draining: bool,
+    /// Our syncs have told the peer that we are stopping.
+    pub told_draining: bool,
     /// No more messages go out on it: we cut it, or it left the graph.
     pub closed: bool,
     /// Its removal from the graph was handled (notices sent upstream).
@@ -127,6 +131,8 @@ impl ChannelState {
             credit_out: 0,
             held: Hold::default(),
             out_held: Hold::default(),
+            peer_draining: false,
+            told_draining: false,
             closed: false,
             removed: false,
         }

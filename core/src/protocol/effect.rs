@@ -229,6 +229,9 @@ pub enum Refusal {
     DuplicateClaim,
     /// A notice whose severer is not an end of the channel it names.
     NoticeWrongSeverer,
+    /// This node is stopping (DESIGN §2.11): it answers what it already
+    /// took but takes no new request; try another route.
+    Draining,
     /// A reason this build does not know (sent by a newer peer).
     #[serde(other)]
     Other,
@@ -262,6 +265,7 @@ impl Refusal {
             Refusal::NoTerms => "no_terms",
             Refusal::DuplicateClaim => "duplicate_claim",
             Refusal::NoticeWrongSeverer => "notice_wrong_severer",
+            Refusal::Draining => "draining",
             Refusal::Other => "other",
         }
     }
@@ -294,6 +298,7 @@ impl std::fmt::Display for Refusal {
             Refusal::NoTerms => "this node has not loaded the chain's graph yet",
             Refusal::DuplicateClaim => "the sync claims a late fee for one request twice",
             Refusal::NoticeWrongSeverer => "the notice's severer is not an end of the channel it names",
+            Refusal::Draining => "this node is stopping and takes no new requests; try another route",
             Refusal::Other => "refused for a reason this node does not know",
         })
     }

@@ -107,6 +107,8 @@ pub struct NodeEngine<S, V> {
     /// The chain's graph as the driver last read it: every route is checked
     /// against it ([`super::terms`]).
     terms: Option<Arc<dyn TermsView>>,
+    /// The node is stopping ([`NodeEngine::drain`]).
+    draining: bool,
 }
 
 impl<S: Signer, V: Verifier> NodeEngine<S, V> {
@@ -123,6 +125,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             kept: KeptAnswers::default(),
             watch: NoticeWatch::default(),
             terms: None,
+            draining: false,
         }
     }
 
@@ -177,6 +180,30 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// answer it only keeps to repeat it, see [`UpLeg::keep_until_ms`]).
     pub fn in_flight(&self) -> usize {
         self.requests.len()
+    }
+
+    /// Starts a graceful stop (DESIGN §2.11): from now on every new paid
+    /// request is refused [`Refusal::Draining`] (repeats of requests in
+    /// flight are still answered), and a sync tells every neighbour at once,
+    /// so that they route around this node; later syncs repeat it. The
+    /// driver waits for [`NodeEngine::in_flight`] to reach zero (bounded)
+    /// before it stops.
+    pub fn drain(&mut self, now: u64, out: &mut Vec<Effect>) {
+        if self.draining {
+            return;
+        }
+        self.draining = true;
+        let start = out.len();
+        let open: Vec<ChannelId> = self.channels.iter().filter(|(_, c)| !c.closed).map(|(id, _)| *id).collect();
+        for channel in open {
+            self.send_sync(channel, now, Vec::new(), out);
+        }
+        self.note_sends(out, start, now);
+    }
+
+    /// Whether [`NodeEngine::drain`] was called.
+    pub fn draining(&self) -> bool {
+        self.draining
     }
 
     /// One tracked request.
@@ -409,6 +436,9 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             self.on_repeat(id, channel, voucher, now, out);
             return Ok(());
         }
+        if self.draining {
+            return Err(Refusal::Draining);
+        }
         if !self.verifier.verify(&request.requester, &signed, &request.signature) {
             return Err(Refusal::BadSignature);
         }
@@ -442,6 +472,11 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 .get_mut(&n.channel)
                 .filter(|c| !c.closed && c.ledger.remote == n.node)
                 .ok_or(Refusal::NoChannelOnwards)?;
+            // A next hop that said it is stopping would refuse it after we
+            // acknowledged: refuse it here instead.
+            if nch.peer_draining {
+                return Err(Refusal::Draining);
+            }
             // Never send the next hop more than our own limits would take
             // from one neighbour: with the same limits (the defaults) it then
             // never answers busy to a request we already acknowledged. The

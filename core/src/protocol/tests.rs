@@ -41,6 +41,8 @@ struct Net {
     watchers: BTreeMap<ChannelId, BTreeSet<usize>>,
     late_paid: BTreeMap<usize, Amount>,
     late_received: BTreeMap<usize, Amount>,
+    /// Refusals: when, by whom, of what kind, why.
+    refusals: Vec<(u64, usize, &'static str, Refusal)>,
     /// Messages to lose: the next one of this kind sent by this node.
     lose: Vec<(usize, &'static str)>,
     /// Messages lost so far, by sender and kind.
@@ -76,6 +78,7 @@ impl Net {
             watchers: BTreeMap::new(),
             late_paid: BTreeMap::new(),
             late_received: BTreeMap::new(),
+            refusals: Vec::new(),
             lose: Vec::new(),
             lost: Vec::new(),
         };
@@ -223,6 +226,9 @@ impl Net {
                 }
                 Effect::Event(EngineEvent::LateFeesReceived { amount, .. }) => {
                     *self.late_received.entry(n).or_default() += amount
+                }
+                Effect::Event(EngineEvent::Refused { kind, reason, .. }) => {
+                    self.refusals.push((self.now, n, kind, reason))
                 }
                 Effect::Persist { .. } | Effect::Event(_) => {}
             }

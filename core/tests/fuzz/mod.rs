@@ -259,13 +259,15 @@ pub fn sync_message() -> impl Strategy<Value = SyncMessage> {
         prop::option::of(signed_voucher()),
         prop::collection::vec(overdue, 0..3),
         prop::collection::vec(notice(), 0..3),
+        any::<bool>(),
     )
-        .prop_map(|(channel, seq, voucher, overdue, notices)| SyncMessage {
+        .prop_map(|(channel, seq, voucher, overdue, notices, draining)| SyncMessage {
             channel,
             seq,
             voucher,
             overdue,
             notices,
+            draining,
         })
 }
 

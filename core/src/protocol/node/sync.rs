@@ -183,7 +183,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
 
     /// Sends the sync of `channel` (see the module docs), then drops the
     /// requests that need nothing more (`done`, plus those found here).
-    fn send_sync(&mut self, channel: ChannelId, now: u64, mut done: Vec<RequestId>, out: &mut Vec<Effect>) {
+    pub(super) fn send_sync(&mut self, channel: ChannelId, now: u64, mut done: Vec<RequestId>, out: &mut Vec<Effect>) {
         let (rate, cap) = (self.config.late_fee_per_sec, self.config.max_late_ms);
         let grace = self.config.policy.late_fee_grace_ms;
         let withhold = self.config.faults.withhold_late_fees;
@@ -271,10 +271,12 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
         // A sync with nothing to carry is only a heartbeat; any message sent
         // within the interval already was one.
-        let idle = voucher.is_none() && notices.is_empty() && now < ch.last_sent_ms.saturating_add(ch.sync_ms);
+        let news = self.draining && !ch.told_draining;
+        let idle = !news && voucher.is_none() && notices.is_empty() && now < ch.last_sent_ms.saturating_add(ch.sync_ms);
         if !idle {
             ch.seq = seq;
-            let msg = SyncMessage { channel, seq, voucher, overdue, notices };
+            ch.told_draining = self.draining;
+            let msg = SyncMessage { channel, seq, voucher, overdue, notices, draining: self.draining };
             out.push(Effect::Send { channel, msg: Wire::Sync(Box::new(msg)) });
         }
         for id in done {
@@ -332,6 +334,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
 
     pub(super) fn on_sync(&mut self, channel: ChannelId, msg: SyncMessage, now: u64, out: &mut Vec<Effect>) {
         let ch = self.channels.get_mut(&channel).expect("caller checked");
+        ch.peer_draining = msg.draining;
         // A list that names one request twice is malformed (an honest peer
         // lists each once): refused whole, nothing credited or acknowledged.
         if msg.overdue.len() > 1 {

@@ -265,6 +265,7 @@ fn duplicate_and_short_claims() {
         voucher: Some(v),
         overdue: vec![Overdue { request_id: id, amount: 20 }, Overdue { request_id: id, amount: 10 }],
         notices: vec![],
+        draining: false,
     };
     let mut out = Vec::new();
     net.nodes[1].handle_message(ChannelId(2), Wire::Sync(Box::new(msg)), 900, &mut out);
@@ -281,6 +282,7 @@ fn duplicate_and_short_claims() {
         voucher: Some(v),
         overdue: vec![Overdue { request_id: id, amount: 10_000 }],
         notices: vec![],
+        draining: false,
     };
     out.clear();
     net.nodes[1].handle_message(ChannelId(2), Wire::Sync(Box::new(msg)), 900, &mut out);

@@ -67,3 +67,49 @@ fn coming_back_without_paying_is_withholding() {
     assert_eq!((who, ch, why), (2, ChannelId(3), SeverReason::WithheldLateFee));
     assert!((8_100 + 1_500..=8_100 + 2_100).contains(&t), "cut at {t}");
 }
+
+/// A graceful stop (DESIGN §2.11): Bob drains while Alex's first request is
+/// in flight through him. His neighbours hear it at once; that request is
+/// still answered; a new one through him is refused `draining` by Alice,
+/// before she acknowledges or pays him, and what Alex paid for it becomes
+/// credit on both books.
+#[test]
+fn a_draining_relay_finishes_what_it_took_and_is_routed_around() {
+    let mut net = Net::paper(|_| cfg(FailurePolicy::default()));
+    net.slow_ms.insert(3, 1_000);
+    let first = net.request(&[0, 1, 2, 3], 1);
+    net.run_until(350);
+    assert!(net.nodes[2].entry(&first).is_some(), "Bob took the first request");
+    let mut out = Vec::new();
+    net.nodes[2].drain(350, &mut out);
+    let told: BTreeSet<ChannelId> = out
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send { channel, msg: Wire::Sync(s) } if s.draining => Some(*channel),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(told, [2, 3, 4].map(ChannelId).into(), "every neighbour of Bob is told at once");
+    net.apply(2, out);
+    net.run_until(600);
+    assert!(net.nodes[1].channel(ChannelId(2)).unwrap().peer_draining, "Alice knows Bob is stopping");
+    let alex_paid = net.nodes[0].ledger(ChannelId(1)).unwrap().paid();
+    let alice_paid = net.nodes[1].ledger(ChannelId(2)).unwrap().paid();
+    let second = net.request(&[0, 1, 2, 3], 2);
+    net.run_until(700);
+    assert_eq!(net.refusals, vec![(700, 1, "request", Refusal::Draining)], "Alice refuses it on arrival");
+    // The driver hands the refusal to the requester (its transport receipt):
+    // the payment becomes credit on both books.
+    assert!(net.nodes[0].first_hop_refused(second, ChannelId(1), 800));
+    net.run_until(10_000);
+    assert_eq!(net.terminal(0), vec![(1_800, "response")], "the first request is answered");
+    assert!(net.nodes[2].entry(&second).is_none() && net.nodes[1].entry(&second).is_none());
+    assert!(!net.outcome(0).iter().any(|(_, d)| matches!(d, Delivery::Acked { request_id } if *request_id == second)));
+    let sent = net.nodes[0].ledger(ChannelId(1)).unwrap().paid() - alex_paid;
+    assert!(sent > 0);
+    assert_eq!(net.nodes[0].channel(ChannelId(1)).unwrap().credit_out, sent, "Alex holds it as credit");
+    assert_eq!(net.nodes[1].channel(ChannelId(1)).unwrap().credit, sent, "so does Alice");
+    assert_eq!(net.nodes[1].ledger(ChannelId(2)).unwrap().paid(), alice_paid, "Alice paid Bob nothing for it");
+    assert!(net.severed.is_empty(), "{:?}", net.severed);
+    assert_eq!(net.nodes[2].in_flight(), 0, "Bob can stop now");
+}
