@@ -138,30 +138,37 @@ impl ChannelState {
         }
     }
 
-    /// Something arrived from the peer at `now`; a silence longer than
-    /// `gap_ms` before it is remembered.
+    /// How long the peer may send nothing before it counts as silent: a
+    /// sync interval and the edge's latency (a missed sync).
     #[inline]
-    pub(crate) fn heard(&mut self, now: u64, gap_ms: u64) {
-        if now.saturating_sub(self.last_heard_ms) > gap_ms {
+    pub fn silence_ms(&self) -> u64 {
+        self.sync_ms.saturating_add(self.latency_ms)
+    }
+
+    /// Something arrived from the peer at `now`; a silence before it is
+    /// remembered.
+    #[inline]
+    pub(crate) fn heard(&mut self, now: u64) {
+        if now.saturating_sub(self.last_heard_ms) > self.silence_ms() {
             self.silence = (self.last_heard_ms, now);
         }
         self.last_heard_ms = self.last_heard_ms.max(now);
     }
 
     /// The time at which the late fees the peer owes us are checked
-    /// (DESIGN §2.11): `now`; while it has been silent longer than `gap_ms`
-    /// but not than `offline_ms`, the last time it was heard (a node that is
-    /// down cannot pay; the late fee accrues); and for `gap_ms` after it
+    /// (DESIGN §2.11): `now`; while it has been silent (missed a sync) but
+    /// not longer than `offline_ms`, the last time it was heard (a node that
+    /// is down cannot pay; the late fee accrues); and for `grace_ms` after it
     /// comes back, the start of that silence, so that its first syncs can
     /// pay what accrued.
     #[inline]
-    pub fn pay_check_ms(&self, now: u64, gap_ms: u64, offline_ms: u64) -> u64 {
+    pub fn pay_check_ms(&self, now: u64, grace_ms: u64, offline_ms: u64) -> u64 {
         let silent = now.saturating_sub(self.last_heard_ms);
-        if silent > gap_ms {
+        if silent > self.silence_ms() {
             return if silent <= offline_ms { self.last_heard_ms } else { now };
         }
         let (from, back) = self.silence;
-        if back > 0 && now < back.saturating_add(gap_ms) { from.min(now) } else { now }
+        if back > 0 && now < back.saturating_add(grace_ms) { from.min(now) } else { now }
     }
 
     /// Anything in flight or pending on the channel.

@@ -26,14 +26,16 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use crate::bytes::{Hash32, NodeKey, RequestId};
+use serde::{Deserialize, Serialize};
+
+use crate::bytes::{Hash32, NodeKey, RequestId, amount_serde};
 use crate::message::{Response, SeveranceNotice};
 use crate::protocol::config::{ProtocolConfig, late_fee};
 use crate::protocol::effect::{PaidRequest, Wire};
 use crate::voucher::{Amount, ChannelId};
 
 /// The leg towards the upstream neighbour (absent at the requester).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpLeg {
     /// The channel the request came in on.
     pub channel: ChannelId,
@@ -43,12 +45,14 @@ pub struct UpLeg {
     pub deadline_ms: u64,
     /// Late fees paid upstream for this request so far (cumulative, as
     /// listed in our syncs).
+    #[serde(with = "amount_serde")]
     pub paid: Amount,
     /// When the response or notice is expected to reach the upstream; the
     /// lateness we owe stops there.
     pub frozen_at: Option<u64>,
     /// The part of `paid` the upstream confirmed (its sync ack for a sync
     /// that carried it). A claim is repeated in every sync until confirmed.
+    #[serde(with = "amount_serde")]
     pub confirmed: Amount,
     /// Sequence number of the last sync that carried this request's claim.
     pub paid_seq: u64,
@@ -85,7 +89,7 @@ impl UpLeg {
 
 /// What a node sent upstream as the outcome of a request, kept for repeats.
 /// Boxed so that a leg without one stays small.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Answer {
     /// The server's signed response.
     Response(Box<Response>),
@@ -104,7 +108,7 @@ impl Answer {
 }
 
 /// How a downstream leg ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DownEnd {
     /// The response came back.
     Response,
@@ -115,7 +119,7 @@ pub enum DownEnd {
 }
 
 /// The leg towards the downstream neighbour (absent at the server).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DownLeg {
     /// The channel the request went out on.
     pub channel: ChannelId,
@@ -132,6 +136,7 @@ pub struct DownLeg {
     /// The deadline passed (and was reported).
     pub overdue: bool,
     /// Late fees received for this request so far (cumulative).
+    #[serde(with = "amount_serde")]
     pub received: Amount,
     /// When and how it ended.
     pub ended: Option<(u64, DownEnd)>,
@@ -149,6 +154,7 @@ pub struct DownLeg {
     pub resent_ms: u64,
     /// What we paid the downstream for it (`payments[i]`); at the
     /// requester, a refusal turns it into credit with the first hop.
+    #[serde(with = "amount_serde")]
     pub pays: Amount,
     /// What it counts against our own limits on its channel while open
     /// ([`ChannelState::out_held`](crate::protocol::ChannelState::out_held)).
@@ -175,7 +181,7 @@ impl DownLeg {
 }
 
 /// What the requester keeps about a request it originated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
     /// `sent + b0`.
     pub bound_at_ms: u64,
@@ -184,7 +190,7 @@ pub struct Origin {
 }
 
 /// A notice received for this request that the chain has not confirmed yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingConfirm {
     /// The channel the notice says was cut.
     pub severed: ChannelId,
@@ -200,7 +206,7 @@ pub struct PendingConfirm {
 }
 
 /// One request in flight at one node.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     /// The request.
     pub id: RequestId,
@@ -231,15 +237,17 @@ pub struct Entry {
 /// What one request counts against the caps of the channel it came in
 /// over: all of it while in flight; once answered upstream only the bytes
 /// of the answer it keeps; nothing once the entry goes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hold {
     /// 1 while the request is in flight (not answered upstream yet), then 0.
     pub requests: usize,
     /// What this node paid onwards for it.
+    #[serde(with = "amount_serde")]
     pub value: Amount,
     /// Its body plus its response allowance.
     pub bytes: u64,
     /// The most late fee it can cost this node.
+    #[serde(with = "amount_serde")]
     pub liability: Amount,
 }
 
@@ -334,6 +342,11 @@ impl Entry {
 #[derive(Default)]
 pub(crate) struct Requests {
     entries: HashMap<RequestId, Entry, BuildHasherDefault<IdHasher>>,
+    /// Whether changes are recorded in `changed` (a node with a store).
+    tracking: bool,
+    /// Ids whose entry was added, changed or removed since the driver last
+    /// took them ([`Requests::take_changed`]), in no particular order.
+    changed: std::collections::HashSet<RequestId, BuildHasherDefault<IdHasher>>,
 }
 
 impl Requests {
@@ -355,16 +368,38 @@ impl Requests {
         self.entries.get(id)
     }
 
-    /// One tracked request, to change.
+    /// One tracked request, to change (recorded as changed).
     #[inline]
     pub(crate) fn get_mut(&mut self, id: &RequestId) -> Option<&mut Entry> {
-        self.entries.get_mut(id)
+        let e = self.entries.get_mut(id)?;
+        if self.tracking {
+            self.changed.insert(*id);
+        }
+        Some(e)
     }
 
     /// Starts tracking `entry` under its id (replacing any entry there).
     #[inline]
     pub(crate) fn insert(&mut self, entry: Entry) {
+        if self.tracking {
+            self.changed.insert(entry.id);
+        }
         self.entries.insert(entry.id, entry);
+    }
+
+    /// Records changes from now on, for [`Requests::take_changed`].
+    pub(crate) fn track_changes(&mut self) {
+        self.tracking = true;
+    }
+
+    /// The requests added, changed or removed since the last call: each id
+    /// with its entry as it is now, or `None` once it is gone.
+    pub(crate) fn take_changed(&mut self) -> Vec<(RequestId, Option<Entry>)> {
+        if self.changed.is_empty() {
+            return Vec::new();
+        }
+        let ids: Vec<RequestId> = self.changed.drain().collect();
+        ids.into_iter().map(|id| (id, self.entries.get(&id).cloned())).collect()
     }
 
     /// Stops tracking `id` if nothing is left to do for it
@@ -376,6 +411,9 @@ impl Requests {
         let e = self.entries.get(id)?;
         if !e.work_done(now, config.late_fee_per_sec, config.max_late_ms, config.policy.late_fee_grace_ms) {
             return None;
+        }
+        if self.tracking {
+            self.changed.insert(*id);
         }
         self.entries.remove(id)
     }

@@ -115,13 +115,17 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// A node with no channels.
     pub fn new(config: ProtocolConfig, signer: S, verifier: V) -> Self {
         let key = signer.public();
+        let mut requests = Requests::default();
+        if config.emit_persists {
+            requests.track_changes();
+        }
         NodeEngine {
             config,
             signer,
             verifier,
             key,
             channels: ChannelMap::default(),
-            requests: Requests::default(),
+            requests,
             kept: KeptAnswers::default(),
             watch: NoticeWatch::default(),
             terms: None,
@@ -309,7 +313,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             // Fault injection: a silent hop; the request leaves no trace.
             return;
         }
-        self.kept.expire(now);
+        self.expire_kept(now);
         let start = out.len();
         self.handle_message_inner(channel, msg, now, out);
         self.note_sends(out, start, now);
@@ -318,7 +322,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     fn handle_message_inner(&mut self, channel: ChannelId, msg: Wire, now: u64, out: &mut Vec<Effect>) {
         let kind = msg.kind();
         match self.channels.get_mut(&channel) {
-            Some(c) if !c.closed => c.heard(now, self.config.policy.late_fee_grace_ms),
+            Some(c) if !c.closed => c.heard(now),
             _ => return refuse(out, channel, kind, Refusal::UnknownChannel),
         }
         match msg {
@@ -664,9 +668,27 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// Drops the entry if nothing is left to do for it; an answer it sent
     /// upstream is kept with its up leg until [`UpLeg::keep_until_ms`].
     fn try_finish(&mut self, id: RequestId, now: u64) {
+        // The downstream's last late payment comes with a sync after the
+        // end: a peer that still owes and was silent since then (down,
+        // restarting) pays when it is back, and the request must still be
+        // here to credit it. (One that stays away is cut for withholding
+        // once the offline grace is over.)
+        let (grace, rate, cap) =
+            (self.config.policy.late_fee_grace_ms, self.config.late_fee_per_sec, self.config.max_late_ms);
+        if let Some(d) = self.requests.get(&id).and_then(|e| e.down.as_ref())
+            && let Some((t, DownEnd::Response | DownEnd::Notice)) = d.ended
+            && d.received < d.required(t.saturating_add(grace), grace, rate, cap)
+            && let Some(ch) = self.channels.get(&d.channel).filter(|c| !c.closed)
+            && (ch.last_heard_ms <= t || now < ch.silence.1.saturating_add(grace))
+        {
+            return;
+        }
         let Some(e) = self.requests.finish(&id, now, &self.config) else { return };
         self.channels.unbook(&e);
-        if let Some(u) = e.up {
+        if let Some(mut u) = e.up {
+            if let Some(later) = resend::kept_longer(&self.channels, &self.config, &u, now) {
+                u.keep_until_ms = u.keep_until_ms.max(later);
+            }
             self.kept.keep(id, u, now);
         }
     }

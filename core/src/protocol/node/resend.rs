@@ -14,7 +14,8 @@ use std::hash::BuildHasherDefault;
 
 use crate::bytes::RequestId;
 use crate::crypto::{Signer, Verifier};
-use crate::protocol::config::Resend;
+use crate::protocol::channel::ChannelMap;
+use crate::protocol::config::{ProtocolConfig, Resend};
 use crate::protocol::effect::{Effect, PaidRequest, Refusal, Wire};
 use crate::protocol::inflight::{Answer, Entry, Hold, IdHasher, UpLeg};
 use crate::voucher::{Ack, ChannelId, SignedVoucher};
@@ -102,24 +103,53 @@ impl KeptAnswers {
         Some(up)
     }
 
-    /// Forgets the legs whose time is up at `now`.
+    /// Forgets the legs whose time is up at `now`, except those `longer`
+    /// gives a later time (their upstream was away meanwhile).
     #[inline]
-    pub(super) fn expire(&mut self, now: u64) {
+    pub(super) fn expire(&mut self, now: u64, longer: impl Fn(&UpLeg) -> Option<u64>) {
         if self.front_ms > now {
             return;
         }
+        let mut again = Vec::new();
         while let Some(&(t, id)) = self.order.front()
             && t <= now
         {
             self.order.pop_front();
-            if self.legs.get(&id).is_some_and(|u| now >= u.keep_until_ms)
-                && let Some(u) = self.legs.remove(&id)
-            {
-                self.release(&u);
+            let Some(u) = self.legs.get_mut(&id).filter(|u| now >= u.keep_until_ms) else { continue };
+            match longer(u).filter(|&until| until > now) {
+                Some(until) => {
+                    u.keep_until_ms = until;
+                    again.push((until, id));
+                }
+                None => {
+                    if let Some(u) = self.legs.remove(&id) {
+                        self.release(&u);
+                    }
+                }
             }
         }
-        self.front_ms = self.order.front().map_or(u64::MAX, |&(t, _)| t);
+        // (A leg kept longer goes to the back, perhaps before legs there
+        // that expire later: it is then forgotten a little late, never
+        // early.)
+        again.sort_unstable();
+        let first_again = again.first().map_or(u64::MAX, |&(t, _)| t);
+        self.order.extend(again);
+        self.front_ms = self.order.front().map_or(u64::MAX, |&(t, _)| t).min(first_again);
     }
+}
+
+/// A later time to keep the answer of `up` until, if its upstream was away
+/// since the answer left: while it is silent, a round from `now`; once it
+/// is back, a round after it came back (its first sync tick and a re-send's
+/// timeout), time for it to ask again.
+pub(super) fn kept_longer(channels: &ChannelMap, config: &ProtocolConfig, up: &UpLeg, now: u64) -> Option<u64> {
+    let ch = channels.get(&up.channel).filter(|c| !c.closed)?;
+    let round = ch.sync_ms.saturating_add(config.resend.timeout_ms(up.latency_ms));
+    if now.saturating_sub(ch.last_heard_ms) > ch.silence_ms() {
+        return Some(now.saturating_add(round));
+    }
+    let (_, back) = ch.silence;
+    (back > up.frozen_at.unwrap_or(0)).then(|| back.saturating_add(round))
 }
 
 /// Until when a node keeps the answer it sent upstream, to repeat it when
@@ -151,6 +181,16 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// A copy of a paid request to send again, when re-sending is on.
     pub(super) fn keep_copy(&self, paid: &PaidRequest) -> Option<Box<PaidRequest>> {
         (self.config.resend.max_resends > 0).then(|| Box::new(paid.clone()))
+    }
+
+    /// Forgets the kept answers whose time is up, except those whose
+    /// upstream was away since they left (down, restarting): it may not have
+    /// them, so they stay a round after it is back (DESIGN §2.11). A channel
+    /// that stays silent is cut after the offline grace, and its kept
+    /// answers go with their time.
+    pub(super) fn expire_kept(&mut self, now: u64) {
+        let (channels, config) = (&self.channels, &self.config);
+        self.kept.expire(now, |u| kept_longer(channels, config, u, now));
     }
 
     /// The upstream sent again a request we already hold: our ack or our

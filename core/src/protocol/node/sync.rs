@@ -31,7 +31,7 @@ use super::{NodeEngine, refuse};
 impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// A timer set by an earlier [`Effect::SetTimer`] fired.
     pub fn handle_timer(&mut self, timer: Timer, now: u64, out: &mut Vec<Effect>) {
-        self.kept.expire(now);
+        self.expire_kept(now);
         let start = out.len();
         match timer {
             Timer::Sync(c) => self.on_sync_timer(c, now, out),
@@ -189,19 +189,24 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let withhold = self.config.faults.withhold_late_fees;
         let limit = self.config.resend.max_resends;
         let ch = self.channels.get_mut(&channel).expect("caller checked");
+        // A repeat counts against its limit only while the peer answers: a
+        // peer that is down (restarting) gets every claim and notice again
+        // when it is back (DESIGN §2.11).
+        let alive = now.saturating_sub(ch.last_heard_ms) <= ch.silence_ms();
         // New claims (more owed than paid) and repeats (paid, not confirmed).
         let mut fresh = Vec::new();
         let mut repeats = Vec::new();
+        let mut given_up = Vec::new();
         let mut total: Amount = 0;
         for id in &ch.up_ids {
-            let Some(e) = self.requests.get_mut(id) else { continue };
+            let Some(e) = self.requests.get(id) else { continue };
             if e.work_done(now, rate, cap, grace) {
                 done.push(*id);
             }
             if withhold {
                 continue;
             }
-            let Some(u) = e.up.as_mut() else { continue };
+            let Some(u) = e.up.as_ref() else { continue };
             let owed = u.owed(now, rate, cap);
             if owed > u.paid {
                 total = total.saturating_add(owed - u.paid);
@@ -209,10 +214,15 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             } else if u.confirmed < u.paid {
                 if u.claim_sends > limit {
                     // The upstream never confirmed: stop repeating.
-                    u.confirmed = u.paid;
+                    given_up.push(*id);
                 } else {
                     repeats.push(Overdue { request_id: *id, amount: u.paid });
                 }
+            }
+        }
+        for id in given_up {
+            if let Some(u) = self.requests.get_mut(&id).and_then(|e| e.up.as_mut()) {
+                u.confirmed = u.paid;
             }
         }
         let seq = ch.seq + 1;
@@ -244,7 +254,9 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 u.paid = o.amount;
                 u.claim_sends = 0;
             }
-            u.claim_sends += 1;
+            if alive {
+                u.claim_sends += 1;
+            }
             u.paid_seq = seq;
             if limit == 0 {
                 u.confirmed = u.paid;
@@ -265,7 +277,9 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 continue;
             }
             *s = seq;
-            *n += 1;
+            if alive {
+                *n += 1;
+            }
             notices.push(ch.notices_out[i].clone());
             i += 1;
         }
@@ -450,7 +464,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
 
     /// The policy's slack for a request: `hop_slack_ms` per hop below our
     /// downstream edge.
-    fn slack(&self, id: &RequestId) -> u64 {
+    pub(super) fn slack(&self, id: &RequestId) -> u64 {
         let hops = self.requests.get(id).map_or(0, |e| e.route_down.len().saturating_sub(1)) as u64;
         hops.saturating_mul(self.config.policy.hop_slack_ms)
     }

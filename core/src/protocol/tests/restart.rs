@@ -113,3 +113,68 @@ fn a_draining_relay_finishes_what_it_took_and_is_routed_around() {
     assert!(net.severed.is_empty(), "{:?}", net.severed);
     assert_eq!(net.nodes[2].in_flight(), 0, "Bob can stop now");
 }
+
+/// A relay crash (DESIGN §2.11, issue #17's `kill -9`): Bob dies at 450 ms
+/// with Alex's request acknowledged and forwarded to Carol, who serves it in
+/// 3 s, and starts again at 2 s from his store. With his requests in flight
+/// restored he passes the response up, pays Alice the late fees that accrued
+/// while he was down, is paid by Carol, and nobody is cut.
+#[test]
+fn a_relay_restarted_from_its_store_finishes_its_requests() {
+    let mut net = Net::paper(|_| cfg(FailurePolicy::default()));
+    net.slow_ms.insert(3, 3_000);
+    let id = net.request(&[0, 1, 2, 3], 1);
+    net.crash(2, 450, 2_000, true);
+    assert!(net.nodes[2].entry(&id).is_some(), "Bob knows the request again");
+    net.run_until(40_000);
+    assert!(net.severed.is_empty(), "{:?}", net.severed);
+    assert_eq!(net.terminal(0), vec![(3_800, "response")]);
+    assert_eq!(net.late_total(0), 3_800 - 800, "Alex is paid for all his lateness");
+    for relay in [1, 2] {
+        assert!(net.late_received[&relay] >= net.late_paid[&relay], "relay {relay} is whole");
+    }
+    assert_eq!(net.nodes.iter().map(|e| e.in_flight()).sum::<usize>(), 0);
+}
+
+/// The same crash without the requests in flight (what a node without
+/// durable obligations did): Bob forgets the request, drops Carol's
+/// response, never pays Alice, and Alice cuts him.
+#[test]
+fn a_relay_that_forgets_its_requests_gets_cut() {
+    let mut net = Net::paper(|_| cfg(FailurePolicy::default()));
+    net.slow_ms.insert(3, 3_000);
+    net.request(&[0, 1, 2, 3], 1);
+    net.crash(2, 450, 2_000, false);
+    net.run_until(40_000);
+    assert!(net.severed.iter().any(|&(_, who, ch, _)| (who, ch) == (1, ChannelId(2))), "{:?}", net.severed);
+}
+
+/// Bob's crash at every point of the request's life once he has taken it,
+/// 50 ms apart (while he forwards it, waits, passes the response and
+/// settles the late fees), each followed by 1.5 s down: Alex always gets
+/// his response and is paid for every millisecond of lateness, the relays
+/// are whole, and nobody is cut. (Down *before* the request reaches him,
+/// he takes Alice's re-sent copy when back and owes from that copy's
+/// deadline, so Alice pays Alex the lateness of his downtime herself: see
+/// PROTOCOL.md, offline grace.)
+#[test]
+fn a_relay_crash_at_any_point_costs_no_edge() {
+    for crash_at in (300..6_000).step_by(50) {
+        let mut net = Net::paper(|_| cfg(FailurePolicy::default()));
+        net.slow_ms.insert(3, 3_000);
+        net.request(&[0, 1, 2, 3], 1);
+        net.crash(2, crash_at, crash_at + 1_500, true);
+        net.run_until(60_000);
+        assert!(net.severed.is_empty(), "crash at {crash_at}: {:?}", net.severed);
+        let t = net.terminal(0);
+        assert_eq!(t.len(), 1, "crash at {crash_at}: {t:?}");
+        assert_eq!(t[0].1, "response", "crash at {crash_at}");
+        assert_eq!(net.late_total(0), Amount::from(t[0].0 - 800), "crash at {crash_at}: Alex is paid for his lateness");
+        for relay in [1, 2] {
+            let (got, paid) =
+                (net.late_received.get(&relay).copied().unwrap_or(0), net.late_paid.get(&relay).copied().unwrap_or(0));
+            assert!(got >= paid, "crash at {crash_at}: relay {relay} received {got}, paid {paid}");
+        }
+        assert_eq!(net.nodes.iter().map(|e| e.in_flight()).sum::<usize>(), 0, "crash at {crash_at}");
+    }
+}
