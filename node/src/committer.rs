@@ -27,7 +27,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use por_core::protocol::Wire;
-use por_core::{ChannelId, SignedVoucher};
+use por_core::protocol::inflight::Entry;
+use por_core::{ChannelId, RequestId, SignedVoucher};
 use tokio::sync::mpsc;
 use tracing::error;
 
@@ -41,8 +42,25 @@ pub const RETRY_AFTER: Duration = Duration::from_millis(200);
 /// reachable when the disk has been failing for a long time.
 const MAX_GATED: usize = 65_536;
 
-/// A batch: the highest voucher per channel and direction (`true`: received).
-type Batch = HashMap<(ChannelId, bool), SignedVoucher>;
+/// A batch: the highest voucher per channel and direction (`true`:
+/// received), and the latest state of each request that changed (`None`:
+/// it ended).
+#[derive(Default)]
+pub struct Batch {
+    vouchers: HashMap<(ChannelId, bool), SignedVoucher>,
+    requests: HashMap<RequestId, Option<Entry>>,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.vouchers.is_empty() && self.requests.is_empty()
+    }
+
+    /// Writes the batch to `store` in one transaction.
+    fn commit_to(&self, store: &Store) -> Result<(), StoreError> {
+        store.commit(self.vouchers.iter().map(|((_, received), v)| (v, *received)), self.requests.iter())
+    }
+}
 
 /// A commit's result, for [`Committer::on_done`].
 pub struct Committed {
@@ -69,9 +87,7 @@ impl Committer {
     /// Starts the commit thread for `store`.
     pub fn new(store: Arc<Store>) -> Committer {
         let thread_store = store.clone();
-        Self::with_commit(store, move |batch| {
-            thread_store.persist(batch.iter().map(|((_, received), v)| (v, *received)))
-        })
+        Self::with_commit(store, move |batch| batch.commit_to(&thread_store))
     }
 
     /// The same with the commit done by `commit` (tests inject disk faults).
@@ -99,7 +115,7 @@ impl Committer {
             jobs: Some(jobs),
             thread: Some(thread),
             done,
-            pending: HashMap::new(),
+            pending: Batch::default(),
             next_seq: 1,
             in_flight: None,
             durable: 0,
@@ -115,7 +131,7 @@ impl Committer {
     /// Queues a voucher for the next commit (only the highest per channel
     /// and direction is kept).
     pub fn write(&mut self, channel: ChannelId, received: bool, voucher: SignedVoucher) {
-        match self.pending.entry((channel, received)) {
+        match self.pending.vouchers.entry((channel, received)) {
             std::collections::hash_map::Entry::Occupied(mut e) => {
                 if voucher.voucher.cumulative > e.get().voucher.cumulative {
                     e.insert(voucher);
@@ -125,6 +141,12 @@ impl Committer {
                 e.insert(voucher);
             }
         }
+    }
+
+    /// Queues the state of a request for the next commit (`None`: it ended);
+    /// a later write of the same request replaces it.
+    pub fn write_request(&mut self, id: RequestId, entry: Option<Entry>) {
+        self.pending.requests.insert(id, entry);
     }
 
     /// The commit that makes everything written so far durable.
@@ -201,8 +223,12 @@ impl Committer {
                 error!("cannot persist vouchers ({e}); {dropped} acks dropped, the vouchers are retried");
                 // The vouchers go into the next batch; acks held for it (a
                 // higher seq) now wait for the retried vouchers too.
-                for ((channel, received), v) in c.batch {
+                for ((channel, received), v) in c.batch.vouchers {
                     self.write(channel, received, v);
+                }
+                // A request written since is newer than the failed write.
+                for (id, entry) in c.batch.requests {
+                    self.pending.requests.entry(id).or_insert(entry);
                 }
             }
         }
@@ -312,7 +338,7 @@ mod tests {
         let st = store.clone();
         let mut c = Committer::with_commit(store.clone(), move |b| {
             counted.fetch_add(1, Ordering::SeqCst);
-            st.persist(b.iter().map(|((_, r), v)| (v, *r)))
+            b.commit_to(&st)
         });
         let s = NodeSigner::from_seed([7; 32]);
         c.write(ChannelId(1), true, voucher(&s, 1, 10));
@@ -345,7 +371,7 @@ mod tests {
             if seen.fetch_add(1, Ordering::SeqCst) == 0 {
                 return Err(StoreError::Io { op: "commit", detail: "disk full (injected)".into() });
             }
-            st.persist(b.iter().map(|((_, r), v)| (v, *r)))
+            b.commit_to(&st)
         });
         let s = NodeSigner::from_seed([7; 32]);
         let v = voucher(&s, 1, 10);
@@ -374,5 +400,49 @@ mod tests {
         c.write(ChannelId(3), false, voucher(&s, 3, 99));
         c.flush().await;
         assert_eq!(store.load().unwrap()[&ChannelId(3)].sent.as_ref().unwrap().voucher.cumulative, 99);
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_retries_its_requests_but_never_over_a_newer_write() {
+        use por_core::protocol::inflight::{Entry, Hold};
+        let (_dir, store) = open();
+        let attempts = Arc::new(AtomicUsize::new(0));
+        let seen = attempts.clone();
+        let st = store.clone();
+        let mut c = Committer::with_commit(store.clone(), move |b| {
+            if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                return Err(StoreError::Io { op: "commit", detail: "disk full (injected)".into() });
+            }
+            b.commit_to(&st)
+        });
+        let s = NodeSigner::from_seed([7; 32]);
+        let entry = |n: u8, bytes: u64| Entry {
+            id: RequestId([n; 32]),
+            server: s.public(),
+            max_response_bytes: bytes,
+            route_down: Vec::new(),
+            up: None,
+            down: None,
+            origin: None,
+            confirm: None,
+            served: false,
+            hold: Hold::default(),
+        };
+        let v = voucher(&s, 1, 10);
+        c.write(ChannelId(1), true, v.clone());
+        c.write_request(RequestId([1; 32]), Some(entry(1, 1)));
+        c.write_request(RequestId([2; 32]), Some(entry(2, 1)));
+        assert!(c.gate(ChannelId(1), ack(&s, &v, 1)).is_none(), "the ack waits for the request too");
+        c.kick();
+        // While the doomed commit runs, request 2 changes again.
+        c.write_request(RequestId([2; 32]), Some(entry(2, 2)));
+        let done = c.done.recv().await.unwrap();
+        assert!(c.on_done(done).is_empty(), "the failed commit's ack is dropped");
+        let done = c.done.recv().await.unwrap();
+        c.on_done(done);
+        let mut kept = store.load_requests().unwrap();
+        kept.sort_by_key(|e| e.id.0);
+        assert_eq!(kept, vec![entry(1, 1), entry(2, 2)], "request 1 retried, request 2 at its newer state");
+        assert_eq!(received(&store, 1), Some(10));
     }
 }

@@ -30,6 +30,7 @@ use libp2p::metrics::Recorder;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm};
 use por_behaviours::{Behaviour, Lane, NetConfig, NetEvent, Receipt, build_swarm};
+use por_core::protocol::inflight::Entry;
 use por_core::protocol::{
     ChannelSetup, Effect, EngineEvent, NodeEngine, ProtocolConfig, Refusal, SeverReason, Timer, Wire,
 };
@@ -140,6 +141,7 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
         .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
     let store = Arc::new(Store::open(&config.data_dir.join("channels.redb"))?);
     let stored = store.load()?;
+    let requests = store.load_requests()?;
     let keypair = libp2p::identity::Keypair::ed25519_from_bytes(seed).expect("32 bytes are a valid ed25519 seed");
     let mut swarm = build_swarm::<Envelope>(keypair, &config.net)?;
     for addr in &config.listen {
@@ -178,6 +180,9 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
         commands,
         timers: BinaryHeap::new(),
         start: Instant::now(),
+        epoch_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
         cumulative: HashMap::new(),
         gauges_stale: false,
         metrics: Metrics::new(registry),
@@ -190,7 +195,7 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
         terms_seen: None,
     };
     let mut ev = ev;
-    ev.restore(stored)?;
+    ev.restore(stored, requests)?;
     let task = tokio::spawn(ev.run());
     let handle = NodeHandle { tx, key, graph };
     Ok(RunningNode { handle, peer_id, key, listen_addrs, task })
@@ -203,8 +208,12 @@ struct EventLoop {
     commit: Committer,
     commands: mpsc::Receiver<Command>,
     timers: BinaryHeap<Reverse<(u64, Timer)>>,
-    /// The origin of the engine's clock.
+    /// When the loop started, and the engine's clock then: milliseconds
+    /// since the Unix epoch, so that the times in the requests kept on disk
+    /// mean the same after a restart (DESIGN §2.11). The clock runs on
+    /// `start` (monotonic) from there.
     start: Instant,
+    epoch_ms: u64,
     /// The last cumulative voucher persisted per channel and direction
     /// (`true`: received), to count payments in the metrics.
     cumulative: HashMap<(ChannelId, bool), u128>,
@@ -234,7 +243,7 @@ const LOW_ROUTING_TABLE: usize = 3;
 
 impl EventLoop {
     fn now(&self) -> u64 {
-        self.start.elapsed().as_millis() as u64
+        self.epoch_ms.saturating_add(self.start.elapsed().as_millis() as u64)
     }
 
     async fn run(mut self) {
@@ -244,7 +253,10 @@ impl EventLoop {
             let next_timer = self.timers.peek().map(|Reverse((at, _))| *at);
             let sleep = async {
                 match next_timer {
-                    Some(at) => tokio::time::sleep_until((self.start + Duration::from_millis(at)).into()).await,
+                    Some(at) => {
+                        let after = Duration::from_millis(at.saturating_sub(self.epoch_ms));
+                        tokio::time::sleep_until((self.start + after).into()).await
+                    }
                     None => std::future::pending().await,
                 }
             };
@@ -262,6 +274,9 @@ impl EventLoop {
                 _ = sleep => self.on_timers(),
                 _ = maintenance.tick() => self.on_maintenance(),
                 ev = self.swarm.select_next_some() => self.on_swarm(ev),
+            }
+            for (id, entry) in self.engine.take_changed_requests() {
+                self.commit.write_request(id, entry);
             }
             self.commit.kick();
             if self.gauges_stale {
@@ -374,7 +389,7 @@ impl EventLoop {
     }
 
     /// Brings back the channels kept on disk (after a restart).
-    fn restore(&mut self, stored: BTreeMap<ChannelId, StoredChannel>) -> Result<(), StartError> {
+    fn restore(&mut self, stored: BTreeMap<ChannelId, StoredChannel>, requests: Vec<Entry>) -> Result<(), StartError> {
         let now = self.now();
         let mut out = Vec::new();
         for (id, st) in stored {
@@ -394,6 +409,24 @@ impl EventLoop {
             self.engine
                 .restore_channel(setup, st.sent, st.received, now, &mut out)
                 .map_err(|e| StartError::Restore(id, e.to_string()))?;
+        }
+        // The requests in flight before the restart: the node answers,
+        // re-asks and pays late fees for them as if it had never stopped.
+        let (mut back, mut dropped) = (0usize, Vec::new());
+        for entry in requests {
+            let id = entry.id;
+            if self.engine.restore_request(entry, now, &mut out) {
+                back += 1;
+            } else {
+                dropped.push(id);
+            }
+        }
+        if back > 0 || !dropped.is_empty() {
+            info!(restored = back, dropped = dropped.len(), "requests in flight before the restart");
+        }
+        for id in dropped {
+            // Over channels that are gone: nothing is left to do for them.
+            self.commit.write_request(id, None);
         }
         self.apply(out);
         Ok(())
@@ -579,6 +612,11 @@ impl EventLoop {
 
     /// Carries out a batch of effects (see the module docs for the order).
     fn apply(&mut self, out: Vec<Effect>) {
+        // The requests the engine changed go into the commit before any ack
+        // of this batch is gated: an ack waits for its request's entry.
+        for (id, entry) in self.engine.take_changed_requests() {
+            self.commit.write_request(id, entry);
+        }
         for e in out {
             match e {
                 Effect::Persist { channel, voucher, received } => {

@@ -10,16 +10,23 @@
 //!
 //! Vouchers on disk only ever go up: a write of a lower cumulative amount than
 //! the one stored is ignored, so a late or replayed write cannot lose money.
+//!
+//! The same transactions hold the requests in flight (DESIGN §2.11): each
+//! one's engine entry (legs, deadlines, amounts owed and received, the answer
+//! it may have to repeat), written when it changes and deleted when it ends,
+//! so that a restarted node finishes what it acknowledged.
 
 use std::path::Path;
 
 use por_core::protocol::ChannelSetup;
-use por_core::{ChannelId, SignedVoucher};
+use por_core::protocol::inflight::Entry;
+use por_core::{ChannelId, RequestId, SignedVoucher};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 const RECEIVED: TableDefinition<u64, &[u8]> = TableDefinition::new("vouchers_received");
 const SENT: TableDefinition<u64, &[u8]> = TableDefinition::new("vouchers_sent");
 const CHANNELS: TableDefinition<u64, &[u8]> = TableDefinition::new("channels");
+const REQUESTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("requests");
 
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +89,7 @@ impl Store {
         for t in [RECEIVED, SENT, CHANNELS] {
             tx.open_table(t).map_err(|e| io("create table")(&e))?;
         }
+        tx.open_table(REQUESTS).map_err(|e| io("create table")(&e))?;
         tx.commit().map_err(|e| io("commit")(&e))?;
         Ok(Store { db })
     }
@@ -89,7 +97,27 @@ impl Store {
     /// Makes vouchers durable in one transaction. `received` tells whether we
     /// are the payee. Lower amounts than those stored are ignored.
     pub fn persist<'a>(&self, vouchers: impl IntoIterator<Item = (&'a SignedVoucher, bool)>) -> Result<(), StoreError> {
+        self.commit(vouchers, std::iter::empty())
+    }
+
+    /// Writes vouchers (as [`Store::persist`]) and request entries (`None`:
+    /// the request ended, delete it) in one transaction.
+    pub fn commit<'a>(
+        &self,
+        vouchers: impl IntoIterator<Item = (&'a SignedVoucher, bool)>,
+        requests: impl IntoIterator<Item = (&'a RequestId, &'a Option<Entry>)>,
+    ) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(|e| io("begin")(&e))?;
+        {
+            let mut table = tx.open_table(REQUESTS).map_err(|e| io("open table")(&e))?;
+            for (id, entry) in requests {
+                match entry {
+                    Some(e) => table.insert(&id.0, encode(e).as_slice()).map(|_| ()),
+                    None => table.remove(&id.0).map(|_| ()),
+                }
+                .map_err(|e| io("write")(&e))?;
+            }
+        }
         {
             let mut received = tx.open_table(RECEIVED).map_err(|e| io("open table")(&e))?;
             let mut sent = tx.open_table(SENT).map_err(|e| io("open table")(&e))?;
@@ -118,6 +146,23 @@ impl Store {
             .insert(setup.channel.0, encode(setup).as_slice())
             .map_err(|e| io("write")(&e))?;
         tx.commit().map_err(|e| io("commit")(&e))
+    }
+
+    /// The requests that were in flight, as the engine last recorded them.
+    pub fn load_requests(&self) -> Result<Vec<Entry>, StoreError> {
+        let tx = self.db.begin_read().map_err(|e| io("begin read")(&e))?;
+        let table = tx.open_table(REQUESTS).map_err(|e| io("open table")(&e))?;
+        let mut out = Vec::new();
+        for row in table.iter().map_err(|e| io("read")(&e))? {
+            let (k, v) = row.map_err(|e| io("read")(&e))?;
+            let key = u64::from_le_bytes(k.value()[..8].try_into().expect("8 bytes"));
+            let entry: Entry = decode(v.value(), "requests", key)?;
+            if entry.id.0 != *k.value() {
+                return Err(StoreError::Corrupt { table: "requests", key, detail: "stored under another id".into() });
+            }
+            out.push(entry);
+        }
+        Ok(out)
     }
 
     /// Everything stored, by channel.
@@ -193,5 +238,50 @@ mod tests {
         std::fs::write(&path, b"this is not a database").unwrap();
         let err = Store::open(&path).err().expect("refused");
         assert!(err.to_string().contains("cannot open the channel store"), "{err}");
+    }
+
+    fn entry(n: u8, paid: u128) -> Entry {
+        use por_core::protocol::inflight::{Hold, UpLeg};
+        Entry {
+            id: RequestId([n; 32]),
+            server: NodeSigner::from_seed([9; 32]).public(),
+            max_response_bytes: 64,
+            route_down: Vec::new(),
+            up: Some(UpLeg {
+                channel: ChannelId(1),
+                latency_ms: 20,
+                deadline_ms: 1_765_000_000_000,
+                paid,
+                frozen_at: None,
+                confirmed: 0,
+                paid_seq: 0,
+                claim_sends: 0,
+                answer: None,
+                keep_until_ms: 0,
+                repeats: 0,
+            }),
+            down: None,
+            origin: None,
+            confirm: None,
+            served: false,
+            hold: Hold { requests: 1, value: 5, bytes: 100, liability: u128::MAX / 3 },
+        }
+    }
+
+    #[test]
+    fn requests_in_flight_survive_a_reopen_and_go_when_they_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("channels.redb");
+        let s = NodeSigner::from_seed([1; 32]);
+        let (a, b) = (entry(1, 10), entry(2, u128::MAX));
+        {
+            let st = Store::open(&path).unwrap();
+            let v = voucher(&s, 1, 10);
+            st.commit([(&v, true)], [(&a.id, &Some(a.clone())), (&b.id, &Some(b.clone()))]).unwrap();
+            st.commit([], [(&a.id, &None)]).unwrap();
+        }
+        let st = Store::open(&path).unwrap();
+        assert_eq!(st.load_requests().unwrap(), vec![b], "the ended request is gone, the other is whole");
+        assert_eq!(st.load().unwrap()[&ChannelId(1)].received.as_ref().unwrap().voucher.cumulative, 10);
     }
 }

@@ -6,12 +6,35 @@
 //! reopens the store and checks that it holds at least the last acked amount.
 //! (A process kill, not a power cut: the page cache survives a kill. Against
 //! power loss the store relies on redb's fsync at every commit.)
+//!
+//! Each commit also writes the request that voucher paid for and deletes the
+//! one before (DESIGN §2.11): whatever the kill interrupts, the store holds
+//! exactly the request of the voucher it holds, never a mix of two commits.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-use por_core::{ChannelId, NodeSigner, Signer, Voucher};
+use por_core::protocol::inflight::{Entry, Hold};
+use por_core::{ChannelId, NodeSigner, RequestId, Signer, Voucher};
 use por_node::store::Store;
+
+/// The request paid by voucher `i`.
+fn request(i: u128) -> Entry {
+    let mut id = [0u8; 32];
+    id[..16].copy_from_slice(&i.to_le_bytes());
+    Entry {
+        id: RequestId(id),
+        server: NodeSigner::from_seed([5; 32]).public(),
+        max_response_bytes: i as u64,
+        route_down: Vec::new(),
+        up: None,
+        down: None,
+        origin: None,
+        confirm: None,
+        served: false,
+        hold: Hold { requests: 1, value: i, bytes: 0, liability: 0 },
+    }
+}
 
 const CHILD_ENV: &str = "POR_STORE_CRASH_CHILD";
 
@@ -23,7 +46,8 @@ fn child_writer() {
     for i in 1u128.. {
         let v =
             Voucher { contract: "por.test".into(), channel: ChannelId(1), payer: s.public(), cumulative: i }.sign(&s);
-        store.persist([(&v, true)]).unwrap();
+        let (new, old) = (request(i), request(i - 1));
+        store.commit([(&v, true)], [(&new.id, &Some(new.clone())), (&old.id, &None)]).unwrap();
         println!("acked {i}");
     }
 }
@@ -51,7 +75,9 @@ fn acked_vouchers_survive_sigkill() {
     }
     child.wait().unwrap();
     assert_eq!(last, 150, "the child acked 150 vouchers before it was killed");
-    let all = Store::open(&path).unwrap().load().unwrap();
+    let store = Store::open(&path).unwrap();
+    let all = store.load().unwrap();
     let held = all[&ChannelId(1)].received.as_ref().unwrap().voucher.cumulative;
     assert!(held >= last, "store holds {held} but {last} was acked");
+    assert_eq!(store.load_requests().unwrap(), vec![request(held)], "the request of voucher {held}, alone");
 }
