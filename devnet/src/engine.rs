@@ -455,11 +455,11 @@ impl Chain {
                 Action::FunctionCall(fc) => {
                     let n = (fc.method_name.len() + fc.args.len()) as u64;
                     prepaid = prepaid.saturating_add(fc.gas.as_gas());
-                    deposit += fc.deposit.as_yoctonear();
+                    deposit = deposit.checked_add(fc.deposit.as_yoctonear()).ok_or(InvalidTxError::CostOverflow)?;
                     (both(ActionCosts::function_call_base, 1) + both(ActionCosts::function_call_byte, n), 0)
                 }
                 Action::Transfer(tr) => {
-                    deposit += tr.deposit.as_yoctonear();
+                    deposit = deposit.checked_add(tr.deposit.as_yoctonear()).ok_or(InvalidTxError::CostOverflow)?;
                     (send(ActionCosts::transfer), exec(ActionCosts::transfer))
                 }
                 Action::AddKey(_) => (both(ActionCosts::add_full_access_key, 1), 0),
@@ -477,8 +477,13 @@ impl Chain {
                 limit: near_primitives::types::Gas::from_gas(limit),
             }));
         }
-        let gas_reserved = (send_gas as u128 + exec_gas as u128 + prepaid as u128) * self.state.gas_price;
-        Ok((deposit + gas_reserved, gas_reserved, send_gas))
+        // Deposits are the signer's to choose: a sum past u128 is refused, as
+        // nearcore does, rather than wrapping into a cheap transaction.
+        let gas_reserved = (send_gas as u128 + exec_gas as u128 + prepaid as u128)
+            .checked_mul(self.state.gas_price)
+            .ok_or(InvalidTxError::CostOverflow)?;
+        let total = deposit.checked_add(gas_reserved).ok_or(InvalidTxError::CostOverflow)?;
+        Ok((total, gas_reserved, send_gas))
     }
 
     /// Runs a view method. Views cannot change state; `&mut` is only because

@@ -5,13 +5,16 @@
 //!   atomically (temp file, fsync, rename) on every save;
 //! - `keys/<account>.json`: NEAR-style key files
 //!   (`{"account_id","public_key":"ed25519:…","private_key":"ed25519:…"}`) for
-//!   the contract account, its owner and the `N` funded accounts.
+//!   the contract account, its owner and the `N` funded accounts; written
+//!   0600 in a 0700 directory, and [`KeyFile::read`] refuses one its group or
+//!   others may read or write.
 //!
 //! Genesis deploys the PoR contract on [`CONTRACT_ACCOUNT`] and calls its
 //! `new` with [`devnet_contract_config`] (short windows: a 10 s challenge
 //! period, 30 s proposal timeout).
 
 use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use near_crypto::{KeyType, PublicKey, SecretKey};
@@ -68,9 +71,17 @@ pub struct KeyFile {
 }
 
 impl KeyFile {
-    /// Reads a key file and checks that the keys match.
+    /// Reads a key file and checks that the keys match. A file its group or
+    /// others may read or write is refused, naming the `chmod` that fixes it.
     pub fn read(path: &Path) -> Result<KeyFile, GenesisError> {
         let bad = |why: String| GenesisError::BadKeyFile { path: path.to_path_buf(), why };
+        let mode = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(bad(format!(
+                "it holds a private key but is open to its group or others (mode {mode:o}); run `chmod 600 {}`",
+                path.display()
+            )));
+        }
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
         let k: KeyFile = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
         if k.private_key.public_key() != k.public_key {
@@ -144,9 +155,19 @@ pub fn devnet_contract_config(owner: &str) -> serde_json::Value {
 
 /// Writes `bytes` to `path` atomically: a temp file beside it, fsync, rename.
 pub fn save_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    save_with_mode(path, bytes, 0o644)
+}
+
+/// [`save_atomic`] for a secret: the file is 0600 from its first byte.
+pub fn save_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    save_with_mode(path, bytes, 0o600)
+}
+
+fn save_with_mode(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     {
-        let mut f = std::fs::File::create(&tmp)?;
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
     }
@@ -172,6 +193,7 @@ pub fn open_or_create(dir: &Path, opts: &GenesisOptions) -> Result<Opened, Genes
     }
     let wasm = std::fs::read(&opts.wasm).map_err(|_| GenesisError::MissingWasm(opts.wasm.clone()))?;
     std::fs::create_dir_all(&keys_dir).map_err(io(&keys_dir))?;
+    std::fs::set_permissions(&keys_dir, std::fs::Permissions::from_mode(0o700)).map_err(io(&keys_dir))?;
     let mut chain = Chain::new(opts.chain.clone());
     let mut key_files = Vec::new();
     let mut add = |chain: &mut Chain, id: AccountId, balance: u128| -> Result<(), GenesisError> {
@@ -180,7 +202,7 @@ pub fn open_or_create(dir: &Path, opts: &GenesisOptions) -> Result<Opened, Genes
         let kf = KeyFile { account_id: id.clone(), public_key: sk.public_key(), private_key: sk };
         let path = keys_dir.join(format!("{id}.json"));
         let text = serde_json::to_vec_pretty(&kf).expect("key files serialise");
-        save_atomic(&path, &text).map_err(io(&path))?;
+        save_private(&path, &text).map_err(io(&path))?;
         key_files.push(path);
         Ok(())
     };

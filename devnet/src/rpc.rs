@@ -10,12 +10,22 @@
 //! [`MAX_TIME_TRAVEL_MS`] a call. Queries always read
 //! the latest block. A transaction is final as soon as it is accepted.
 //!
-//! Robustness: the body is read with a size cap ([`ServerConfig::max_body_bytes`])
-//! and every malformed, oversized or unknown request gets a JSON-RPC error;
-//! nothing a client sends can panic the server. The chain runs on blocking
-//! threads behind a mutex (the VM is synchronous); a block is produced every
-//! `block_ms` of wall time; changes are written to the state file by one
-//! task, coalesced, atomically (see [`crate::genesis::save_atomic`]).
+//! Robustness: nothing a client sends can panic the server or go unanswered.
+//! Every refusal is a JSON-RPC error object with the standard code:
+//!
+//! | code | when |
+//! |---|---|
+//! | -32700 parse error | not JSON, nested deeper than serde_json's limit (128), or a body over [`ServerConfig::max_body_bytes`] (with HTTP 413) |
+//! | -32600 invalid request | valid JSON but not one request: a batch (refused unparsed), a notification, a response, a wrong shape |
+//! | -32601 method not found | a method this devnet does not serve |
+//! | -32602 invalid params | params of the wrong type or shape (the NEAR cause stays `PARSE_ERROR`) |
+//! | -32000 server error | the method's own refusals (unknown block or account, invalid transaction, …) |
+//!
+//! At most [`ServerConfig::max_in_flight`] requests are read and served at
+//! once. The chain runs on blocking threads behind a mutex (the VM is
+//! synchronous); a block is produced every `block_ms` of wall time; changes
+//! are written to the state file by one task, coalesced, atomically (see
+//! [`crate::genesis::save_atomic`]).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,11 +35,11 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use near_jsonrpc_primitives::errors::RpcError;
-use near_jsonrpc_primitives::message::{self, Message};
+use near_jsonrpc_primitives::errors::{RpcError, RpcErrorKind, RpcRequestValidationErrorKind};
+use near_jsonrpc_primitives::message::{self, Broken, Message};
 use near_jsonrpc_primitives::types::blocks::{RpcBlockError, RpcBlockRequest};
 use near_jsonrpc_primitives::types::query::{QueryResponseKind, RpcQueryError, RpcQueryRequest, RpcQueryResponse};
 use near_jsonrpc_primitives::types::transactions::{
@@ -59,6 +69,9 @@ pub struct ServerConfig {
     /// Largest request body accepted, in bytes. Default 8 MiB (a contract
     /// deploy carries the wasm, base64).
     pub max_body_bytes: usize,
+    /// Requests read and served at once; more wait for a turn, so that many
+    /// large bodies cannot all be in memory together. Default 32.
+    pub max_in_flight: usize,
     /// Produce a block every `block_ms` of wall time. Default true.
     pub produce_blocks: bool,
     /// Where to persist the chain (none: in memory only). Default none.
@@ -81,6 +94,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             max_body_bytes: 8 << 20,
+            max_in_flight: 32,
             produce_blocks: true,
             state_file: None,
             finality_delay: Duration::ZERO,
@@ -121,6 +135,7 @@ struct Shared {
     chain: SharedChain,
     dirty: mpsc::Sender<()>,
     max_body: usize,
+    turns: Arc<tokio::sync::Semaphore>,
     finality_delay: Duration,
     allow_time_travel: bool,
     started: Instant,
@@ -157,6 +172,7 @@ impl DevnetServer {
             chain: chain.clone(),
             dirty: dirty_tx,
             max_body: cfg.max_body_bytes,
+            turns: Arc::new(tokio::sync::Semaphore::new(cfg.max_in_flight.max(1))),
             finality_delay: cfg.finality_delay,
             allow_time_travel: cfg.allow_time_travel,
             started: Instant::now(),
@@ -271,26 +287,80 @@ async fn persist_loop(
 }
 
 async fn handle(State(s): State<Shared>, body: Body) -> Response {
-    let reply = match axum::body::to_bytes(body, s.max_body).await {
-        Err(_) => Message::error(RpcError::parse_error(format!(
-            "request body unreadable or larger than {} bytes",
-            s.max_body
-        ))),
-        Ok(bytes) => match message::from_slice(&bytes) {
-            Err(broken) => broken.reply(),
-            Ok(Message::Request(req)) => {
-                let result = dispatch(&s, &req.method, req.params.clone()).await;
-                Message::response(req.id.clone(), result)
-            }
-            Ok(_) => Message::error(RpcError::parse_error("a single JSON-RPC request was expected".into())),
-        },
+    // At most `max_in_flight` requests are read and served at once; the
+    // others wait for a turn (their bodies unread).
+    let Ok(_turn) = s.turns.clone().acquire_owned().await else {
+        return reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Message::error(RpcError::new_internal_error(None, "stopping".into())),
+        );
     };
-    let body = serde_json::to_vec(&reply).unwrap_or_else(|_| b"{}".to_vec());
-    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+    let bytes = match axum::body::to_bytes(body, s.max_body).await {
+        Ok(b) => b,
+        Err(_) => {
+            let e = RpcError::parse_error(format!(
+                "request body unreadable or larger than {} bytes (ServerConfig::max_body_bytes)",
+                s.max_body
+            ));
+            return reply(StatusCode::PAYLOAD_TOO_LARGE, Message::error(e));
+        }
+    };
+    // A batch is refused before it is parsed: one request per HTTP request.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return reply(
+            StatusCode::OK,
+            Message::error(invalid_request(
+                "batch requests are not served: send one JSON-RPC request per HTTP request",
+            )),
+        );
+    }
+    let msg = match message::from_slice(&bytes) {
+        // Not JSON, or nested deeper than serde_json's recursion limit (128).
+        Err(Broken::SyntaxError(e)) => Message::error(RpcError::parse_error(e)),
+        Err(Broken::Unmatched(_)) => Message::error(invalid_request(
+            "not a JSON-RPC 2.0 request: {\"jsonrpc\":\"2.0\",\"id\":…,\"method\":\"…\",\"params\":…} was expected",
+        )),
+        Ok(Message::Request(req)) => {
+            let result = dispatch(&s, &req.method, req.params.clone()).await;
+            Message::response(req.id.clone(), result)
+        }
+        Ok(Message::Notification(_)) => {
+            Message::error(invalid_request("a request without an `id` (a notification) is not served"))
+        }
+        Ok(_) => Message::error(invalid_request("a single JSON-RPC request was expected")),
+    };
+    reply(StatusCode::OK, msg)
+}
+
+fn reply(status: StatusCode, msg: Message) -> Response {
+    let body = serde_json::to_vec(&msg).unwrap_or_else(|_| b"{}".to_vec());
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// -32600: valid JSON that is not one JSON-RPC request. The NEAR cause is a
+/// `PARSE_ERROR`, so NEAR clients read it as a request they got wrong.
+fn invalid_request(why: &str) -> RpcError {
+    request_error(-32_600, "Invalid Request", why.to_string())
+}
+
+/// -32602: the method exists but its params are not what it takes.
+fn invalid_params(why: String) -> RpcError {
+    request_error(-32_602, "Invalid params", why)
+}
+
+fn request_error(code: i64, message: &str, why: String) -> RpcError {
+    RpcError {
+        code,
+        message: message.into(),
+        data: Some(Box::new(Value::String(why.clone()))),
+        error_struct: Some(RpcErrorKind::RequestValidationError(RpcRequestValidationErrorKind::ParseError {
+            error_message: why,
+        })),
+    }
 }
 
 fn parse<T: serde::de::DeserializeOwned>(params: Value) -> Result<T, RpcError> {
-    serde_json::from_value(params).map_err(|e| RpcError::parse_error(format!("Failed parsing args: {e}")))
+    serde_json::from_value(params).map_err(|e| invalid_params(format!("Failed parsing args: {e}")))
 }
 
 fn to_value<T: serde::Serialize>(v: T) -> Result<Value, RpcError> {

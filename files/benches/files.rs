@@ -201,9 +201,9 @@ async fn por_fetch(path: &std::path::Path, relays: usize, tmp: &std::path::Path)
         link(&nodes[i], &nodes[i + 1], i as u64 + 1).await;
     }
     let server = nodes.last().unwrap();
-    let provider = Files::start(FilesConfig::new(&dir.join("p")), server.handle.clone(), Arc::new(FixedRoutes::new()))
-        .await
-        .unwrap();
+    let share = path.parent().expect("the bench file is in a folder").to_path_buf();
+    let cfg = FilesConfig { share_dirs: vec![share], ..FilesConfig::new(&dir.join("p")) };
+    let provider = Files::start(cfg, server.handle.clone(), Arc::new(FixedRoutes::new())).await.unwrap();
     let id = provider.add(path).await.unwrap().id;
     let route = Route {
         hops: (1..nodes.len())

@@ -1,15 +1,27 @@
 //! The files part of the HTTP API (JSON). Errors are `{"error": "<what is
 //! wrong and what to do>", "code": "<stable code>"}` with a fitting status,
-//! like the rest of the API; the codes are `no_files`, `bad_request`,
-//! `path_not_allowed` (a path inside the node's data directory), `exists`,
-//! `not_found`, `stopped` and `failed`, and the guard's
-//! ([`por_node::api::guard`], which [`router`] is behind).
+//! like the rest of the API, and the guard's ([`por_node::api::guard`],
+//! which [`router`] is behind):
+//!
+//! | status | code | when |
+//! |---|---|---|
+//! | 400 | `bad_request` | malformed JSON, unknown field, relative `path`, bad id or price, a path that does not exist |
+//! | 403 | `path_not_allowed` | `path` outside the share folders, or inside (or containing) the data directory; `out` outside the download folder; no such folder configured |
+//! | 404 | `not_found` | no download of that id since the node started |
+//! | 409 | `exists` | `out` exists (nothing is overwritten) |
+//! | 503 | `no_files`, `stopped` | file sharing is not running |
+//! | 507 | `quota_exceeded`, `disk_full` | the store's quota, or the disk's free-space floor, would be passed |
+//! | 500 | `failed` | anything else |
+//!
+//! A download that fails in the background says so in its progress:
+//! `"state": "failed"`, `"error"` and a stable `"code"` (the same codes,
+//! and the fetch's: see [`crate::FetchError::code`]).
 //!
 //! | method and path | what |
 //! |---|---|
-//! | `POST /files/add` `{"path": "/abs/path"}` | add a file or directory on this machine; answers its id |
-//! | `GET /files` | files held, complete and partial |
-//! | `POST /files/get` `{"id", "max_price", "out"?, "raw"?, "providers"?}` | start a download (202); answers its progress |
+//! | `POST /files/add` `{"path": "/abs/path"}` | add a file or directory under a share folder; answers its id |
+//! | `GET /files` | files held, complete and partial, and the store's use of its quota |
+//! | `POST /files/get` `{"id", "max_price", "out"?, "raw"?, "providers"?}` | start a download (202); `out` is relative to the download folder or absolute inside it; answers its progress and where it will be written |
 //! | `GET /files/get/{id}` | a download's progress |
 //!
 //! The routes find the node's [`Files`] in an `axum::Extension`: the node
@@ -61,6 +73,20 @@ fn failed(msg: impl ToString) -> Error {
     Error(StatusCode::INTERNAL_SERVER_ERROR, "failed", msg.to_string())
 }
 
+/// A refusal of the files subsystem: its code, and the status that goes with it.
+fn refused(e: FilesError) -> Error {
+    let code = e.code();
+    let status = match code {
+        "bad_request" => StatusCode::BAD_REQUEST,
+        "path_not_allowed" => StatusCode::FORBIDDEN,
+        "exists" => StatusCode::CONFLICT,
+        "quota_exceeded" | "disk_full" => StatusCode::INSUFFICIENT_STORAGE,
+        "stopped" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => return failed(e),
+    };
+    Error(status, code, e.to_string())
+}
+
 fn files(f: Option<Extension<Files>>) -> Result<Files, Error> {
     f.map(|Extension(f)| f).ok_or_else(|| {
         Error(
@@ -96,19 +122,19 @@ async fn add(f: Option<Extension<Files>>, raw: axum::body::Bytes) -> Result<Resp
     let path = absolute(&body.path, "path")?;
     match files.add(&path).await {
         Ok(a) => Ok(Json(json!({ "id": a.id, "size": a.size, "files": a.files, "dir": a.dir })).into_response()),
-        Err(FilesError::Stopped) => {
-            Err(Error(StatusCode::SERVICE_UNAVAILABLE, "stopped", "the node has stopped".into()))
-        }
-        Err(e @ FilesError::PathNotAllowed(_)) => Err(Error(StatusCode::FORBIDDEN, "path_not_allowed", e.to_string())),
-        Err(e @ (FilesError::BadPath(_) | FilesError::Manifest(_))) => Err(bad(e.to_string())),
-        Err(e) => Err(failed(e)),
+        Err(e) => Err(refused(e)),
     }
 }
 
 async fn list(f: Option<Extension<Files>>) -> Result<Response, Error> {
     let files = files(f)?;
-    let list = tokio::task::spawn_blocking(move || files.list()).await.map_err(failed)?;
-    Ok(Json(json!({ "files": list })).into_response())
+    let (list, used, limits) =
+        tokio::task::spawn_blocking(move || (files.list(), files.store().used_bytes(), files.store().limits()))
+            .await
+            .map_err(failed)?;
+    let space =
+        json!({ "used_bytes": used, "quota_bytes": limits.quota_bytes, "min_free_bytes": limits.min_free_bytes });
+    Ok(Json(json!({ "files": list, "space": space })).into_response())
 }
 
 /// `POST /files/get` body.
@@ -140,24 +166,22 @@ async fn start_get(f: Option<Extension<Files>>, raw: axum::body::Bytes) -> Resul
         .trim()
         .parse()
         .map_err(|_| bad(format!("`max_price` must be yocto as a decimal string, got {:?}", body.max_price)))?;
-    let out = body.out.as_deref().map(|o| absolute(o, "out")).transpose()?;
-    if let Some(o) = &out
-        && o.exists()
-    {
-        return Err(Error(
-            StatusCode::CONFLICT,
-            "exists",
-            format!("{} exists; choose another output path", o.display()),
-        ));
+    let out = body.out.as_deref().map(|o| files.resolve_out(std::path::Path::new(o))).transpose().map_err(refused)?;
+    // A store with no room refuses now, before anything is paid.
+    let store = files.store();
+    if !store.has(&id) && store.partial_size(&id).is_none() {
+        store.check_room().map_err(|e| refused(e.into()))?;
     }
     let mut opts = FetchOptions::new(max_price);
     for p in &body.providers {
         let k = NodeKey::from_peer_id(p).map_err(|e| bad(e.to_string()))?;
         opts.providers.push(k);
     }
-    let job = files.start_get(id, out, body.raw, opts);
+    let job = files.start_get(id, out.clone(), body.raw, opts);
     let p = job.progress.borrow().clone();
-    Ok((StatusCode::ACCEPTED, Json(progress_json(&id, &p))).into_response())
+    let mut answer = progress_json(&id, &p);
+    answer["out"] = json!(out);
+    Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }
 
 async fn progress(f: Option<Extension<Files>>, UrlPath(id): UrlPath<String>) -> Result<Response, Error> {

@@ -162,6 +162,8 @@ pub struct Progress {
     pub bytes_per_sec: f64,
     /// Why it failed.
     pub error: Option<String>,
+    /// A stable code of why it failed (see [`crate::FilesError::code`]).
+    pub code: Option<String>,
 }
 
 /// What a finished download did.
@@ -219,14 +221,44 @@ pub enum FetchError {
     /// The store failed.
     #[error("file store: {0}")]
     Store(String),
+    /// The file does not fit in the store's quota
+    /// ([`StoreError::QuotaExceeded`]). No block was asked for: at most the
+    /// tail, which tells the size, was paid.
+    #[error("{0}")]
+    QuotaExceeded(String),
+    /// The disk has no room ([`StoreError::DiskFull`]). What was verified
+    /// is kept; run again once there is room to resume.
+    #[error("{0}")]
+    DiskFull(String),
     /// The node stopped.
     #[error("the node has stopped")]
     Stopped,
 }
 
+impl FetchError {
+    /// A stable code for the API: `no_providers`, `no_route`, `none_left`,
+    /// `price_limit`, `quota_exceeded`, `disk_full`, `store_failed` or `stopped`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            FetchError::NoProviders(_) => "no_providers",
+            FetchError::NoRoute(_) => "no_route",
+            FetchError::NoneLeft { .. } => "none_left",
+            FetchError::PriceLimit { .. } => "price_limit",
+            FetchError::Store(_) => "store_failed",
+            FetchError::QuotaExceeded(_) => "quota_exceeded",
+            FetchError::DiskFull(_) => "disk_full",
+            FetchError::Stopped => "stopped",
+        }
+    }
+}
+
 impl From<StoreError> for FetchError {
     fn from(e: StoreError) -> Self {
-        FetchError::Store(e.to_string())
+        match e {
+            e @ StoreError::QuotaExceeded { .. } => FetchError::QuotaExceeded(e.to_string()),
+            e @ StoreError::DiskFull(_) => FetchError::DiskFull(e.to_string()),
+            e => FetchError::Store(e.to_string()),
+        }
     }
 }
 
@@ -347,6 +379,8 @@ pub(crate) async fn fetch(
         progress.send_modify(|p| {
             p.state = "failed".into();
             p.error = Some(e.to_string());
+            p.code = Some(e.code().into());
+            p.spent = f.spent.to_string();
         });
     }
     r
@@ -375,9 +409,16 @@ impl Fetch<'_> {
     }
 
     async fn run(&mut self) -> Result<FetchReport, FetchError> {
+        let resuming = self.ctx.store.partial_size(&self.id);
+        // A store with no room left refuses before anything is paid; a new
+        // download's whole size is reserved once the tail has told it
+        // (`Store::partial`), before any block is asked for.
+        if resuming.is_none() {
+            self.ctx.store.check_room()?;
+        }
         self.progress.send_modify(|p| p.state = "finding providers".into());
         self.discover().await?;
-        let (size, tail) = match self.ctx.store.partial_size(&self.id) {
+        let (size, tail) = match resuming {
             Some(s) => (s, None),
             None => {
                 let (size, first, data, cvs) = self.fetch_tail().await?;

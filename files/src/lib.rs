@@ -10,6 +10,9 @@
 //!   written or more is paid for);
 //! - [`wire`]: the `files` service's request and reply;
 //! - [`store`]: complete and partial files under `<data dir>/files/`;
+//! - [`space`]: the store's quota and the free space it leaves on disk;
+//! - `folders` (private): which paths `add` may read (the share folders) and
+//!   `get` may write (the download folder), never the data directory;
 //! - [`manifest`]: directories as a manifest file;
 //! - [`service`]: the provider side;
 //! - [`fetch`]: the fetcher (providers from the DHT, routes from a
@@ -24,9 +27,11 @@
 
 pub mod api;
 pub mod fetch;
+mod folders;
 pub mod id;
 pub mod manifest;
 pub mod service;
+pub mod space;
 pub mod store;
 pub mod tree;
 pub mod wire;
@@ -43,6 +48,7 @@ use tracing::{info, warn};
 pub use fetch::{FetchError, FetchOptions, FetchReport, FixedRoutes, Progress, RouteSource};
 pub use id::ContentId;
 pub use manifest::{Manifest, ManifestEntry, ManifestError};
+pub use space::StoreLimits;
 pub use store::{ProvenRange, Store, StoreError, StoredFile};
 
 use por_node::handle::NodeHandle;
@@ -53,9 +59,22 @@ pub struct FilesConfig {
     /// Where the store lives. Default `<node data dir>/files`.
     pub dir: PathBuf,
     /// The node's data directory (its node key, account keys and channel
-    /// store): [`Files::add`] refuses any path inside it, or containing it.
-    /// Default the data directory given to [`FilesConfig::new`].
+    /// store): [`Files::add`] refuses any path inside it, or containing it,
+    /// and [`Files::get`] never writes into it. Default the data directory
+    /// given to [`FilesConfig::new`].
     pub data_dir: PathBuf,
+    /// The folders [`Files::add`] may read from: a path is added only if it
+    /// resolves (symbolic links followed) inside one of them. Default none:
+    /// every add is refused, naming this setting.
+    pub share_dirs: Vec<PathBuf>,
+    /// The folder [`Files::get`] writes its output under (created if
+    /// missing): an output path is relative to it, or absolute inside it.
+    /// Default none: a download with an output path is refused, naming this
+    /// setting (without one, the file stays in the store).
+    pub download_dir: Option<PathBuf>,
+    /// The store's disk quota and the free space it leaves on its
+    /// filesystem. Default [`StoreLimits::default`] (10 GiB, 256 MiB).
+    pub limits: StoreLimits,
     /// How often every held file is announced again in the DHT (records
     /// are lost when peers restart). Default 10 minutes.
     pub announce_every: Duration,
@@ -70,6 +89,9 @@ impl FilesConfig {
         FilesConfig {
             dir: data_dir.join("files"),
             data_dir: data_dir.to_path_buf(),
+            share_dirs: Vec::new(),
+            download_dir: None,
+            limits: StoreLimits::default(),
             announce_every: Duration::from_secs(600),
             test_fault_corrupt_blocks: false,
         }
@@ -85,10 +107,15 @@ pub enum FilesError {
     /// A path to add is not usable.
     #[error("{0}")]
     BadPath(String),
-    /// A path to add is, or contains, the node's data directory, whose keys
-    /// must never be shared; add a copy of what to share from elsewhere.
+    /// A path is outside the folders it must be in: a path to add outside
+    /// the share folders, or that is, or contains, the node's data directory
+    /// (whose keys must never be shared); an output outside the download
+    /// folder. The message names the folder and the setting.
     #[error("{0}")]
     PathNotAllowed(String),
+    /// An output path exists already; nothing is overwritten.
+    #[error("{0}")]
+    Exists(String),
     /// A directory's manifest is unusable.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
@@ -98,6 +125,24 @@ pub enum FilesError {
     /// The node has stopped.
     #[error("the node has stopped")]
     Stopped,
+}
+
+impl FilesError {
+    /// A stable code for the API (`{"error", "code"}`): `path_not_allowed`,
+    /// `exists`, `bad_request`, `quota_exceeded`, `disk_full`, `stopped`, or
+    /// the fetch's (see [`FetchError::code`]); `failed` for the rest.
+    pub fn code(&self) -> &'static str {
+        match self {
+            FilesError::PathNotAllowed(_) => "path_not_allowed",
+            FilesError::Exists(_) => "exists",
+            FilesError::BadPath(_) | FilesError::Manifest(_) => "bad_request",
+            FilesError::Store(StoreError::QuotaExceeded { .. }) => "quota_exceeded",
+            FilesError::Store(StoreError::DiskFull(_)) => "disk_full",
+            FilesError::Store(_) => "failed",
+            FilesError::Fetch(e) => e.code(),
+            FilesError::Stopped => "stopped",
+        }
+    }
 }
 
 /// What [`Files::add`] added.
@@ -124,8 +169,7 @@ pub struct Job {
 #[derive(Clone)]
 pub struct Files {
     ctx: Arc<fetch::Ctx>,
-    /// The node's data directory, canonical.
-    data_dir: Arc<PathBuf>,
+    folders: Arc<folders::Folders>,
     jobs: Arc<Mutex<HashMap<ContentId, Job>>>,
 }
 
@@ -137,9 +181,9 @@ impl Files {
         node: NodeHandle,
         routes: Arc<dyn RouteSource>,
     ) -> Result<Files, FilesError> {
-        let store = Arc::new(Store::open(&config.dir)?);
-        // Canonical, so that symbolic links cannot hide a path inside it.
-        let data_dir = Arc::new(std::fs::canonicalize(&config.data_dir).unwrap_or(config.data_dir));
+        let store = Arc::new(Store::open_with_limits(&config.dir, config.limits)?);
+        let folders =
+            Arc::new(folders::Folders::new(config.share_dirs, config.download_dir, &config.data_dir, &config.dir));
         if config.test_fault_corrupt_blocks {
             warn!("files: TEST FAULT ON: every block served is corrupted");
         }
@@ -147,7 +191,7 @@ impl Files {
         node.serve(wire::SERVICE, Arc::new(svc)).await.map_err(|_| FilesError::Stopped)?;
         let key = node.key();
         let ctx = Arc::new(fetch::Ctx { store, node, routes, key, blocks_fetched: Arc::new(AtomicU64::new(0)) });
-        let files = Files { ctx, data_dir, jobs: Arc::default() };
+        let files = Files { ctx, folders, jobs: Arc::default() };
         let weak = Arc::downgrade(&files.ctx);
         let every = config.announce_every;
         tokio::spawn(async move {
@@ -178,14 +222,16 @@ impl Files {
 
     /// Adds a file or a directory tree (each file, then a manifest naming
     /// them) and announces them. Symbolic links and special files inside a
-    /// directory are skipped. A path inside the node's data directory, or
-    /// containing it, is refused ([`FilesError::PathNotAllowed`]), symbolic
-    /// links resolved first.
+    /// directory are skipped. Only a path inside a share folder
+    /// ([`FilesConfig::share_dirs`]) and outside the node's data directory
+    /// is added, symbolic links resolved first and every file checked again
+    /// once open ([`FilesError::PathNotAllowed`]); the store's quota holds
+    /// ([`StoreError::QuotaExceeded`], [`StoreError::DiskFull`]).
     pub async fn add(&self, path: &Path) -> Result<Added, FilesError> {
         let store = self.ctx.store.clone();
         let path = path.to_path_buf();
-        let data_dir = self.data_dir.clone();
-        let (added, ids) = tokio::task::spawn_blocking(move || add_blocking(&store, &path, &data_dir))
+        let folders = self.folders.clone();
+        let (added, ids) = tokio::task::spawn_blocking(move || add_blocking(&store, &path, &folders))
             .await
             .map_err(|e| FilesError::BadPath(format!("adding failed: {e}")))??;
         for id in ids.iter().chain([&added.id]) {
@@ -210,9 +256,19 @@ impl Files {
         fetch::fetch(&self.ctx, id, opts, progress).await
     }
 
+    /// Where a download named `out` would be written: `out` relative to the
+    /// download folder ([`FilesConfig::download_dir`]), or absolute inside
+    /// it; refused when it leads out of it ([`FilesError::PathNotAllowed`])
+    /// or exists ([`FilesError::Exists`]).
+    pub fn resolve_out(&self, out: &Path) -> Result<PathBuf, FilesError> {
+        self.folders.writable(out)
+    }
+
     /// Downloads `id` and, when it is a directory manifest (and `raw` is
     /// false), every file it names; then writes it to `out` if given (a file,
-    /// or a new directory). The price limit covers the whole tree.
+    /// or a new directory, inside the download folder: see
+    /// [`Files::resolve_out`], checked before anything is fetched and again
+    /// before each file is written). The price limit covers the whole tree.
     pub async fn get(
         &self,
         id: ContentId,
@@ -221,6 +277,7 @@ impl Files {
         opts: &FetchOptions,
         progress: &watch::Sender<Progress>,
     ) -> Result<Vec<FetchReport>, FilesError> {
+        let out = out.map(|o| self.resolve_out(o)).transpose()?;
         let first = self.fetch(id, opts, progress).await?;
         let mut spent = first.spent;
         let mut reports = vec![first];
@@ -242,10 +299,12 @@ impl Files {
         }
         if let Some(out) = out {
             let store = self.ctx.store.clone();
-            let out = out.to_path_buf();
+            let folders = self.folders.clone();
             tokio::task::spawn_blocking(move || match manifest {
-                Some(m) => export_dir(&store, &m, &out),
-                None => store.export(&id, &out).map_err(FilesError::from),
+                Some(m) => export_dir(&store, &folders, &m, &out),
+                None => {
+                    folders.check_before_write(&out).and_then(|()| store.export(&id, &out).map_err(FilesError::from))
+                }
             })
             .await
             .map_err(|e| FilesError::BadPath(format!("export failed: {e}")))??;
@@ -272,6 +331,7 @@ impl Files {
                 tx.send_modify(|p| {
                     p.state = "failed".into();
                     p.error = Some(e.to_string());
+                    p.code = Some(e.code().into());
                 });
             }
         });
@@ -284,38 +344,20 @@ impl Files {
     }
 }
 
-/// `path` canonical, unless it is, or contains, the node's data directory
-/// `data_dir` (canonical).
-fn shareable(path: &Path, data_dir: &Path) -> Result<PathBuf, FilesError> {
-    let real =
-        std::fs::canonicalize(path).map_err(|e| FilesError::BadPath(format!("cannot add {}: {e}", path.display())))?;
-    let shown =
-        if real == path { path.display().to_string() } else { format!("{} ({})", path.display(), real.display()) };
-    if real.starts_with(data_dir) {
-        return Err(FilesError::PathNotAllowed(format!(
-            "{shown} is inside the node's data directory {}, which holds its keys; \
-             copy what you mean to share to a directory outside it",
-            data_dir.display()
-        )));
-    }
-    if data_dir.starts_with(&real) {
-        return Err(FilesError::PathNotAllowed(format!(
-            "{shown} contains the node's data directory {}, which holds its keys; \
-             add a directory that does not contain it",
-            data_dir.display()
-        )));
-    }
-    Ok(real)
-}
-
-fn add_blocking(store: &Store, path: &Path, data_dir: &Path) -> Result<(Added, Vec<ContentId>), FilesError> {
+fn add_blocking(store: &Store, path: &Path, folders: &folders::Folders) -> Result<(Added, Vec<ContentId>), FilesError> {
     // The name as given (a symbolic link's own name, not its target's).
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let path = &shareable(path, data_dir)?;
+    let path = &folders.readable(path)?;
+    let data_inodes = folders.data_inodes();
+    let add_one = |p: &Path, name: &str| -> Result<(ContentId, u64), FilesError> {
+        let f = std::fs::File::open(p).map_err(|e| FilesError::BadPath(format!("cannot add {}: {e}", p.display())))?;
+        folders.check_opened(&f, p, &data_inodes)?;
+        Ok(store.add_open(f, p, name)?)
+    };
     let meta =
         std::fs::metadata(path).map_err(|e| FilesError::BadPath(format!("cannot add {}: {e}", path.display())))?;
     if meta.is_file() {
-        let (id, size) = store.add_file(path, &name)?;
+        let (id, size) = add_one(path, &name)?;
         return Ok((Added { id, size, files: 1, dir: false }, Vec::new()));
     }
     if !meta.is_dir() {
@@ -337,7 +379,7 @@ fn add_blocking(store: &Store, path: &Path, data_dir: &Path) -> Result<(Added, V
             if ft.is_dir() {
                 stack.push((e.path(), rel));
             } else if ft.is_file() {
-                let (id, size) = store.add_file(&e.path(), &rel)?;
+                let (id, size) = add_one(&e.path(), &rel)?;
                 entries.push(ManifestEntry { path: rel, size, id });
             } else {
                 warn!(path = %e.path().display(), "skipped: not a regular file");
@@ -353,11 +395,10 @@ fn add_blocking(store: &Store, path: &Path, data_dir: &Path) -> Result<(Added, V
 }
 
 /// Writes a fetched directory tree to `out` (which must not exist): each
-/// file through a temp file and a rename.
-fn export_dir(store: &Store, m: &Manifest, out: &Path) -> Result<(), FilesError> {
-    if out.exists() {
-        return Err(FilesError::BadPath(format!("{} exists; choose another output path or remove it", out.display())));
-    }
+/// file through a temp file and a rename, each checked to be inside the
+/// download folder right before it is written.
+fn export_dir(store: &Store, folders: &folders::Folders, m: &Manifest, out: &Path) -> Result<(), FilesError> {
+    folders.check_before_write(out)?;
     std::fs::create_dir_all(out).map_err(|e| FilesError::BadPath(format!("cannot create {}: {e}", out.display())))?;
     for e in &m.entries {
         manifest::check_path(&e.path)?;
@@ -366,6 +407,7 @@ fn export_dir(store: &Store, m: &Manifest, out: &Path) -> Result<(), FilesError>
             std::fs::create_dir_all(parent)
                 .map_err(|err| FilesError::BadPath(format!("cannot create {}: {err}", parent.display())))?;
         }
+        folders.check_before_write(&target)?;
         store.export(&e.id, &target)?;
     }
     Ok(())

@@ -12,6 +12,14 @@
 //! The store never writes a block that has not been verified against the
 //! content id, and a completed download is hashed once more as a whole
 //! before it becomes a blob.
+//!
+//! Disk space: every write reserves its room under the store's quota and
+//! free-space floor first ([`super::space`]); a download reserves and
+//! allocates its whole data file when it starts. A write that fails for want
+//! of space ([`StoreError::QuotaExceeded`], [`StoreError::DiskFull`]) leaves
+//! the store as it was: a temp file is removed, a partial download keeps its
+//! verified blocks and its last recorded state, and resumes once there is
+//! room.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -24,6 +32,7 @@ use blake3::hazmat::ChainingValue;
 
 use super::id::ContentId;
 use super::manifest::{MAX_MANIFEST_BYTES, Manifest};
+use super::space::{Reservation, Space, StoreLimits, allocate, is_full};
 use super::tree::{BLOCK_SIZE, Outboard, block_count, block_cv, block_len, range_len};
 
 /// Outboards kept in memory for serving.
@@ -49,10 +58,43 @@ pub enum StoreError {
     /// A stored file no longer matches its id (disk corruption or an outside edit).
     #[error("stored file {0} does not match its id any more; it was removed, fetch it again")]
     Corrupt(ContentId),
+    /// The write would take the store past its quota; nothing was written.
+    /// Raise the quota or make room in the store, then try again.
+    #[error(
+        "the file store at {root} would exceed its quota: {need} more bytes wanted, {used} of {quota} in use; \
+         raise [files].quota_bytes or make room in the store, then try again (a download resumes where it stopped)"
+    )]
+    QuotaExceeded {
+        /// Bytes the write wanted.
+        need: u64,
+        /// Bytes the store holds or has reserved.
+        used: u64,
+        /// The quota.
+        quota: u64,
+        /// The store.
+        root: String,
+    },
+    /// The disk has no room for the write (or would keep less free than the
+    /// node's channel store needs); what was written before is kept. Free
+    /// disk space, then try again.
+    #[error("no room on the disk for the file store: {0}; free disk space, then try again")]
+    DiskFull(String),
 }
 
 fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
-    move |err| StoreError::Io { what, path: path.display().to_string(), err }
+    move |err| {
+        if is_full(&err) {
+            StoreError::DiskFull(format!("{what} {}: {err}", path.display()))
+        } else {
+            StoreError::Io { what, path: path.display().to_string(), err }
+        }
+    }
+}
+
+/// Room a file of `size` bytes takes in the store besides its bytes: its
+/// outboard (64 bytes a block), its name and a download's state file.
+fn overhead(size: u64) -> u64 {
+    block_count(size).saturating_mul(64) + 8192
 }
 
 /// A file in the store, as `ls` shows it.
@@ -89,11 +131,19 @@ pub struct ProvenRange {
 pub struct Store {
     root: PathBuf,
     outboards: Mutex<HashMap<ContentId, Arc<Outboard>>>,
+    space: Space,
 }
 
 impl Store {
-    /// Opens (creating) the store at `root`; clears leftovers in `tmp/`.
+    /// Opens (creating) the store at `root` with the default
+    /// [`StoreLimits`]; clears leftovers in `tmp/`.
     pub fn open(root: impl Into<PathBuf>) -> Result<Store, StoreError> {
+        Store::open_with_limits(root, StoreLimits::default())
+    }
+
+    /// Opens (creating) the store at `root` with `limits`; clears leftovers
+    /// in `tmp/`.
+    pub fn open_with_limits(root: impl Into<PathBuf>, limits: StoreLimits) -> Result<Store, StoreError> {
         let root = root.into();
         for d in ["blobs", "partial", "tmp"] {
             let p = root.join(d);
@@ -105,7 +155,27 @@ impl Store {
                 let _ = fs::remove_file(e.path());
             }
         }
-        Ok(Store { root, outboards: Mutex::new(HashMap::new()) })
+        Ok(Store { root, outboards: Mutex::new(HashMap::new()), space: Space::new(limits) })
+    }
+
+    /// The store's limits.
+    pub fn limits(&self) -> StoreLimits {
+        self.space.limits()
+    }
+
+    /// Bytes the store holds (complete and partial files) or has reserved.
+    pub fn used_bytes(&self) -> u64 {
+        self.space.used(&self.root)
+    }
+
+    /// Whether the store has room for at least one more block: a download
+    /// checks it before it asks for anything.
+    pub fn check_room(&self) -> Result<(), StoreError> {
+        self.reserve(BLOCK_SIZE).map(drop)
+    }
+
+    fn reserve(&self, bytes: u64) -> Result<Reservation<'_>, StoreError> {
+        self.space.reserve(&self.root, bytes)
     }
 
     /// Where the store lives.
@@ -162,10 +232,25 @@ impl Store {
     /// Adds the file at `path` (copied into the store while it is hashed).
     /// Returns its id and size.
     pub fn add_file(&self, path: &Path, name: &str) -> Result<(ContentId, u64), StoreError> {
-        let mut src = File::open(path).map_err(io("cannot open", path))?;
+        let src = File::open(path).map_err(io("cannot open", path))?;
+        self.add_open(src, path, name)
+    }
+
+    /// Adds the open file `src` (read from its start; `path` names it in
+    /// errors), within the quota. Returns its id and size.
+    pub fn add_open(&self, src: File, path: &Path, name: &str) -> Result<(ContentId, u64), StoreError> {
         let size = src.metadata().map_err(io("cannot stat", path))?.len();
+        let _room = self.reserve(size.saturating_add(overhead(size)))?;
         let tmp = self.tmp_path("add");
-        let mut dst = File::create(&tmp).map_err(io("cannot create", &tmp))?;
+        let r = self.copy_in(src, path, size, &tmp, name);
+        if r.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        r.map(|id| (id, size))
+    }
+
+    fn copy_in(&self, mut src: File, path: &Path, size: u64, tmp: &Path, name: &str) -> Result<ContentId, StoreError> {
+        let mut dst = File::create(tmp).map_err(io("cannot create", tmp))?;
         let blocks = block_count(size);
         let mut cvs = Vec::with_capacity(blocks as usize);
         let mut buf = vec![0u8; BLOCK_SIZE as usize];
@@ -173,30 +258,36 @@ impl Store {
         for i in 0..blocks {
             let len = block_len(size, i) as usize;
             src.read_exact(&mut buf[..len]).map_err(io("cannot read (did the file shrink?)", path))?;
-            dst.write_all(&buf[..len]).map_err(io("cannot write", &tmp))?;
+            dst.write_all(&buf[..len]).map_err(io("cannot write", tmp))?;
             cvs.push(block_cv(i, &buf[..len]));
             if blocks == 1 {
                 whole.update(&buf[..len]);
             }
         }
-        dst.sync_all().map_err(io("cannot sync", &tmp))?;
+        dst.sync_all().map_err(io("cannot sync", tmp))?;
         let ob = Outboard::from_block_cvs(size, cvs);
         let id = if blocks == 1 {
             ContentId(*whole.finalize().as_bytes())
         } else {
             ob.root_id().expect("two or more blocks")
         };
-        self.commit(&id, &tmp, &ob, name)?;
-        Ok((id, size))
+        self.commit(&id, tmp, &ob, name)?;
+        Ok(id)
     }
 
-    /// Adds bytes (a manifest) as a file.
+    /// Adds bytes (a manifest) as a file, within the quota.
     pub fn add_bytes(&self, bytes: &[u8], name: &str) -> Result<ContentId, StoreError> {
+        let len = bytes.len() as u64;
+        let _room = self.reserve(len.saturating_add(overhead(len)))?;
         let tmp = self.tmp_path("add");
-        fs::write(&tmp, bytes).map_err(io("cannot write", &tmp))?;
-        let (id, ob) = Outboard::from_reader(bytes, bytes.len() as u64).map_err(io("cannot hash", &tmp))?;
-        self.commit(&id, &tmp, &ob, name)?;
-        Ok(id)
+        let r = fs::write(&tmp, bytes).map_err(io("cannot write", &tmp)).and_then(|()| {
+            let (id, ob) = Outboard::from_reader(bytes, len).map_err(io("cannot hash", &tmp))?;
+            self.commit(&id, &tmp, &ob, name).map(|()| id)
+        });
+        if r.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        r
     }
 
     /// Moves a verified temp file into `blobs/` with its outboard and name.
@@ -219,10 +310,17 @@ impl Store {
 
     fn write_atomic(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         let tmp = self.tmp_path("w");
-        let mut f = File::create(&tmp).map_err(io("cannot create", &tmp))?;
-        f.write_all(bytes).map_err(io("cannot write", &tmp))?;
-        f.sync_all().map_err(io("cannot sync", &tmp))?;
-        fs::rename(&tmp, path).map_err(io("cannot rename onto", path))
+        let r = File::create(&tmp)
+            .map_err(io("cannot create", &tmp))
+            .and_then(|mut f| {
+                f.write_all(bytes).map_err(io("cannot write", &tmp))?;
+                f.sync_all().map_err(io("cannot sync", &tmp))
+            })
+            .and_then(|()| fs::rename(&tmp, path).map_err(io("cannot rename onto", path)));
+        if r.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        r
     }
 
     /// Reads a complete file that may be a manifest: `Some` when it is one.
@@ -258,7 +356,10 @@ impl Store {
         let dir = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let fname = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let tmp = dir.join(format!(".{fname}.por-tmp-{:08x}", rand::random::<u32>()));
-        fs::copy(&src, &tmp).map_err(io("cannot write", &tmp))?;
+        fs::copy(&src, &tmp).map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            io("cannot write", &tmp)(e)
+        })?;
         fs::rename(&tmp, out).map_err(|e| {
             let _ = fs::remove_file(&tmp);
             io("cannot rename onto", out)(e)
@@ -318,7 +419,10 @@ impl Store {
 
     /// Opens the unfinished download of `id` (of an authenticated `size`),
     /// or starts one. Blocks recorded as verified are re-hashed on disk;
-    /// those that no longer match are fetched again.
+    /// those that no longer match are fetched again. The data file gets its
+    /// whole size on disk first, within the quota and the free-space floor
+    /// ([`StoreError::QuotaExceeded`], [`StoreError::DiskFull`]): a refused
+    /// start leaves no file, a refused resume leaves the download as it was.
     pub fn partial(&self, id: &ContentId, size: u64) -> Result<Partial, StoreError> {
         let dir = self.root.join("partial");
         let hex = id.to_hex();
@@ -329,6 +433,9 @@ impl Store {
             Some((s, cvs)) if s == size && cvs.len() as u64 == n => cvs,
             _ => vec![None; n as usize],
         };
+        let had = fs::metadata(&data_path).map(|m| m.len()).ok();
+        let want = size.saturating_sub(had.unwrap_or(0));
+        let room = if want > 0 { Some(self.reserve(want.saturating_add(overhead(size)))?) } else { None };
         let data = OpenOptions::new()
             .read(true)
             .write(true)
@@ -336,6 +443,15 @@ impl Store {
             .truncate(false)
             .open(&data_path)
             .map_err(io("cannot open", &data_path))?;
+        if room.is_some()
+            && let Err(e) = allocate(&data, size)
+        {
+            if had.is_none() {
+                let _ = fs::remove_file(&data_path);
+            }
+            return Err(io("cannot allocate", &data_path)(e));
+        }
+        drop(room);
         let mut buf = vec![0u8; BLOCK_SIZE as usize];
         for (i, slot) in cvs.iter_mut().enumerate() {
             let Some(cv) = slot else { continue };

@@ -1,7 +1,8 @@
 //! `POST /files/add` never shares the node's data directory (its node key,
 //! account keys and channel store), whatever path names it: the file itself,
-//! a symbolic link to it, or a directory containing it. Over real HTTP
-//! against a running node's files API.
+//! a symbolic link to it, or a directory containing it, even when a share
+//! folder contains the data directory. Over real HTTP against a running
+//! node's files API.
 
 #[path = "../../node/tests/common/mod.rs"]
 mod common;
@@ -33,7 +34,9 @@ async fn files_add_refuses_the_data_directory() {
     // What `por node run` does: the node key in the data directory.
     let key = data.join("node.key");
     std::fs::write(&key, [7u8; 32]).unwrap();
-    let files = Files::start(FilesConfig::new(&data), node.handle.clone(), Arc::new(FixedRoutes::new())).await.unwrap();
+    // The share folder contains the data directory.
+    let cfg = FilesConfig { share_dirs: vec![tmp.path().to_path_buf()], ..FilesConfig::new(&data) };
+    let files = Files::start(cfg, node.handle.clone(), Arc::new(FixedRoutes::new())).await.unwrap();
     let addr = common::serve_http(por_files::api::router(files.clone())).await;
 
     let link = tmp.path().join("innocent.bin");
@@ -56,9 +59,8 @@ async fn files_add_refuses_the_data_directory() {
     }
     assert!(files.list().is_empty(), "nothing was added: {:?}", files.list());
 
-    // A file elsewhere is shared as before.
-    let other = tempfile::tempdir().unwrap();
-    let ok = other.path().join("share.txt");
+    // A file elsewhere in the share folder is shared as before.
+    let ok = tmp.path().join("share.txt");
     std::fs::write(&ok, b"hello").unwrap();
     let (status, v) = add(addr, &ok).await;
     assert_eq!(status, 200, "{v}");

@@ -22,32 +22,34 @@
 //! | `GET /routes?to=KEY&body_bytes=&max_response_bytes=&count=` | routes over the chain's graph |
 //! | `POST /send` | send a request to a node (key or account) over the best route, with retries |
 //! | `POST /request` | send a paid request along a given route; waits for its outcome |
-//! | `GET /metrics` | Prometheus text format |
+//! | `GET /metrics` | Prometheus text format (also on [`metrics_router`]'s listener) |
 //! | `GET /livez` | 200 while the node's event loop answers (the process is of use), else 503 |
-//! | `GET /readyz` | 200 when the chain answers (if configured), its graph is loaded and a channel neighbour is connected (or the node has no channel yet), else 503; the body says which check failed |
+//! | `GET /readyz` | 200 when the chain answers (if configured), its graph is loaded and a channel neighbour is connected (or the node has no channel yet) and the node is not draining (stopping), else 503; the body says which check failed |
 //!
 //! The channel operations on chain need `[chain]` with an account (the node
 //! runs its chain agent then); without it they answer 503.
 //!
-//! The API has no token: whoever can reach it can spend the node's money.
-//! [`guard`] keeps web pages out (it is on every router this module and
-//! `por_files::api` build): it refuses a `Host` that is not this machine
-//! (`host_not_allowed`, DNS rebinding), an `Origin` that is not
-//! (`origin_not_allowed`), a body that is not `application/json`
-//! (`unsupported_media_type`: browsers send only text, form and multipart
-//! bodies without a CORS preflight, and no CORS header is ever sent, so no
-//! preflight succeeds) and a body over the limit (`payload_too_large`, 413).
-//! It does not keep out programs on a machine that can reach the port: keep
-//! the API on loopback, or behind a network policy.
+//! Every route but the probes needs a bearer token ([`auth`]: an admin and
+//! a read-only token, files in the data directory); `/metrics` can also be
+//! served without one on a listener of its own ([`metrics_router`]).
+//! [`guard`] checks the token, and first keeps web pages out (it is on
+//! every router this module and `por_files::api` build): it refuses a
+//! `Host` that is not this machine (`host_not_allowed`, DNS rebinding), an
+//! `Origin` that is not (`origin_not_allowed`), a body that is not
+//! `application/json` (`unsupported_media_type`: browsers send only text,
+//! form and multipart bodies without a CORS preflight, and no CORS header
+//! is ever sent, so no preflight succeeds) and a body over the limit
+//! (`payload_too_large`, 413); then a missing or unknown token
+//! (`unauthorized`, 401) and the read-only token where the admin one is
+//! needed (`forbidden_scope`, 403).
 
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -62,6 +64,11 @@ use crate::client::{OutcomeKind, SendOptions};
 use crate::handle::NodeHandle;
 use crate::routes::RouteLimits;
 use crate::service::Reply;
+
+pub mod auth;
+mod guard;
+
+pub use guard::{GuardConfig, guard};
 
 /// Largest request the API accepts (a request body of up to 4 MiB as hex, plus the route).
 pub const MAX_API_BODY: usize = 9 * 1024 * 1024;
@@ -85,8 +92,9 @@ pub fn router(node: NodeHandle, registry: Arc<Registry>) -> Router {
 
 /// The API's router; `chain` (the node's signing contract client) enables
 /// the channel operations on chain. It is behind [`guard`] with
-/// [`GuardConfig::default`] (loopback names only); wrap the served router
-/// in [`guard`] with the listen address to allow it too.
+/// [`GuardConfig::default`] (loopback names only, and no tokens: only the
+/// probes answer); serve it wrapped in [`guard`] with the node's tokens
+/// ([`GuardConfig::with_tokens`]) and its listen address.
 pub fn router_with_chain(node: NodeHandle, registry: Arc<Registry>, chain: Option<ChainCtl>) -> Router {
     let routes = Router::new()
         .route("/status", get(status))
@@ -104,160 +112,6 @@ pub fn router_with_chain(node: NodeHandle, registry: Arc<Registry>, chain: Optio
         .layer(DefaultBodyLimit::max(MAX_API_BODY))
         .with_state(Api { node, registry, chain });
     guard(routes, GuardConfig::default())
-}
-
-/// Which requests [`guard`] lets through. Every field's doc ends with its default.
-#[derive(Debug, Clone)]
-pub struct GuardConfig {
-    /// The address the API listens on. Its IP is allowed as `Host`; on an
-    /// unspecified address (`0.0.0.0`, `[::]`) every IP literal is, because
-    /// Kubernetes probes and scrapers name the pod by its IP. An IP literal
-    /// cannot be a DNS rebinding: a page's origin is then that IP itself.
-    /// Default none (`localhost`, `127.0.0.1` and `[::1]` only, any port).
-    pub listen: Option<SocketAddr>,
-    /// More names allowed as `Host` and as `Origin`'s host, without port
-    /// (such as the service name a scraper uses). Default none.
-    pub allowed_hosts: Vec<String>,
-    /// Largest request body, bytes. Default [`MAX_API_BODY`].
-    pub max_body: usize,
-}
-
-impl Default for GuardConfig {
-    fn default() -> Self {
-        GuardConfig { listen: None, allowed_hosts: Vec::new(), max_body: MAX_API_BODY }
-    }
-}
-
-impl GuardConfig {
-    /// The defaults, and `listen` allowed.
-    pub fn listening_on(listen: SocketAddr) -> Self {
-        GuardConfig { listen: Some(listen), ..GuardConfig::default() }
-    }
-
-    /// Whether `host` (a `Host` or `Origin` host, port removed, lowercase)
-    /// names this API; `any_ip` admits every IP literal when the API
-    /// listens on an unspecified address.
-    fn allows(&self, host: &str, any_ip: bool) -> bool {
-        let host = host.strip_suffix('.').unwrap_or(host);
-        if matches!(host, "localhost" | "127.0.0.1" | "[::1]")
-            || self.allowed_hosts.iter().any(|h| h.eq_ignore_ascii_case(host))
-        {
-            return true;
-        }
-        let ip = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host).parse::<IpAddr>();
-        match (ip, self.listen) {
-            (Ok(ip), Some(l)) => ip == l.ip() || (any_ip && l.ip().is_unspecified()),
-            _ => false,
-        }
-    }
-}
-
-/// Marks a request an outer [`guard`] has let through, so that an inner
-/// one (on a merged router) does not judge it again by its own defaults.
-#[derive(Clone, Copy)]
-struct Guarded;
-
-/// `router` behind the API's guard (see the module doc): `Host` and
-/// `Origin` allow-lists, JSON bodies only, and a body limit with a JSON 413.
-/// The outermost guard decides; inner ones let its requests through.
-pub fn guard(router: Router, config: GuardConfig) -> Router {
-    let max_body = config.max_body;
-    router
-        .layer(DefaultBodyLimit::max(max_body))
-        .layer(axum::middleware::from_fn_with_state(Arc::new(config), check_request))
-}
-
-async fn check_request(State(cfg): State<Arc<GuardConfig>>, mut req: Request, next: Next) -> Response {
-    if req.extensions().get::<Guarded>().is_some() {
-        return next.run(req).await;
-    }
-    if let Err(e) = admit(&cfg, req.method(), req.headers()) {
-        return e.into_response();
-    }
-    req.extensions_mut().insert(Guarded);
-    let resp = next.run(req).await;
-    // axum's own 413 (a chunked body over the limit) is plain text.
-    let is_json =
-        resp.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json {
-        return too_large(cfg.max_body).into_response();
-    }
-    resp
-}
-
-fn too_large(max: usize) -> ApiError {
-    ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("request body larger than {max} bytes"))
-}
-
-/// The guard's checks on a request's head.
-fn admit(cfg: &GuardConfig, method: &Method, headers: &HeaderMap) -> Result<(), ApiError> {
-    // HTTP/1.0 clients may send no Host; browsers always send one.
-    if let Some(h) = headers.get(header::HOST) {
-        let host = h.to_str().ok().and_then(authority_host);
-        if !host.is_some_and(|h| cfg.allows(&h, true)) {
-            return Err(ApiError::new(
-                StatusCode::MISDIRECTED_REQUEST,
-                "host_not_allowed",
-                format!(
-                    "Host {:?} is not this node's API (allowed: localhost, 127.0.0.1, [::1], the listen address and \
-                     the configured names); a web page must not reach the API through a name it controls",
-                    String::from_utf8_lossy(h.as_bytes())
-                ),
-            ));
-        }
-    }
-    if let Some(o) = headers.get(header::ORIGIN) {
-        let host = o.to_str().ok().and_then(|o| o.split_once("://")).and_then(|(_, a)| authority_host(a));
-        if !host.is_some_and(|h| cfg.allows(&h, false)) {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "origin_not_allowed",
-                format!(
-                    "requests from web pages at {:?} are refused: the API is for the operator's own tools",
-                    String::from_utf8_lossy(o.as_bytes())
-                ),
-            ));
-        }
-    }
-    let length = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok());
-    let has_body =
-        method == Method::POST || length.is_some_and(|n| n > 0) || headers.contains_key(header::TRANSFER_ENCODING);
-    if has_body {
-        let json = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json"));
-        if !json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as JSON with `Content-Type: application/json`",
-            ));
-        }
-    }
-    if length.is_some_and(|n| n > cfg.max_body as u64) {
-        return Err(too_large(cfg.max_body));
-    }
-    Ok(())
-}
-
-/// The host of an authority (`name`, `name:port`, `[v6]`, `[v6]:port`),
-/// lowercase; none if it is malformed.
-fn authority_host(a: &str) -> Option<String> {
-    let a = a.trim().to_ascii_lowercase();
-    let (host, port) = match a.strip_prefix('[') {
-        Some(rest) => {
-            let (v6, after) = rest.split_once(']')?;
-            let port = if after.is_empty() { None } else { Some(after.strip_prefix(':')?) };
-            (format!("[{v6}]"), port)
-        }
-        None => match a.split_once(':') {
-            Some((h, p)) => (h.to_string(), Some(p)),
-            None => (a.clone(), None),
-        },
-    };
-    let port_ok = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    (port_ok && !host.is_empty() && !host.contains(['/', '@', ' '])).then_some(host)
 }
 
 /// An API error: a status, a stable code and a reason for people.
@@ -462,7 +316,8 @@ const READY_CHAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// Readiness: the chain answers (when the node has one), the node has its
 /// graph (it checks every route against it), and at least one channel
 /// neighbour is connected. A node with no channel yet counts as ready on the
-/// last point: it can only get channels by being reachable.
+/// last point: it can only get channels by being reachable. A draining
+/// node (stopping) is not ready.
 async fn readyz(State(api): State<Api>) -> Result<Response, ApiError> {
     let s = api.node.status().await.map_err(|_| stopped())?;
     let chain = match &api.chain {
@@ -477,13 +332,14 @@ async fn readyz(State(api): State<Api>) -> Result<Response, ApiError> {
     let neighbours: std::collections::HashSet<String> = s.channels.iter().map(|c| c.1.peer_id()).collect();
     let up = connected.iter().filter(|p| neighbours.contains(&p.peer_id)).count();
     let neighbour = neighbours.is_empty() || up > 0;
-    let ready = chain.unwrap_or(true) && (graph || api.chain.is_none()) && neighbour;
+    let ready = chain.unwrap_or(true) && (graph || api.chain.is_none()) && neighbour && !s.draining;
     let body = json!({
         "ready": ready,
         "checks": {
             "chain": chain.map_or(json!("none"), |ok| json!(ok)),
             "graph": graph,
             "channel_neighbour": neighbour,
+            "draining": s.draining,
         },
         "channels": s.channels.len(),
         "neighbours_connected": up,
@@ -493,10 +349,32 @@ async fn readyz(State(api): State<Api>) -> Result<Response, ApiError> {
 }
 
 async fn metrics(State(api): State<Api>) -> impl IntoResponse {
+    open_metrics(State(api.registry)).await
+}
+
+async fn open_metrics(State(registry): State<Arc<Registry>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        crate::metrics::render(&api.registry),
+        crate::metrics::render(&registry),
     )
+}
+
+/// `GET /metrics` alone, without a token, for a listener of its own (for
+/// Prometheus); `config`'s `Host` and `Origin` checks apply, its tokens do
+/// not. Serve it on an address only the scraper reaches: the metrics show
+/// channels, balances and traffic.
+pub fn metrics_router(registry: Arc<Registry>, config: GuardConfig) -> Router {
+    let check = |State(cfg): State<Arc<GuardConfig>>, req: Request, next: Next| async move {
+        match guard::admit(&cfg, req.method(), req.headers()) {
+            Ok(()) => next.run(req).await,
+            Err(e) => e.into_response(),
+        }
+    };
+    Router::new()
+        .route("/metrics", get(open_metrics))
+        .with_state(registry)
+        .layer(DefaultBodyLimit::max(0))
+        .layer(axum::middleware::from_fn_with_state(Arc::new(config), check))
 }
 
 fn bad(msg: impl Into<String>) -> ApiError {

@@ -1,7 +1,9 @@
-//! The HTTP API against what a web page in the operator's browser can send:
-//! cross-site "simple" requests, DNS rebinding (a foreign `Host`), CORS
-//! preflights, and oversized bodies; over a real socket, with raw HTTP so
-//! that every header is the test's choice.
+//! The HTTP API against what a web page in the operator's browser can send
+//! (cross-site "simple" requests, DNS rebinding with a foreign `Host`, CORS
+//! preflights, oversized bodies) and against a caller without the right
+//! token (every route but the probes, the read-only token on routes that
+//! spend, the metrics listener); over a real socket, with raw HTTP so that
+//! every header is the test's choice.
 
 mod common;
 
@@ -9,7 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Answer, parse_http as parse, raw_http as raw, serve_http as serve, spawn_network};
+use common::{Answer, admin_auth, parse_http as parse, raw_http as raw, serve_http as serve, spawn_network};
 use por_core::{ChannelId, EdgeParams};
 use por_node::{Reply, ServiceRequest};
 use prometheus_client::registry::Registry;
@@ -136,8 +138,8 @@ async fn preflight_gets_no_cors_grant() {
     assert!(!a.head.contains("access-control-"), "{}", a.head);
     let a = raw(addr, "OPTIONS /send HTTP/1.1", &host, b"").await;
     assert!(!a.head.contains("access-control-"), "{}", a.head);
-    let a =
-        raw(addr, "GET /status HTTP/1.1", &format!("{host}Origin: http://127.0.0.1:{}\r\n", addr.port()), b"").await;
+    let origin = format!("{host}Origin: http://127.0.0.1:{}\r\n{}", addr.port(), admin_auth());
+    let a = raw(addr, "GET /status HTTP/1.1", &origin, b"").await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert!(!a.head.contains("access-control-"), "{}", a.head);
 }
@@ -164,11 +166,11 @@ async fn foreign_host_is_refused() {
     }
     for host in [format!("127.0.0.1:{port}"), format!("localhost:{port}"), "LocalHost".into(), format!("[::1]:{port}")]
     {
-        let a = raw(addr, "GET /channels HTTP/1.1", &format!("Host: {host}\r\n"), b"").await;
+        let a = raw(addr, "GET /channels HTTP/1.1", &format!("Host: {host}\r\n{}", admin_auth()), b"").await;
         assert_eq!(a.status, 200, "Host {host:?}: {}", a.body);
     }
     // HTTP/1.0 without a Host.
-    let a = raw(addr, "GET /channels HTTP/1.0", "", b"").await;
+    let a = raw(addr, "GET /channels HTTP/1.0", &admin_auth(), b"").await;
     assert_eq!(a.status, 200, "{}", a.body);
 }
 
@@ -181,9 +183,10 @@ async fn outer_guard_allows_listen_address_and_names() {
     let mut reg = Registry::default();
     let node = por_node::start(por_node::NodeConfig::new(dir.path()), [9; 32], &mut reg).await.unwrap();
     let reg = Arc::new(reg);
-    let mut cfg = por_node::api::GuardConfig::listening_on("0.0.0.0:8080".parse().unwrap());
+    let mut cfg =
+        por_node::api::GuardConfig::listening_on("0.0.0.0:8080".parse().unwrap()).with_tokens(common::tokens());
     cfg.allowed_hosts.push("node0".into());
-    let addr = serve(por_node::api::guard(por_node::api::router(node.handle.clone(), reg), cfg)).await;
+    let addr = common::serve_raw(por_node::api::guard(por_node::api::router(node.handle.clone(), reg), cfg)).await;
     for host in ["10.1.2.3:8080", "node0:8080", "[fd00::1]:8080", "127.0.0.1"] {
         let a = raw(addr, "GET /livez HTTP/1.1", &format!("Host: {host}\r\n"), b"").await;
         assert_eq!(a.status, 200, "Host {host}: {}", a.body);
@@ -201,7 +204,7 @@ async fn outer_guard_allows_listen_address_and_names() {
 async fn oversized_body_gets_json_413() {
     let (addr, _node, _dir) = lone_api().await;
     let max = por_node::api::MAX_API_BODY;
-    let host = format!("Host: 127.0.0.1:{}\r\nContent-Type: application/json\r\n", addr.port());
+    let host = format!("Host: 127.0.0.1:{}\r\nContent-Type: application/json\r\n{}", addr.port(), admin_auth());
     // Declared: refused before the body is read.
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
     let head = format!("POST /request HTTP/1.1\r\n{host}Connection: close\r\nContent-Length: {}\r\n\r\n", max + 1);
@@ -236,7 +239,7 @@ async fn oversized_body_gets_json_413() {
 async fn json_from_loopback_still_works() {
     let (addr, net, _reg) = paying_api().await;
     let before = spendable(&net).await;
-    let host = format!("Host: 127.0.0.1:{}\r\n", addr.port());
+    let host = format!("Host: 127.0.0.1:{}\r\n{}", addr.port(), admin_auth());
     let send = serde_json::json!({"to": net.nodes[1].key.to_hex(), "service": "upper", "body": "hi"}).to_string();
     let a = raw(
         addr,
@@ -255,4 +258,141 @@ async fn json_from_loopback_still_works() {
     let a =
         raw(addr, "POST /channels/1/close HTTP/1.1", &format!("{host}Content-Type: application/json\r\n"), b"").await;
     assert_eq!(a.code(), "no_chain", "{}", a.body);
+}
+
+/// Every route of the node's API (method, path as sent), and one that does
+/// not exist; `/livez` and `/readyz` are the probes.
+const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/status"),
+    ("GET", "/channels"),
+    ("POST", "/channels"),
+    ("POST", "/channels/1/confirm"),
+    ("POST", "/channels/1/close"),
+    ("POST", "/channels/1/sever"),
+    ("GET", "/peers"),
+    ("GET", "/routes?to=00"),
+    ("POST", "/send"),
+    ("POST", "/request"),
+    ("GET", "/metrics"),
+    ("GET", "/no-such-route"),
+    ("GET", "/livez"),
+    ("GET", "/readyz"),
+];
+
+fn is_probe(path: &str) -> bool {
+    matches!(path, "/livez" | "/readyz")
+}
+
+/// Hole: whoever reached the port could spend and cut channels. Now every
+/// route but the probes answers 401 `unauthorized` (with `WWW-Authenticate:
+/// Bearer`) without a token, with a wrong token of the right length, with a
+/// token that is not a bearer one; the probes need none.
+#[tokio::test]
+async fn every_route_but_the_probes_needs_a_token() {
+    let (addr, _node, _dir) = lone_api().await;
+    let host = format!("Host: 127.0.0.1:{}\r\nContent-Type: application/json\r\n", addr.port());
+    let wrong = por_node::api::auth::ApiToken::from_bytes([0xae; 32]);
+    let admin = common::tokens().admin;
+    for (method, path) in ROUTES {
+        let line = format!("{method} {path} HTTP/1.1");
+        for (what, auth) in [
+            ("no token", String::new()),
+            ("a wrong token", format!("Authorization: {}\r\n", wrong.bearer())),
+            ("a truncated token", format!("Authorization: Bearer {}\r\n", &admin.as_str()[..63])),
+            ("the token as Basic", format!("Authorization: Basic {}\r\n", admin.as_str())),
+            ("the token with no scheme", format!("Authorization: {}\r\n", admin.as_str())),
+        ] {
+            let a = raw(addr, &line, &format!("{host}{auth}"), b"").await;
+            if is_probe(path) {
+                assert_eq!(a.status, 200, "{line} with {what}: {}", a.body);
+            } else {
+                assert_eq!((a.status, a.code().as_str()), (401, "unauthorized"), "{line} with {what}: {}", a.body);
+                assert!(a.head.contains("www-authenticate: bearer"), "{line}: {}", a.head);
+                assert!(a.body.contains("api-admin.token"), "the error says where the token is: {}", a.body);
+            }
+        }
+        // The admin token passes the guard: whatever the route answers, it
+        // is not the guard's refusal.
+        let a = raw(addr, &line, &format!("{host}{}", admin_auth()), b"").await;
+        assert!(!matches!(a.status, 401 | 403), "{line} with the admin token: {} {}", a.status, a.body);
+    }
+}
+
+/// The read-only token reads (status, channels, peers, routes, metrics) but
+/// every route that spends or administers answers 403 `forbidden_scope`, and
+/// nothing is spent; the admin token sends and pays.
+#[tokio::test]
+async fn read_only_token_reads_but_cannot_spend_or_cut_channels() {
+    let (addr, net, _reg) = paying_api().await;
+    let before = spendable(&net).await;
+    let host = format!("Host: 127.0.0.1:{}\r\nContent-Type: application/json\r\n", addr.port());
+    let read = format!("{host}{}", common::readonly_auth());
+    let to = net.nodes[1].key.to_hex();
+    for path in ["/status", "/channels", "/peers", "/metrics", &format!("/routes?to={to}")] {
+        let a = raw(addr, &format!("GET {path} HTTP/1.1"), &read, b"").await;
+        assert_eq!(a.status, 200, "GET {path}: {}", a.body);
+    }
+    let send = serde_json::json!({"to": to, "service": "upper", "body": "pay"}).to_string();
+    let open = r#"{"peer":"b.devnet","deposit":"1","latency_ms":10,"base_fee":"1"}"#;
+    for (path, body) in [
+        ("/send", send.as_str()),
+        ("/request", r#"{"route":{"hops":[],"service_ms":0},"service":"upper","max_response_bytes":0}"#),
+        ("/channels", open),
+        ("/channels/1/confirm", r#"{"deposit":"1"}"#),
+        ("/channels/1/close", ""),
+        ("/channels/1/sever", ""),
+    ] {
+        let a = raw(addr, &format!("POST {path} HTTP/1.1"), &read, body.as_bytes()).await;
+        assert_eq!((a.status, a.code().as_str()), (403, "forbidden_scope"), "POST {path}: {}", a.body);
+        assert!(a.body.contains("api-admin.token"), "{}", a.body);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(spendable(&net).await, before, "the read-only token spent nothing");
+    assert_eq!(net.nodes[0].handle.status().await.unwrap().channels.len(), 1, "and cut nothing");
+
+    let a = raw(addr, "POST /send HTTP/1.1", &format!("{host}{}", admin_auth()), send.as_bytes()).await;
+    assert_eq!((a.status, a.json()["outcome"].as_str()), (200, Some("response")), "{}", a.body);
+    assert!(spendable(&net).await < before, "the admin token's request was paid");
+}
+
+/// A router served without tokens (the library's default guard) is closed,
+/// not open: only the probes answer.
+#[tokio::test]
+async fn a_router_served_without_tokens_answers_only_probes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut reg = Registry::default();
+    let node = por_node::start(por_node::NodeConfig::new(dir.path()), [9; 32], &mut reg).await.unwrap();
+    let addr = common::serve_raw(por_node::api::router(node.handle.clone(), Arc::new(reg))).await;
+    let host = format!("Host: 127.0.0.1:{}\r\nContent-Type: application/json\r\n{}", addr.port(), admin_auth());
+    for (method, path) in ROUTES {
+        let a = raw(addr, &format!("{method} {path} HTTP/1.1"), &host, b"").await;
+        let want = if is_probe(path) { 200 } else { 401 };
+        assert_eq!(a.status, want, "{method} {path}: {}", a.body);
+    }
+}
+
+/// `/metrics` on a listener of its own answers without a token (what
+/// Prometheus scrapes), serves nothing else and keeps the Host check; on the
+/// API listener it needs a token (the read-only one is enough).
+#[tokio::test]
+async fn metrics_listener_serves_metrics_without_a_token_and_nothing_else() {
+    let (addr, _net, reg) = paying_api().await;
+    let metrics = common::serve_raw(por_node::api::metrics_router(reg, por_node::api::GuardConfig::default())).await;
+    let host = format!("Host: 127.0.0.1:{}\r\n", metrics.port());
+    let a = raw(metrics, "GET /metrics HTTP/1.1", &host, b"").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a.head.contains("application/openmetrics-text") && a.body.contains("# EOF"), "{}", a.body);
+    for (line, status) in [("GET /status HTTP/1.1", 404), ("GET /channels HTTP/1.1", 404), ("POST /send HTTP/1.1", 404)]
+    {
+        let a = raw(metrics, line, &format!("{host}Content-Type: application/json\r\n{}", admin_auth()), b"{}").await;
+        assert_eq!(a.status, status, "{line} on the metrics listener: {}", a.body);
+    }
+    let a = raw(metrics, "GET /metrics HTTP/1.1", "Host: evil.example\r\n", b"").await;
+    assert_eq!((a.status, a.code().as_str()), (421, "host_not_allowed"), "{}", a.body);
+
+    let api_host = format!("Host: 127.0.0.1:{}\r\n", addr.port());
+    let a = raw(addr, "GET /metrics HTTP/1.1", &api_host, b"").await;
+    assert_eq!((a.status, a.code().as_str()), (401, "unauthorized"), "{}", a.body);
+    let a = raw(addr, "GET /metrics HTTP/1.1", &format!("{api_host}{}", common::readonly_auth()), b"").await;
+    assert_eq!(a.status, 200, "{}", a.body);
 }

@@ -143,7 +143,10 @@ fn api() -> &'static Api {
             let node = start(cfg, [1; 32], &mut registry).await.unwrap();
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
-            let app = por_node::api::router(node.handle.clone(), Arc::new(registry));
+            let app = por_node::api::guard(
+                por_node::api::router(node.handle.clone(), Arc::new(registry)),
+                por_node::api::GuardConfig::default().with_tokens(api_tokens()),
+            );
             tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
             // The node lives as long as the runtime.
             std::mem::forget(node);
@@ -155,6 +158,11 @@ fn api() -> &'static Api {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
         Api { rt, addr, http, key_hex, _dir: dir }
     })
+}
+
+/// The tokens the fuzzed API is served with.
+fn api_tokens() -> por_node::api::auth::ApiTokens {
+    por_node::api::auth::ApiTokens::from_bytes([0xad; 32], [0x5e; 32])
 }
 
 /// The valid bodies of the API's JSON endpoints, `{key}` standing for a
@@ -181,7 +189,14 @@ fn post(path: &str, body: Vec<u8>) -> Result<(u16, Value), TestCaseError> {
     let (status, text) = api
         .rt
         .block_on(async {
-            let r = api.http.post(&url).header("content-type", "application/json").body(body).send().await?;
+            let r = api
+                .http
+                .post(&url)
+                .header("content-type", "application/json")
+                .header("authorization", api_tokens().admin.bearer())
+                .body(body)
+                .send()
+                .await?;
             let status = r.status().as_u16();
             Ok::<_, reqwest::Error>((status, r.bytes().await?))
         })

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::apiclient::{call, parse_amount};
+use crate::apiclient::{NodeApi, TOKEN_ENV, call, parse_amount};
 use crate::config::FileConfig;
 use crate::init::{InitOptions, init};
 #[cfg(feature = "devnet")]
@@ -82,6 +82,9 @@ struct InitArgs {
     /// HTTP API address.
     #[arg(long, default_value = "127.0.0.1:8080")]
     api: String,
+    /// Serve /metrics alone, without a token, on this address too (for Prometheus).
+    #[arg(long)]
+    metrics_listen: Option<String>,
     /// Bootstrap peer, a multiaddr ending in `/p2p/<peer id>` (repeatable).
     #[arg(long)]
     bootstrap: Vec<String>,
@@ -111,12 +114,17 @@ enum NodeCmd {
 
 #[derive(Args, Debug)]
 struct ApiArgs {
-    /// The node's HTTP API, e.g. http://127.0.0.1:8080 (default: from --config, else that).
+    /// The node's HTTP API, e.g. http://127.0.0.1:8080 (default: from the config, else that).
     #[arg(long, global = true)]
     api: Option<String>,
-    /// The node's config file, to read [api] listen from.
+    /// The node's config file, to read [api] listen and the token in its data
+    /// directory from (default: ./por-data/por.toml if it exists).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
+    /// A file holding the API token (default: $POR_API_TOKEN, else
+    /// api-admin.token in the config's data directory).
+    #[arg(long, global = true)]
+    token_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -235,6 +243,9 @@ struct TestnetArgs {
     /// Node i serves its API on this port + i.
     #[arg(long, default_value_t = 8081)]
     api_port: u16,
+    /// Node i serves /metrics (no token) on this port + i.
+    #[arg(long, default_value_t = 9181)]
+    metrics_port: u16,
     /// The demo echo service's port.
     #[arg(long, default_value_t = 9100)]
     echo_port: u16,
@@ -243,23 +254,17 @@ struct TestnetArgs {
     for_secs: Option<u64>,
 }
 
-fn api_base(a: &ApiArgs) -> anyhow::Result<String> {
-    if let Some(u) = &a.api {
-        return Ok(u.trim_end_matches('/').to_string());
-    }
-    if let Some(path) = &a.config {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let cfg = FileConfig::parse(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?;
-        return Ok(format!("http://{}", cfg.api.listen));
-    }
-    Ok("http://127.0.0.1:8080".into())
+fn api_base(a: &ApiArgs) -> anyhow::Result<NodeApi> {
+    let env = std::env::var(TOKEN_ENV).ok();
+    NodeApi::resolve(a.api.as_deref(), a.config.as_deref(), a.token_file.as_deref(), env.as_deref())
+        .map_err(|e| anyhow!("{e}"))
 }
 
 fn amount(what: &str, s: &str) -> anyhow::Result<u128> {
     parse_amount(s).map_err(|e| anyhow!("--{what}: {e}"))
 }
 
-async fn api(base: &str, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+async fn api(base: &NodeApi, method: &str, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
     call(base, method, path, body.as_ref()).await.map_err(|e| anyhow!("{e}"))
 }
 
@@ -279,6 +284,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             o.service_ms = a.service_ms;
             o.listen = a.listen;
             o.api = a.api;
+            o.metrics_listen = a.metrics_listen;
             o.bootstrap = a.bootstrap;
             o.accept_deposit = a.accept_deposit.as_deref().map(|d| amount("accept-deposit", d)).transpose()?;
             o.services = a
@@ -305,6 +311,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 (Some(i), false) => println!("already registered as node {i}"),
                 (None, _) => println!("not registered (no --account, or --no-register)"),
             }
+            println!(
+                "api token {} (read-only: {} beside it)",
+                r.api_token.display(),
+                por_node::api::auth::READONLY_TOKEN_FILE
+            );
             println!("next: por node run --config {}", r.config.display());
         }
         Command::Node(NodeCmd::Run { config }) => {
@@ -387,6 +398,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 rpc_port: t.rpc_port,
                 p2p_port: t.p2p_port,
                 api_port: t.api_port,
+                metrics_port: t.metrics_port,
                 echo_port: t.echo_port,
                 run_for: t.for_secs.map(std::time::Duration::from_secs),
                 ..TestnetOptions::default()

@@ -35,6 +35,46 @@ pub struct FileConfig {
     /// Services this node serves: name → upstream `http://` URL. Default none.
     #[serde(default)]
     pub services: BTreeMap<String, String>,
+    /// File sharing: the folders it reads and writes, and its store's quota.
+    #[serde(default)]
+    pub files: FilesSection,
+}
+
+/// `[files]`: which folders file sharing may touch, and the store's disk
+/// use. The store itself is `<data_dir>/files`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesSection {
+    /// The folders `por files add` may read: a path is shared only if it
+    /// resolves (links followed) inside one of them, and never inside the
+    /// data directory, even when a share folder contains it. Default none:
+    /// every add is refused with an error naming this setting.
+    pub share_dirs: Vec<PathBuf>,
+    /// The folder `por files get -o` writes under (created if missing): the
+    /// output is relative to it, or an absolute path inside it. Default
+    /// none: an output path is refused with an error naming this setting
+    /// (a download without one stays in the store).
+    pub download_dir: Option<PathBuf>,
+    /// The most the store holds, complete and partial files, in bytes;
+    /// adding or fetching past it is refused (`quota_exceeded`). Default
+    /// 10737418240 (10 GiB).
+    pub quota_bytes: u64,
+    /// Free space the store leaves on its disk, which it shares with the
+    /// channel store, in bytes; a write that would leave less is refused
+    /// (`disk_full`). Default 268435456 (256 MiB).
+    pub min_free_bytes: u64,
+}
+
+impl Default for FilesSection {
+    fn default() -> Self {
+        let l = por_files::StoreLimits::default();
+        FilesSection {
+            share_dirs: Vec::new(),
+            download_dir: None,
+            quota_bytes: l.quota_bytes,
+            min_free_bytes: l.min_free_bytes,
+        }
+    }
 }
 
 /// `[node]`.
@@ -49,6 +89,12 @@ pub struct NodeSection {
     pub bootstrap: Vec<String>,
     /// Seconds a service handler may take before the node answers 504. Default 30.
     pub service_timeout_secs: u64,
+    /// On SIGTERM or SIGINT the node drains (DESIGN §2.11): it refuses new
+    /// paid requests, tells its neighbours, and waits up to this many seconds
+    /// for the requests in flight before it stops. Keep it below the
+    /// supervisor's kill timeout (Kubernetes' `terminationGracePeriodSeconds`,
+    /// 30 by default; systemd's `TimeoutStopSec`, 90). Default 20.
+    pub drain_timeout_secs: u64,
 }
 
 impl Default for NodeSection {
@@ -58,6 +104,7 @@ impl Default for NodeSection {
             listen: vec!["/ip4/0.0.0.0/tcp/4001".into()],
             bootstrap: Vec::new(),
             service_timeout_secs: 30,
+            drain_timeout_secs: 20,
         }
     }
 }
@@ -66,7 +113,10 @@ impl Default for NodeSection {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiSection {
-    /// Address of the HTTP API and `/metrics`. Default `127.0.0.1:8080`.
+    /// Address of the HTTP API and `/metrics`. Every route but `/livez`
+    /// and `/readyz` needs a token: `api-admin.token` or `api-readonly.token`
+    /// in `data_dir` (written by `por init`, else at the first start).
+    /// Default `127.0.0.1:8080`.
     pub listen: String,
     /// More host names the API answers to, besides `localhost`, `127.0.0.1`,
     /// `[::1]` and the listen address (and any IP when it listens on all
@@ -74,11 +124,15 @@ pub struct ApiSection {
     /// as a compose service name. Any other `Host` or `Origin` is refused
     /// (DNS rebinding, cross-site requests). Default none.
     pub allowed_hosts: Vec<String>,
+    /// A second address that serves `/metrics` alone, without a token (for
+    /// Prometheus; `allowed_hosts` apply). Default none: `/metrics` only on
+    /// `listen`, with a token (the read-only one is enough).
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for ApiSection {
     fn default() -> Self {
-        ApiSection { listen: "127.0.0.1:8080".into(), allowed_hosts: Vec::new() }
+        ApiSection { listen: "127.0.0.1:8080".into(), allowed_hosts: Vec::new(), metrics_listen: None }
     }
 }
 
@@ -131,6 +185,9 @@ pub enum ConfigError {
     /// The API address is not `host:port`.
     #[error("[api].listen: {0:?} is not an address like 127.0.0.1:8080")]
     Api(String),
+    /// The metrics address is not `host:port`.
+    #[error("[api].metrics_listen: {0:?} is not an address like 127.0.0.1:9181")]
+    MetricsListen(String),
     /// An amount is not a whole number of yocto.
     #[error(
         "[chain].accept_deposit: {0:?} is not a whole number of yocto (e.g. \"1000000000000000000000000\" for 1 NEAR)"
@@ -150,6 +207,7 @@ impl FileConfig {
         let cfg: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
         cfg.node_config()?;
         cfg.api_addr()?;
+        cfg.metrics_addr()?;
         cfg.accept_deposit()?;
         if cfg.chain.poll_ms == 0 {
             return Err(ConfigError::Chain("poll_ms must be at least 1".into()));
@@ -178,6 +236,25 @@ impl FileConfig {
     /// The API's socket address.
     pub fn api_addr(&self) -> Result<SocketAddr, ConfigError> {
         self.api.listen.parse().map_err(|_| ConfigError::Api(self.api.listen.clone()))
+    }
+
+    /// The metrics listener's socket address, if one is configured.
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        let Some(m) = &self.api.metrics_listen else { return Ok(None) };
+        m.parse().map(Some).map_err(|_| ConfigError::MetricsListen(m.clone()))
+    }
+
+    /// The files subsystem's settings (its store under `data_dir`).
+    pub fn files_config(&self) -> por_files::FilesConfig {
+        por_files::FilesConfig {
+            share_dirs: self.files.share_dirs.clone(),
+            download_dir: self.files.download_dir.clone(),
+            limits: por_files::StoreLimits {
+                quota_bytes: self.files.quota_bytes,
+                min_free_bytes: self.files.min_free_bytes,
+            },
+            ..por_files::FilesConfig::new(&self.node.data_dir)
+        }
     }
 
     /// The runtime settings.
@@ -218,6 +295,11 @@ mod tests {
         assert_eq!(nc.bootstrap.len(), 1);
         assert_eq!(cfg.services["echo"], "http://127.0.0.1:9000/echo");
         assert_eq!(nc.protocol.contract, cfg.chain.contract);
+        let files = cfg.files_config();
+        assert_eq!(files.share_dirs, vec![PathBuf::from("/srv/por-share")]);
+        assert_eq!(files.download_dir, Some(PathBuf::from("/srv/por-downloads")));
+        assert_eq!(files.limits, por_files::StoreLimits::default(), "the example shows the defaults");
+        assert_eq!(files.dir, cfg.node.data_dir.join("files"));
     }
 
     #[test]
@@ -235,6 +317,8 @@ mod tests {
         assert!(e.to_string().contains("/p2p/"), "{e}");
         let e = FileConfig::parse("[api]\nlisten = \"localhost\"").unwrap_err();
         assert!(e.to_string().contains("[api].listen"), "{e}");
+        let e = FileConfig::parse("[api]\nmetrics_listen = \"9181\"").unwrap_err();
+        assert!(e.to_string().contains("[api].metrics_listen"), "{e}");
         let e = FileConfig::parse("[services]\nx = \"https://a.b\"").unwrap_err();
         assert!(e.to_string().contains("[services].x"), "{e}");
         let e = FileConfig::parse("[chain]\naccept_deposit = \"1 NEAR\"").unwrap_err();

@@ -1,6 +1,7 @@
 //! `por files add | get | ls`: talks to a running node through its HTTP API
 //! (`--api URL`, or the `[api] listen` of `--config`, default
-//! `http://127.0.0.1:8080`).
+//! `http://127.0.0.1:8080`), with the token found as every command finds it
+//! ([`crate::apiclient::NodeApi::resolve`]).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -9,6 +10,8 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
+use crate::apiclient::NodeApi;
+
 /// `por files`.
 #[derive(clap::Args, Debug)]
 pub struct FilesArgs {
@@ -16,9 +19,14 @@ pub struct FilesArgs {
     /// --config, else that).
     #[arg(long, global = true)]
     pub api: Option<String>,
-    /// The node's config file, to read `[api] listen` from.
+    /// The node's config file, to read `[api] listen` and the token in its
+    /// data directory from (default: `./por-data/por.toml` if it exists).
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
+    /// A file holding the API token (default: `$POR_API_TOKEN`, else
+    /// `api-admin.token` in the config's data directory).
+    #[arg(long, global = true)]
+    pub token_file: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub cmd: FilesCmd,
@@ -29,14 +37,17 @@ pub struct FilesArgs {
 pub enum FilesCmd {
     /// Add a file or a directory; prints its content id.
     Add {
-        /// The file or directory (on the node's machine).
+        /// The file or directory (on the node's machine, inside one of its
+        /// share folders, `[files].share_dirs`).
         path: PathBuf,
     },
     /// Fetch a file or directory by content id, paying providers over PoR.
     Get {
         /// The content id (64 hex digits).
         id: String,
-        /// Where to write it (must not exist).
+        /// Where to write it, in the node's download folder
+        /// (`[files].download_dir`): a path relative to that folder, or an
+        /// absolute path inside it. It must not exist.
         #[arg(short, long)]
         out: PathBuf,
         /// The most to spend, yocto.
@@ -93,9 +104,10 @@ pub async fn run(args: FilesArgs) -> Result<(), CliError> {
             }
         }
         FilesCmd::Get { id, out, max_price, provider, raw } => {
-            let out = absolute(out)?;
+            // Sent as given: the node resolves it in its download folder.
             let body = json!({ "id": id, "max_price": max_price, "out": out, "raw": raw, "providers": provider });
-            call(&api, "POST", "/files/get", Some(body)).await?;
+            let v = call(&api, "POST", "/files/get", Some(body)).await?;
+            let out = v["out"].as_str().map(PathBuf::from).unwrap_or(out);
             follow(&api, &id, &out).await?;
         }
     }
@@ -103,7 +115,7 @@ pub async fn run(args: FilesArgs) -> Result<(), CliError> {
 }
 
 /// Polls a download and draws its progress bar until it ends.
-async fn follow(api: &str, id: &str, out: &std::path::Path) -> Result<(), CliError> {
+async fn follow(api: &NodeApi, id: &str, out: &std::path::Path) -> Result<(), CliError> {
     let bar = ProgressBar::new(0);
     if !std::io::stderr().is_terminal() {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -154,20 +166,14 @@ fn absolute(p: PathBuf) -> Result<PathBuf, CliError> {
     Ok(cwd.join(p))
 }
 
-fn api_base(args: &FilesArgs) -> Result<String, CliError> {
-    if let Some(a) = &args.api {
-        return Ok(a.trim_end_matches('/').to_string());
-    }
-    if let Some(path) = &args.config {
-        let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
-        let cfg = crate::config::FileConfig::parse(&text).map_err(|e| err(format!("{}: {e}", path.display())))?;
-        return Ok(format!("http://{}", cfg.api.listen));
-    }
-    Ok("http://127.0.0.1:8080".into())
+fn api_base(args: &FilesArgs) -> Result<NodeApi, CliError> {
+    let env = std::env::var(crate::apiclient::TOKEN_ENV).ok();
+    NodeApi::resolve(args.api.as_deref(), args.config.as_deref(), args.token_file.as_deref(), env.as_deref())
+        .map_err(|e| CliError(e.0))
 }
 
 /// One JSON call to the API (see [`crate::apiclient::call`]); a non-2xx
 /// answer becomes its `error`.
-pub async fn call(base: &str, method: &str, path: &str, body: Option<Value>) -> Result<Value, CliError> {
-    crate::apiclient::call(base, method, path, body.as_ref()).await.map_err(|e| CliError(e.0))
+pub async fn call(api: &NodeApi, method: &str, path: &str, body: Option<Value>) -> Result<Value, CliError> {
+    crate::apiclient::call(api, method, path, body.as_ref()).await.map_err(|e| CliError(e.0))
 }

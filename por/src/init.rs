@@ -1,8 +1,9 @@
 //! `por init`: a node's data directory, its configuration file, and its
 //! registration on the contract.
 //!
-//! Creates the data directory (keys are mode 0600), the node key, a copy of
-//! the operator's NEAR key file, and `por.toml`; then, unless told not to,
+//! Creates the data directory (keys are mode 0600), the node key, the API's
+//! tokens (`api-admin.token`, `api-readonly.token`), a copy of the
+//! operator's NEAR key file, and `por.toml`; then, unless told not to,
 //! registers the node key on the contract with the stake given. Running it
 //! again is safe: an existing key is kept, an existing configuration file is
 //! left alone unless `force`, and a node already registered with this key is
@@ -14,6 +15,7 @@ use near_primitives::types::AccountId;
 use por_core::{Amount, NodeKey, NodeSigner, Signer};
 
 use crate::config::FileConfig;
+use por_node::api::auth::{ADMIN_TOKEN_FILE, ApiTokens};
 use por_node::chain::{ChainError, NearRpcChain, PorContract, read_key_file};
 use por_node::keys::load_or_create;
 
@@ -37,6 +39,8 @@ pub struct InitOptions {
     pub listen: Vec<String>,
     /// HTTP API address. Default `127.0.0.1:8080`.
     pub api: String,
+    /// `[api].metrics_listen`: `/metrics` alone, without a token. Default none.
+    pub metrics_listen: Option<String>,
     /// Bootstrap peers. Default none.
     pub bootstrap: Vec<String>,
     /// `[chain].accept_deposit`, yocto. Default none.
@@ -47,6 +51,10 @@ pub struct InitOptions {
     pub register: bool,
     /// Overwrite an existing `por.toml`. Default false.
     pub force: bool,
+    /// `[files].share_dirs`: the folders `por files add` may read. Default none.
+    pub share_dirs: Vec<PathBuf>,
+    /// `[files].download_dir`: where `por files get -o` writes. Default none.
+    pub download_dir: Option<PathBuf>,
 }
 
 impl InitOptions {
@@ -61,11 +69,14 @@ impl InitOptions {
             service_ms: 0,
             listen: vec!["/ip4/0.0.0.0/tcp/4001".into()],
             api: "127.0.0.1:8080".into(),
+            metrics_listen: None,
             bootstrap: Vec::new(),
             accept_deposit: None,
             services: Vec::new(),
             register: true,
             force: false,
+            share_dirs: Vec::new(),
+            download_dir: None,
         }
     }
 }
@@ -79,6 +90,8 @@ pub struct InitReport {
     pub config: PathBuf,
     /// Whether the configuration file was written now.
     pub wrote_config: bool,
+    /// The API's admin token file (the read-only one beside it).
+    pub api_token: PathBuf,
     /// The node's index in the graph, if registered.
     pub index: Option<u32>,
     /// Whether it registered now (false: it was already).
@@ -112,7 +125,11 @@ pub fn config_text(o: &InitOptions) -> String {
     let mut t = String::from("# Written by `por init`; see por/por.example.toml for every setting.\n\n[node]\n");
     t += &format!("data_dir = {}\n", quote(&o.data_dir.display().to_string()));
     t += &format!("listen = {}\n", list(&o.listen));
-    t += &format!("bootstrap = {}\n\n[api]\nlisten = {}\n\n[chain]\n", list(&o.bootstrap), quote(&o.api));
+    t += &format!("bootstrap = {}\n\n[api]\nlisten = {}\n", list(&o.bootstrap), quote(&o.api));
+    if let Some(m) = &o.metrics_listen {
+        t += &format!("metrics_listen = {}\n", quote(m));
+    }
+    t += "\n[chain]\n";
     t += &format!("rpc = {}\ncontract = {}\n", quote(&o.rpc), quote(&o.contract));
     if let Some((account, _)) = &o.account {
         t += &format!("account = {}\naccount_key_file = \"account.json\"\n", quote(account));
@@ -124,6 +141,14 @@ pub fn config_text(o: &InitOptions) -> String {
         t += "\n[services]\n";
         for (name, url) in &o.services {
             t += &format!("{} = {}\n", quote(name), quote(url));
+        }
+    }
+    if !o.share_dirs.is_empty() || o.download_dir.is_some() {
+        t += "\n[files]\n";
+        let dirs: Vec<String> = o.share_dirs.iter().map(|d| d.display().to_string()).collect();
+        t += &format!("share_dirs = {}\n", list(&dirs));
+        if let Some(d) = &o.download_dir {
+            t += &format!("download_dir = {}\n", quote(&d.display().to_string()));
         }
     }
     t
@@ -140,12 +165,16 @@ pub async fn init(o: &InitOptions, fresh_seed: [u8; 32]) -> Result<InitReport, I
     std::fs::create_dir_all(&o.data_dir).map_err(|e| io("cannot create", &o.data_dir, e))?;
     let seed = load_or_create(&o.data_dir.join("node.key"), fresh_seed).map_err(|e| InitError::Io(e.to_string()))?;
     let key = NodeSigner::from_seed(seed).public();
+    // The API's tokens (kept if they exist). Their bytes are drawn here: no
+    // test depends on their value, only on the files.
+    ApiTokens::load_or_create(&o.data_dir, rand::random()).map_err(|e| InitError::Io(e.to_string()))?;
+    let api_token = o.data_dir.join(ADMIN_TOKEN_FILE);
     let config = o.data_dir.join("por.toml");
     let wrote_config = o.force || !config.exists();
     if wrote_config {
         std::fs::write(&config, &text).map_err(|e| io("cannot write", &config, e))?;
     }
-    let mut report = InitReport { key, config, wrote_config, index: None, registered_now: false };
+    let mut report = InitReport { key, config, wrote_config, api_token, index: None, registered_now: false };
     let Some((account, key_file)) = &o.account else { return Ok(report) };
     let (key_account, secret) = read_key_file(key_file).map_err(|e| InitError::Io(e.to_string()))?;
     if key_account.as_str() != account {
@@ -192,6 +221,12 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), InitError> {
     #[cfg(unix)]
     opts.mode(0o600);
     let mut f = opts.open(path).map_err(|e| io("cannot write", path, e))?;
+    // `mode` applies only to a new file: an older copy gets 0600 too.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(|e| io("cannot chmod", path, e))?;
+    }
     f.write_all(bytes).and_then(|()| f.sync_all()).map_err(|e| io("cannot write", path, e))
 }
 
@@ -206,7 +241,11 @@ mod tests {
         o.bootstrap = vec!["/ip4/127.0.0.1/tcp/4002/p2p/12D3KooWKCS4p9NFkeXSbjTswPgaP1vvJrXwd1fE37GvxXqWhzwJ".into()];
         o.accept_deposit = Some(7);
         o.services = vec![("echo".into(), "http://127.0.0.1:9/echo".into())];
+        o.share_dirs = vec!["/srv/share a".into()];
+        o.download_dir = Some("/srv/dl".into());
         let cfg = FileConfig::parse(&config_text(&o)).unwrap();
+        assert_eq!(cfg.files.share_dirs, vec![PathBuf::from("/srv/share a")]);
+        assert_eq!(cfg.files.download_dir, Some(PathBuf::from("/srv/dl")));
         assert_eq!(cfg.node.data_dir, PathBuf::from("/tmp/por x"));
         assert_eq!(cfg.chain.account, "alice.devnet");
         assert_eq!(cfg.accept_deposit().unwrap(), Some(7));

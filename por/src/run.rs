@@ -12,6 +12,8 @@ use near_primitives::types::AccountId;
 use crate::config::{ConfigError, FileConfig};
 use por_node::agent::{self, AgentConfig};
 use por_node::api::ChainCtl;
+use por_node::api::GuardConfig;
+use por_node::api::auth::{ADMIN_TOKEN_FILE, ApiTokens, READONLY_TOKEN_FILE, TokenError};
 use por_node::chain::{ChainClient, NearRpcChain, PorContract, read_key_file};
 use por_node::keys::{KeyError, load_or_create};
 use por_node::metrics::ChainMetrics;
@@ -39,6 +41,12 @@ pub enum RunError {
     /// The API address could not be bound.
     #[error("cannot serve the HTTP API on {0}: {1}")]
     Api(String, std::io::Error),
+    /// The metrics address could not be bound.
+    #[error("cannot serve /metrics on {0} ([api].metrics_listen): {1}")]
+    Metrics(String, std::io::Error),
+    /// The API's token files could not be read or created.
+    #[error(transparent)]
+    Token(#[from] TokenError),
 }
 
 /// A running node with its API.
@@ -47,6 +55,10 @@ pub struct Running {
     pub node: RunningNode,
     /// Where the API listens.
     pub api_addr: std::net::SocketAddr,
+    /// Where `/metrics` is served without a token, if `[api].metrics_listen` is set.
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// The API's admin token file (the read-only one beside it).
+    pub api_token: std::path::PathBuf,
     /// The chain agent, when `[chain].account` is set.
     pub agent: Option<tokio::task::JoinHandle<()>>,
 }
@@ -77,6 +89,14 @@ pub fn chain_client(cfg: &FileConfig) -> Result<ChainCtl, RunError> {
 pub async fn launch(cfg: &FileConfig, fresh_seed: [u8; 32]) -> Result<Running, RunError> {
     let mut nc = cfg.node_config()?;
     let seed = load_or_create(&nc.data_dir.join("node.key"), fresh_seed)?;
+    // The API's tokens: `por init` writes them; an older data directory gets
+    // them now. Their bytes are drawn here: nothing depends on their value
+    // but the files.
+    let (tokens, created) = ApiTokens::load_or_create(&nc.data_dir, rand::random())?;
+    let api_token = nc.data_dir.join(ADMIN_TOKEN_FILE);
+    if created {
+        info!(admin = %api_token.display(), readonly = %nc.data_dir.join(READONLY_TOKEN_FILE).display(), "created the API's token files");
+    }
     let mut registry = Registry::default();
     let chain = if cfg.has_chain_account() {
         let c = chain_client(cfg)?.with_metrics(ChainMetrics::new(&mut registry));
@@ -88,7 +108,6 @@ pub async fn launch(cfg: &FileConfig, fresh_seed: [u8; 32]) -> Result<Running, R
     } else {
         None
     };
-    let data_dir = nc.data_dir.clone();
     let node = start(nc, seed, &mut registry).await?;
     let agent = match &chain {
         Some(c) => {
@@ -129,22 +148,33 @@ pub async fn launch(cfg: &FileConfig, fresh_seed: [u8; 32]) -> Result<Running, R
     let api_addr = listener.local_addr().map_err(|e| RunError::Api(addr.to_string(), e))?;
     // File sharing: the `files` service, its store under the data directory,
     // and fetches routed over the chain's graph.
-    let files = por_files::Files::start(
-        por_files::FilesConfig::new(&data_dir),
-        node.handle.clone(),
-        Arc::new(node.handle.clone()),
-    )
-    .await
-    .map_err(|e| RunError::Files(e.to_string()))?;
-    // One guard over both routers, knowing the listen address and the
-    // configured names (Host allow-list, JSON bodies, body limit).
-    let guard = por_node::api::GuardConfig {
-        allowed_hosts: cfg.api.allowed_hosts.clone(),
-        ..por_node::api::GuardConfig::listening_on(api_addr)
+    let files = por_files::Files::start(cfg.files_config(), node.handle.clone(), Arc::new(node.handle.clone()))
+        .await
+        .map_err(|e| RunError::Files(e.to_string()))?;
+    // `/metrics` alone on its own listener, without a token.
+    let registry = Arc::new(registry);
+    let metrics_addr = match cfg.metrics_addr()? {
+        Some(addr) => {
+            let l = tokio::net::TcpListener::bind(addr).await.map_err(|e| RunError::Metrics(addr.to_string(), e))?;
+            let at = l.local_addr().map_err(|e| RunError::Metrics(addr.to_string(), e))?;
+            let guard = GuardConfig { allowed_hosts: cfg.api.allowed_hosts.clone(), ..GuardConfig::listening_on(at) };
+            let app = por_node::api::metrics_router(registry.clone(), guard);
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(l, app).await {
+                    tracing::error!("metrics listener stopped: {e}");
+                }
+            });
+            Some(at)
+        }
+        None => None,
     };
+    // One guard over both routers, knowing the listen address, the
+    // configured names and the tokens (Host allow-list, JSON bodies, body
+    // limit, bearer tokens by scope).
+    let guard = GuardConfig { allowed_hosts: cfg.api.allowed_hosts.clone(), ..GuardConfig::listening_on(api_addr) }
+        .with_tokens(tokens);
     let app = por_node::api::guard(
-        por_node::api::router_with_chain(node.handle.clone(), Arc::new(registry), chain)
-            .merge(por_files::api::router(files)),
+        por_node::api::router_with_chain(node.handle.clone(), registry, chain).merge(por_files::api::router(files)),
         guard,
     );
     tokio::spawn(async move {
@@ -152,8 +182,8 @@ pub async fn launch(cfg: &FileConfig, fresh_seed: [u8; 32]) -> Result<Running, R
             tracing::error!("HTTP API stopped: {e}");
         }
     });
-    info!(peer_id = %node.peer_id, listen = ?node.listen_addrs, api = %api_addr, "node running");
-    Ok(Running { node, api_addr, agent })
+    info!(peer_id = %node.peer_id, listen = ?node.listen_addrs, api = %api_addr, metrics = ?metrics_addr, "node running");
+    Ok(Running { node, api_addr, metrics_addr, api_token, agent })
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM (what systemd, Docker and
@@ -187,8 +217,18 @@ pub async fn run(cfg: &FileConfig, fresh_seed: [u8; 32], shutdown: impl Future<O
         println!("listen   {a}/p2p/{}", r.node.peer_id);
     }
     println!("api      http://{}/status", r.api_addr);
-    println!("metrics  http://{}/metrics", r.api_addr);
+    println!("token    {} (read-only: {READONLY_TOKEN_FILE} beside it)", r.api_token.display());
+    match r.metrics_addr {
+        Some(m) => println!("metrics  http://{m}/metrics"),
+        None => println!("metrics  http://{}/metrics (with a token)", r.api_addr),
+    }
     shutdown.await;
+    let within = std::time::Duration::from_secs(cfg.node.drain_timeout_secs);
+    match r.node.handle.drain(within).await {
+        Ok(0) => info!("drained: nothing in flight"),
+        Ok(left) => tracing::warn!(left, "stopping with requests still in flight after {within:?}"),
+        Err(_) => {}
+    }
     r.node.handle.shutdown().await;
     let _ = r.node.task.await;
     Ok(())

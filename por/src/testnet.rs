@@ -15,8 +15,13 @@
 //!    `POST /send` (routing and retries included);
 //! 6. a file share: node 0 adds a 1 MiB file, the last node fetches it over
 //!    PoR (paid range requests, verified against the content id);
-//! 7. a status table refreshed every two seconds, until Ctrl-C (or
-//!    `--for-secs`), which stops every process it started.
+//! 7. a status table refreshed every two seconds, with each node's API and
+//!    `/metrics` URLs (the metrics on a listener of their own, without a
+//!    token) and where its API token is, until Ctrl-C (or `--for-secs`),
+//!    which stops every process it started.
+//!
+//! The testnet calls every node's API with its admin token, read from the
+//! node's data directory as the CLI does.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -30,7 +35,7 @@ use por_devnet::rpc::{DevnetServer, ServerConfig};
 use serde_json::json;
 use tokio::process::Child;
 
-use crate::apiclient::{call, format_near};
+use crate::apiclient::{NodeApi, call, format_near};
 use crate::init::{InitOptions, init};
 use por_node::chain::{NearRpcChain, PorContract};
 
@@ -49,6 +54,9 @@ pub struct TestnetOptions {
     pub p2p_port: u16,
     /// Node `i` serves its API on `api_port + i`. Default 8081.
     pub api_port: u16,
+    /// Node `i` serves `/metrics` without a token on `metrics_port + i`
+    /// (what deploy/prometheus.yml scrapes). Default 9181.
+    pub metrics_port: u16,
     /// The echo service's port. Default 9100.
     pub echo_port: u16,
     /// Stop after this long (for tests). Default: run until Ctrl-C.
@@ -66,6 +74,7 @@ impl Default for TestnetOptions {
             rpc_port: 3030,
             p2p_port: 4101,
             api_port: 8081,
+            metrics_port: 9181,
             echo_port: 9100,
             run_for: None,
             exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("por")),
@@ -173,6 +182,7 @@ pub async fn run(o: &TestnetOptions, shutdown: impl std::future::Future<Output =
     // 3. The nodes.
     let mut children: Vec<Child> = Vec::new();
     let mut apis = Vec::new();
+    let mut metrics = Vec::new();
     let mut bootstrap = Vec::new();
     for i in 0..o.nodes {
         let data = dir.join(format!("node{i}"));
@@ -185,10 +195,14 @@ pub async fn run(o: &TestnetOptions, shutdown: impl std::future::Future<Output =
         io.service_ms = 5;
         io.listen = vec![format!("/ip4/127.0.0.1/tcp/{}", o.p2p_port as usize + i)];
         io.api = format!("127.0.0.1:{}", o.api_port as usize + i);
+        io.metrics_listen = Some(format!("127.0.0.1:{}", o.metrics_port as usize + i));
         io.bootstrap = bootstrap.clone();
         io.accept_deposit = Some(NEAR);
         io.services = vec![("echo".into(), format!("http://{echo_addr}/echo"))];
         io.force = true;
+        // File sharing: node 0 shares from `share/` (the demo file below).
+        io.share_dirs = vec![dir.join("share")];
+        io.download_dir = Some(dir.join(format!("downloads{i}")));
         let r = init(&io, rand::random()).await.map_err(|e| fail(format!("node {i}: {e}")))?;
         if i == 0 {
             let peer = r.key.peer_id();
@@ -205,7 +219,8 @@ pub async fn run(o: &TestnetOptions, shutdown: impl std::future::Future<Output =
             .spawn()
             .map_err(|e| fail(format!("cannot start {} node run: {e}", o.exe.display())))?;
         children.push(child);
-        apis.push(format!("http://{}", io.api));
+        apis.push(NodeApi::of_data_dir(&io.api, &data).map_err(|e| fail(format!("node {i}: {e}")))?);
+        metrics.push(format!("http://{}/metrics", io.metrics_listen.as_deref().unwrap_or_default()));
         wait_api(&apis[i], &mut children[i], &data).await?;
     }
 
@@ -265,7 +280,7 @@ pub async fn run(o: &TestnetOptions, shutdown: impl std::future::Future<Output =
             _ = tick.tick() => {
                 let t = tally.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 let f = share.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                print_status(&apis, &rpc, &dir, &t, &f).await;
+                print_status(&apis, &metrics, &rpc, &dir, &t, &f).await;
             }
         }
     }
@@ -283,7 +298,7 @@ pub async fn run(o: &TestnetOptions, shutdown: impl std::future::Future<Output =
     Ok(t)
 }
 
-async fn wait_api(api: &str, child: &mut Child, data: &Path) -> Result<(), TestnetError> {
+async fn wait_api(api: &NodeApi, child: &mut Child, data: &Path) -> Result<(), TestnetError> {
     for _ in 0..300 {
         if call(api, "GET", "/status", None).await.is_ok() {
             return Ok(());
@@ -302,7 +317,7 @@ async fn wait_api(api: &str, child: &mut Child, data: &Path) -> Result<(), Testn
     Err(fail(format!("the node's API {api} did not answer within 30 s; see {}/node.log", data.display())))
 }
 
-async fn traffic(apis: Vec<String>, tally: Arc<Mutex<Tally>>) {
+async fn traffic(apis: Vec<NodeApi>, tally: Arc<Mutex<Tally>>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut n: u64 = 0;
     loop {
@@ -342,9 +357,12 @@ async fn traffic(apis: Vec<String>, tally: Arc<Mutex<Tally>>) {
 
 /// Node 0 shares a 1 MiB file; the last node fetches it over PoR (paid
 /// range requests routed through the graph), and `state` says how it goes.
-async fn file_share(dir: PathBuf, apis: Vec<String>, state: Arc<Mutex<String>>) {
+async fn file_share(dir: PathBuf, apis: Vec<NodeApi>, state: Arc<Mutex<String>>) {
     let set = |s: String| *state.lock().unwrap_or_else(|e| e.into_inner()) = s;
-    let path = dir.join("demo-share.bin");
+    let path = dir.join("share").join("demo-share.bin");
+    if let Err(e) = std::fs::create_dir_all(dir.join("share")) {
+        return set(format!("cannot create {}: {e}", dir.join("share").display()));
+    }
     if !path.exists() {
         let bytes: Vec<u8> = (0..1u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
         if let Err(e) = std::fs::write(&path, bytes) {
@@ -387,7 +405,7 @@ async fn file_share(dir: PathBuf, apis: Vec<String>, state: Arc<Mutex<String>>) 
     }
 }
 
-async fn print_status(apis: &[String], rpc: &str, dir: &Path, t: &Tally, share: &str) {
+async fn print_status(apis: &[NodeApi], metrics: &[String], rpc: &str, dir: &Path, t: &Tally, share: &str) {
     use std::io::IsTerminal;
     let mut out = String::new();
     if std::io::stdout().is_terminal() {
@@ -408,13 +426,14 @@ async fn print_status(apis: &[String], rpc: &str, dir: &Path, t: &Tally, share: 
         let sum = |k: &str| list.iter().filter_map(|c| c[k].as_str()?.parse::<u128>().ok()).sum::<u128>();
         let peer = s["peer_id"].as_str().unwrap_or("?");
         out += &format!(
-            "{i:<5} …{:<13} {:>5} {:>8} {:>9} {:>14} {:>16}  {api}/status  {api}/metrics\n",
+            "{i:<5} …{:<13} {:>5} {:>8} {:>9} {:>14} {:>16}  {api}/status  {}\n",
             &peer[peer.len().saturating_sub(12)..],
             s["peers"],
             list.len(),
             s["in_flight"],
             format_near(sum("spendable")),
             sum("received"),
+            metrics[i],
         );
     }
     let outcomes: Vec<String> = t.outcomes.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -427,7 +446,14 @@ async fn print_status(apis: &[String], rpc: &str, dir: &Path, t: &Tally, share: 
         out += &format!("last error: {e}\n");
     }
     out += &format!("file share: {share}\n");
-    out += "\nlogs: <state>/node<i>/node.log — Ctrl-C stops everything\n";
+    out += &format!(
+        "\nAPI token: <state>/node<i>/api-admin.token (read-only: api-readonly.token); /metrics needs none. Try:\n  \
+         curl -H \"Authorization: Bearer $(cat {0}/node0/api-admin.token)\" {1}/status\n  \
+         por status --config {0}/node0/por.toml\n",
+        dir.display(),
+        apis[0]
+    );
+    out += "logs: <state>/node<i>/node.log — Ctrl-C stops everything\n";
     print!("{out}");
     let _ = std::io::Write::flush(&mut std::io::stdout());
 }

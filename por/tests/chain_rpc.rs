@@ -245,7 +245,7 @@ async fn malformed_and_oversized_requests_get_jsonrpc_errors() {
     assert_eq!(r["error"]["cause"]["name"], "METHOD_NOT_FOUND", "{r}");
     let r =
         post_raw(addr, br#"{"jsonrpc":"2.0","id":2,"method":"send_tx","params":{"signed_tx_base64":"AAAA"}}"#).await;
-    assert_eq!(r["error"]["code"], -32700, "{r}");
+    assert_eq!(r["error"]["code"], -32602, "invalid params: {r}");
     let r =
         post_raw(addr, br#"{"jsonrpc":"2.0","id":3,"method":"query","params":{"request_type":"call_function"}}"#).await;
     assert!(r["error"].is_object(), "{r}");

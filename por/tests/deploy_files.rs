@@ -5,7 +5,11 @@
 //! `por::config`; ports, paths, names, users and peer ids agree between
 //! the Dockerfile, deploy/compose.yml, deploy/k8s/, the Prometheus configs
 //! and the configs; every binary and path the Dockerfile builds or copies
-//! exists in the workspace; the Dockerfile's stages reference each other.
+//! exists in the workspace; the Dockerfile's stages reference each other;
+//! scrapers reach `/metrics` on the metrics listener (no token) and health
+//! checks use the probes; the Kubernetes pod passes the "restricted" Pod
+//! Security Standard in every container, takes its API tokens from a
+//! Secret, and a NetworkPolicy admits only p2p from anywhere.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -74,6 +78,12 @@ fn peer_id_of_seed(hex_seed: &str) -> PeerId {
 
 fn api_port(cfg: &FileConfig) -> u16 {
     cfg.api_addr().unwrap().port()
+}
+
+/// The port of `[api].metrics_listen`, which every deployed config sets:
+/// scrapers need no token there.
+fn metrics_port(cfg: &FileConfig) -> u16 {
+    cfg.metrics_addr().unwrap().expect("[api].metrics_listen is set, for the scraper").port()
 }
 
 // ---------------------------------------------------------------------------
@@ -267,7 +277,7 @@ fn dockerfile_stages_binaries_and_paths_agree_with_the_workspace() {
     assert_eq!(get("USER"), [format!("{RUNTIME_UID}:{RUNTIME_UID}")]);
     assert_eq!(get("VOLUME"), ["[\"/var/lib/por\"]"]);
     let exposed: BTreeSet<&str> = get("EXPOSE").iter().flat_map(|e| e.split(' ')).collect();
-    assert_eq!(exposed, BTreeSet::from(["4001/tcp", "8080/tcp", "3030/tcp"]));
+    assert_eq!(exposed, BTreeSet::from(["4001/tcp", "8080/tcp", "9181/tcp", "3030/tcp"]));
     assert_eq!(get("ENTRYPOINT"), ["[\"por\"]"]);
     assert_eq!(get("CMD"), ["[\"node\", \"run\", \"--config\", \"/etc/por/por.toml\"]"]);
     assert!(get("STOPSIGNAL") == ["SIGINT"], "the devnet saves its chain on Ctrl-C only");
@@ -375,7 +385,7 @@ fn compose_services_configs_ports_and_paths_agree() {
     assert_eq!(host_ports("devnet"), [(3030, devnet_listen.port())]);
 
     // The nodes.
-    let mut api_host_ports = Vec::new();
+    let mut metrics_host_ports = Vec::new();
     let mut configs = BTreeMap::new();
     for i in 0..5 {
         let n = format!("node{i}");
@@ -391,10 +401,12 @@ fn compose_services_configs_ports_and_paths_agree() {
             assert!(exposed.contains(&tcp_port(l)), "{n} listens on {l}, not exposed");
         }
         assert!(cfg.api_addr().unwrap().ip().is_unspecified(), "{n}: the API must listen on 0.0.0.0 in a container");
-        assert!(exposed.contains(&api_port(&cfg)));
+        assert!(cfg.metrics_addr().unwrap().unwrap().ip().is_unspecified(), "{n}: metrics on 0.0.0.0");
+        assert!(exposed.contains(&api_port(&cfg)) && exposed.contains(&metrics_port(&cfg)));
         let published = host_ports(&n);
-        assert_eq!(published, [(8081 + i as u16, api_port(&cfg))], "{n}'s API on the host");
-        api_host_ports.push(published[0].0);
+        let want = [(8081 + i as u16, api_port(&cfg)), (9181 + i as u16, metrics_port(&cfg))];
+        assert_eq!(published, want, "{n}'s API and metrics on the host");
+        metrics_host_ports.push(published[1].0);
         // Chain: the devnet service; the account's key from the devnet volume.
         assert_eq!(cfg.chain.rpc, format!("http://devnet:{}", devnet_listen.port()));
         assert_eq!(cfg.chain.contract, por_devnet::genesis::CONTRACT_ACCOUNT);
@@ -425,18 +437,26 @@ fn compose_services_configs_ports_and_paths_agree() {
         assert!(deps.contains_key("node0") && deps.contains_key("devnet"));
     }
 
-    // Prometheus (inside compose) scrapes exactly the nodes' APIs; the host
-    // ports are the ones deploy/prometheus.yml scrapes for `make testnet`.
+    // The health check asks a probe (no token needed there).
+    let health = words(&svc("node0")["healthcheck"]["test"]).join(" ");
+    assert!(
+        health.contains("GET /livez ") && health.contains(&format!("/{}", api_port(&configs["node0"]))),
+        "{health}"
+    );
+
+    // Prometheus (inside compose) scrapes exactly the nodes' metrics
+    // listeners; the host ports are the ones deploy/prometheus.yml scrapes
+    // for `make testnet`.
     let pm = mounts("prometheus");
     let (src, _) = pm.iter().find(|(_, d)| d == "/etc/prometheus/prometheus.yml").unwrap();
     assert_eq!(src, "./compose/prometheus.yml");
     let inner = yaml("deploy/compose/prometheus.yml");
     let targets: BTreeSet<String> =
         list(&inner["scrape_configs"][0]["static_configs"][0]["targets"]).into_iter().collect();
-    let expected: BTreeSet<String> = configs.iter().map(|(n, cfg)| format!("{n}:{}", api_port(cfg))).collect();
+    let expected: BTreeSet<String> = configs.iter().map(|(n, cfg)| format!("{n}:{}", metrics_port(cfg))).collect();
     assert_eq!(targets, expected);
     assert_eq!(inner["scrape_configs"][0]["metrics_path"], "/metrics");
-    // deploy/prometheus.yml: `por testnet`'s node i on 127.0.0.1:(api_port + i),
+    // deploy/prometheus.yml: `por testnet`'s node i on 127.0.0.1:(metrics_port + i),
     // labelled node<i>, the same host ports as compose's node<i>.
     let testnet = por::testnet::TestnetOptions::default();
     let local = yaml("deploy/prometheus.yml");
@@ -447,12 +467,12 @@ fn compose_services_configs_ports_and_paths_agree() {
         }
     }
     let expected: Vec<(String, String)> = (0..testnet.nodes)
-        .map(|i| (format!("127.0.0.1:{}", testnet.api_port as usize + i), format!("node{i}")))
+        .map(|i| (format!("127.0.0.1:{}", testnet.metrics_port as usize + i), format!("node{i}")))
         .collect();
     assert_eq!(local_targets, expected, "deploy/prometheus.yml against `por testnet`'s defaults");
     let local_ports: Vec<u16> =
         local_targets.iter().map(|(t, _)| t.rsplit(':').next().unwrap().parse().unwrap()).collect();
-    assert_eq!(local_ports, api_host_ports, "compose publishes node<i>'s API where `por testnet` serves it");
+    assert_eq!(local_ports, metrics_host_ports, "compose publishes node<i>'s metrics where `por testnet` serves them");
 
     // Grafana: the dashboard and its provisioning.
     let gm = mounts("grafana");
@@ -549,15 +569,17 @@ fn kubernetes_manifests_agree_with_the_config_and_the_image() {
     };
     assert_eq!(port("p2p"), tcp_port(&cfg.node.listen[0]));
     assert_eq!(port("api"), api_port(cfg));
+    assert_eq!(port("metrics"), metrics_port(cfg));
     assert!(cfg.api_addr().unwrap().ip().is_unspecified(), "probes reach the API on the pod IP");
+    assert!(cfg.metrics_addr().unwrap().unwrap().ip().is_unspecified(), "Prometheus scrapes the pod IP");
     let exposed = exposed_ports();
-    assert!(exposed.contains(&port("p2p")) && exposed.contains(&port("api")));
+    assert!([port("p2p"), port("api"), port("metrics")].iter().all(|p| exposed.contains(p)));
     for (probe, path) in [("startupProbe", "/livez"), ("readinessProbe", "/readyz"), ("livenessProbe", "/livez")] {
         assert_eq!(c[probe]["httpGet"]["port"], "api", "{probe}");
         assert_eq!(c[probe]["httpGet"]["path"], path, "{probe}");
     }
     let ann = &sts["spec"]["template"]["metadata"]["annotations"];
-    assert_eq!(s(&ann["prometheus.io/port"]), port("api").to_string());
+    assert_eq!(s(&ann["prometheus.io/port"]), port("metrics").to_string(), "scraped without a token");
     assert_eq!(ann["prometheus.io/path"], "/metrics");
     let mount = |vol: &str| -> String {
         let m = c["volumeMounts"].as_sequence().unwrap().iter().find(|m| m["name"] == vol).unwrap();
@@ -568,8 +590,36 @@ fn kubernetes_manifests_agree_with_the_config_and_the_image() {
     assert_eq!(init_mount(s(&claim["metadata"]["name"])), mount(s(&claim["metadata"]["name"])));
     assert_eq!(mount("config"), "/etc/por");
     assert!(volume("config")["emptyDir"].is_mapping());
-    assert_eq!(cfg.chain.account_key_file.parent().unwrap(), Path::new(&mount("accounts")));
-    assert!(volume("accounts")["secret"]["secretName"].is_string());
+    // Secrets: only the init container mounts them, and installs this pod's
+    // files into the data volume as 0600 files of the node's user (the
+    // node refuses group-readable keys and tokens, which a Secret volume's
+    // files are once fsGroup applies).
+    let data_at = mount(s(&claim["metadata"]["name"]));
+    let secret_of = |vol: &str| -> (String, String) {
+        let v = volume(vol);
+        assert!(v["secret"]["secretName"].is_string(), "volume {vol} is a Secret");
+        (s(&v["secret"]["secretName"]).to_string(), init_mount(vol))
+    };
+    let installs = |from: &str, to: &str| script.contains(&format!("install -m 600 {from} {to}"));
+    let (token_secret, token_at) = secret_of("api-token");
+    assert_eq!(token_secret, "por-api-token");
+    assert!(volume("api-token")["secret"]["optional"].as_bool() != Some(true), "the API token is required");
+    for file in [por_node::api::auth::ADMIN_TOKEN_FILE, por_node::api::auth::READONLY_TOKEN_FILE] {
+        assert!(installs(&format!("{token_at}/{file}"), &format!("{data_at}/{file}")), "{file}: {script}");
+    }
+    let (_, accounts_at) = secret_of("accounts");
+    assert!(cfg.chain.account_key_file.is_relative(), "the account key is read from data_dir");
+    assert!(
+        installs(
+            &format!("\"{accounts_at}/node-${{ordinal}}.json\""),
+            &format!("{data_at}/{}", cfg.chain.account_key_file.display())
+        ),
+        "{script}"
+    );
+    for vol in ["api-token", "accounts", "bootstrap-key"] {
+        let in_node = c["volumeMounts"].as_sequence().unwrap().iter().any(|m| m["name"] == vol);
+        assert!(!in_node, "the node container does not mount the Secret volume {vol}");
+    }
     let sec = &pod["securityContext"];
     assert_eq!(sec["runAsUser"].as_u64().unwrap().to_string(), RUNTIME_UID, "the image's user");
     assert_eq!(sec["fsGroup"].as_u64().unwrap().to_string(), RUNTIME_UID, "the claim writable by that user");
@@ -599,9 +649,71 @@ fn kubernetes_manifests_agree_with_the_config_and_the_image() {
     for svc in [headless, boot] {
         for p in svc["spec"]["ports"].as_sequence().unwrap() {
             let target = s(&p["targetPort"]);
-            assert!(["p2p", "api"].contains(&target), "Service port targets {target}, not a named container port");
+            assert!(
+                ["p2p", "api", "metrics"].contains(&target),
+                "Service port targets {target}, not a named container port"
+            );
         }
     }
+
+    // The "restricted" Pod Security Standard: the namespace enforces it, and
+    // the pod and every container (init containers too) pass it.
+    let ns = find(&docs, "Namespace", &namespace);
+    assert_eq!(ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"], "restricted");
+    for key in ["hostNetwork", "hostPID", "hostIPC"] {
+        assert!(pod[key].as_bool() != Some(true), "pod {key}");
+    }
+    for v in pod["volumes"].as_sequence().unwrap() {
+        assert!(v["hostPath"].is_null(), "a hostPath volume: {v:?}");
+    }
+    let pod_sec = &pod["securityContext"];
+    let containers: Vec<&Value> = ["initContainers", "containers"]
+        .iter()
+        .flat_map(|k| pod[*k].as_sequence().map(|v| v.iter().collect::<Vec<_>>()).unwrap_or_default())
+        .collect();
+    assert_eq!(containers.len(), 2, "render-config and por");
+    for k in &containers {
+        let name = s(&k["name"]);
+        let sec = &k["securityContext"];
+        let either = |key: &str| if sec[key].is_null() { &pod_sec[key] } else { &sec[key] };
+        assert_eq!(either("runAsNonRoot"), &Value::Bool(true), "{name}: runAsNonRoot");
+        assert!(either("runAsUser").as_u64() != Some(0), "{name}: runs as root");
+        assert_eq!(either("seccompProfile")["type"], "RuntimeDefault", "{name}: seccompProfile");
+        assert_eq!(sec["allowPrivilegeEscalation"], false, "{name}: allowPrivilegeEscalation");
+        assert!(sec["privileged"].as_bool() != Some(true), "{name}: privileged");
+        assert_eq!(list(&sec["capabilities"]["drop"]), ["ALL"], "{name}: capabilities.drop");
+        let added = list(&sec["capabilities"]["add"]);
+        assert!(added.iter().all(|c| c == "NET_BIND_SERVICE"), "{name}: capabilities.add {added:?}");
+        for p in k["ports"].as_sequence().into_iter().flatten() {
+            assert!(p["hostPort"].is_null(), "{name}: hostPort");
+        }
+    }
+
+    // The NetworkPolicy: it selects the pods; from anywhere it admits p2p
+    // only; every other rule names where from and never admits the API.
+    let np = docs.iter().find(|d| d["kind"] == "NetworkPolicy").expect("a NetworkPolicy");
+    assert!(labels_match(&np["spec"]["podSelector"]["matchLabels"], pod_labels), "it selects the nodes");
+    assert!(list(&np["spec"]["policyTypes"]).contains(&"Ingress".to_string()), "it isolates ingress");
+    let port_names: BTreeSet<String> =
+        c["ports"].as_sequence().unwrap().iter().map(|p| s(&p["name"]).to_string()).collect();
+    let mut open_to_all = BTreeSet::new();
+    for rule in np["spec"]["ingress"].as_sequence().unwrap() {
+        let ports: Vec<String> = rule["ports"]
+            .as_sequence()
+            .expect("every ingress rule names its ports")
+            .iter()
+            .map(|p| s_owned(&p["port"]))
+            .collect();
+        for p in &ports {
+            assert!(port_names.contains(p), "the NetworkPolicy admits {p}, not a named container port");
+            assert!(p != "api", "the NetworkPolicy admits the API port");
+        }
+        let from = rule["from"].as_sequence().map(|f| f.len()).unwrap_or(0);
+        if from == 0 {
+            open_to_all.extend(ports);
+        }
+    }
+    assert_eq!(open_to_all, BTreeSet::from(["p2p".to_string()]), "only p2p from anywhere");
 }
 
 // ---------------------------------------------------------------------------

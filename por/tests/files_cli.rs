@@ -9,15 +9,16 @@ mod files_common;
 
 use common::spawn_network;
 use files_common::{EDGE, PRICE, SERVICE_MS, await_providers, files_on, random_file};
+use por::apiclient::NodeApi;
 use por_files::tree::BLOCK_SIZE;
 use por_files::{ContentId, Files, FixedRoutes};
 
-/// Serves the files API of `files` on a free port; returns its base URL.
-async fn serve_api(files: Files) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, por_files::api::router(files)).await });
-    format!("http://{addr}")
+/// Serves the files API of `files` on a free port behind the guard with
+/// the harness's tokens, as `por node run` does with the node's; returns it
+/// with the admin token.
+async fn serve_api(files: Files) -> NodeApi {
+    let addr = common::serve_http(por_files::api::router(files)).await;
+    NodeApi::new(&format!("http://{addr}"), Some(common::tokens().admin))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -32,7 +33,13 @@ async fn a_directory_over_the_cli_and_api_and_hostile_inputs_are_refused() {
     let routes = FixedRoutes::new().with(net.route(&[0, 1], &[1], EDGE, SERVICE_MS));
     let fetcher = files_on(&net, 0, &tmp.path().join("f"), routes, false).await;
     let (papi, fapi) = (serve_api(provider.clone()).await, serve_api(fetcher.clone()).await);
-    let cli = |api: &str, cmd| run(FilesArgs { api: Some(api.to_string()), config: None, cmd });
+    // The CLI reads the token from a file of mode 0600, as from a data directory.
+    let token_file = tmp.path().join("api-admin.token");
+    std::fs::write(&token_file, common::tokens().admin.as_str()).unwrap();
+    std::fs::set_permissions(&token_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let cli = |api: &NodeApi, cmd| {
+        run(FilesArgs { api: Some(api.base.clone()), config: None, token_file: Some(token_file.clone()), cmd })
+    };
 
     // A tree: nested directories, an empty file, a file of several blocks.
     let src = tmp.path().join("tree");

@@ -112,12 +112,19 @@ async fn start_node(i: u8, extra: &str) -> (Running, tempfile::TempDir) {
     let text = format!(
         // No chain here, so no graph to check routes against: these nodes
         // trust the routes' terms (test-only; a node with a chain never does).
-        "[node]\ndata_dir = {:?}\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\n[api]\nlisten = \"127.0.0.1:0\"\n\
+        "[node]\ndata_dir = {:?}\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\n\
+         [api]\nlisten = \"127.0.0.1:0\"\nmetrics_listen = \"127.0.0.1:0\"\n\
          [protocol.limits]\ntrust_route_terms = true\n{extra}",
         dir.path().display().to_string()
     );
     let cfg = FileConfig::parse(&text).unwrap();
     (launch(&cfg, [i; 32]).await.unwrap(), dir)
+}
+
+/// Where a node serves `/metrics` without a token (`[api].metrics_listen`),
+/// what Prometheus scrapes.
+fn metrics_addr(n: &Running) -> SocketAddr {
+    n.metrics_addr.expect("the node has a metrics listener")
 }
 
 async fn link(a: &Running, b: &Running, id: u64) {
@@ -191,7 +198,7 @@ async fn live_network_with_traffic() -> (Live, Vec<String>) {
     // sample: wait until B's refusals and severances are there.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let fams = families(&[http_get(b.api_addr, "/metrics").await.body]);
+        let fams = families(&[http_get(metrics_addr(&b), "/metrics").await.body]);
         let sev = sample_value(&fams, "por_severances", "por_severances_total");
         let refused = sample_value(&fams, "por_refusals", "por_refusals_total");
         if sev > 0.0 && refused > 0.0 {
@@ -207,8 +214,11 @@ async fn live_network_with_traffic() -> (Live, Vec<String>) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let mut texts = Vec::new();
     for n in [&a, &b, &c] {
-        let r = http_get(n.api_addr, "/metrics").await;
+        // The metrics listener answers without a token; the API listener
+        // does not.
+        let r = http_get(metrics_addr(n), "/metrics").await;
         assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(http_get(n.api_addr, "/metrics").await.status, 401, "the API's /metrics needs a token");
         assert!(r.headers.to_ascii_lowercase().contains("application/openmetrics-text"), "{}", r.headers);
         texts.push(r.body);
     }
@@ -458,7 +468,8 @@ async fn prometheus_scrapes_live_nodes_and_evaluates_every_dashboard_query() {
     let prometheus = require_tool("prometheus");
     let (live, _) = live_network_with_traffic().await;
     let dir = tempfile::tempdir().unwrap();
-    // deploy/prometheus.yml with the live nodes in place of 127.0.0.1:8081….
+    // deploy/prometheus.yml with the live nodes' metrics listeners in place
+    // of 127.0.0.1:9181….
     let mut cfg: serde_yaml::Value =
         serde_yaml::from_str(&std::fs::read_to_string(repo().join("deploy/prometheus.yml")).unwrap()).unwrap();
     cfg["global"]["scrape_interval"] = "1s".into();
@@ -467,7 +478,8 @@ async fn prometheus_scrapes_live_nodes_and_evaluates_every_dashboard_query() {
         .iter()
         .enumerate()
         .map(|(i, n)| {
-            serde_yaml::from_str(&format!("{{targets: [\"{}\"], labels: {{node: node{i}}}}}", n.api_addr)).unwrap()
+            let at = metrics_addr(n);
+            serde_yaml::from_str(&format!("{{targets: [\"{at}\"], labels: {{node: node{i}}}}}")).unwrap()
         })
         .collect();
     cfg["scrape_configs"][0]["static_configs"] = serde_yaml::Value::Sequence(targets);

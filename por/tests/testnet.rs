@@ -13,6 +13,7 @@ fn por_testnet_starts_a_network_that_answers_requests_and_stops_cleanly() {
     let out = Command::new(env!("CARGO_BIN_EXE_por"))
         .args(["testnet", "--nodes", "3", "--for-secs", "15", "--wasm", wasm])
         .args(["--rpc-port", "3391", "--p2p-port", "4391", "--api-port", "8391", "--echo-port", "9391"])
+        .args(["--metrics-port", "9491"])
         .arg("--dir")
         .arg(dir.path().join("tn"))
         .output()
@@ -20,10 +21,15 @@ fn por_testnet_starts_a_network_that_answers_requests_and_stops_cleanly() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "por testnet failed:\n{stdout}\n{stderr}");
-    // The status table names every node with its API and metrics URLs.
+    // The status table names every node with its API and metrics URLs (the
+    // metrics listener, no token), where the API token is, and a curl line.
     for i in 0..3 {
-        assert!(stdout.contains(&format!("http://127.0.0.1:{}/metrics", 8391 + i)), "{stdout}");
+        assert!(stdout.contains(&format!("http://127.0.0.1:{}/status", 8391 + i)), "{stdout}");
+        assert!(stdout.contains(&format!("http://127.0.0.1:{}/metrics", 9491 + i)), "{stdout}");
     }
+    let tn = dir.path().join("tn").canonicalize().unwrap();
+    let curl = format!("curl -H \"Authorization: Bearer $(cat {}/node0/api-admin.token)\"", tn.display());
+    assert!(stdout.contains(&curl), "{stdout}");
     let last = stdout.lines().rev().find(|l| l.starts_with("demo requests by outcome")).unwrap_or_default();
     let responses: u64 = last
         .split("\"response\": ")
@@ -39,15 +45,15 @@ fn por_testnet_starts_a_network_that_answers_requests_and_stops_cleanly() {
     for i in 0..3 {
         assert!(std::net::TcpListener::bind(("127.0.0.1", 8391 + i)).is_ok(), "node {i}'s API port is still taken");
     }
-    // Each node was initialised with a config and a 0600 key.
+    // Each node was initialised with a config, a 0600 key and 0600 API tokens.
     for i in 0..3 {
         let data = dir.path().join(format!("tn/node{i}"));
         assert!(data.join("por.toml").exists());
         #[cfg(unix)]
-        {
+        for file in ["node.key", "api-admin.token", "api-readonly.token"] {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(data.join("node.key")).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
+            let mode = std::fs::metadata(data.join(file)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "node {i}'s {file}");
         }
     }
 }

@@ -61,14 +61,29 @@ pub fn random_file_blocking(dir: &Path, name: &str, len: usize, seed: u64) -> (P
     (p, data)
 }
 
-/// Starts the files subsystem on node `i` with a store in `dir`.
+/// Starts the files subsystem on node `i` with its data directory `dir`,
+/// sharing from and downloading to `dir`'s parent (the test's temp dir).
 pub async fn files_on(net: &Net, i: usize, dir: &Path, routes: FixedRoutes, corrupt: bool) -> Files {
+    files_with(net, i, dir, routes, |cfg| cfg.test_fault_corrupt_blocks = corrupt).await
+}
+
+/// [`files_on`] with the config changed by `tune`.
+pub async fn files_with(
+    net: &Net,
+    i: usize,
+    dir: &Path,
+    routes: FixedRoutes,
+    tune: impl FnOnce(&mut FilesConfig),
+) -> Files {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
         .try_init();
     let mut cfg = FilesConfig::new(dir);
-    cfg.test_fault_corrupt_blocks = corrupt;
+    let parent = dir.parent().expect("a data directory inside the test's temp dir").to_path_buf();
+    cfg.share_dirs = vec![parent.clone()];
+    cfg.download_dir = Some(parent);
+    tune(&mut cfg);
     Files::start(cfg, net.nodes[i].handle.clone(), Arc::new(routes)).await.unwrap()
 }
 

@@ -70,9 +70,16 @@ struct RawKeyFile {
 }
 
 /// Reads a NEAR key file (`{"account_id","public_key","private_key"}`; near-cli's
-/// `secret_key` is accepted too) and checks the two keys match.
+/// `secret_key` is accepted too) and checks the two keys match. A file its
+/// group or others may read or write is refused (see [`crate::keys::loose_mode`]).
 pub fn read_key_file(path: &Path) -> Result<(AccountId, SecretKey), DeployError> {
     let bad = |why: String| DeployError::KeyFile { path: path.to_path_buf(), why };
+    if let Some(mode) = crate::keys::loose_mode(path).map_err(|e| bad(e.to_string()))? {
+        return Err(bad(format!(
+            "it holds a private key but is open to its group or others (mode {mode:o}); run `chmod 600 {}`",
+            path.display()
+        )));
+    }
     let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
     let k: RawKeyFile = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
     if k.private_key.public_key() != k.public_key {
@@ -130,5 +137,30 @@ impl ContractConfig {
             channel_storage_fee: NEAR / 100,
             claim_storage_fee: NEAR / 500,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn a_key_file_open_to_group_or_others_is_refused_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("account.json");
+        let sk = SecretKey::from_seed(near_crypto::KeyType::ED25519, "alice");
+        let kf = serde_json::json!({ "account_id": "alice.devnet", "public_key": sk.public_key(), "private_key": sk });
+        std::fs::write(&path, kf.to_string()).unwrap();
+        for mode in [0o644, 0o640, 0o604, 0o660] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = read_key_file(&path).unwrap_err().to_string();
+            assert!(e.contains(&format!("chmod 600 {}", path.display())), "{mode:o}: {e}");
+            assert!(e.contains(&format!("{mode:o}")), "{e}");
+        }
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let (account, key) = read_key_file(&path).unwrap();
+        assert_eq!((account.as_str(), key), ("alice.devnet", sk));
     }
 }

@@ -56,6 +56,22 @@ impl Net {
         }
     }
 
+    /// Node `i` dies at once (its event loop is aborted: nothing is flushed,
+    /// as under `kill -9`), stays down for `down`, and starts again from its
+    /// data directory on the same address.
+    pub async fn crash_and_restart(&mut self, i: usize, down: Duration) {
+        let old = &self.nodes[i];
+        old.task.abort();
+        let listen = old.listen_addrs.clone();
+        let seed = [i as u8 + 1; 32];
+        tokio::time::sleep(down).await;
+        let mut cfg = NodeConfig::new(self._dirs[i].path());
+        cfg.protocol.limits.trust_route_terms = true;
+        cfg.listen = listen;
+        let mut registry = prometheus_client::registry::Registry::default();
+        self.nodes[i] = start(cfg, seed, &mut registry).await.unwrap();
+    }
+
     /// A route from node `path[0]` through `path[1..]` over `channels`.
     pub fn route(&self, path: &[usize], channels: &[u64], params: EdgeParams, service_ms: u64) -> Route {
         Route {
@@ -142,14 +158,36 @@ pub fn parse_http(out: &[u8]) -> Answer {
     Answer { status, head, body }
 }
 
-/// A JSON request from loopback as the `por` CLI sends it.
+/// The tokens of every API [`serve_http`] serves (fixed: tests only).
+pub fn tokens() -> por_node::api::auth::ApiTokens {
+    por_node::api::auth::ApiTokens::from_bytes([0xad; 32], [0x5e; 32])
+}
+
+/// An `Authorization` header line (CRLF-terminated) with the admin token.
+pub fn admin_auth() -> String {
+    format!("Authorization: {}\r\n", tokens().admin.bearer())
+}
+
+/// An `Authorization` header line (CRLF-terminated) with the read-only token.
+pub fn readonly_auth() -> String {
+    format!("Authorization: {}\r\n", tokens().readonly.bearer())
+}
+
+/// A JSON request from loopback as the `por` CLI sends it, with the admin token.
 pub async fn json_http(addr: std::net::SocketAddr, method: &str, path: &str, body: &str) -> Answer {
-    let head = format!("Host: {addr}\r\nContent-Type: application/json\r\n");
+    let head = format!("Host: {addr}\r\nContent-Type: application/json\r\n{}", admin_auth());
     raw_http(addr, &format!("{method} {path} HTTP/1.1"), &head, body.as_bytes()).await
 }
 
-/// Serves `app` on a loopback port.
+/// Serves `app` on a loopback port behind the API's guard with [`tokens`],
+/// as `por node run` serves its routers with the node's.
 pub async fn serve_http(app: axum::Router) -> std::net::SocketAddr {
+    let guard = por_node::api::GuardConfig::default().with_tokens(tokens());
+    serve_raw(por_node::api::guard(app, guard)).await
+}
+
+/// Serves `app` on a loopback port as it is (its own guard decides).
+pub async fn serve_raw(app: axum::Router) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
