@@ -49,16 +49,21 @@ const MAX_GATED: usize = 65_536;
 pub struct Batch {
     vouchers: HashMap<(ChannelId, bool), SignedVoucher>,
     requests: HashMap<RequestId, Option<Entry>>,
+    credits: HashMap<ChannelId, (u128, u128)>,
 }
 
 impl Batch {
     fn is_empty(&self) -> bool {
-        self.vouchers.is_empty() && self.requests.is_empty()
+        self.vouchers.is_empty() && self.requests.is_empty() && self.credits.is_empty()
     }
 
     /// Writes the batch to `store` in one transaction.
     fn commit_to(&self, store: &Store) -> Result<(), StoreError> {
-        store.commit(self.vouchers.iter().map(|((_, received), v)| (v, *received)), self.requests.iter())
+        store.commit(
+            self.vouchers.iter().map(|((_, received), v)| (v, *received)),
+            self.requests.iter(),
+            self.credits.iter().map(|(c, v)| (*c, *v)),
+        )
     }
 }
 
@@ -149,6 +154,11 @@ impl Committer {
         self.pending.requests.insert(id, entry);
     }
 
+    /// Queues a channel's credit (the peer's, ours) for the next commit.
+    pub fn write_credit(&mut self, channel: ChannelId, credit: (u128, u128)) {
+        self.pending.credits.insert(channel, credit);
+    }
+
     /// The commit that makes everything written so far durable.
     fn covering(&self) -> u64 {
         if !self.pending.is_empty() { self.next_seq } else { self.in_flight.unwrap_or(self.durable) }
@@ -229,6 +239,9 @@ impl Committer {
                 // A request written since is newer than the failed write.
                 for (id, entry) in c.batch.requests {
                     self.pending.requests.entry(id).or_insert(entry);
+                }
+                for (channel, credit) in c.batch.credits {
+                    self.pending.credits.entry(channel).or_insert(credit);
                 }
             }
         }

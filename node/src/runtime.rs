@@ -275,9 +275,7 @@ impl EventLoop {
                 _ = maintenance.tick() => self.on_maintenance(),
                 ev = self.swarm.select_next_some() => self.on_swarm(ev),
             }
-            for (id, entry) in self.engine.take_changed_requests() {
-                self.commit.write_request(id, entry);
-            }
+            self.changes_to_commit();
             self.commit.kick();
             if self.gauges_stale {
                 self.update_gauges();
@@ -409,6 +407,9 @@ impl EventLoop {
             self.engine
                 .restore_channel(setup, st.sent, st.received, now, &mut out)
                 .map_err(|e| StartError::Restore(id, e.to_string()))?;
+            if let Some((credit, credit_out)) = st.credit {
+                self.engine.restore_credit(id, credit, credit_out);
+            }
         }
         // The requests in flight before the restart: the node answers,
         // re-asks and pays late fees for them as if it had never stopped.
@@ -611,12 +612,20 @@ impl EventLoop {
     }
 
     /// Carries out a batch of effects (see the module docs for the order).
-    fn apply(&mut self, out: Vec<Effect>) {
-        // The requests the engine changed go into the commit before any ack
-        // of this batch is gated: an ack waits for its request's entry.
+    /// The requests and credits the engine changed go into the next commit.
+    fn changes_to_commit(&mut self) {
         for (id, entry) in self.engine.take_changed_requests() {
             self.commit.write_request(id, entry);
         }
+        for (channel, credit, credit_out) in self.engine.take_changed_credits() {
+            self.commit.write_credit(channel, (credit, credit_out));
+        }
+    }
+
+    fn apply(&mut self, out: Vec<Effect>) {
+        // The requests and credits the engine changed go into the commit
+        // before any ack of this batch is gated: an ack waits for them.
+        self.changes_to_commit();
         for e in out {
             match e {
                 Effect::Persist { channel, voucher, received } => {

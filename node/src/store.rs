@@ -27,6 +27,10 @@ const RECEIVED: TableDefinition<u64, &[u8]> = TableDefinition::new("vouchers_rec
 const SENT: TableDefinition<u64, &[u8]> = TableDefinition::new("vouchers_sent");
 const CHANNELS: TableDefinition<u64, &[u8]> = TableDefinition::new("channels");
 const REQUESTS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("requests");
+/// Per channel, the credit from refused requests (DESIGN §2.10): what the
+/// peer paid that no request used yet, then what we paid it the same way,
+/// each 16 bytes little-endian.
+const CREDITS: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("credits");
 
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +75,8 @@ pub struct StoredChannel {
     pub setup: Option<ChannelSetup>,
     /// The best voucher received from the peer.
     pub received: Option<SignedVoucher>,
+    /// Its credit from refused requests: (the peer's, ours), if any.
+    pub credit: Option<(u128, u128)>,
     /// The last voucher this node signed.
     pub sent: Option<SignedVoucher>,
 }
@@ -90,6 +96,7 @@ impl Store {
             tx.open_table(t).map_err(|e| io("create table")(&e))?;
         }
         tx.open_table(REQUESTS).map_err(|e| io("create table")(&e))?;
+        tx.open_table(CREDITS).map_err(|e| io("create table")(&e))?;
         tx.commit().map_err(|e| io("commit")(&e))?;
         Ok(Store { db })
     }
@@ -97,7 +104,7 @@ impl Store {
     /// Makes vouchers durable in one transaction. `received` tells whether we
     /// are the payee. Lower amounts than those stored are ignored.
     pub fn persist<'a>(&self, vouchers: impl IntoIterator<Item = (&'a SignedVoucher, bool)>) -> Result<(), StoreError> {
-        self.commit(vouchers, std::iter::empty())
+        self.commit(vouchers, std::iter::empty(), std::iter::empty())
     }
 
     /// Writes vouchers (as [`Store::persist`]) and request entries (`None`:
@@ -106,8 +113,18 @@ impl Store {
         &self,
         vouchers: impl IntoIterator<Item = (&'a SignedVoucher, bool)>,
         requests: impl IntoIterator<Item = (&'a RequestId, &'a Option<Entry>)>,
+        credits: impl IntoIterator<Item = (ChannelId, (u128, u128))>,
     ) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(|e| io("begin")(&e))?;
+        {
+            let mut table = tx.open_table(CREDITS).map_err(|e| io("open table")(&e))?;
+            for (channel, (theirs, ours)) in credits {
+                let mut b = [0u8; 32];
+                b[..16].copy_from_slice(&theirs.to_le_bytes());
+                b[16..].copy_from_slice(&ours.to_le_bytes());
+                table.insert(channel.0, &b).map_err(|e| io("write")(&e))?;
+            }
+        }
         {
             let mut table = tx.open_table(REQUESTS).map_err(|e| io("open table")(&e))?;
             for (id, entry) in requests {
@@ -169,7 +186,7 @@ impl Store {
     pub fn load(&self) -> Result<std::collections::BTreeMap<ChannelId, StoredChannel>, StoreError> {
         let mut out = std::collections::BTreeMap::<ChannelId, StoredChannel>::new();
         let tx = self.db.begin_read().map_err(|e| io("begin read")(&e))?;
-        let blank = || StoredChannel { setup: None, received: None, sent: None };
+        let blank = || StoredChannel { setup: None, received: None, sent: None, credit: None };
         for (def, name) in [(CHANNELS, "channels"), (RECEIVED, "vouchers_received"), (SENT, "vouchers_sent")] {
             let table = tx.open_table(def).map_err(|e| io("open table")(&e))?;
             for row in table.iter().map_err(|e| io("read")(&e))? {
@@ -182,6 +199,13 @@ impl Store {
                     _ => slot.sent = Some(decode(v.value(), name, key)?),
                 }
             }
+        }
+        let table = tx.open_table(CREDITS).map_err(|e| io("open table")(&e))?;
+        for row in table.iter().map_err(|e| io("read")(&e))? {
+            let (k, v) = row.map_err(|e| io("read")(&e))?;
+            let b = v.value();
+            let half = |r: std::ops::Range<usize>| u128::from_le_bytes(b[r].try_into().expect("16 bytes"));
+            out.entry(ChannelId(k.value())).or_insert_with(blank).credit = Some((half(0..16), half(16..32)));
         }
         Ok(out)
     }
@@ -277,11 +301,17 @@ mod tests {
         {
             let st = Store::open(&path).unwrap();
             let v = voucher(&s, 1, 10);
-            st.commit([(&v, true)], [(&a.id, &Some(a.clone())), (&b.id, &Some(b.clone()))]).unwrap();
-            st.commit([], [(&a.id, &None)]).unwrap();
+            st.commit(
+                [(&v, true)],
+                [(&a.id, &Some(a.clone())), (&b.id, &Some(b.clone()))],
+                [(ChannelId(1), (7, u128::MAX))],
+            )
+            .unwrap();
+            st.commit([], [(&a.id, &None)], []).unwrap();
         }
         let st = Store::open(&path).unwrap();
         assert_eq!(st.load_requests().unwrap(), vec![b], "the ended request is gone, the other is whole");
         assert_eq!(st.load().unwrap()[&ChannelId(1)].received.as_ref().unwrap().voucher.cumulative, 10);
+        assert_eq!(st.load().unwrap()[&ChannelId(1)].credit, Some((7, u128::MAX)), "the channel's credit too");
     }
 }

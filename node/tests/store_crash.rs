@@ -47,7 +47,7 @@ fn child_writer() {
         let v =
             Voucher { contract: "por.test".into(), channel: ChannelId(1), payer: s.public(), cumulative: i }.sign(&s);
         let (new, old) = (request(i), request(i - 1));
-        store.commit([(&v, true)], [(&new.id, &Some(new.clone())), (&old.id, &None)]).unwrap();
+        store.commit([(&v, true)], [(&new.id, &Some(new.clone())), (&old.id, &None)], []).unwrap();
         println!("acked {i}");
     }
 }

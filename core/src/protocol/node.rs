@@ -109,6 +109,10 @@ pub struct NodeEngine<S, V> {
     terms: Option<Arc<dyn TermsView>>,
     /// The node is stopping ([`NodeEngine::drain`]).
     draining: bool,
+    /// Channels whose credit changed since the driver last took them
+    /// ([`NodeEngine::take_changed_credits`]); kept only by a node with a
+    /// store.
+    credits_changed: std::collections::BTreeSet<ChannelId>,
 }
 
 impl<S: Signer, V: Verifier> NodeEngine<S, V> {
@@ -130,6 +134,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             watch: NoticeWatch::default(),
             terms: None,
             draining: false,
+            credits_changed: Default::default(),
         }
     }
 
@@ -262,6 +267,9 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             _ => (ch.ledger.pay(due - from_credit, &self.signer)?, true),
         };
         ch.credit_out -= from_credit;
+        if from_credit > 0 {
+            self.credits_changed.insert(channel);
+        }
         ch.out_held = ch.out_held.plus(out_hold);
         let deadline = now.saturating_add(q.budgets_ms[0]);
         let down = DownLeg {
@@ -401,6 +409,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
         if ch.ledger.commit(voucher).is_ok() {
             ch.credit = ch.credit.saturating_add(delta);
+            self.credits_changed.insert(channel);
         }
     }
 
@@ -496,7 +505,10 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         };
         let ch = self.channels.get_mut(&channel).expect("checked above");
         let ack = Ack::create(id, voucher, &self.signer);
-        ch.credit = available - q.due;
+        if ch.credit != available - q.due {
+            ch.credit = available - q.due;
+            self.credits_changed.insert(channel);
+        }
         ch.held = held;
         if fresh.is_some() {
             if self.config.emit_persists {

@@ -29,6 +29,9 @@ pub struct ChainNode {
     pub c: PorContract<Arc<NearRpcChain>>,
     pub agent: tokio::task::JoinHandle<()>,
     pub dir: tempfile::TempDir,
+    /// What it was started with (a restart uses it again).
+    pub config: NodeConfig,
+    pub seed: [u8; 32],
 }
 
 pub struct ChainNet {
@@ -95,14 +98,49 @@ impl ChainNet {
                 nc.bootstrap = vec![(first.node.peer_id, first.node.listen_addrs[0].clone())];
             }
             let mut registry = prometheus_client::registry::Registry::default();
-            let node = start(nc, [i as u8 + 1; 32], &mut registry).await.unwrap();
+            let seed = [i as u8 + 1; 32];
+            let node = start(nc.clone(), seed, &mut registry).await.unwrap();
             c.register_node(node.key, service_ms, STAKE + FEE).await.unwrap();
-            let cfg =
-                AgentConfig { poll: Duration::from_millis(150), accept_deposit: Some(DEPOSIT), partition_calls: 50 };
-            let agent = agent::spawn(c.clone(), kf.account_id.clone(), node.handle.clone(), cfg).await.unwrap();
-            nodes.push(ChainNode { node, account: kf.account_id, c, agent, dir: data });
+            let agent =
+                agent::spawn(c.clone(), kf.account_id.clone(), node.handle.clone(), agent_config()).await.unwrap();
+            nc.listen = node.listen_addrs.clone();
+            nodes.push(ChainNode { node, account: kf.account_id, c, agent, dir: data, config: nc, seed });
         }
         ChainNet { srv, nodes, view, _dir: dir }
+    }
+
+    /// Node `i` dies at once, as under `kill -9` (its event loop and chain
+    /// agent are aborted: nothing is flushed, its connections drop), stays
+    /// down for `down`, and starts again from its data directory on the
+    /// same address, with a new chain agent.
+    pub async fn crash_and_restart(&mut self, i: usize, down: Duration) {
+        let n = &mut self.nodes[i];
+        n.agent.abort();
+        n.node.task.abort();
+        tokio::time::sleep(down).await;
+        self.start_again(i).await;
+    }
+
+    /// Node `i` stops as `por node run` does on SIGTERM (drains for up to
+    /// `drain`, then stops and flushes its store), and starts again at once
+    /// from its data directory. Returns the requests it still had in flight
+    /// when the drain ended.
+    pub async fn drain_and_restart(&mut self, i: usize, drain: Duration) -> usize {
+        let n = &mut self.nodes[i];
+        let left = n.node.handle.drain(drain).await.unwrap();
+        n.node.handle.shutdown().await;
+        let _ = (&mut n.node.task).await;
+        n.agent.abort();
+        self.start_again(i).await;
+        left
+    }
+
+    async fn start_again(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        let mut registry = prometheus_client::registry::Registry::default();
+        let node = start(n.config.clone(), n.seed, &mut registry).await.unwrap();
+        n.agent = agent::spawn(n.c.clone(), n.account.clone(), node.handle.clone(), agent_config()).await.unwrap();
+        n.node = node;
     }
 
     /// The contract owner's signing client (for config changes).
@@ -165,6 +203,11 @@ impl ChainNet {
         let svc = std::sync::Arc::new(|r: ServiceRequest| async move { Reply::ok(r.body) });
         self.nodes[i].node.handle.serve("echo", svc).await.unwrap();
     }
+}
+
+/// Every node's chain agent settings.
+fn agent_config() -> AgentConfig {
+    AgentConfig { poll: Duration::from_millis(150), accept_deposit: Some(DEPOSIT), partition_calls: 50 }
 }
 
 /// Polls `check` every 50 ms until it holds, or panics naming `what`.

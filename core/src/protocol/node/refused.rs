@@ -48,6 +48,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let pays = d.pays;
         if let Some(ch) = self.channels.get_mut(&channel) {
             ch.credit_out = ch.credit_out.saturating_add(pays);
+            self.credits_changed.insert(channel);
         }
         self.try_finish(id, now);
         true

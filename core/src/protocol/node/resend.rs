@@ -267,7 +267,14 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     pub(super) fn resend_request(&mut self, id: RequestId, now: u64, out: &mut Vec<Effect>) {
         let limit = self.config.resend.max_resends;
         let Some(d) = self.requests.get_mut(&id).and_then(|e| e.down.as_mut()) else { return };
-        if !d.open() || d.resends >= limit || self.channels.get(&d.channel).is_none_or(|c| c.closed) {
+        let Some(ch) = self.channels.get(&d.channel).filter(|c| !c.closed) else { return };
+        if !d.open() || d.resends >= limit {
+            return;
+        }
+        // A peer that missed its syncs is down (restarting): a copy now
+        // would be lost and use up the budget. The sync tick after it is
+        // heard again sends it (DESIGN §2.11).
+        if now.saturating_sub(ch.last_heard_ms) > ch.silence_ms() {
             return;
         }
         let Some(p) = d.request.as_ref() else { return };

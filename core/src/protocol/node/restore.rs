@@ -24,7 +24,7 @@ use crate::ledger::LedgerError;
 use crate::protocol::channel::ChannelSetup;
 use crate::protocol::effect::{Effect, Timer};
 use crate::protocol::inflight::Entry;
-use crate::voucher::SignedVoucher;
+use crate::voucher::{Amount, ChannelId, SignedVoucher};
 
 use super::NodeEngine;
 
@@ -50,6 +50,28 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         // them), as for a peer that comes back.
         st.silence = (0, now);
         st.ledger.restore(sent, received)
+    }
+
+    /// The channels whose credit changed since the last call, with their
+    /// credit now: what the peer paid that no request used yet, and what we
+    /// paid it the same way (refused requests, DESIGN §2.10). Empty unless
+    /// the engine persists. The driver writes them with the vouchers.
+    pub fn take_changed_credits(&mut self) -> Vec<(ChannelId, Amount, Amount)> {
+        if !self.config.emit_persists {
+            self.credits_changed.clear();
+            return Vec::new();
+        }
+        let changed = std::mem::take(&mut self.credits_changed);
+        changed.into_iter().filter_map(|c| self.channels.get(&c).map(|ch| (c, ch.credit, ch.credit_out))).collect()
+    }
+
+    /// Gives a restored channel back the credit it had
+    /// ([`NodeEngine::take_changed_credits`]).
+    pub fn restore_credit(&mut self, channel: ChannelId, credit: Amount, credit_out: Amount) {
+        if let Some(ch) = self.channels.get_mut(&channel) {
+            ch.credit = credit;
+            ch.credit_out = credit_out;
+        }
     }
 
     /// The requests added, changed or ended since the last call, each with

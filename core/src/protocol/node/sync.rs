@@ -394,6 +394,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let cumulative = ch.ledger.received();
         let available = ch.credit.saturating_add(delta);
         let credited = claimed <= available;
+        let credit_before = ch.credit;
         if !credited {
             refuse(out, channel, "sync", Refusal::SyncShort);
             credits.clear();
@@ -403,6 +404,9 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             if claimed > 0 {
                 out.push(Effect::Event(EngineEvent::LateFeesReceived { channel, amount: claimed }));
             }
+        }
+        if ch.credit != credit_before {
+            self.credits_changed.insert(channel);
         }
         out.push(Effect::Send {
             channel,
