@@ -15,6 +15,7 @@
 //! | `GET /status` | key, peer id, addresses, peers, requests in flight |
 //! | `GET /channels` | channels with what this node can spend and has received |
 //! | `POST /channels` | propose a channel on chain (`{"peer": account, "deposit", "latency_ms", "base_fee", "byte_fee"}`) |
+//! | `GET /channels/backup` | a backup of the channels (setups, best vouchers, credit) as the store holds them; admin token |
 //! | `POST /channels/{id}/confirm` | confirm a proposal made to this node (`{"deposit"}`) |
 //! | `POST /channels/{id}/close` | propose a cooperative close with the best voucher held |
 //! | `POST /channels/{id}/sever` | cut the channel now (adversarial close) |
@@ -99,6 +100,7 @@ pub fn router_with_chain(node: NodeHandle, registry: Arc<Registry>, chain: Optio
     let routes = Router::new()
         .route("/status", get(status))
         .route("/channels", get(channels).post(open_channel))
+        .route("/channels/backup", get(channel_backup))
         .route("/channels/{id}/confirm", post(confirm_channel))
         .route("/channels/{id}/close", post(close_channel))
         .route("/channels/{id}/sever", post(sever_channel))
@@ -148,6 +150,13 @@ async fn status(State(api): State<Api>) -> Result<impl IntoResponse, ApiError> {
         "channels": s.channels.len(),
         "in_flight": s.in_flight,
     })))
+}
+
+/// The channels as the store holds them, for `por channel export`.
+async fn channel_backup(State(api): State<Api>) -> Result<impl IntoResponse, ApiError> {
+    let b = api.node.channel_backup().await.map_err(|_| stopped())?;
+    let b = b.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store_error", e))?;
+    Ok(axum::Json(b))
 }
 
 async fn channels(State(api): State<Api>) -> Result<impl IntoResponse, ApiError> {

@@ -32,6 +32,11 @@ use por_core::{ChannelId, RequestId, SignedVoucher};
 use tokio::sync::mpsc;
 use tracing::error;
 
+use std::path::PathBuf;
+
+use por_core::NodeKey;
+
+use crate::backup::{BackupError, ChannelBackup};
 use crate::store::{Store, StoreError};
 
 /// How long the commit thread waits before reporting a failed commit, so a
@@ -91,8 +96,33 @@ pub struct Committer {
 impl Committer {
     /// Starts the commit thread for `store`.
     pub fn new(store: Arc<Store>) -> Committer {
+        Self::with_backup(store, None)
+    }
+
+    /// The same, and when `backup` names a file (and the node's key), the
+    /// commit thread rewrites it with a channel backup after every commit
+    /// that changed a voucher or a credit, and once at start. A backup that
+    /// cannot be written is logged and tried again at the next commit; it
+    /// never holds up the vouchers.
+    pub fn with_backup(store: Arc<Store>, backup: Option<(PathBuf, NodeKey)>) -> Committer {
         let thread_store = store.clone();
-        Self::with_commit(store, move |batch| batch.commit_to(&thread_store))
+        let write_backup = move |store: &Store| {
+            if let Some((path, node)) = &backup {
+                let written =
+                    ChannelBackup::from_store(store, *node).map_err(BackupError::from).and_then(|b| b.write(path));
+                if let Err(e) = written {
+                    error!("cannot write the channel backup: {e}");
+                }
+            }
+        };
+        write_backup(&store);
+        Self::with_commit(store, move |batch| {
+            batch.commit_to(&thread_store)?;
+            if !batch.vouchers.is_empty() || !batch.credits.is_empty() {
+                write_backup(&thread_store);
+            }
+            Ok(())
+        })
     }
 
     /// The same with the commit done by `commit` (tests inject disk faults).

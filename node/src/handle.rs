@@ -165,6 +165,12 @@ pub enum Command {
         /// Requests in flight when the drain began.
         reply: oneshot::Sender<usize>,
     },
+    /// A backup of the channels as the store holds them
+    /// ([`crate::backup::ChannelBackup`]).
+    Backup {
+        /// The backup, or why the store could not be read.
+        reply: oneshot::Sender<Result<crate::backup::ChannelBackup, String>>,
+    },
     /// Stop the event loop.
     Shutdown,
 }
@@ -355,6 +361,12 @@ impl NodeHandle {
             left = self.status().await?.in_flight;
         }
         Ok(left)
+    }
+
+    /// A backup of the node's channels as its store holds them (what is
+    /// durable, not what is still being committed).
+    pub async fn channel_backup(&self) -> Result<Result<crate::backup::ChannelBackup, String>, Stopped> {
+        self.ask(|reply| Command::Backup { reply }).await
     }
 
     /// Stops the event loop (after flushing the store).

@@ -30,6 +30,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod backup;
 pub mod chain;
 pub mod client;
 pub mod committer;

@@ -82,6 +82,10 @@ pub struct NodeConfig {
     /// How long a service handler may take before the node answers 504.
     /// Default 30 s.
     pub service_timeout: Duration,
+    /// A file the node rewrites with a backup of its channels after every
+    /// commit that changed a voucher or a credit
+    /// ([`crate::backup::ChannelBackup`]). Default none.
+    pub channel_backup: Option<PathBuf>,
 }
 
 impl NodeConfig {
@@ -94,6 +98,7 @@ impl NodeConfig {
             net: NetConfig::default(),
             protocol: ProtocolConfig::default(),
             service_timeout: Duration::from_secs(30),
+            channel_backup: None,
         }
     }
 }
@@ -176,7 +181,7 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
     let ev = EventLoop {
         swarm,
         engine: NodeEngine::new(protocol, signer.clone(), Ed25519Verifier),
-        commit: Committer::new(store),
+        commit: Committer::with_backup(store, config.channel_backup.clone().map(|p| (p, key))),
         commands,
         timers: BinaryHeap::new(),
         start: Instant::now(),
@@ -366,6 +371,10 @@ impl EventLoop {
                 self.engine.drain(now, &mut out);
                 self.apply(out);
                 let _ = reply.send(self.engine.in_flight());
+            }
+            Command::Backup { reply } => {
+                let b = crate::backup::ChannelBackup::from_store(self.commit.store(), self.engine.key());
+                let _ = reply.send(b.map_err(|e| e.to_string()));
             }
             Command::Shutdown => {}
         }

@@ -56,3 +56,37 @@ async fn a_relay_killed_mid_request_answers_it_after_a_restart() {
     .await
     .expect("the relay finished the request");
 }
+
+/// A node with `channel_backup` rewrites the file after the commits of a
+/// paid request: the backup holds the voucher it was just paid with.
+#[tokio::test]
+async fn the_channel_backup_follows_the_commits() {
+    let files = tempfile::tempdir().unwrap();
+    let path = |i: usize| files.path().join(format!("node{i}.backup"));
+    let net = common::spawn_network_with(2, |i, cfg| cfg.channel_backup = Some(path(i))).await;
+    net.link(0, 1, 1, 20).await;
+    net.serve_echo(1).await;
+    let route = net.route(&[0, 1], &[1], EdgeParams { latency_ms: 20, base_fee: 1_000, byte_fee: 2 }, 10);
+    let (_, mut rx) = net.nodes[0].handle.request(route, "echo", b"backed up".to_vec(), 64).await.unwrap();
+    let seen = outcome(&mut rx, Duration::from_secs(10)).await;
+    assert!(matches!(seen.last(), Some(Delivery::Response { .. })), "{seen:?}");
+    let received = net.nodes[1].handle.status().await.unwrap().channels[0].3;
+    assert!(received > 0);
+    let got = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Ok(b) = por_node::backup::ChannelBackup::read(&path(1))
+                && b.channels
+                    .first()
+                    .and_then(|c| c.received.as_ref())
+                    .is_some_and(|v| v.voucher.cumulative == received)
+            {
+                return b;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the backup holds the voucher the server was paid with");
+    assert_eq!(got.node, net.nodes[1].key);
+    assert_eq!(got.channels.len(), 1);
+}

@@ -12,6 +12,7 @@ use crate::testnet::{self, TestnetOptions};
 use anyhow::{Context, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 use near_primitives::types::AccountId;
+use por_node::backup::ChannelBackup;
 use por_node::chain::{ContractConfig, DeployOptions, deploy};
 use serde_json::{Value, json};
 
@@ -131,6 +132,19 @@ struct ApiArgs {
 enum ChannelCmd {
     /// The node's channels.
     List,
+    /// Write a backup of the running node's channels (setups, best vouchers,
+    /// credit) to FILE, mode 0600.
+    Export {
+        /// The backup file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Bring a channel backup into the empty store of a stopped node (its
+    /// data directory from --config, with its node.key in place).
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+    },
     /// Propose a channel to PEER (an account); the peer confirms it.
     Open {
         /// The peer's NEAR account.
@@ -272,6 +286,33 @@ fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
 }
 
+/// `por channel restore`: checks the backup against the data directory's
+/// node key and the config's contract, then writes it into the node's
+/// store, which must hold no channel (and must not be open: a running node
+/// holds its lock).
+fn restore_channels(config: Option<&std::path::Path>, file: &std::path::Path) -> anyhow::Result<usize> {
+    let config = config.map(PathBuf::from).unwrap_or_else(|| PathBuf::from("./por-data/por.toml"));
+    let text = std::fs::read_to_string(&config).with_context(|| format!("cannot read {}", config.display()))?;
+    let cfg = FileConfig::parse(&text).map_err(|e| anyhow!("{}: {e}", config.display()))?;
+    let data = &cfg.node.data_dir;
+    let key_file = data.join("node.key");
+    if !key_file.exists() {
+        anyhow::bail!(
+            "{} is missing: put the node's key back first (a backup belongs to one node key)",
+            key_file.display()
+        );
+    }
+    let seed = por_node::keys::load_or_create(&key_file, [0; 32])?;
+    let node = por_core::Signer::public(&por_core::NodeSigner::from_seed(seed));
+    let backup = ChannelBackup::read(file)?;
+    backup
+        .check(&node, &cfg.chain.contract, &por_core::Ed25519Verifier)
+        .map_err(|e| anyhow!("{} cannot be restored: {e}", file.display()))?;
+    let store = por_node::store::Store::open(&data.join("channels.redb"))
+        .map_err(|e| anyhow!("{e} (is the node still running? stop it first)"))?;
+    Ok(backup.restore_into(&store)?)
+}
+
 /// Carries out one parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -331,10 +372,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", pretty(&json!({ "status": status, "channels": channels["channels"] })));
         }
         Command::Peers(a) => println!("{}", pretty(&api(&api_base(&a)?, "GET", "/peers", None).await?)),
+        Command::Channel { api: a, cmd: ChannelCmd::Restore { file } } => {
+            let n = restore_channels(a.config.as_deref(), &file)?;
+            println!("{}", pretty(&json!({ "restored": n, "from": file.display().to_string() })));
+        }
         Command::Channel { api: a, cmd } => {
             let base = api_base(&a)?;
             let v = match cmd {
                 ChannelCmd::List => api(&base, "GET", "/channels", None).await?,
+                ChannelCmd::Export { out } => {
+                    let v = api(&base, "GET", "/channels/backup", None).await?;
+                    let b: ChannelBackup =
+                        serde_json::from_value(v).map_err(|e| anyhow!("the node's backup does not parse: {e}"))?;
+                    b.write(&out)?;
+                    json!({ "written": out.display().to_string(), "channels": b.channels.len() })
+                }
+                // (Handled by the arm above: it needs no API.)
+                ChannelCmd::Restore { .. } => bail!("restore works on a stopped node's data directory"),
                 ChannelCmd::Open { peer, deposit, latency_ms, base_fee, byte_fee } => {
                     let body = json!({
                         "peer": peer,

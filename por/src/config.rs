@@ -95,6 +95,11 @@ pub struct NodeSection {
     /// supervisor's kill timeout (Kubernetes' `terminationGracePeriodSeconds`,
     /// 30 by default; systemd's `TimeoutStopSec`, 90). Default 20.
     pub drain_timeout_secs: u64,
+    /// A file the node rewrites with a backup of its channels after every
+    /// commit (setups, best vouchers, credit; see `por channel export` and
+    /// `por channel restore`). Keep it on another disk than the data
+    /// directory. Default none.
+    pub channel_backup: Option<PathBuf>,
 }
 
 impl Default for NodeSection {
@@ -105,6 +110,7 @@ impl Default for NodeSection {
             bootstrap: Vec::new(),
             service_timeout_secs: 30,
             drain_timeout_secs: 20,
+            channel_backup: None,
         }
     }
 }
@@ -270,6 +276,7 @@ impl FileConfig {
         nc.protocol = self.protocol.clone();
         nc.protocol.contract = self.chain.contract.clone();
         nc.service_timeout = Duration::from_secs(self.node.service_timeout_secs);
+        nc.channel_backup = self.node.channel_backup.clone();
         Ok(nc)
     }
 }
