@@ -393,6 +393,13 @@ fn compose_services_configs_ports_and_paths_agree() {
         let (cfg_src, _) = ms.iter().find(|(_, d)| d == "/etc/por/por.toml").expect("config at /etc/por/por.toml");
         let cfg = parse_config(cfg_src, &read(&format!("deploy/{}", cfg_src.trim_start_matches("./"))));
         assert!(svc(&n)["entrypoint"][2].as_str().unwrap().contains("exec por node run --config /etc/por/por.toml"));
+        // Docker waits out the node's drain before it kills it.
+        let grace: u64 = s(&svc(&n)["stop_grace_period"]).trim_end_matches('s').parse().unwrap();
+        assert!(
+            grace > cfg.node.drain_timeout_secs,
+            "{n}: stop_grace_period {grace}s vs a {}s drain",
+            cfg.node.drain_timeout_secs
+        );
         // Data on the node's own volume.
         let (vol, _) = ms.iter().find(|(_, d)| Path::new(d) == cfg.node.data_dir).expect("data_dir is a volume");
         assert_eq!(*vol, n, "node{i} keeps its state on its own volume");
@@ -548,6 +555,13 @@ fn kubernetes_manifests_agree_with_the_config_and_the_image() {
     let accounts: BTreeSet<&str> = cfgs.iter().map(|c| c.chain.account.as_str()).collect();
     assert_eq!(accounts.len() as u64, replicas, "one NEAR account per pod");
     let cfg = &cfgs[0];
+    // Kubernetes waits out the node's drain before it kills the pod.
+    let grace = pod["terminationGracePeriodSeconds"].as_u64().expect("terminationGracePeriodSeconds");
+    assert!(
+        grace > cfg.node.drain_timeout_secs,
+        "a {grace} s grace period vs a {} s drain",
+        cfg.node.drain_timeout_secs
+    );
 
     // The init container renders that template into the config volume.
     let init = &pod["initContainers"][0];

@@ -273,8 +273,10 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
         // A peer that missed its syncs is down (restarting): a copy now
         // would be lost and use up the budget. The sync tick after it is
-        // heard again sends it (DESIGN §2.11).
-        if now.saturating_sub(ch.last_heard_ms) > ch.silence_ms() {
+        // heard again sends it (DESIGN §2.11). (Only where idle channels
+        // sync too: otherwise an idle peer that refused the request is
+        // silent without being down.)
+        if self.config.sync_when_idle && now.saturating_sub(ch.last_heard_ms) > ch.silence_ms() {
             return;
         }
         let Some(p) = d.request.as_ref() else { return };
