@@ -462,7 +462,17 @@ impl Chain {
                     deposit = deposit.checked_add(tr.deposit.as_yoctonear()).ok_or(InvalidTxError::CostOverflow)?;
                     (send(ActionCosts::transfer), exec(ActionCosts::transfer))
                 }
-                Action::AddKey(_) => (both(ActionCosts::add_full_access_key, 1), 0),
+                Action::AddKey(add) => match &add.access_key.permission {
+                    // nearcore: the base fee plus a fee per byte of the
+                    // method names, one more byte per name.
+                    AccessKeyPermission::FunctionCall(p) => {
+                        let n = p.method_names.iter().map(|m| m.len() as u64 + 1).sum::<u64>();
+                        let g = both(ActionCosts::add_function_call_key_base, 1)
+                            + both(ActionCosts::add_function_call_key_byte, n);
+                        (g, 0)
+                    }
+                    _ => (both(ActionCosts::add_full_access_key, 1), 0),
+                },
                 Action::DeleteKey(_) => (both(ActionCosts::delete_key, 1), 0),
                 Action::DeleteAccount(_) => (both(ActionCosts::delete_account, 1), 0),
                 _ => (0, 0),

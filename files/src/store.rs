@@ -452,6 +452,10 @@ impl Store {
             return Err(io("cannot allocate", &data_path)(e));
         }
         drop(room);
+        // The next state file's room too, so that recording verified blocks
+        // never needs new space (see `Partial::persist`).
+        let state_len = encode_state(size, &cvs).len() as u64;
+        let _ = prepare_state(&state_path, state_len);
         let mut buf = vec![0u8; BLOCK_SIZE as usize];
         for (i, slot) in cvs.iter_mut().enumerate() {
             let Some(cv) = slot else { continue };
@@ -474,13 +478,22 @@ impl Store {
             .map_err(io("cannot hash", &p.data_path))?;
         if id != p.id {
             let _ = fs::remove_file(&p.state_path);
+            let _ = fs::remove_file(p.state_path.with_extension("state.tmp"));
             let _ = fs::remove_file(&p.data_path);
             return Err(StoreError::Corrupt(p.id));
         }
         let tmp = self.tmp_path("fetched");
         fs::rename(&p.data_path, &tmp).map_err(io("cannot move", &p.data_path))?;
-        self.commit(&id, &tmp, &ob, name)?;
+        if let Err(e) = self.commit(&id, &tmp, &ob, name) {
+            // A full disk (the outboard did not fit): the data goes back
+            // where it was, so the download resumes whole once there is
+            // room instead of paying for every block again. A rename on one
+            // filesystem needs no space.
+            let _ = fs::rename(&tmp, &p.data_path);
+            return Err(e);
+        }
         let _ = fs::remove_file(&p.state_path);
+        let _ = fs::remove_file(p.state_path.with_extension("state.tmp"));
         Ok(())
     }
 }
@@ -543,13 +556,33 @@ impl Partial {
             return Ok(0);
         }
         self.data.sync_data().map_err(io("cannot sync", &self.data_path))?;
+        // Written in place into the next state file allocated beforehand,
+        // so a disk filled by someone else meanwhile does not stop it (the
+        // blocks it records were paid for); the rename frees the old state's
+        // room, which the next one takes at once.
         let tmp = self.state_path.with_extension("state.tmp");
-        let mut f = File::create(&tmp).map_err(io("cannot create", &tmp))?;
-        f.write_all(&encode_state(self.size, &self.cvs)).map_err(io("cannot write", &tmp))?;
+        let bytes = encode_state(self.size, &self.cvs);
+        let f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&tmp)
+            .map_err(io("cannot create", &tmp))?;
+        f.write_all_at(&bytes, 0).map_err(io("cannot write", &tmp))?;
+        f.set_len(bytes.len() as u64).map_err(io("cannot write", &tmp))?;
         f.sync_all().map_err(io("cannot sync", &tmp))?;
         fs::rename(&tmp, &self.state_path).map_err(io("cannot rename onto", &self.state_path))?;
+        let _ = prepare_state(&self.state_path, bytes.len() as u64);
         Ok(std::mem::take(&mut self.unpersisted))
     }
+}
+
+/// Allocates the next state file of the download whose state is at
+/// `state_path` (`.state.tmp`, `len` bytes), if the disk has room.
+fn prepare_state(state_path: &Path, len: u64) -> std::io::Result<()> {
+    let tmp = state_path.with_extension("state.tmp");
+    let f = OpenOptions::new().write(true).create(true).truncate(false).open(&tmp)?;
+    allocate(&f, len)
 }
 
 /// State file: magic, size, one CV per block (zeros: not verified), and a

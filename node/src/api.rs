@@ -409,7 +409,12 @@ fn need_chain(api: &Api) -> Result<&ChainCtl, ApiError> {
 }
 
 fn chain_failed(e: crate::chain::ChainError) -> ApiError {
-    ApiError::new(StatusCode::BAD_GATEWAY, "chain_error", format!("chain: {e}"))
+    // Nothing was sent: the node holds only a function-call key.
+    let code = match e {
+        crate::chain::ChainError::NeedsFullAccessKey { .. } => "needs_full_access_key",
+        _ => "chain_error",
+    };
+    ApiError::new(StatusCode::BAD_GATEWAY, code, format!("chain: {e}"))
 }
 
 async fn peers(State(api): State<Api>) -> Result<impl IntoResponse, ApiError> {

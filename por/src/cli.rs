@@ -101,6 +101,10 @@ struct InitArgs {
     /// Overwrite an existing por.toml.
     #[arg(long)]
     force: bool,
+    /// Also create a function-call access key for the agent (function-key.json),
+    /// limited to the contract's calls without a deposit, and add it on chain.
+    #[arg(long, requires = "account")]
+    function_key: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -339,6 +343,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 .collect::<anyhow::Result<_>>()?;
             o.register = !a.no_register;
             o.force = a.force;
+            o.function_key = a.function_key;
             let r = init(&o, rand::random()).await?;
             println!("node key  {}", r.key.to_hex());
             println!("peer id   {}", r.key.peer_id());
@@ -351,6 +356,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 (Some(i), true) => println!("registered as node {i}"),
                 (Some(i), false) => println!("already registered as node {i}"),
                 (None, _) => println!("not registered (no --account, or --no-register)"),
+            }
+            if let Some((key, added)) = &r.function_key {
+                let how = if *added { "added on chain" } else { "already on chain" };
+                println!("call key  {key} ({how}; {})", crate::init::FUNCTION_KEY_FILE);
             }
             println!(
                 "api token {} (read-only: {} beside it)",

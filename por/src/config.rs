@@ -153,7 +153,16 @@ pub struct ChainSection {
     /// The node operator's NEAR account. Default empty (required to register).
     pub account: String,
     /// The account's key file (NEAR's JSON format), relative to `data_dir`. Default `account.json`.
+    /// With `function_key_file` set it may be absent: the node then signs
+    /// only what the function-call key may, and refuses the rest (opening
+    /// or confirming a channel with a deposit) with an error naming this file.
     pub account_key_file: PathBuf,
+    /// A function-call access key of `account` for the contract (NEAR's
+    /// JSON format, mode 0600), relative to `data_dir`: calls without a
+    /// deposit that it may make are signed with it, everything else with
+    /// `account_key_file`. `por init --function-key` creates one. Default
+    /// none: every call is signed with `account_key_file`.
+    pub function_key_file: Option<PathBuf>,
     /// How often the node polls the contract's `graph_version`, ms. Default 1000.
     pub poll_ms: u64,
     /// Confirm channels other nodes propose to this one, attaching this
@@ -170,6 +179,7 @@ impl Default for ChainSection {
             contract: "por.devnet".into(),
             account: String::new(),
             account_key_file: PathBuf::from("account.json"),
+            function_key_file: None,
             poll_ms: 1000,
             accept_deposit: None,
         }

@@ -8,6 +8,14 @@
 //! again is safe: an existing key is kept, an existing configuration file is
 //! left alone unless `force`, and a node already registered with this key is
 //! reported as such (a different key is an error naming both).
+//!
+//! With `function_key`, it also creates a function-call access key
+//! (`function-key.json`, 0600) and adds it to the account on chain, limited
+//! to the contract's agent methods without a deposit
+//! ([`por_node::chain::AGENT_METHODS`]) with an allowance of
+//! [`por_node::chain::DEFAULT_ALLOWANCE`]; `por.toml` names it in
+//! `[chain].function_key_file`. An existing key file is kept, and added again
+//! only if the chain does not know it.
 
 use std::path::{Path, PathBuf};
 
@@ -16,7 +24,10 @@ use por_core::{Amount, NodeKey, NodeSigner, Signer};
 
 use crate::config::FileConfig;
 use por_node::api::auth::{ADMIN_TOKEN_FILE, ApiTokens};
-use por_node::chain::{ChainError, NearRpcChain, PorContract, read_key_file};
+use por_node::chain::{
+    AGENT_METHODS, ChainError, DEFAULT_ALLOWANCE, NearRpcChain, PorContract, add_function_key, read_key_file,
+    secret_key_from_seed, write_key_file,
+};
 use por_node::keys::load_or_create;
 
 /// What `por init` does. Every field's doc ends with its default.
@@ -55,7 +66,13 @@ pub struct InitOptions {
     pub share_dirs: Vec<PathBuf>,
     /// `[files].download_dir`: where `por files get -o` writes. Default none.
     pub download_dir: Option<PathBuf>,
+    /// Create a function-call access key for the agent (needs `account`).
+    /// Default false.
+    pub function_key: bool,
 }
+
+/// The function-call key's file in the data directory.
+pub const FUNCTION_KEY_FILE: &str = "function-key.json";
 
 impl InitOptions {
     /// Defaults with the data directory `data_dir`.
@@ -77,6 +94,7 @@ impl InitOptions {
             force: false,
             share_dirs: Vec::new(),
             download_dir: None,
+            function_key: false,
         }
     }
 }
@@ -96,6 +114,9 @@ pub struct InitReport {
     pub index: Option<u32>,
     /// Whether it registered now (false: it was already).
     pub registered_now: bool,
+    /// The function-call key (its public half), if asked for, and whether
+    /// it was added on chain now.
+    pub function_key: Option<(String, bool)>,
 }
 
 /// `por init` failed.
@@ -133,6 +154,9 @@ pub fn config_text(o: &InitOptions) -> String {
     t += &format!("rpc = {}\ncontract = {}\n", quote(&o.rpc), quote(&o.contract));
     if let Some((account, _)) = &o.account {
         t += &format!("account = {}\naccount_key_file = \"account.json\"\n", quote(account));
+        if o.function_key {
+            t += &format!("function_key_file = {}\n", quote(FUNCTION_KEY_FILE));
+        }
     }
     if let Some(d) = o.accept_deposit {
         t += &format!("accept_deposit = \"{d}\"\n");
@@ -160,6 +184,9 @@ fn io(what: &str, path: &Path, e: std::io::Error) -> InitError {
 
 /// Runs `por init`; `fresh_seed` becomes the node key if none exists yet.
 pub async fn init(o: &InitOptions, fresh_seed: [u8; 32]) -> Result<InitReport, InitError> {
+    if o.function_key && o.account.is_none() {
+        return Err(InitError::Config("a function-call key (--function-key) needs --account".into()));
+    }
     let text = config_text(o);
     FileConfig::parse(&text).map_err(|e| InitError::Config(e.to_string()))?;
     std::fs::create_dir_all(&o.data_dir).map_err(|e| io("cannot create", &o.data_dir, e))?;
@@ -174,7 +201,8 @@ pub async fn init(o: &InitOptions, fresh_seed: [u8; 32]) -> Result<InitReport, I
     if wrote_config {
         std::fs::write(&config, &text).map_err(|e| io("cannot write", &config, e))?;
     }
-    let mut report = InitReport { key, config, wrote_config, api_token, index: None, registered_now: false };
+    let mut report =
+        InitReport { key, config, wrote_config, api_token, index: None, registered_now: false, function_key: None };
     let Some((account, key_file)) = &o.account else { return Ok(report) };
     let (key_account, secret) = read_key_file(key_file).map_err(|e| InitError::Io(e.to_string()))?;
     if key_account.as_str() != account {
@@ -185,7 +213,7 @@ pub async fn init(o: &InitOptions, fresh_seed: [u8; 32]) -> Result<InitReport, I
         let bytes = std::fs::read(key_file).map_err(|e| io("cannot read", key_file, e))?;
         write_private(&copy, &bytes)?;
     }
-    if !o.register {
+    if !o.register && !o.function_key {
         return Ok(report);
     }
     let account: AccountId = account.parse().map_err(|e| InitError::Io(format!("account {account:?}: {e}")))?;
@@ -193,6 +221,13 @@ pub async fn init(o: &InitOptions, fresh_seed: [u8; 32]) -> Result<InitReport, I
         o.contract.parse().map_err(|e| InitError::Io(format!("contract {:?}: {e}", o.contract)))?;
     let c = PorContract::new(NearRpcChain::with_signer(&o.rpc, account.clone(), secret), contract);
     let chain = |e: ChainError| InitError::Chain(e.to_string());
+    if o.function_key {
+        let path = o.data_dir.join(FUNCTION_KEY_FILE);
+        report.function_key = Some(function_key(&c, &account, &path).await?);
+    }
+    if !o.register {
+        return Ok(report);
+    }
     match c.node(&account).await.map_err(chain)? {
         Some(v) if v.node_key == key => report.index = Some(v.index),
         Some(v) => {
@@ -210,6 +245,36 @@ pub async fn init(o: &InitOptions, fresh_seed: [u8; 32]) -> Result<InitReport, I
         }
     }
     Ok(report)
+}
+
+/// The function-call key of `path` (created if missing), added on chain
+/// unless the chain knows it already. Returns its public half and whether it
+/// was added now.
+async fn function_key(
+    c: &PorContract<NearRpcChain>,
+    account: &AccountId,
+    path: &Path,
+) -> Result<(String, bool), InitError> {
+    let secret = if path.exists() {
+        let (a, k) = read_key_file(path).map_err(|e| InitError::Io(e.to_string()))?;
+        if &a != account {
+            return Err(InitError::Io(format!("{} is a key of {a}, not of {account}", path.display())));
+        }
+        k
+    } else {
+        let k = secret_key_from_seed(rand::random());
+        write_key_file(path, account, &k).map_err(|e| io("cannot write", path, e))?;
+        k
+    };
+    let public = secret.public_key();
+    let known = c.chain().access_key_view(account, &public).await.map_err(|e| InitError::Chain(e.to_string()))?;
+    if known.is_some() {
+        return Ok((public.to_string(), false));
+    }
+    add_function_key(c.chain(), public.clone(), c.account(), AGENT_METHODS, DEFAULT_ALLOWANCE)
+        .await
+        .map_err(|e| InitError::Chain(format!("adding the function-call key: {e}")))?;
+    Ok((public.to_string(), true))
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), InitError> {
@@ -243,7 +308,9 @@ mod tests {
         o.services = vec![("echo".into(), "http://127.0.0.1:9/echo".into())];
         o.share_dirs = vec!["/srv/share a".into()];
         o.download_dir = Some("/srv/dl".into());
+        o.function_key = true;
         let cfg = FileConfig::parse(&config_text(&o)).unwrap();
+        assert_eq!(cfg.chain.function_key_file, Some(PathBuf::from(FUNCTION_KEY_FILE)));
         assert_eq!(cfg.files.share_dirs, vec![PathBuf::from("/srv/share a")]);
         assert_eq!(cfg.files.download_dir, Some(PathBuf::from("/srv/dl")));
         assert_eq!(cfg.node.data_dir, PathBuf::from("/tmp/por x"));

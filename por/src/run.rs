@@ -63,8 +63,10 @@ pub struct Running {
     pub agent: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// The signing contract client of `[chain]` (account and key file under
-/// `data_dir`).
+/// The signing contract client of `[chain]` (account and key files under
+/// `data_dir`): the full-access key of `account_key_file`, and the
+/// function-call key of `function_key_file` if set, which makes the full
+/// key optional.
 pub fn chain_client(cfg: &FileConfig) -> Result<ChainCtl, RunError> {
     let account: AccountId =
         cfg.chain.account.parse().map_err(|e| ConfigError::Chain(format!("account {:?}: {e}", cfg.chain.account)))?;
@@ -73,16 +75,32 @@ pub fn chain_client(cfg: &FileConfig) -> Result<ChainCtl, RunError> {
         .contract
         .parse()
         .map_err(|e| ConfigError::Chain(format!("contract {:?}: {e}", cfg.chain.contract)))?;
+    let read = |path: &std::path::Path| {
+        let (key_account, secret) =
+            read_key_file(path).map_err(|e| RunError::Chain(format!("key file {}: {e}", path.display())))?;
+        if key_account != account {
+            return Err(RunError::Chain(format!(
+                "the key file {} is for {key_account}, but [chain].account is {account}",
+                path.display()
+            )));
+        }
+        Ok(secret)
+    };
     let key_path = cfg.node.data_dir.join(&cfg.chain.account_key_file);
-    let (key_account, secret) =
-        read_key_file(&key_path).map_err(|e| RunError::Chain(format!("key file {}: {e}", key_path.display())))?;
-    if key_account != account {
-        return Err(RunError::Chain(format!(
-            "the key file {} is for {key_account}, but [chain].account is {account}",
-            key_path.display()
-        )));
-    }
-    Ok(PorContract::new(Arc::new(NearRpcChain::with_signer(&cfg.chain.rpc, account, secret)), contract))
+    let function = match &cfg.chain.function_key_file {
+        Some(f) => Some(read(&cfg.node.data_dir.join(f))?),
+        None => None,
+    };
+    let full = match function {
+        // With a function-call key the full-access key may live elsewhere.
+        Some(_) if !key_path.exists() => {
+            info!(missing = %key_path.display(), "no full-access key: signing only calls without a deposit");
+            None
+        }
+        _ => Some(read(&key_path)?),
+    };
+    let chain = NearRpcChain::with_keys(&cfg.chain.rpc, account, full, function);
+    Ok(PorContract::new(Arc::new(chain), contract))
 }
 
 /// Starts the node and its API; `fresh_seed` is used only if no key file exists yet.

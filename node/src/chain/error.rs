@@ -80,6 +80,38 @@ pub enum ChainError {
         /// The last error.
         detail: String,
     },
+    /// The transaction needs the account's full-access key (a deposit, an
+    /// action other than one function call, another receiver or a method the
+    /// function-call key does not list), but the client has only a
+    /// function-call access key. Nothing was sent. Give the client the
+    /// full-access key, or do this elsewhere with it.
+    #[error(
+        "{what} needs a full-access key of {account}, but only a function-call access key is configured \
+         (it signs calls without a deposit to the contract): configure the account's full-access key file"
+    )]
+    NeedsFullAccessKey {
+        /// The signing account.
+        account: AccountId,
+        /// What was asked (the method, the deposit).
+        what: String,
+    },
+    /// The function-call access key's allowance cannot pay this
+    /// transaction's gas. Add a new function-call key (or one with a larger
+    /// allowance) with the full-access key.
+    #[error(
+        "the function-call access key {key} of {account} has {allowance} yocto of allowance left, \
+         the transaction's gas costs {cost}: add a new function-call key with the full-access key"
+    )]
+    AllowanceExhausted {
+        /// The account.
+        account: AccountId,
+        /// The key.
+        key: String,
+        /// Allowance left.
+        allowance: u128,
+        /// What the gas would cost.
+        cost: u128,
+    },
     /// This client has no signing key.
     #[error("no signing key configured: this chain client is read-only")]
     NoSigner,
@@ -121,6 +153,17 @@ impl ChainError {
                 account_id,
                 public_key,
             }) => ChainError::UnknownAccessKey { account: account_id.clone(), key: public_key.to_string() },
+            InvalidTxError::InvalidAccessKeyError(InvalidAccessKeyError::NotEnoughAllowance {
+                account_id,
+                public_key,
+                allowance,
+                cost,
+            }) => ChainError::AllowanceExhausted {
+                account: account_id.clone(),
+                key: public_key.to_string(),
+                allowance: allowance.as_yoctonear(),
+                cost: cost.as_yoctonear(),
+            },
             other => ChainError::Refused(other.to_string()),
         }
     }

@@ -16,6 +16,7 @@
 //! that follows the graph for a running node and carries out its chain jobs
 //! ([`crate::agent`], a layer above the node's handle).
 
+mod access;
 mod contract;
 mod deploy;
 mod error;
@@ -29,6 +30,9 @@ use near_primitives::transaction::{Action, FunctionCallAction};
 use near_primitives::types::{AccountId, Balance, Gas};
 use serde_json::Value;
 
+pub use access::{
+    AGENT_METHODS, DEFAULT_ALLOWANCE, add_function_key, add_function_key_action, secret_key_from_seed, write_key_file,
+};
 pub use contract::{
     Balances, ChannelState, ChannelView, CheckStatus, ClaimView, Claims, ContractConfig, EdgeView, GraphPage,
     NodeStatus, NodeView, PorContract, Severed, Totals,

@@ -9,6 +9,16 @@
 //! that does not settle it the caller gets [`ChainError::Unknown`] with the
 //! hash. A new transaction (new nonce) is only signed when the chain said the
 //! previous one was refused, which proves it did not execute.
+//!
+//! A client may hold two keys of its account: a full-access key and a
+//! function-call access key ([`NearRpcChain::with_keys`]). A transaction the
+//! function-call key may sign (one function call, no deposit, to the key's
+//! receiver, a method it lists) is signed with it; anything else needs the
+//! full-access key, and without one it fails with
+//! [`ChainError::NeedsFullAccessKey`] before anything is sent. What the
+//! function-call key may do is read from the chain (`view_access_key`), not
+//! configured. Each key has its own nonce sequence and its own lock, as the
+//! chain tracks nonces per access key.
 
 use std::time::{Duration, Instant};
 
@@ -21,7 +31,9 @@ use near_primitives::errors::InvalidTxError;
 use near_primitives::hash::CryptoHash;
 use near_primitives::transaction::{Action, SignedTransaction, Transaction, TransactionV0};
 use near_primitives::types::{AccountId, BlockReference, Finality, FunctionArgs};
-use near_primitives::views::{FinalExecutionOutcomeView, FinalExecutionStatus, QueryRequest, TxExecutionStatus};
+use near_primitives::views::{
+    AccessKeyPermissionView, FinalExecutionOutcomeView, FinalExecutionStatus, QueryRequest, TxExecutionStatus,
+};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
@@ -46,19 +58,38 @@ impl Default for RetryPolicy {
     }
 }
 
+#[derive(Default)]
 struct KeyState {
     /// The next nonce to use, once known.
     next_nonce: Option<u64>,
     /// A recent block hash and when it was fetched.
     block_hash: Option<(CryptoHash, Instant)>,
+    /// What the key may sign, as the chain said (function-call keys only).
+    scope: Option<AccessKeyPermissionView>,
 }
 
-/// A NEAR JSON-RPC endpoint, optionally with a signing key.
+/// One access key of the account, with its own nonce sequence.
+struct AccessKeySigner {
+    signer: Signer,
+    state: Mutex<KeyState>,
+}
+
+impl AccessKeySigner {
+    fn new(account: &AccountId, secret: SecretKey) -> AccessKeySigner {
+        let signer = near_crypto::InMemorySigner::from_secret_key(account.clone(), secret);
+        AccessKeySigner { signer, state: Mutex::new(KeyState::default()) }
+    }
+}
+
+/// A NEAR JSON-RPC endpoint, optionally with the keys of one account.
 pub struct NearRpcChain {
     client: JsonRpcClient,
     url: String,
-    signer: Option<(AccountId, Signer)>,
-    key: Mutex<KeyState>,
+    account: Option<AccountId>,
+    /// The full-access key.
+    full: Option<AccessKeySigner>,
+    /// A function-call access key, used for what it may sign.
+    function: Option<AccessKeySigner>,
     retry: RetryPolicy,
 }
 
@@ -66,8 +97,33 @@ impl std::fmt::Debug for NearRpcChain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NearRpcChain")
             .field("url", &self.url)
-            .field("signer", &self.signer.as_ref().map(|s| &s.0))
+            .field("signer", &self.account)
+            .field("full_access_key", &self.full.as_ref().map(|k| k.signer.public_key()))
+            .field("function_call_key", &self.function.as_ref().map(|k| k.signer.public_key()))
             .finish()
+    }
+}
+
+/// Whether a function-call key with permission `scope` may sign `actions`
+/// for `receiver` (nearcore's rules: one function call, no deposit, the
+/// key's receiver, a listed method or any when none are listed).
+fn function_key_may_sign(scope: &AccessKeyPermissionView, receiver: &AccountId, actions: &[Action]) -> bool {
+    let AccessKeyPermissionView::FunctionCall { receiver_id, method_names, .. } = scope else {
+        // A full-access key given as the function-call key may sign anything.
+        return true;
+    };
+    let [Action::FunctionCall(call)] = actions else { return false };
+    call.deposit.is_zero()
+        && receiver_id == receiver.as_str()
+        && (method_names.is_empty() || method_names.contains(&call.method_name))
+}
+
+/// What a transaction is, for an error: the method called, or the actions.
+fn describe(actions: &[Action]) -> String {
+    match actions {
+        [Action::FunctionCall(c)] if c.deposit.is_zero() => format!("calling {}", c.method_name),
+        [Action::FunctionCall(c)] => format!("calling {} with a deposit of {} yocto", c.method_name, c.deposit),
+        _ => format!("a transaction of {} action(s) other than one function call", actions.len()),
     }
 }
 
@@ -87,16 +143,39 @@ impl NearRpcChain {
         NearRpcChain {
             client: JsonRpcClient::connect(url),
             url: url.to_string(),
-            signer: None,
-            key: Mutex::new(KeyState { next_nonce: None, block_hash: None }),
+            account: None,
+            full: None,
+            function: None,
             retry: RetryPolicy::default(),
         }
     }
 
-    /// A client that signs as `account` with `secret_key`.
+    /// A client that signs as `account` with `secret_key`, a full-access key.
     pub fn with_signer(url: &str, account: AccountId, secret_key: SecretKey) -> NearRpcChain {
-        let signer = near_crypto::InMemorySigner::from_secret_key(account.clone(), secret_key);
-        NearRpcChain { signer: Some((account, signer)), ..NearRpcChain::new(url) }
+        NearRpcChain::with_keys(url, account, Some(secret_key), None)
+    }
+
+    /// A client that signs as `account` with a full-access key, a
+    /// function-call access key, or both. With both, what the function-call
+    /// key may sign (as the chain says) is signed with it, the rest with the
+    /// full-access key; with the function-call key alone, the rest fails
+    /// with [`ChainError::NeedsFullAccessKey`]. With neither, the client is
+    /// read-only.
+    pub fn with_keys(
+        url: &str,
+        account: AccountId,
+        full_access: Option<SecretKey>,
+        function_call: Option<SecretKey>,
+    ) -> NearRpcChain {
+        if full_access.is_none() && function_call.is_none() {
+            return NearRpcChain::new(url);
+        }
+        NearRpcChain {
+            full: full_access.map(|k| AccessKeySigner::new(&account, k)),
+            function: function_call.map(|k| AccessKeySigner::new(&account, k)),
+            account: Some(account),
+            ..NearRpcChain::new(url)
+        }
     }
 
     /// Changes the retry policy.
@@ -110,27 +189,50 @@ impl NearRpcChain {
         &self.url
     }
 
-    /// The signing key's public half.
+    /// The full-access key's public half, if it has one.
     pub fn public_key(&self) -> Option<PublicKey> {
-        self.signer.as_ref().map(|(_, s)| s.public_key())
+        self.full.as_ref().map(|k| k.signer.public_key())
+    }
+
+    /// The function-call access key's public half, if it has one.
+    pub fn function_key(&self) -> Option<PublicKey> {
+        self.function.as_ref().map(|k| k.signer.public_key())
     }
 
     fn unreachable<E: std::fmt::Display>(&self, e: &JsonRpcError<E>) -> ChainError {
         ChainError::Unreachable { url: self.url.clone(), detail: e.to_string() }
     }
 
-    /// The access key's nonce and a block hash to build on.
-    async fn access_key(&self, account: &AccountId, key: &PublicKey) -> Result<(u64, CryptoHash), ChainError> {
+    /// The access key's nonce, its permission and a block hash to build on.
+    async fn access_key(
+        &self,
+        account: &AccountId,
+        key: &PublicKey,
+    ) -> Result<(u64, AccessKeyPermissionView, CryptoHash), ChainError> {
         let req = methods::query::RpcQueryRequest {
             block_reference: BlockReference::Finality(Finality::Final),
             request: QueryRequest::ViewAccessKey { account_id: account.clone(), public_key: key.clone() },
         };
         match self.client.call(req).await {
             Ok(r) => match r.kind {
-                QueryResponseKind::AccessKey(ak) => Ok((ak.nonce, r.block_hash)),
+                QueryResponseKind::AccessKey(ak) => Ok((ak.nonce, ak.permission, r.block_hash)),
                 other => Err(ChainError::Decode { what: "view_access_key".into(), detail: format!("{other:?}") }),
             },
             Err(e) => Err(self.query_error(e, "view_access_key", account, Some(key))),
+        }
+    }
+
+    /// An access key of `account` as the chain knows it: its nonce and
+    /// permission, or `None` if the account has no such key.
+    pub async fn access_key_view(
+        &self,
+        account: &AccountId,
+        key: &PublicKey,
+    ) -> Result<Option<(u64, AccessKeyPermissionView)>, ChainError> {
+        match self.access_key(account, key).await {
+            Ok((nonce, permission, _)) => Ok(Some((nonce, permission))),
+            Err(ChainError::UnknownAccessKey { .. }) => Ok(None),
+            Err(e) => Err(e),
         }
     }
 
@@ -324,7 +426,7 @@ impl ChainClient for NearRpcChain {
     }
 
     fn signer_account(&self) -> Option<&AccountId> {
-        self.signer.as_ref().map(|(a, _)| a)
+        self.account.as_ref()
     }
 }
 
@@ -335,19 +437,51 @@ impl NearRpcChain {
         &self,
         receiver: &AccountId,
         actions: Vec<Action>,
+        signed: Option<tokio::sync::oneshot::Sender<CryptoHash>>,
+    ) -> Result<TxOutcome, ChainError> {
+        let account = self.account.as_ref().ok_or(ChainError::NoSigner)?;
+        if let Some(k) = &self.function {
+            let mut state = k.state.lock().await;
+            if state.scope.is_none() {
+                let public_key = k.signer.public_key();
+                let (ak_nonce, scope, block_hash) = self.access_key(account, &public_key).await?;
+                state.next_nonce = Some(state.next_nonce.unwrap_or(0).max(ak_nonce + 1));
+                state.block_hash = Some((block_hash, Instant::now()));
+                state.scope = Some(scope);
+            }
+            if function_key_may_sign(state.scope.as_ref().expect("set above"), receiver, &actions) {
+                return self.sign_and_send_with(account, k, state, receiver, actions, signed).await;
+            }
+        }
+        let Some(k) = &self.full else {
+            return Err(ChainError::NeedsFullAccessKey { account: account.clone(), what: describe(&actions) });
+        };
+        let state = k.state.lock().await;
+        self.sign_and_send_with(account, k, state, receiver, actions, signed).await
+    }
+
+    /// Signs with `k` (its state locked for the whole exchange, so its
+    /// nonces stay in order), sends and waits for the final outcome.
+    async fn sign_and_send_with(
+        &self,
+        account: &AccountId,
+        k: &AccessKeySigner,
+        mut key: tokio::sync::MutexGuard<'_, KeyState>,
+        receiver: &AccountId,
+        actions: Vec<Action>,
         mut signed: Option<tokio::sync::oneshot::Sender<CryptoHash>>,
     ) -> Result<TxOutcome, ChainError> {
-        let (account, signer) = self.signer.as_ref().ok_or(ChainError::NoSigner)?;
+        let signer = &k.signer;
         let public_key = signer.public_key();
-        let mut key = self.key.lock().await;
         let mut refreshes = 0u32;
         loop {
             let stale = key.block_hash.is_none_or(|(_, at)| at.elapsed() > self.retry.block_hash_ttl);
             if key.next_nonce.is_none() || stale {
-                let (ak_nonce, block_hash) = self.access_key(account, &public_key).await?;
+                let (ak_nonce, scope, block_hash) = self.access_key(account, &public_key).await?;
                 let next = key.next_nonce.unwrap_or(0).max(ak_nonce + 1);
                 key.next_nonce = Some(next);
                 key.block_hash = Some((block_hash, Instant::now()));
+                key.scope = Some(scope);
             }
             let nonce = key.next_nonce.expect("set above");
             let block_hash = key.block_hash.expect("set above").0;
@@ -377,7 +511,12 @@ impl NearRpcChain {
                     refreshes += 1;
                     key.block_hash = None;
                 }
-                Err(SendError::Refused(e)) => return Err(ChainError::from_invalid_tx(&e)),
+                Err(SendError::Refused(e)) => {
+                    // A key whose permission changed on chain (deleted,
+                    // re-added) is asked about again next time.
+                    key.scope = None;
+                    return Err(ChainError::from_invalid_tx(&e));
+                }
                 Err(SendError::Uncertain(e)) => {
                     // The nonce may or may not be used: ask the chain next time.
                     key.next_nonce = None;
