@@ -12,60 +12,11 @@
 mod common;
 mod files_common;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
+use common::{Tmpfs, fill};
 use files_common::{EDGE, PRICE, SERVICE_MS, await_providers, fetched_bytes, files_with, random_file};
 use por_files::tree::{BLOCK_SIZE, block_count};
 use por_files::{FetchError, FetchOptions, FixedRoutes, Progress};
 use tokio::sync::watch;
-
-/// A tmpfs of a few MiB mounted on a fresh directory; unmounted on drop.
-struct Tmpfs {
-    dir: PathBuf,
-}
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(dir).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .output()
-            .expect("running mount");
-        assert!(
-            out.status.success(),
-            "this test needs root to mount a tmpfs on {} (it runs the store on a disk that fills up): {}",
-            dir.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmpfs { dir: dir.to_path_buf() }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        // Lazy: files still open (a store not yet dropped) do not keep it mounted.
-        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-    }
-}
-
-/// Writes a file in `dir` until the filesystem is full; returns its path.
-fn fill(dir: &Path) -> PathBuf {
-    let path = dir.join("filler");
-    let mut f = std::fs::File::create(&path).unwrap();
-    let chunk = vec![0xa5u8; 4096];
-    loop {
-        match f.write_all(&chunk) {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(28) => break, // ENOSPC
-            Err(e) => panic!("filling {}: {e}", path.display()),
-        }
-    }
-    let _ = f.sync_all();
-    path
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_download_that_fills_the_disk_stops_keeps_its_blocks_and_resumes_byte_identical() {

@@ -16,10 +16,12 @@
 //! sent amount below what the peer holds, so the peer refuses a later,
 //! lower voucher as not increasing: the peer never loses.
 //!
-//! If a commit fails (disk full, I/O error), the acks it gated are dropped
-//! (the upstream sees no ack and the protocol's rules take over), the error is
-//! logged, and its vouchers go back into the next batch, retried after
-//! [`RETRY_AFTER`]: money-bearing state is never given up.
+//! If a commit fails (disk full, I/O error), the error is logged and its
+//! vouchers (and requests and credits) go back into the next batch, retried
+//! after [`RETRY_AFTER`]: money-bearing state is never given up. The acks it
+//! gated keep waiting, now for the retry: they leave once the vouchers they
+//! acknowledge are on disk, however long the disk takes to recover (the
+//! payer's re-sends may long be used up by then).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -256,13 +258,19 @@ impl Committer {
                 }
             }
             Err(e) => {
-                // (A response held behind a dropped ack goes with it: the
-                // payer re-asks under the re-send rule.)
-                let dropped = self.gated.iter().filter(|(need, _, _)| *need == c.seq).count();
-                self.gated.retain(|(need, _, _)| *need != c.seq);
-                error!("cannot persist vouchers ({e}); {dropped} acks dropped, the vouchers are retried");
+                // The acks it held (and the responses behind them) wait for
+                // the retry, which carries the same vouchers: dropping them
+                // would leave the payer to its re-sends, whose budget a
+                // long outage (a full disk) uses up, and the request stuck.
+                let retry = self.next_seq;
+                let mut held = 0;
+                for g in self.gated.iter_mut().filter(|(need, _, _)| *need == c.seq) {
+                    g.0 = retry;
+                    held += 1;
+                }
+                error!("cannot persist vouchers ({e}); they are retried, {held} acks wait for them");
                 // The vouchers go into the next batch; acks held for it (a
-                // higher seq) now wait for the retried vouchers too.
+                // higher seq) wait for the retried vouchers too.
                 for ((channel, received), v) in c.batch.vouchers {
                     self.write(channel, received, v);
                 }
@@ -405,7 +413,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failed_commit_drops_its_acks_and_retries_its_vouchers() {
+    async fn a_failed_commit_holds_its_acks_until_the_retry_lands() {
         let (_dir, store) = open();
         let attempts = Arc::new(AtomicUsize::new(0));
         let seen = attempts.clone();
@@ -420,6 +428,8 @@ mod tests {
         let v = voucher(&s, 1, 10);
         c.write(ChannelId(1), true, v.clone());
         assert!(c.gate(ChannelId(1), ack(&s, &v, 1)).is_none());
+        let response = Wire::Response(Box::new(por_core::Response::create(RequestId([1; 32]), vec![1], &s)));
+        assert!(c.gate(ChannelId(1), response).is_none(), "the response waits behind its ack");
         let started = std::time::Instant::now();
         c.kick();
         let done = c.done.recv().await.unwrap();
@@ -427,10 +437,12 @@ mod tests {
         assert!(started.elapsed() >= RETRY_AFTER, "a failure is reported after the retry pause");
         assert!(failed.is_empty(), "the ack of an uncommitted voucher never leaves");
         assert_eq!(received(&store, 1), None);
-        // The retry was started by on_done and carries the voucher.
+        // The retry was started by on_done and carries the voucher; the ack
+        // and the response behind it leave once it lands.
         let done = c.done.recv().await.unwrap();
         let retried = c.on_done(done);
-        assert!(retried.is_empty());
+        assert_eq!(retried.len(), 2, "the held ack and response leave with the retry");
+        assert!(matches!(retried[0].1, Wire::Ack(_)) && matches!(retried[1].1, Wire::Response(_)));
         assert_eq!(received(&store, 1), Some(10), "the voucher reached the disk on the retry");
         assert_eq!(attempts.load(Ordering::SeqCst), 2);
     }
@@ -480,9 +492,9 @@ mod tests {
         // While the doomed commit runs, request 2 changes again.
         c.write_request(RequestId([2; 32]), Some(entry(2, 2)));
         let done = c.done.recv().await.unwrap();
-        assert!(c.on_done(done).is_empty(), "the failed commit's ack is dropped");
+        assert!(c.on_done(done).is_empty(), "the failed commit's ack waits");
         let done = c.done.recv().await.unwrap();
-        c.on_done(done);
+        assert_eq!(c.on_done(done).len(), 1, "and leaves with the retry");
         let mut kept = store.load_requests().unwrap();
         kept.sort_by_key(|e| e.id.0);
         assert_eq!(kept, vec![entry(1, 1), entry(2, 2)], "request 1 retried, request 2 at its newer state");

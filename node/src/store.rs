@@ -82,8 +82,14 @@ pub struct StoredChannel {
 }
 
 /// The channel store.
+///
+/// After an I/O error (a full disk) redb refuses every later operation
+/// until the database is closed and opened again; the store does that after
+/// any failed operation, so that the commit thread's retry, once the disk
+/// has room again, finds a working database.
 pub struct Store {
-    db: Database,
+    path: std::path::PathBuf,
+    db: std::sync::RwLock<Option<Database>>,
 }
 
 impl Store {
@@ -98,7 +104,34 @@ impl Store {
         tx.open_table(REQUESTS).map_err(|e| io("create table")(&e))?;
         tx.open_table(CREDITS).map_err(|e| io("create table")(&e))?;
         tx.commit().map_err(|e| io("commit")(&e))?;
-        Ok(Store { db })
+        Ok(Store { path: path.to_path_buf(), db: std::sync::RwLock::new(Some(db)) })
+    }
+
+    fn begin_write(&self) -> Result<redb::WriteTransaction, StoreError> {
+        let db = self.db.read().unwrap_or_else(|e| e.into_inner());
+        let db = db.as_ref().ok_or_else(|| StoreError::Io { op: "begin", detail: "the store is closed".into() })?;
+        db.begin_write().map_err(|e| io("begin")(&e))
+    }
+
+    fn begin_read(&self) -> Result<redb::ReadTransaction, StoreError> {
+        let db = self.db.read().unwrap_or_else(|e| e.into_inner());
+        let db =
+            db.as_ref().ok_or_else(|| StoreError::Io { op: "begin read", detail: "the store is closed".into() })?;
+        db.begin_read().map_err(|e| io("begin read")(&e))
+    }
+
+    /// Passes `r` on; after an I/O error, closes and reopens the database
+    /// first (see [`Store`]).
+    fn healed<T>(&self, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        if let Err(StoreError::Io { .. }) = &r {
+            let mut db = self.db.write().unwrap_or_else(|e| e.into_inner());
+            *db = None;
+            match Database::create(&self.path) {
+                Ok(fresh) => *db = Some(fresh),
+                Err(e) => tracing::error!("cannot reopen the channel store at {}: {e}", self.path.display()),
+            }
+        }
+        r
     }
 
     /// Makes vouchers durable in one transaction. `received` tells whether we
@@ -115,7 +148,16 @@ impl Store {
         requests: impl IntoIterator<Item = (&'a RequestId, &'a Option<Entry>)>,
         credits: impl IntoIterator<Item = (ChannelId, (u128, u128))>,
     ) -> Result<(), StoreError> {
-        let tx = self.db.begin_write().map_err(|e| io("begin")(&e))?;
+        self.healed(self.commit_once(vouchers, requests, credits))
+    }
+
+    fn commit_once<'a>(
+        &self,
+        vouchers: impl IntoIterator<Item = (&'a SignedVoucher, bool)>,
+        requests: impl IntoIterator<Item = (&'a RequestId, &'a Option<Entry>)>,
+        credits: impl IntoIterator<Item = (ChannelId, (u128, u128))>,
+    ) -> Result<(), StoreError> {
+        let tx = self.begin_write()?;
         {
             let mut table = tx.open_table(CREDITS).map_err(|e| io("open table")(&e))?;
             for (channel, (theirs, ours)) in credits {
@@ -157,7 +199,11 @@ impl Store {
 
     /// Remembers a channel's setup.
     pub fn put_channel(&self, setup: &ChannelSetup) -> Result<(), StoreError> {
-        let tx = self.db.begin_write().map_err(|e| io("begin")(&e))?;
+        self.healed(self.put_channel_once(setup))
+    }
+
+    fn put_channel_once(&self, setup: &ChannelSetup) -> Result<(), StoreError> {
+        let tx = self.begin_write()?;
         tx.open_table(CHANNELS)
             .map_err(|e| io("open table")(&e))?
             .insert(setup.channel.0, encode(setup).as_slice())
@@ -167,7 +213,11 @@ impl Store {
 
     /// The requests that were in flight, as the engine last recorded them.
     pub fn load_requests(&self) -> Result<Vec<Entry>, StoreError> {
-        let tx = self.db.begin_read().map_err(|e| io("begin read")(&e))?;
+        self.healed(self.load_requests_once())
+    }
+
+    fn load_requests_once(&self) -> Result<Vec<Entry>, StoreError> {
+        let tx = self.begin_read()?;
         let table = tx.open_table(REQUESTS).map_err(|e| io("open table")(&e))?;
         let mut out = Vec::new();
         for row in table.iter().map_err(|e| io("read")(&e))? {
@@ -184,8 +234,12 @@ impl Store {
 
     /// Everything stored, by channel.
     pub fn load(&self) -> Result<std::collections::BTreeMap<ChannelId, StoredChannel>, StoreError> {
+        self.healed(self.load_once())
+    }
+
+    fn load_once(&self) -> Result<std::collections::BTreeMap<ChannelId, StoredChannel>, StoreError> {
         let mut out = std::collections::BTreeMap::<ChannelId, StoredChannel>::new();
-        let tx = self.db.begin_read().map_err(|e| io("begin read")(&e))?;
+        let tx = self.begin_read()?;
         let blank = || StoredChannel { setup: None, received: None, sent: None, credit: None };
         for (def, name) in [(CHANNELS, "channels"), (RECEIVED, "vouchers_received"), (SENT, "vouchers_sent")] {
             let table = tx.open_table(def).map_err(|e| io("open table")(&e))?;
