@@ -290,7 +290,11 @@ impl EventLoop {
 
     /// A group commit finished: the acks it held may leave.
     fn on_committed(&mut self, c: Committed) {
+        let now = self.now();
         for (channel, msg) in self.commit.on_done(c) {
+            if let Wire::Response(r) = &msg {
+                self.engine.answer_left(r.request_id, channel, now);
+            }
             self.send(channel, msg);
         }
     }
@@ -644,8 +648,19 @@ impl EventLoop {
                     self.commit.write(channel, received, voucher);
                 }
                 Effect::Send { channel, msg } => {
-                    if let Some((channel, msg)) = self.commit.gate(channel, msg) {
-                        self.send(channel, msg);
+                    let response = match &msg {
+                        Wire::Response(r) => Some(r.request_id),
+                        _ => None,
+                    };
+                    match self.commit.gate(channel, msg) {
+                        Some((channel, msg)) => self.send(channel, msg),
+                        // A response held behind its ack (the disk is slow or
+                        // full) has not left: the lateness it owes goes on.
+                        None => {
+                            if let Some(id) = response {
+                                self.engine.answer_held(id, channel);
+                            }
+                        }
                     }
                 }
                 Effect::SetTimer { at_ms, timer } => self.timers.push(Reverse((at_ms, timer))),

@@ -222,9 +222,12 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         // deadline or later) or after a repeat of ours (it asks again a round
         // trip later); otherwise when it arrives a promised latency after
         // the answer could have.
+        // (An answer that is held back, `frozen_at` unset, never left: any
+        // copy is late for it.)
         let late = |up: &UpLeg| {
-            up.frozen_at
-                .is_some_and(|f| f <= up.deadline_ms || up.repeats > 0 || now >= f.saturating_add(up.latency_ms))
+            up.frozen_at.map_or(up.answer.is_some(), |f| {
+                f <= up.deadline_ms || up.repeats > 0 || now >= f.saturating_add(up.latency_ms)
+            })
         };
         if self.kept.get(&id).is_some_and(late)
             && let Some(up) = self.kept.take(&id)

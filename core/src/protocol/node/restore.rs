@@ -74,6 +74,24 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
     }
 
+    /// The driver holds back the response of `id` on `channel` (it waits
+    /// for its ack's commit): it has not left, so the lateness this node
+    /// owes upstream goes on counting until [`NodeEngine::answer_left`].
+    pub fn answer_held(&mut self, id: RequestId, channel: ChannelId) {
+        if let Some(u) = self.requests.get_mut(&id).and_then(|e| e.up.as_mut()).filter(|u| u.channel == channel) {
+            u.frozen_at = None;
+        }
+    }
+
+    /// The held response of `id` left at `now`: the lateness owed stops when
+    /// it reaches the upstream, one promised latency later.
+    pub fn answer_left(&mut self, id: RequestId, channel: ChannelId, now: u64) {
+        if let Some(u) = self.requests.get_mut(&id).and_then(|e| e.up.as_mut()).filter(|u| u.channel == channel) {
+            let arrive = now.saturating_add(u.latency_ms);
+            u.frozen_at = Some(u.frozen_at.map_or(arrive, |f| f.max(arrive)));
+        }
+    }
+
     /// The requests added, changed or ended since the last call, each with
     /// its entry as it is now (`None`: ended, forget it). Empty unless the
     /// engine persists ([`ProtocolConfig::emit_persists`]).
