@@ -160,6 +160,16 @@ impl Committer {
         }
     }
 
+    /// The sequence number the next commit to start will have.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The last commit known to have landed.
+    pub fn durable(&self) -> u64 {
+        self.durable
+    }
+
     /// The store (for the rare synchronous writes: a channel's setup).
     pub fn store(&self) -> &Store {
         &self.store

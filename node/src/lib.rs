@@ -39,6 +39,7 @@ pub mod keys;
 pub mod metrics;
 pub mod routes;
 pub mod runtime;
+pub mod sentlog;
 pub mod service;
 pub mod store;
 pub mod upstream;

@@ -147,6 +147,10 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
     let store = Arc::new(Store::open(&config.data_dir.join("channels.redb"))?);
     let stored = store.load()?;
     let requests = store.load_requests()?;
+    let signed =
+        crate::sentlog::SentLog::read_best(&config.data_dir, &NodeSigner::from_seed(seed).public(), &Ed25519Verifier);
+    let sent_log = crate::sentlog::SentLog::open(&config.data_dir)
+        .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
     let keypair = libp2p::identity::Keypair::ed25519_from_bytes(seed).expect("32 bytes are a valid ed25519 seed");
     let mut swarm = build_swarm::<Envelope>(keypair, &config.net)?;
     for addr in &config.listen {
@@ -181,6 +185,7 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
     let ev = EventLoop {
         swarm,
         engine: NodeEngine::new(protocol, signer.clone(), Ed25519Verifier),
+        sent_log,
         commit: Committer::with_backup(store, config.channel_backup.clone().map(|p| (p, key))),
         commands,
         timers: BinaryHeap::new(),
@@ -200,7 +205,7 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
         terms_seen: None,
     };
     let mut ev = ev;
-    ev.restore(stored, requests)?;
+    ev.restore(stored, requests, signed)?;
     let task = tokio::spawn(ev.run());
     let handle = NodeHandle { tx, key, graph };
     Ok(RunningNode { handle, peer_id, key, listen_addrs, task })
@@ -211,6 +216,9 @@ struct EventLoop {
     swarm: Swarm<Behaviour<Envelope>>,
     engine: NodeEngine<NodeSigner, Ed25519Verifier>,
     commit: Committer,
+    /// Every voucher this node signs, logged before it leaves
+    /// ([`crate::sentlog`]).
+    sent_log: crate::sentlog::SentLog,
     commands: mpsc::Receiver<Command>,
     timers: BinaryHeap<Reverse<(u64, Timer)>>,
     /// When the loop started, and the engine's clock then: milliseconds
@@ -291,7 +299,12 @@ impl EventLoop {
     /// A group commit finished: the acks it held may leave.
     fn on_committed(&mut self, c: Committed) {
         let now = self.now();
-        for (channel, msg) in self.commit.on_done(c) {
+        let released = self.commit.on_done(c);
+        self.sent_log.committed(self.commit.durable());
+        if let Err(e) = self.sent_log.maybe_rotate(self.commit.next_seq()) {
+            warn!("cannot rotate the sent log: {e}");
+        }
+        for (channel, msg) in released {
             if let Wire::Response(r) = &msg {
                 self.engine.answer_left(r.request_id, channel, now);
             }
@@ -400,10 +413,23 @@ impl EventLoop {
     }
 
     /// Brings back the channels kept on disk (after a restart).
-    fn restore(&mut self, stored: BTreeMap<ChannelId, StoredChannel>, requests: Vec<Entry>) -> Result<(), StartError> {
+    fn restore(
+        &mut self,
+        stored: BTreeMap<ChannelId, StoredChannel>,
+        requests: Vec<Entry>,
+        mut signed: BTreeMap<ChannelId, por_core::SignedVoucher>,
+    ) -> Result<(), StartError> {
         let now = self.now();
         let mut out = Vec::new();
-        for (id, st) in stored {
+        for (id, mut st) in stored {
+            // A voucher signed and sent but not committed before a kill: the
+            // peer holds it, so our next ones must go above it.
+            if let Some(v) = signed.remove(&id)
+                && st.sent.as_ref().is_none_or(|s| v.voucher.cumulative > s.voucher.cumulative)
+            {
+                info!(channel = %id, cumulative = %v.voucher.cumulative, "a signed voucher the store had not kept, from the sent log");
+                st.sent = Some(v);
+            }
             let Some(setup) = st.setup else {
                 warn!(channel = %id, "vouchers on disk for a channel without its setup; skipped");
                 continue;
@@ -642,6 +668,11 @@ impl EventLoop {
         for e in out {
             match e {
                 Effect::Persist { channel, voucher, received } => {
+                    // Logged before anything of this batch is sent (the swarm
+                    // writes to sockets only when polled, after this call).
+                    if !received && let Err(e) = self.sent_log.append(&voucher) {
+                        warn!(%channel, "cannot log a signed voucher: {e}");
+                    }
                     let last = self.cumulative.insert((channel, received), voucher.voucher.cumulative).unwrap_or(0);
                     let delta = voucher.voucher.cumulative.saturating_sub(last) as f64;
                     if received { &self.metrics.received } else { &self.metrics.paid }.inc_by(delta);

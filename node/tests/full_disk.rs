@@ -68,3 +68,59 @@ async fn a_server_on_a_full_disk_acknowledges_nothing_until_its_voucher_is_on_di
     let stored = backup.channels[0].received.as_ref().unwrap().voucher.cumulative;
     assert_eq!(stored, paid, "the voucher on disk is all the client paid");
 }
+
+/// A relay signs and sends the voucher paying its next hop before the
+/// commit that stores it; a relay killed in between (here: its disk is full,
+/// so that commit never lands) must not come back with a lower sent amount
+/// than the one its next hop holds, or every voucher it signs for it after
+/// the restart is refused as not increasing. Its sent log brings the signed
+/// voucher back (issue #17).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_killed_before_its_commit_pays_its_next_hop_after_the_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let disk = Tmpfs::mount(&tmp.path().join("disk"), "8m");
+    let relay_dir = disk.dir.join("relay");
+    let dir = relay_dir.clone();
+    let mut net = spawn_network_with(3, move |i, cfg| {
+        if i == 1 {
+            cfg.data_dir = dir.clone();
+        }
+    })
+    .await;
+    net.link(0, 1, 1, 20).await;
+    net.link(1, 2, 2, 20).await;
+    net.serve_echo(2).await;
+    let params = EdgeParams { latency_ms: 20, base_fee: 1_000, byte_fee: 2 };
+    let route = net.route(&[0, 1, 2], &[1, 2], params, 10);
+    let (_, mut rx) = net.nodes[0].handle.request(route.clone(), "echo", b"room".to_vec(), 64).await.unwrap();
+    assert!(matches!(outcome(&mut rx, Duration::from_secs(10)).await.last(), Some(Delivery::Response { .. })));
+    // The relay's disk fills: it forwards (signing a new voucher for node 2)
+    // but cannot commit; then it dies.
+    let filler = fill(&disk.dir);
+    let (_, _rx) = net.nodes[0].handle.request(route.clone(), "echo", b"lost commit".to_vec(), 64).await.unwrap();
+    let held_by_server = || async { net.nodes[2].handle.status().await.unwrap().channels[0].3 };
+    let before = held_by_server().await;
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while held_by_server().await == before {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the server got the relay's new voucher");
+    net.crash_and_restart_in(1, Duration::from_millis(300), &relay_dir, || std::fs::remove_file(&filler).unwrap())
+        .await;
+    // A new request through the restarted relay is paid and answered.
+    let seen = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Ok((_, mut rx)) = net.nodes[0].handle.request(route.clone(), "echo", b"after".to_vec(), 64).await {
+                let seen = outcome(&mut rx, Duration::from_secs(5)).await;
+                if matches!(seen.last(), Some(Delivery::Response { .. })) {
+                    return seen;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert!(seen.is_ok(), "the restarted relay could not pay its next hop");
+}

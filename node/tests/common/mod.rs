@@ -61,12 +61,20 @@ impl Net {
     /// as under `kill -9`), stays down for `down`, and starts again from its
     /// data directory on the same address.
     pub async fn crash_and_restart(&mut self, i: usize, down: Duration) {
+        let dir = self._dirs[i].path().to_path_buf();
+        self.crash_and_restart_in(i, down, &dir, || {}).await;
+    }
+
+    /// The same for a node whose data directory is `dir`, calling `meanwhile`
+    /// while it is down.
+    pub async fn crash_and_restart_in(&mut self, i: usize, down: Duration, dir: &Path, meanwhile: impl FnOnce()) {
         let old = &self.nodes[i];
         old.task.abort();
         let listen = old.listen_addrs.clone();
         let seed = [i as u8 + 1; 32];
         tokio::time::sleep(down).await;
-        let mut cfg = NodeConfig::new(self._dirs[i].path());
+        meanwhile();
+        let mut cfg = NodeConfig::new(dir);
         cfg.protocol.limits.trust_route_terms = true;
         cfg.listen = listen;
         let mut registry = prometheus_client::registry::Registry::default();
