@@ -96,10 +96,10 @@ async fn a_relay_killed_before_its_commit_pays_its_next_hop_after_the_restart() 
     assert!(matches!(outcome(&mut rx, Duration::from_secs(10)).await.last(), Some(Delivery::Response { .. })));
     // The relay's disk fills: it forwards (signing a new voucher for node 2)
     // but cannot commit; then it dies.
-    let filler = fill(&disk.dir);
-    let (_, _rx) = net.nodes[0].handle.request(route.clone(), "echo", b"lost commit".to_vec(), 64).await.unwrap();
     let held_by_server = || async { net.nodes[2].handle.status().await.unwrap().channels[0].3 };
     let before = held_by_server().await;
+    let filler = fill(&disk.dir);
+    let (_, _rx) = net.nodes[0].handle.request(route.clone(), "echo", b"lost commit".to_vec(), 64).await.unwrap();
     tokio::time::timeout(Duration::from_secs(5), async {
         while held_by_server().await == before {
             tokio::time::sleep(Duration::from_millis(20)).await;
