@@ -115,6 +115,24 @@ fn stream(
     (tally, task)
 }
 
+/// Every channel is still open on chain; once the requests have settled,
+/// the books of both ends of every channel agree ([`books_agree`]).
+async fn nothing_cut_and_books_agree(net: &ChainNet, ids: &[u64]) {
+    for &id in ids {
+        let ch = net.view.channel(id).await.unwrap().unwrap();
+        assert_eq!(ch.state, ChannelState::Open, "channel {id} was not cut");
+    }
+    until(Duration::from_secs(20), "every request is settled", || async {
+        let mut busy = 0;
+        for n in &net.nodes {
+            busy += n.node.handle.status().await.unwrap().in_flight;
+        }
+        busy == 0
+    })
+    .await;
+    books_agree(net, ids).await;
+}
+
 /// Both ends of every channel agree on what was paid over it: what one
 /// has received is what the other has paid, so no acknowledged voucher was
 /// lost by either.
@@ -163,20 +181,7 @@ async fn a_relay_killed_five_times_under_traffic_loses_no_channel_and_no_voucher
         assert_eq!(t.responses, t.sent, "every request was answered ({} notices, refused {:?})", t.notices, t.refused);
         assert!(t.late_fees > 0, "the downtime made requests late, and the lateness was paid");
     }
-    for &id in &ids {
-        let ch = net.view.channel(id).await.unwrap().unwrap();
-        assert_eq!(ch.state, ChannelState::Open, "channel {id} was not cut");
-    }
-    // Quiet now: the books settle and agree on both ends of every channel.
-    until(Duration::from_secs(20), "every request is settled", || async {
-        let mut busy = 0;
-        for n in &net.nodes {
-            busy += n.node.handle.status().await.unwrap().in_flight;
-        }
-        busy == 0
-    })
-    .await;
-    books_agree(&net, &ids).await;
+    nothing_cut_and_books_agree(&net, &ids).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,17 +254,5 @@ async fn a_rolling_restart_under_traffic_cuts_nothing_and_every_request_ends() {
         assert!(t.refused.contains_key("draining"), "{:?}", t.refused);
         assert!(t.refused.keys().all(|k| k == "draining" || k == "no_terms"), "{:?}", t.refused);
     }
-    for &id in &ids {
-        let ch = net.view.channel(id).await.unwrap().unwrap();
-        assert_eq!(ch.state, ChannelState::Open, "channel {id} was not cut");
-    }
-    until(Duration::from_secs(20), "every request is settled", || async {
-        let mut busy = 0;
-        for n in &net.nodes {
-            busy += n.node.handle.status().await.unwrap().in_flight;
-        }
-        busy == 0
-    })
-    .await;
-    books_agree(&net, &ids).await;
+    nothing_cut_and_books_agree(&net, &ids).await;
 }

@@ -7,8 +7,12 @@
 //! call with a deposit, or a method the key does not list, is refused before
 //! anything is sent, naming the missing full-access key.
 
+mod chain_common;
+
 use std::path::PathBuf;
 use std::time::Duration;
+
+use chain_common::{until, wasm};
 
 use near_crypto::PublicKey;
 use near_primitives::types::AccountId;
@@ -22,27 +26,6 @@ use por_devnet::rpc::{DevnetServer, ServerConfig};
 use por_node::chain::{AGENT_METHODS, ChainClient, ChainError, ChannelState, NearRpcChain, read_key_file};
 
 const FEE: u128 = NEAR / 100;
-
-fn wasm() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../artifacts/por_contract.wasm");
-    assert!(p.exists(), "{} is missing: run `make contract` (make test does it first)", p.display());
-    p
-}
-
-async fn until<F, Fut>(within: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let end = tokio::time::Instant::now() + within;
-    while tokio::time::Instant::now() < end {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting until {what}");
-}
 
 /// The nonce of `account`'s access key `key`.
 async fn nonce(view: &NearRpcChain, account: &AccountId, key: &PublicKey) -> u64 {

@@ -42,7 +42,8 @@ pub struct ChainNet {
     _dir: tempfile::TempDir,
 }
 
-fn wasm() -> PathBuf {
+/// The contract's wasm (`make contract` builds it).
+pub fn wasm() -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../artifacts/por_contract.wasm");
     assert!(p.exists(), "{} is missing: run `make contract` (make test does it first)", p.display());
     p

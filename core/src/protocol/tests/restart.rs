@@ -4,6 +4,61 @@
 
 use super::*;
 
+/// What one node keeps on disk.
+#[derive(Clone, Default)]
+pub(super) struct Stored {
+    pub(super) vouchers: BTreeMap<(ChannelId, bool), crate::voucher::SignedVoucher>,
+    pub(super) requests: BTreeMap<RequestId, crate::protocol::inflight::Entry>,
+}
+
+impl Net {
+    /// Node `n` crashed at `from` (nothing it did after that reached its
+    /// store, nothing sent to it arrives) and starts again at `until` from
+    /// its store: its channels with their vouchers and, with `requests`, the
+    /// requests it had in flight (DESIGN §2.11).
+    fn crash(&mut self, n: usize, from: u64, until: u64, requests: bool) {
+        self.run_until(from);
+        let store = self.stores.get(&n).cloned().unwrap_or_default();
+        self.offline.insert(n);
+        self.run_until(until);
+        self.offline.remove(&n);
+        // The old process's timers and service calls died with it.
+        for ev in self.evs.iter_mut() {
+            if matches!(ev, Some(Ev::Timer { node, .. } | Ev::Respond { node, .. }) if *node == n) {
+                *ev = None;
+            }
+        }
+        let config = self.nodes[n].config().clone();
+        let mut e = Engine::new(config, NodeSigner::from_seed([n as u8 + 1; 32]), Ed25519Verifier);
+        let mut out = Vec::new();
+        for (&channel, &(a, b, l)) in &self.chans {
+            if (a != n && b != n) || self.removed.contains(&channel) {
+                continue;
+            }
+            let peer = if a == n { b } else { a };
+            let setup = ChannelSetup {
+                channel,
+                remote: self.key(peer),
+                local_deposit: 10_000_000_000,
+                remote_deposit: 10_000_000_000,
+                latency_ms: l,
+                sync_ms: Some(if channel == ChannelId(2) { 1000 } else { 500 }),
+            };
+            let sent = store.vouchers.get(&(channel, false)).cloned();
+            let received = store.vouchers.get(&(channel, true)).cloned();
+            e.restore_channel(setup, sent, received, until, &mut out).unwrap();
+        }
+        if requests {
+            for entry in store.requests.values() {
+                assert!(e.restore_request(entry.clone(), until, &mut out));
+            }
+        }
+        self.nodes[n] = e;
+        self.publish_terms();
+        self.apply(n, out);
+    }
+}
+
 /// Carol (3) serves slowly and is down from 450 ms to 8 s, with Bob's request
 /// acknowledged and in flight: Bob hears nothing for 7.5 s, far beyond three
 /// sync intervals. He does not cut her; she answers when back and pays for
