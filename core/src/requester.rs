@@ -452,6 +452,7 @@ impl Requester {
             Delivery::Acked { request_id }
             | Delivery::Response { request_id, .. }
             | Delivery::Notice { request_id, .. }
+            | Delivery::Refused { request_id, .. }
             | Delivery::LatePayment { request_id, .. } => *request_id,
         };
         if self.current() != Some(id) {
@@ -464,6 +465,10 @@ impl Requester {
                 self.attempt_mut().acked = true;
                 let w = self.end_attempt(AttemptResult::Response, now_ms);
                 self.state = State::Ended(OutcomeKind::Response(response.clone()), w.route);
+            }
+            Delivery::Refused { refused: r, .. } => {
+                let why = Refused::by_peer(r.reason, format!("refused below channel {}: {}", r.channel, r.reason));
+                self.end_refused(why, r.channel, now_ms);
             }
             Delivery::Notice { notice, .. } => {
                 self.attempt_mut().acked = true;
@@ -482,18 +487,29 @@ impl Requester {
         if self.current() != Some(id) {
             return;
         }
-        let why = why.into();
-        let lag = matches!(why.code, Some(crate::protocol::Refusal::UnknownEdge | crate::protocol::Refusal::NoTerms));
-        let w = self.end_attempt(AttemptResult::Refused(why), now_ms);
-        if let Some(h) = w.route.hops.first() {
-            // A first hop whose graph may be behind ours gets one more try,
-            // after it has had time to catch up; any other refusal (or a
-            // second one) excludes its channel.
-            if lag && self.lag_retried.insert(h.channel) {
-                self.not_before_ms = now_ms.saturating_add(self.policy.graph_lag_ms);
-            } else {
-                self.exclude_channels.insert(h.channel);
+        let first = match &self.state {
+            State::Waiting(w) => w.route.hops.first().map(|h| h.channel),
+            _ => None,
+        };
+        match first {
+            Some(channel) => self.end_refused(why.into(), channel, now_ms),
+            None => {
+                self.end_attempt(AttemptResult::Refused(why.into()), now_ms);
             }
+        }
+    }
+
+    /// The current attempt was refused by the node at the lower end of
+    /// `channel`: the attempt ends `refused: {why}` and the channel is
+    /// excluded, or, for a refusal that says the node's copy of the graph
+    /// may be behind ours, retried once after it has had time to catch up.
+    fn end_refused(&mut self, why: Refused, channel: ChannelId, now_ms: u64) {
+        let lag = matches!(why.code, Some(crate::protocol::Refusal::UnknownEdge | crate::protocol::Refusal::NoTerms));
+        self.end_attempt(AttemptResult::Refused(why), now_ms);
+        if lag && self.lag_retried.insert(channel) {
+            self.not_before_ms = now_ms.saturating_add(self.policy.graph_lag_ms);
+        } else {
+            self.exclude_channels.insert(channel);
         }
     }
 

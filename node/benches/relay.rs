@@ -278,6 +278,7 @@ async fn paid(h: NodeHandle, route: Route) {
                     return;
                 }
                 Delivery::Notice { notice, .. } => panic!("severance notice in a bench: {notice:?}"),
+                Delivery::Refused { refused, .. } => panic!("refused in a bench: {refused:?}"),
                 Delivery::Acked { .. } | Delivery::LatePayment { .. } => {}
             }
         }

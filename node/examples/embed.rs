@@ -75,6 +75,10 @@ async fn main() -> anyhow::Result<()> {
                 println!("{id}: severance notice for channel {}", notice.channel);
                 break;
             }
+            Delivery::Refused { refused, .. } => {
+                println!("{id}: refused below channel {}: {}", refused.channel, refused.reason);
+                break;
+            }
         }
     }
     client.handle.shutdown().await;

@@ -226,8 +226,9 @@ pub struct Outcome {
     pub server: Option<String>,
     /// The severance notice, for a notice outcome.
     pub notice: Option<serde_json::Value>,
-    /// Why the first hop refused, for a refused outcome: `{code, detail}`,
-    /// the code one of the engine's stable refusal codes.
+    /// Why the request was refused, for a refused outcome: `{code, detail}`,
+    /// the code one of the engine's stable refusal codes, plus `channel`
+    /// when a node below the first hop refused (the channel into it).
     pub refusal: Option<serde_json::Value>,
     /// Late fees received for this request, yocto.
     pub late_fees: String,
@@ -283,6 +284,12 @@ async fn request(State(api): State<Api>, raw: Bytes) -> Result<impl IntoResponse
                 Delivery::Notice { notice, .. } => {
                     out.outcome = "notice";
                     out.notice = serde_json::to_value(&notice).ok();
+                    return;
+                }
+                Delivery::Refused { refused: r, .. } => {
+                    out.outcome = "refused";
+                    let detail = format!("refused below channel {}: {}", r.channel, r.reason);
+                    out.refusal = Some(json!({ "code": r.reason.code(), "detail": detail, "channel": r.channel.0 }));
                     return;
                 }
             }

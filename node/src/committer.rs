@@ -215,7 +215,9 @@ impl Committer {
     /// the answer comes back.
     pub fn gate(&mut self, channel: ChannelId, msg: Wire) -> Option<(ChannelId, Wire)> {
         let need = match &msg {
-            Wire::Ack(_) | Wire::SyncAck(_) => self.covering(),
+            // A refusal from below gives the upstream credit: the credit is
+            // on disk before the upstream may spend it.
+            Wire::Ack(_) | Wire::SyncAck(_) | Wire::Refused(_) => self.covering(),
             Wire::Response(r) => {
                 let held = self
                     .gated

@@ -55,6 +55,10 @@ pub struct Metrics {
     /// Requests of ours their first hop refused, by its reason's code
     /// (`not_sent` when it gave none: unreachable).
     pub refused_by_first_hop: Family<KindLabel, Counter>,
+    /// Requests refused below a node that took them, by reason's code: at a
+    /// relay, those its next hop refused (the refusal went up); at the
+    /// requester, its own that a node past the first hop refused.
+    pub refused_below: Family<KindLabel, Counter>,
     /// Late fees paid upstream, yocto.
     pub late_fees_paid: FloatCounter,
     /// Late fees received from downstream, yocto.
@@ -133,6 +137,7 @@ impl Metrics {
             messages: Family::default(),
             refusals: Family::default(),
             refused_by_first_hop: Family::default(),
+            refused_below: Family::default(),
             late_fees_paid: FloatCounter::default(),
             late_fees_received: FloatCounter::default(),
             overdue: Counter::default(),
@@ -163,6 +168,12 @@ impl Metrics {
             "first_hop_refusals",
             "Requests of this node its first hop refused, by reason",
             m.refused_by_first_hop.clone(),
+        );
+        r.register(
+            "refused_below",
+            "Requests refused below a node that took them (relayed ones its next hop refused; its own refused past \
+             the first hop), by reason",
+            m.refused_below.clone(),
         );
         r.register_with_unit(
             "late_fees_paid",

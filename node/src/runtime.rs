@@ -570,14 +570,14 @@ impl EventLoop {
                     && undelivered
                 {
                     let why = format!("the first hop is unreachable: {error}");
-                    self.first_hop_refused(request, channel, why.into());
+                    self.downstream_refused(request, channel, why.into());
                 }
             }
             NetEvent::Delivered { id, receipt, .. } => {
                 if let Some((channel, request)) = self.peers.receipt(&id)
                     && let Receipt::Refused { reason, detail } = receipt
                 {
-                    self.first_hop_refused(request, channel, por_core::Refused::by_peer(reason, detail));
+                    self.downstream_refused(request, channel, por_core::Refused::by_peer(reason, detail));
                 }
             }
             NetEvent::InboundFailed { peer, lane, error } => debug!(%peer, ?lane, "bad inbound message: {error}"),

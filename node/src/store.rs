@@ -337,6 +337,7 @@ mod tests {
                 answer: None,
                 keep_until_ms: 0,
                 repeats: 0,
+                due: 7,
             }),
             down: None,
             origin: None,

@@ -94,6 +94,10 @@ fn stream(
                             Delivery::Notice { .. } => (t.notices, ended) = (t.notices + 1, true),
                             Delivery::LatePayment { amount, .. } => t.late_fees += amount,
                             Delivery::Acked { .. } => {}
+                            Delivery::Refused { refused, .. } => {
+                                *t.refused.entry(refused.reason.code().to_string()).or_default() += 1;
+                                ended = true;
+                            }
                         }
                     }
                     if !ended {

@@ -43,6 +43,31 @@ pub enum Wire {
     Sync(Box<SyncMessage>),
     /// The answer to a sync.
     SyncAck(SyncAck),
+    /// A request this node or one below it refused or could not carry,
+    /// upstream: it ends the request as a response would, and what each hop
+    /// was paid for it becomes credit (DESIGN §2.10).
+    Refused(RefusedBelow),
+}
+
+/// A refusal from below: the request `request_id` will not be answered over
+/// this route, because the node at the lower end of `channel` refused it
+/// (or could not be reached over it). It travels up hop by hop; each hop
+/// ends its leg, books what it was paid as credit with its upstream and
+/// passes it on, so nobody is owed or owes anything more for the request but
+/// the lateness up to the moment the refusal reached it.
+///
+/// Not signed: it is evidence for nothing on chain, and the node it came
+/// from (the transport authenticates it) is the one giving up its payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedBelow {
+    /// The request.
+    pub request_id: RequestId,
+    /// The refuser's reason.
+    pub reason: Refusal,
+    /// The channel into the node that refused: one of the route's channels
+    /// below the receiver (a receiver blames its own downstream channel
+    /// when the named one is not).
+    pub channel: ChannelId,
 }
 
 impl Wire {
@@ -55,6 +80,7 @@ impl Wire {
             Wire::Notice(_) => "notice",
             Wire::Sync(_) => "sync",
             Wire::SyncAck(_) => "sync_ack",
+            Wire::Refused(_) => "refused",
         }
     }
 }
@@ -118,6 +144,15 @@ pub enum Delivery {
         request_id: RequestId,
         /// The notice.
         notice: SeveranceNotice,
+    },
+    /// A node of the route refused the request after the first hop took it
+    /// (its next hop refused, or could not be reached): the attempt is
+    /// over, and what it paid is credit with the first hop.
+    Refused {
+        /// The request.
+        request_id: RequestId,
+        /// The refusal as it came up.
+        refused: RefusedBelow,
     },
     /// A late payment for the request arrived.
     LatePayment {
@@ -232,6 +267,9 @@ pub enum Refusal {
     /// This node is stopping (DESIGN §2.11): it answers what it already
     /// took but takes no new request; try another route.
     Draining,
+    /// The next hop could not be reached (it could not be dialed, or does
+    /// not speak the protocol): the request never got there.
+    Unreachable,
     /// A reason this build does not know (sent by a newer peer).
     #[serde(other)]
     Other,
@@ -266,6 +304,7 @@ impl Refusal {
             Refusal::DuplicateClaim => "duplicate_claim",
             Refusal::NoticeWrongSeverer => "notice_wrong_severer",
             Refusal::Draining => "draining",
+            Refusal::Unreachable => "unreachable",
             Refusal::Other => "other",
         }
     }
@@ -299,6 +338,7 @@ impl std::fmt::Display for Refusal {
             Refusal::DuplicateClaim => "the sync claims a late fee for one request twice",
             Refusal::NoticeWrongSeverer => "the notice's severer is not an end of the channel it names",
             Refusal::Draining => "this node is stopping and takes no new requests; try another route",
+            Refusal::Unreachable => "the next hop could not be reached",
             Refusal::Other => "refused for a reason this node does not know",
         })
     }

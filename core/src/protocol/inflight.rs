@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::bytes::{Hash32, NodeKey, RequestId, amount_serde};
 use crate::message::{Response, SeveranceNotice};
 use crate::protocol::config::{ProtocolConfig, late_fee};
-use crate::protocol::effect::{PaidRequest, Wire};
+use crate::protocol::effect::{PaidRequest, RefusedBelow, Wire};
 use crate::voucher::{Amount, ChannelId};
 
 /// The leg towards the upstream neighbour (absent at the requester).
@@ -66,6 +66,11 @@ pub struct UpLeg {
     pub keep_until_ms: u64,
     /// Times the answer was sent again.
     pub repeats: u32,
+    /// What the upstream paid us for the request (`payments[i-1]`): a
+    /// refusal from below gives it back as credit. Absent in entries stored
+    /// before it existed, which then give nothing back.
+    #[serde(default, with = "amount_serde")]
+    pub due: Amount,
 }
 
 impl UpLeg {
@@ -95,6 +100,8 @@ pub enum Answer {
     Response(Box<Response>),
     /// A severance notice.
     Notice(Box<SeveranceNotice>),
+    /// A refusal from below.
+    Refused(RefusedBelow),
 }
 
 impl Answer {
@@ -103,6 +110,7 @@ impl Answer {
         match self {
             Answer::Response(r) => Wire::Response(r.clone()),
             Answer::Notice(n) => Wire::Notice((**n).clone()),
+            Answer::Refused(r) => Wire::Refused(r.clone()),
         }
     }
 }
@@ -116,6 +124,9 @@ pub enum DownEnd {
     Notice,
     /// The channel is gone; nothing more can come over it.
     ChannelGone,
+    /// The downstream refused the request, or a node below it did (the
+    /// refusal came up); what we paid for it is credit with the downstream.
+    Refused,
 }
 
 /// The leg towards the downstream neighbour (absent at the server).
@@ -463,6 +474,7 @@ mod tests {
             answer: None,
             keep_until_ms: 0,
             repeats: 0,
+            due: 0,
         }
     }
 

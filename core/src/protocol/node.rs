@@ -258,15 +258,8 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         if exceeds(ch.out_held.plus(out_hold), &self.config.limits) {
             return Err(RequestError::Busy(channel));
         }
-        // Credit the peer holds from refused requests pays first; a request
-        // it covers whole goes with the last voucher, which the peer holds.
         let due = q.payments[0];
-        let from_credit = if ch.ledger.last_sent().is_some() { ch.credit_out.min(due) } else { 0 };
-        let (voucher, fresh) = match ch.ledger.last_sent() {
-            Some(last) if from_credit == due => (last.clone(), false),
-            _ => (ch.ledger.pay(due - from_credit, &self.signer)?, true),
-        };
-        ch.credit_out -= from_credit;
+        let (voucher, fresh, from_credit) = pay_with_credit(ch, due, &self.signer)?;
         if from_credit > 0 {
             self.credits_changed.insert(channel);
         }
@@ -340,6 +333,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             Wire::Notice(n) => self.on_notice(channel, n, now, out),
             Wire::Sync(s) => self.on_sync(channel, *s, now, out),
             Wire::SyncAck(a) => self.on_sync_ack(channel, a, now, out),
+            Wire::Refused(r) => self.on_refused_below(channel, r, now, out),
         }
     }
 
@@ -497,9 +491,13 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             if exceeds(nch.out_held.plus(hold), lim) {
                 return Err(Refusal::Busy);
             }
-            let v = nch.ledger.pay(q.pay_next, &self.signer).map_err(|_| Refusal::CannotForward)?;
+            let (v, fresh, from_credit) =
+                pay_with_credit(nch, q.pay_next, &self.signer).map_err(|_| Refusal::CannotForward)?;
             nch.out_held = nch.out_held.plus(hold);
-            Some((n.clone(), v))
+            if from_credit > 0 {
+                self.credits_changed.insert(n.channel);
+            }
+            Some((n.clone(), v, fresh))
         } else {
             None
         };
@@ -529,6 +527,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             answer: None,
             keep_until_ms: 0,
             repeats: 0,
+            due: q.due,
         };
         let mut entry = Entry {
             id,
@@ -543,10 +542,10 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             hold,
         };
         match next {
-            Some((n, v)) => {
+            Some((n, v, fresh)) => {
                 let deadline = now.saturating_add(budget);
                 let voucher_digest = v.digest();
-                if self.config.emit_persists {
+                if self.config.emit_persists && fresh {
                     out.push(Effect::Persist { channel: n.channel, voucher: v.clone(), received: false });
                 }
                 let paid = Box::new(PaidRequest { request, voucher: v });
@@ -688,7 +687,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let (grace, rate, cap) =
             (self.config.policy.late_fee_grace_ms, self.config.late_fee_per_sec, self.config.max_late_ms);
         if let Some(d) = self.requests.get(&id).and_then(|e| e.down.as_ref())
-            && let Some((t, DownEnd::Response | DownEnd::Notice)) = d.ended
+            && let Some((t, DownEnd::Response | DownEnd::Notice | DownEnd::Refused)) = d.ended
             && d.received < d.required(t.saturating_add(grace), grace, rate, cap)
             && let Some(ch) = self.channels.get(&d.channel).filter(|c| !c.closed)
             && (ch.last_heard_ms <= t || now < ch.silence.1.saturating_add(grace))
@@ -704,6 +703,25 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             self.kept.keep(id, u, now);
         }
     }
+}
+
+/// Pays `due` over `ch`, spending first the credit its peer holds from
+/// requests refused over it (DESIGN §2.10): returns the voucher that goes
+/// with the request, whether it is new (a request the credit covers whole
+/// goes with the last voucher, which the peer holds) and what the credit
+/// paid.
+fn pay_with_credit<S: Signer>(
+    ch: &mut ChannelState,
+    due: crate::voucher::Amount,
+    signer: &S,
+) -> Result<(SignedVoucher, bool, crate::voucher::Amount), LedgerError> {
+    let from_credit = if ch.ledger.last_sent().is_some() { ch.credit_out.min(due) } else { 0 };
+    let (voucher, fresh) = match ch.ledger.last_sent() {
+        Some(last) if from_credit == due => (last.clone(), false),
+        _ => (ch.ledger.pay(due - from_credit, signer)?, true),
+    };
+    ch.credit_out -= from_credit;
+    Ok((voucher, fresh, from_credit))
 }
 
 /// What one node of a route needs of the quote (DESIGN §2.3, §2.5), without

@@ -16,10 +16,30 @@ type Engine = NodeEngine<NodeSigner, Ed25519Verifier>;
 
 #[derive(Debug)]
 enum Ev {
-    Msg { to: usize, channel: ChannelId, msg: Wire },
-    Timer { node: usize, timer: Timer },
-    Respond { node: usize, id: RequestId },
-    Removed { node: usize, channel: ChannelId },
+    Msg {
+        to: usize,
+        channel: ChannelId,
+        msg: Wire,
+    },
+    Timer {
+        node: usize,
+        timer: Timer,
+    },
+    Respond {
+        node: usize,
+        id: RequestId,
+    },
+    Removed {
+        node: usize,
+        channel: ChannelId,
+    },
+    /// The transport's receipt of a refused request, back at its sender.
+    Receipt {
+        node: usize,
+        channel: ChannelId,
+        id: RequestId,
+        reason: Refusal,
+    },
 }
 
 struct Net {
@@ -50,6 +70,11 @@ struct Net {
     lose: Vec<(usize, &'static str)>,
     /// Messages lost so far, by sender and kind.
     lost: Vec<(u64, usize, &'static str)>,
+    /// Whether a refused request's receipt goes back to its sender (as the
+    /// node's transport does); off, tests hand it over themselves.
+    receipts: bool,
+    /// Requests of theirs whose receipt said refused: when, whose, which.
+    refused_receipts: Vec<(u64, usize, RequestId)>,
 }
 
 const FEE: Amount = 1_000;
@@ -85,6 +110,8 @@ impl Net {
             refusals: Vec::new(),
             lose: Vec::new(),
             lost: Vec::new(),
+            receipts: false,
+            refused_receipts: Vec::new(),
         };
         for (c, (a, b, l)) in [(0, 1, 100), (1, 2, 200), (2, 3, 100), (2, 4, 100), (4, 5, 100)].into_iter().enumerate()
         {
@@ -269,7 +296,10 @@ impl Net {
             let Some(ev) = self.evs[i].take() else { continue };
             let n = match &ev {
                 Ev::Msg { to, .. } => *to,
-                Ev::Timer { node, .. } | Ev::Respond { node, .. } | Ev::Removed { node, .. } => *node,
+                Ev::Timer { node, .. }
+                | Ev::Respond { node, .. }
+                | Ev::Removed { node, .. }
+                | Ev::Receipt { node, .. } => *node,
             };
             if self.offline.contains(&n) {
                 continue;
@@ -286,7 +316,27 @@ impl Net {
             }
             let mut out = Vec::new();
             match ev {
-                Ev::Msg { channel, msg, .. } => self.nodes[n].handle_message(channel, msg, t, &mut out),
+                Ev::Msg { channel, msg, .. } => {
+                    let id = match &msg {
+                        Wire::Request(p) if self.receipts => Some(p.request.id()),
+                        _ => None,
+                    };
+                    self.nodes[n].handle_message(channel, msg, t, &mut out);
+                    let refused = out.iter().find_map(|e| match e {
+                        Effect::Event(EngineEvent::Refused { kind: "request", reason, .. }) => Some(*reason),
+                        _ => None,
+                    });
+                    if let (Some(id), Some(reason)) = (id, refused) {
+                        let (a, b, l) = self.chans[&channel];
+                        let node = if a == n { b } else { a };
+                        self.at(t + l, Ev::Receipt { node, channel, id, reason });
+                    }
+                }
+                Ev::Receipt { channel, id, reason, .. } => {
+                    if self.nodes[n].downstream_refused(id, channel, reason, t, &mut out) {
+                        self.refused_receipts.push((t, n, id));
+                    }
+                }
                 Ev::Timer { timer, .. } => self.nodes[n].handle_timer(timer, t, &mut out),
                 Ev::Respond { id, .. } => {
                     // Fails when the channel upstream was cut meanwhile.
@@ -321,6 +371,7 @@ impl Net {
             .filter_map(|(t, d)| match d {
                 Delivery::Response { .. } => Some((*t, "response")),
                 Delivery::Notice { .. } => Some((*t, "notice")),
+                Delivery::Refused { .. } => Some((*t, "refused")),
                 _ => None,
             })
             .collect()
@@ -766,4 +817,5 @@ fn a_silent_hop_drops_paid_requests_and_still_syncs() {
 }
 
 mod hostile;
+mod refused_below;
 mod restart;

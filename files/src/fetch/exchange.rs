@@ -59,6 +59,9 @@ pub(super) async fn request(
             Delivery::Notice { .. } => {
                 return Outcome::Silent("an edge of the route was cut (severance notice)".into());
             }
+            Delivery::Refused { refused: r, .. } => {
+                return Outcome::Silent(format!("refused below channel {}: {}", r.channel, r.reason));
+            }
             Delivery::Response { response, .. } => {
                 let body = response.body;
                 tracing::trace!(req, ms = sent.elapsed().as_millis() as u64, "response");

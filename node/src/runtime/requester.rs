@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use por_core::protocol::{Delivery, Effect};
+use por_core::protocol::{Delivery, Effect, Refusal};
 use por_core::{ChannelId, NodeSigner, Refused, Request, RequestId, Route, Signature};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
@@ -104,7 +104,9 @@ impl EventLoop {
     pub(super) fn deliver(&mut self, d: Delivery) {
         let (id, terminal) = match &d {
             Delivery::Acked { request_id } | Delivery::LatePayment { request_id, .. } => (*request_id, false),
-            Delivery::Response { request_id, .. } | Delivery::Notice { request_id, .. } => (*request_id, true),
+            Delivery::Response { request_id, .. }
+            | Delivery::Notice { request_id, .. }
+            | Delivery::Refused { request_id, .. } => (*request_id, true),
         };
         let now = self.now();
         let Some(w) = self.requester.waiters.get_mut(&id) else { return };
@@ -113,10 +115,15 @@ impl EventLoop {
         }
         if terminal {
             w.ended = true;
-            Metrics::inc(
-                &self.metrics.outcomes,
-                if matches!(d, Delivery::Response { .. }) { "response" } else { "notice" },
-            );
+            let kind = match &d {
+                Delivery::Response { .. } => "response",
+                Delivery::Refused { refused, .. } => {
+                    Metrics::inc(&self.metrics.refused_below, refused.reason.code().to_string());
+                    "refused"
+                }
+                _ => "notice",
+            };
+            Metrics::inc(&self.metrics.outcomes, kind);
             if matches!(d, Delivery::Response { .. }) {
                 let took = now.saturating_sub(w.sent_ms);
                 self.metrics.response_latency.observe(took as f64 / 1000.0);
@@ -149,12 +156,20 @@ impl EventLoop {
         }
     }
 
-    /// A request's first hop refused it (or could not be reached at all):
-    /// if it is ours, it ends with the reason.
-    pub(super) fn first_hop_refused(&mut self, request: RequestId, channel: ChannelId, why: Refused) {
+    /// A request's next hop refused it (or could not be reached at all): if
+    /// it is ours, it ends with the reason; if we relay it, the refusal goes
+    /// up (the engine's effects).
+    pub(super) fn downstream_refused(&mut self, request: RequestId, channel: ChannelId, why: Refused) {
         let now = self.now();
-        if !self.engine.first_hop_refused(request, channel, now) {
-            debug!(%request, %channel, "downstream refused a request we relay: {why}");
+        let mut out = Vec::new();
+        let reason = why.code.unwrap_or(Refusal::Unreachable);
+        let ours = self.engine.downstream_refused(request, channel, reason, now, &mut out);
+        if !out.is_empty() {
+            debug!(%request, %channel, "the next hop refused a request we relay, and we pass it up: {why}");
+            Metrics::inc(&self.metrics.refused_below, reason.code().to_string());
+        }
+        self.apply(out);
+        if !ours {
             return;
         }
         warn!(%request, %channel, "request refused by the first hop: {why}");

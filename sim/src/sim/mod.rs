@@ -127,7 +127,7 @@ pub(crate) enum Ev {
     Wake {
         req: u32,
     },
-    /// The transport's receipt for a request the first hop refused, back at
+    /// The transport's receipt for a request its next hop refused, back at
     /// its sender (the node learns of it the same way).
     Receipt {
         to: u32,
@@ -280,16 +280,15 @@ impl Sim {
                     None
                 } else {
                     self.trace_msg("recv", to, channel, &msg);
-                    // A request on its route's first channel comes from its
-                    // requester, who learns of a refusal from the receipt.
-                    let first = match &msg {
-                        Wire::Request(p) if p.request.route.hops.first().is_some_and(|h| h.channel == channel) => {
-                            Some(p.request.nonce)
-                        }
+                    // The sender of a request learns of a refusal from the
+                    // receipt: a requester ends its attempt, a relay passes
+                    // the refusal up.
+                    let nonce = match &msg {
+                        Wire::Request(p) => Some(p.request.nonce),
                         _ => None,
                     };
                     self.nodes[to as usize].engine.handle_message(channel, msg, now, &mut out);
-                    if let Some(nonce) = first {
+                    if let Some(nonce) = nonce {
                         self.receipt(to, channel, nonce, &out);
                     }
                     Some(to)
@@ -353,10 +352,7 @@ impl Sim {
             Ev::Fixed { from, to } => self.start_request(from, to, true, None, &mut out),
             Ev::Drive { req } => self.drive(req, &mut out),
             Ev::Wake { req } => self.wake(req, &mut out),
-            Ev::Receipt { to, channel, nonce, reason } => {
-                self.refused(to, channel, nonce, reason);
-                None
-            }
+            Ev::Receipt { to, channel, nonce, reason } => self.refused(to, channel, nonce, reason, &mut out),
         };
         if let Some(n) = node {
             self.apply(n, &mut out);
@@ -561,6 +557,7 @@ impl Sim {
             Wire::Ack(a) => short(&a.request_id),
             Wire::Response(r) => short(&r.request_id),
             Wire::Notice(n) => short(&n.request_id),
+            Wire::Refused(r) => short(&r.request_id),
             Wire::Sync(_) | Wire::SyncAck(_) => String::new(),
         };
         trace_line!(

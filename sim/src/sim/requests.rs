@@ -286,6 +286,24 @@ impl Sim {
                 Some(req) => (*request_id, req),
                 None => return,
             },
+            Delivery::Refused { request_id, refused } => {
+                // Refused past the first hop: what the attempt paid is
+                // credit with the first hop, not spent.
+                let Some(t) = self.tracks.remove(request_id) else { return };
+                self.by_nonce.remove(&t.nonce);
+                let of = if t.acked { &mut self.stats.spent_by } else { &mut self.stats.unacked_by };
+                *of.entry(t.from).or_default() -= t.cost;
+                trace_line!(
+                    self,
+                    r#"{{"t":{},"ev":"refused_below","node":{},"ch":{},"req":"{}","reason":"{:?}"}}"#,
+                    self.now,
+                    n,
+                    refused.channel.0,
+                    short(request_id),
+                    refused.reason
+                );
+                (*request_id, t.req)
+            }
         };
         let now = self.now;
         match self.reqs[req as usize].as_mut() {
@@ -344,8 +362,8 @@ impl Sim {
         Some(t.req)
     }
 
-    /// After `to`'s engine handled a request that came over its route's first
-    /// channel: if it refused it, the receipt goes back to the sender.
+    /// After `to`'s engine handled a request that came over `channel`: if it
+    /// refused it, the receipt goes back to the sender.
     pub(super) fn receipt(&mut self, to: u32, channel: ChannelId, nonce: u64, out: &[Effect]) {
         let refused = out.iter().find_map(|e| match e {
             Effect::Event(EngineEvent::Refused { kind: "request", reason, channel: c }) if *c == channel => {
@@ -361,19 +379,27 @@ impl Sim {
         }
     }
 
-    /// The receipt of a refused request reached its sender `n`: if the
-    /// engine agrees it was ours and unacknowledged, the attempt ends and its
-    /// requester hears why.
-    pub(super) fn refused(&mut self, n: u32, channel: ChannelId, nonce: u64, reason: Refusal) {
+    /// The receipt of a refused request reached its sender `n`: a relay
+    /// passes the refusal up (returns `n`, whose effects to apply); if the
+    /// engine agrees the request was ours and unacknowledged, the attempt
+    /// ends and its requester hears why.
+    pub(super) fn refused(
+        &mut self,
+        n: u32,
+        channel: ChannelId,
+        nonce: u64,
+        reason: Refusal,
+        out: &mut Vec<Effect>,
+    ) -> Option<u32> {
         if self.offline(n) {
-            return;
+            return None;
         }
-        let Some(&id) = self.by_nonce.get(&nonce) else { return };
-        if !self.nodes[n as usize].engine.first_hop_refused(id, channel, self.now) {
-            return;
+        let &id = self.by_nonce.get(&nonce)?;
+        if !self.nodes[n as usize].engine.downstream_refused(id, channel, reason, self.now, out) {
+            return (!out.is_empty()).then_some(n);
         }
         self.by_nonce.remove(&nonce);
-        let Some(t) = self.tracks.remove(&id) else { return };
+        let t = self.tracks.remove(&id)?;
         if !t.acked {
             *self.stats.unacked_by.entry(n).or_default() -= t.cost;
         }
@@ -399,9 +425,10 @@ impl Sim {
             Some(l) if l.requester.current() == Some(id) => {
                 l.requester.refused(id, Refused::by_peer(reason, format!("request refused: {reason:?}")), now)
             }
-            _ => return,
+            _ => return None,
         }
         self.after_input(t.req);
+        None
     }
 
     /// Request `req` is over: count its result and free its slot.

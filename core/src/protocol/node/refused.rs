@@ -1,57 +1,142 @@
-//! A request the first hop refused outright.
+//! Requests refused after they were paid for: by the next hop (its
+//! transport receipt says so, or the message could not be delivered at all)
+//! or by a node further down (a [`RefusedBelow`] came up).
 //!
 //! When a node refuses a paid request (its voucher is forged, replayed, not
-//! increasing, insolvent, or the request is malformed), it says so in the
-//! transport's receipt and never acknowledges. For a request this node
-//! originated, that ends the request: the guarantee starts only with the
-//! ack, so there is no deadline to run and no one to cut. The refused
-//! voucher cannot be taken back (vouchers are cumulative), so what it paid
-//! becomes credit with the peer on both sides' books (DESIGN §2.10): the
-//! peer keeps the voucher and books the amount as credit
-//! ([`ChannelState::credit`](crate::protocol::ChannelState::credit)), we
-//! book it as [`ChannelState::credit_out`](crate::protocol::ChannelState::credit_out),
-//! and our next request over the channel spends it before paying anything
-//! new. Whatever the peer says, the credit stays on our books: a peer that
-//! keeps a payment and claims a refusal (or claims it lost the credit) then
-//! sees every later request paid from that credit, so what it can take is
-//! bounded by the largest request it was ever paid for, once. An honest peer
-//! that lost its credit in a crash refuses those requests as underpaid, and
-//! the requester routes elsewhere.
+//! increasing, insolvent, the route lies about the chain's terms, it is
+//! busy…), it says so in the transport's receipt and never acknowledges.
+//! The refused voucher cannot be taken back (vouchers are cumulative), so
+//! what it paid becomes credit with the peer on both sides' books (DESIGN
+//! §2.10): the refuser keeps the voucher and books the amount as
+//! [`ChannelState::credit`](crate::protocol::ChannelState::credit), the
+//! payer books it as
+//! [`ChannelState::credit_out`](crate::protocol::ChannelState::credit_out),
+//! and the payer's next payment over the channel spends it before paying
+//! anything new.
 //!
-//! A relay whose downstream refuses has already acknowledged upstream: it is
-//! not covered here, and its deadline and failure policy apply as for a
-//! silent downstream.
+//! A relay forwards as soon as it has checked a request and acknowledges at
+//! once (DESIGN §2.4), so its next hop's refusal usually comes after its own
+//! ack. It then cannot carry the request, and says so upstream: it ends its
+//! downstream leg (credit with the refuser), books what its upstream paid it
+//! for the request as credit with the upstream, and sends a [`RefusedBelow`]
+//! up, which each hop handles the same way until it reaches the requester,
+//! whose attempt ends refused. A refusal ends the request like a response:
+//! late fees count up to the moment it reached each node, so a node that
+//! sits on a request and refuses it late pays for the lateness, and earns
+//! nothing for it (what it was paid is credit). Nobody is cut: a refusal is
+//! an answer.
+//!
+//! Whatever a peer says, the credit stays on our books: a peer that keeps a
+//! payment and claims a refusal (or claims it lost the credit) then sees
+//! later payments made from that credit, so what it can take is bounded by
+//! the largest payment it was ever given, once. An honest peer that lost its
+//! credit refuses those requests as underpaid, and the requester routes
+//! elsewhere.
 
 use crate::bytes::RequestId;
 use crate::crypto::{Signer, Verifier};
-use crate::protocol::inflight::DownEnd;
+use crate::protocol::effect::{Delivery, Effect, Refusal, RefusedBelow, Wire};
+use crate::protocol::inflight::{Answer, DownEnd};
 use crate::voucher::ChannelId;
 
-use super::NodeEngine;
+use super::{NodeEngine, keep_until};
 
 impl<S: Signer, V: Verifier> NodeEngine<S, V> {
-    /// The neighbour on `channel` refused request `id`, which this node
-    /// originated, before acknowledging it. Returns whether that ended the
-    /// request (`false`: not ours, not on that channel, or already acked).
-    /// Why the peer refused does not matter to the books (see the module
-    /// docs); the driver reports it.
-    pub fn first_hop_refused(&mut self, id: RequestId, channel: ChannelId, now: u64) -> bool {
-        let Some(e) = self.requests.get_mut(&id) else { return false };
-        if e.origin.is_none() {
+    /// The neighbour on `channel` refused request `id` before acknowledging
+    /// it: its transport receipt said `reason`, or the message certainly
+    /// never reached it ([`Refusal::Unreachable`]; counted only for the
+    /// first copy, since a later copy's failure says nothing of an earlier
+    /// one). The leg ends and what it paid becomes credit; a relay passes the
+    /// refusal up (see the module docs).
+    ///
+    /// Returns whether that ended a request this node originated (the driver
+    /// then tells its requester, with what the receipt said); `false` when
+    /// the request is not in flight over that channel, was acknowledged or
+    /// answered already, or is one this node relays (the refusal went up).
+    pub fn downstream_refused(
+        &mut self,
+        id: RequestId,
+        channel: ChannelId,
+        reason: Refusal,
+        now: u64,
+        out: &mut Vec<Effect>,
+    ) -> bool {
+        let Some(d) = self.requests.get(&id).and_then(|e| e.down.as_ref()) else { return false };
+        if d.channel != channel || d.acked || !d.open() || reason == Refusal::Unreachable && d.resends > 0 {
             return false;
         }
-        let Some(d) = e.down.as_mut().filter(|d| d.channel == channel && !d.acked && d.open()) else {
-            return false;
+        let start = out.len();
+        let ours = self.end_refused(id, RefusedBelow { request_id: id, reason, channel }, now, false, out);
+        self.note_sends(out, start, now);
+        ours
+    }
+
+    /// A refusal came up from the downstream on `channel`.
+    pub(super) fn on_refused_below(
+        &mut self,
+        channel: ChannelId,
+        mut r: RefusedBelow,
+        now: u64,
+        out: &mut Vec<Effect>,
+    ) {
+        let Some(e) = self.requests.get(&r.request_id) else {
+            return super::refuse(out, channel, "refused", Refusal::UnknownRequest);
         };
-        d.ended = Some((now, DownEnd::ChannelGone));
-        super::release_out(&mut self.channels, d);
-        let pays = d.pays;
-        if let Some(ch) = self.channels.get_mut(&channel) {
-            ch.credit_out = ch.credit_out.saturating_add(pays);
-            self.credits_changed.insert(channel);
+        let Some(d) = e.down.as_ref().filter(|d| d.channel == channel) else {
+            return super::refuse(out, channel, "refused", Refusal::UnknownRequest);
+        };
+        if !d.open() {
+            // A repeat, or it crossed the answer: nothing new.
+            return;
         }
+        // Only a channel of the route below us can be the refuser's; a
+        // downstream that names another gets the blame itself.
+        if e.round_trip_to(r.channel).is_none() {
+            r.channel = channel;
+        }
+        self.end_refused(r.request_id, r, now, true, out);
+    }
+
+    /// Ends request `id`'s downstream leg as refused at `now`, books what it
+    /// paid as credit with the downstream, and tells the local requester
+    /// (returns `true`; by [`Delivery::Refused`] only when `deliver`) or the
+    /// upstream (credit there too, the refusal sent up and kept for repeats).
+    fn end_refused(&mut self, id: RequestId, r: RefusedBelow, now: u64, deliver: bool, out: &mut Vec<Effect>) -> bool {
+        let Some(e) = self.requests.get_mut(&id) else { return false };
+        let Some(d) = e.down.as_mut() else { return false };
+        d.ended = Some((now, DownEnd::Refused));
+        d.request = None;
+        super::release_out(&mut self.channels, d);
+        let (down, pays) = (d.channel, d.pays);
+        if let Some(ch) = self.channels.get_mut(&down) {
+            ch.credit_out = ch.credit_out.saturating_add(pays);
+            self.credits_changed.insert(down);
+        }
+        let ours = if let Some(o) = e.origin.as_mut() {
+            if deliver && !o.resolved {
+                out.push(Effect::Deliver(Delivery::Refused { request_id: id, refused: r }));
+            }
+            o.resolved = true;
+            true
+        } else if let Some(up) = e.up.as_mut() {
+            let frozen = now.saturating_add(up.latency_ms);
+            up.frozen_at = Some(up.frozen_at.map_or(frozen, |f| f.min(frozen)));
+            if let Some(c) = self.channels.get_mut(&up.channel).filter(|c| !c.closed) {
+                c.credit = c.credit.saturating_add(up.due);
+                self.credits_changed.insert(up.channel);
+                if self.config.resend.max_resends > 0 {
+                    up.answer = Some(Answer::Refused(r.clone()));
+                    up.keep_until_ms = keep_until(up, c.sync_ms, &self.config.resend);
+                }
+                out.push(Effect::Send { channel: up.channel, msg: Wire::Refused(r) });
+            }
+            self.answered(&id);
+            false
+        } else {
+            false
+        };
         self.try_finish(id, now);
-        true
+        ours
     }
 }
 
@@ -61,7 +146,7 @@ mod tests {
     use crate::cost::EdgeParams;
     use crate::crypto::{Ed25519Verifier, NodeSigner, Signer};
     use crate::message::{Request, Route, RouteHop};
-    use crate::protocol::{ChannelSetup, Effect, NodeEngine, ProtocolConfig, Timer};
+    use crate::protocol::{ChannelSetup, Effect, NodeEngine, ProtocolConfig, Refusal, Timer};
     use crate::voucher::ChannelId;
 
     #[test]
@@ -94,8 +179,8 @@ mod tests {
         .sign(&me);
         let id = e.send_request(request, 0, &mut out).unwrap();
         assert_eq!(e.in_flight(), 1);
-        assert!(!e.first_hop_refused(id, ChannelId(8), 5), "another channel");
-        assert!(e.first_hop_refused(id, ChannelId(7), 5));
+        assert!(!e.downstream_refused(id, ChannelId(8), Refusal::Busy, 5, &mut out), "another channel");
+        assert!(e.downstream_refused(id, ChannelId(7), Refusal::Busy, 5, &mut out));
         assert_eq!(e.in_flight(), 0);
         // Its deadline and every later check pass without a severance.
         out.clear();
@@ -103,6 +188,6 @@ mod tests {
             e.handle_timer(Timer::Deadline(id), at, &mut out);
         }
         assert!(!out.iter().any(|x| matches!(x, Effect::Sever { .. })), "{out:?}");
-        assert!(!e.first_hop_refused(id, ChannelId(7), 6), "only once");
+        assert!(!e.downstream_refused(id, ChannelId(7), Refusal::Busy, 6, &mut out), "only once");
     }
 }

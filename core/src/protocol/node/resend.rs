@@ -51,7 +51,7 @@ impl Default for KeptAnswers {
 pub(super) fn answer_bytes(up: &UpLeg) -> u64 {
     match &up.answer {
         Some(Answer::Response(r)) => r.body.len() as u64 + 256,
-        Some(Answer::Notice(_)) => 256,
+        Some(Answer::Notice(_) | Answer::Refused(_)) => 256,
         None => 0,
     }
 }
