@@ -264,3 +264,79 @@ async fn a_notice_does_not_wait_for_a_slow_sever() {
     let open = net.view.channel(c01).await.unwrap().unwrap();
     assert_eq!(open.state, por_node::chain::ChannelState::Open, "nobody cut 0–1");
 }
+
+/// Credit `(held for the peer, the peer holds for us)` of node `i` on
+/// `channel`, from its store.
+async fn credit(net: &ChainNet, i: usize, channel: u64) -> (u128, u128) {
+    let b = net.nodes[i].node.handle.channel_backup().await.unwrap().unwrap();
+    b.channels.iter().find(|c| c.setup.channel == ChannelId(channel)).and_then(|c| c.credit).unwrap_or((0, 0))
+}
+
+/// A node that refuses every request, as the first hop (`refuser = 1`) or
+/// below a relay that already acknowledged (`refuser = 2`), earns nothing:
+/// requester 3 sends five requests, each refused with `busy`, and pays for
+/// one of them in all, as credit on both books of every edge; nobody is cut
+/// and no late fee is paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_refusing_everything_gains_nothing_and_cuts_nobody() {
+    for refuser in [1, 2] {
+        let (net, [c01, c12, c31]) = network(|i| {
+            let mut c = ProtocolConfig::default();
+            c.faults.refuse_requests = i == refuser;
+            c
+        })
+        .await;
+        let r = route(&net, 3);
+        let q = r.quote(4, 64).unwrap();
+        let h = &net.nodes[3].node.handle;
+        for n in 0..5 {
+            let (id, mut rx) = h.request(r.clone(), "echo", b"ping".to_vec(), 64).await.expect("sent");
+            let mut below = None;
+            let _ = tokio::time::timeout(Duration::from_secs(10), async {
+                while let Some(d) = rx.recv().await {
+                    if let por_core::protocol::Delivery::Refused { refused, .. } = d {
+                        below = Some(refused);
+                        return;
+                    }
+                    assert!(!matches!(d, por_core::protocol::Delivery::Response { .. }), "answered");
+                }
+            })
+            .await;
+            match refuser {
+                1 => {
+                    let why = h.refusal(id).await.unwrap().expect("refused by the first hop");
+                    assert_eq!(why.code, Some(Refusal::Busy), "request {n}");
+                }
+                _ => {
+                    let r = below.expect("a refusal from below");
+                    assert_eq!((r.reason, r.channel), (Refusal::Busy, ChannelId(c12)), "request {n}");
+                }
+            }
+            // The requester paid the first request's price once; each later
+            // one went with the voucher the first hop already held.
+            until(Duration::from_secs(5), "both books of 3–1 hold the credit", || async {
+                credit(&net, 3, c31).await == (0, q.payments[0]) && credit(&net, 1, c31).await == (q.payments[0], 0)
+            })
+            .await;
+            assert_eq!(books(&net, 3, c31).await.0, q.payments[0], "request {n}: paid once in all");
+        }
+        if refuser == 2 {
+            until(Duration::from_secs(5), "both books of 1–2 hold the credit", || async {
+                credit(&net, 1, c12).await == (0, q.payments[1]) && credit(&net, 2, c12).await == (q.payments[1], 0)
+            })
+            .await;
+            assert_eq!(books(&net, 1, c12).await.0, q.payments[1], "the relay paid once in all");
+        } else {
+            assert_eq!(books(&net, 1, c12).await, (0, 0), "nothing went past the refuser");
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        for c in [c01, c12, c31] {
+            let v = net.view.channel(c).await.unwrap().expect("channel on chain");
+            assert_eq!(v.state, por_node::chain::ChannelState::Open, "refuser {refuser}: channel {c} cut");
+        }
+        for i in 0..4 {
+            let s = net.nodes[i].node.handle.status().await.unwrap();
+            assert_eq!(s.in_flight, 0, "refuser {refuser}: node {i} still tracks a request");
+        }
+    }
+}
