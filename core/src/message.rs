@@ -253,6 +253,14 @@ pub struct SyncAck {
     pub signer: NodeKey,
     /// Signature over [`SyncAck::signing_bytes`].
     pub signature: Signature,
+    /// Requests whose severance notice reached the receiver first in this
+    /// sync (the copy sent on its own was lost, or overtaken): the sender
+    /// owes their lateness up to this sync's arrival, as it owes a lost
+    /// response's up to its repeat (DESIGN §2.6). Not signed: the transport
+    /// authenticates the peer, and the sender takes only ids whose notice it
+    /// did put in a sync this ack covers. Absent means none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub late_notices: Vec<RequestId>,
 }
 
 impl SyncAck {
@@ -277,7 +285,7 @@ impl SyncAck {
     pub fn create(channel: ChannelId, seq: u64, cumulative: Amount, credited: bool, signer: &impl Signer) -> Self {
         let key = signer.public();
         let signature = signer.sign(&Self::signing_bytes(channel, seq, cumulative, credited, &key));
-        SyncAck { channel, seq, cumulative, credited, signer: key, signature }
+        SyncAck { channel, seq, cumulative, credited, signer: key, signature, late_notices: Vec::new() }
     }
 
     /// True when the signature holds.

@@ -45,6 +45,8 @@ pub struct ChannelState {
     pub sync_ms: u64,
     /// Sequence number of the last sync sent.
     pub seq: u64,
+    /// When the sync `seq` was sent.
+    pub seq_sent_ms: u64,
     /// Last time anything arrived from the peer.
     pub last_heard_ms: u64,
     /// The last silence of the peer longer than the late-fee grace (it was
@@ -116,6 +118,7 @@ impl ChannelState {
             latency_ms: setup.latency_ms,
             sync_ms: setup.sync_ms.unwrap_or(default_sync_ms).max(1),
             seq: 0,
+            seq_sent_ms: 0,
             last_heard_ms: now,
             silence: (0, 0),
             last_sent_ms: 0,

@@ -50,8 +50,7 @@ pub enum Wire {
 }
 
 /// A refusal from below: the request `request_id` will not be answered over
-/// this route, because the node at the lower end of `channel` refused it
-/// (or could not be reached over it). It travels up hop by hop; each hop
+/// this route, because the node at the lower end of `channel` refused it. It travels up hop by hop; each hop
 /// ends its leg, books what it was paid as credit with its upstream and
 /// passes it on, so nobody is owed or owes anything more for the request but
 /// the lateness up to the moment the refusal reached it.
@@ -267,9 +266,6 @@ pub enum Refusal {
     /// This node is stopping (DESIGN §2.11): it answers what it already
     /// took but takes no new request; try another route.
     Draining,
-    /// The next hop could not be reached (it could not be dialed, or does
-    /// not speak the protocol): the request never got there.
-    Unreachable,
     /// A reason this build does not know (sent by a newer peer).
     #[serde(other)]
     Other,
@@ -304,7 +300,6 @@ impl Refusal {
             Refusal::DuplicateClaim => "duplicate_claim",
             Refusal::NoticeWrongSeverer => "notice_wrong_severer",
             Refusal::Draining => "draining",
-            Refusal::Unreachable => "unreachable",
             Refusal::Other => "other",
         }
     }
@@ -338,7 +333,6 @@ impl std::fmt::Display for Refusal {
             Refusal::DuplicateClaim => "the sync claims a late fee for one request twice",
             Refusal::NoticeWrongSeverer => "the notice's severer is not an end of the channel it names",
             Refusal::Draining => "this node is stopping and takes no new requests; try another route",
-            Refusal::Unreachable => "the next hop could not be reached",
             Refusal::Other => "refused for a reason this node does not know",
         })
     }

@@ -7,7 +7,7 @@
 //! same messages.
 #![allow(dead_code)]
 
-use por_core::protocol::PaidRequest;
+use por_core::protocol::{PaidRequest, Refusal, RefusedBelow};
 use por_core::{
     Ack, ChannelId, EdgeParams, Hash32, NodeKey, Overdue, Request, RequestId, Response, Route, RouteHop,
     SeveranceNotice, Signature, SignedVoucher, SyncAck, SyncMessage, Voucher, Wire,
@@ -273,21 +273,41 @@ pub fn sync_message() -> impl Strategy<Value = SyncMessage> {
 
 /// A sync ack.
 pub fn sync_ack() -> impl Strategy<Value = SyncAck> {
-    (channel(), any::<u64>(), amount(), any::<bool>(), node_key(), signature()).prop_map(
-        |(channel, seq, cumulative, credited, signer, signature)| SyncAck {
+    (
+        channel(),
+        any::<u64>(),
+        amount(),
+        any::<bool>(),
+        node_key(),
+        signature(),
+        proptest::collection::vec(request_id(), 0..3),
+    )
+        .prop_map(|(channel, seq, cumulative, credited, signer, signature, late_notices)| SyncAck {
             channel,
             seq,
             cumulative,
             credited,
             signer,
             signature,
-        },
-    )
+            late_notices,
+        })
 }
 
 /// A paid request.
 pub fn paid_request() -> impl Strategy<Value = PaidRequest> {
     (request(), signed_voucher()).prop_map(|(request, voucher)| PaidRequest { request, voucher })
+}
+
+/// A refusal reason.
+pub fn refusal() -> impl Strategy<Value = Refusal> {
+    proptest::sample::select(vec![
+        Refusal::Busy,
+        Refusal::UnknownEdge,
+        Refusal::NoTerms,
+        Refusal::Draining,
+        Refusal::BadVoucher,
+        Refusal::Other,
+    ])
 }
 
 /// Any message between neighbours.
@@ -299,6 +319,11 @@ pub fn wire() -> impl Strategy<Value = Wire> {
         notice().prop_map(Wire::Notice),
         sync_message().prop_map(|s| Wire::Sync(Box::new(s))),
         sync_ack().prop_map(Wire::SyncAck),
+        (request_id(), channel(), refusal()).prop_map(|(request_id, channel, reason)| Wire::Refused(RefusedBelow {
+            request_id,
+            reason,
+            channel
+        })),
     ]
 }
 

@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use por_core::protocol::{Delivery, Effect, Refusal};
+use por_core::protocol::{Delivery, Effect};
 use por_core::{ChannelId, NodeSigner, Refused, Request, RequestId, Route, Signature};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
@@ -162,11 +162,12 @@ impl EventLoop {
     pub(super) fn downstream_refused(&mut self, request: RequestId, channel: ChannelId, why: Refused) {
         let now = self.now();
         let mut out = Vec::new();
-        let reason = why.code.unwrap_or(Refusal::Unreachable);
-        let ours = self.engine.downstream_refused(request, channel, reason, now, &mut out);
-        if !out.is_empty() {
+        let ours = self.engine.downstream_refused(request, channel, why.code, now, &mut out);
+        if !out.is_empty()
+            && let Some(code) = why.code
+        {
             debug!(%request, %channel, "the next hop refused a request we relay, and we pass it up: {why}");
-            Metrics::inc(&self.metrics.refused_below, reason.code().to_string());
+            Metrics::inc(&self.metrics.refused_below, code.code().to_string());
         }
         self.apply(out);
         if !ours {

@@ -395,7 +395,7 @@ impl Sim {
             return None;
         }
         let &id = self.by_nonce.get(&nonce)?;
-        if !self.nodes[n as usize].engine.downstream_refused(id, channel, reason, self.now, out) {
+        if !self.nodes[n as usize].engine.downstream_refused(id, channel, Some(reason), self.now, out) {
             return (!out.is_empty()).then_some(n);
         }
         self.by_nonce.remove(&nonce);

@@ -43,11 +43,15 @@ use super::{NodeEngine, keep_until};
 
 impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// The neighbour on `channel` refused request `id` before acknowledging
-    /// it: its transport receipt said `reason`, or the message certainly
-    /// never reached it ([`Refusal::Unreachable`]; counted only for the
-    /// first copy, since a later copy's failure says nothing of an earlier
-    /// one). The leg ends and what it paid becomes credit; a relay passes the
-    /// refusal up (see the module docs).
+    /// it: its transport receipt said `Some(reason)`. `None`: the message
+    /// certainly never reached it (it could not be dialed); that ends only a
+    /// request of ours whose first copy it was (a later copy's failure says
+    /// nothing of an earlier one). A relay keeps such a request and sends it
+    /// again by the re-send rule: a next hop that cannot be dialed is often
+    /// only restarting, or its address not found yet after our own restart,
+    /// and its first copy may have arrived before. The leg ends and what it
+    /// paid becomes credit; a relay passes the refusal up (see the module
+    /// docs).
     ///
     /// Returns whether that ended a request this node originated (the driver
     /// then tells its requester, with what the receipt said); `false` when
@@ -57,14 +61,19 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         &mut self,
         id: RequestId,
         channel: ChannelId,
-        reason: Refusal,
+        reason: Option<Refusal>,
         now: u64,
         out: &mut Vec<Effect>,
     ) -> bool {
-        let Some(d) = self.requests.get(&id).and_then(|e| e.down.as_ref()) else { return false };
-        if d.channel != channel || d.acked || !d.open() || reason == Refusal::Unreachable && d.resends > 0 {
+        let Some(e) = self.requests.get(&id) else { return false };
+        let Some(d) = e.down.as_ref() else { return false };
+        if d.channel != channel || d.acked || !d.open() {
             return false;
         }
+        let undelivered_first = e.origin.is_some() && d.resends == 0;
+        let Some(reason) = reason.or(undelivered_first.then_some(Refusal::Other)) else {
+            return false;
+        };
         let start = out.len();
         let ours = self.end_refused(id, RefusedBelow { request_id: id, reason, channel }, now, false, out);
         self.note_sends(out, start, now);
@@ -179,8 +188,8 @@ mod tests {
         .sign(&me);
         let id = e.send_request(request, 0, &mut out).unwrap();
         assert_eq!(e.in_flight(), 1);
-        assert!(!e.downstream_refused(id, ChannelId(8), Refusal::Busy, 5, &mut out), "another channel");
-        assert!(e.downstream_refused(id, ChannelId(7), Refusal::Busy, 5, &mut out));
+        assert!(!e.downstream_refused(id, ChannelId(8), Some(Refusal::Busy), 5, &mut out), "another channel");
+        assert!(e.downstream_refused(id, ChannelId(7), Some(Refusal::Busy), 5, &mut out));
         assert_eq!(e.in_flight(), 0);
         // Its deadline and every later check pass without a severance.
         out.clear();
@@ -188,6 +197,6 @@ mod tests {
             e.handle_timer(Timer::Deadline(id), at, &mut out);
         }
         assert!(!out.iter().any(|x| matches!(x, Effect::Sever { .. })), "{out:?}");
-        assert!(!e.downstream_refused(id, ChannelId(7), Refusal::Busy, 6, &mut out), "only once");
+        assert!(!e.downstream_refused(id, ChannelId(7), Some(Refusal::Busy), 6, &mut out), "only once");
     }
 }

@@ -215,7 +215,6 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             return super::refuse(out, channel, "request", Refusal::BadVoucher);
         }
         out.push(Effect::Send { channel, msg: Wire::Ack(Ack::create(id, voucher, &self.signer)) });
-        let Some(ch) = self.channels.get_mut(&channel) else { return };
         // The copy left after our answer should have arrived (so the answer
         // was lost, not crossing the copy): always when the answer left in
         // time by our estimate of the upstream's deadline (it asks at that
@@ -229,25 +228,10 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 f <= up.deadline_ms || up.repeats > 0 || now >= f.saturating_add(up.latency_ms)
             })
         };
-        if self.kept.get(&id).is_some_and(late)
-            && let Some(up) = self.kept.take(&id)
-        {
-            // We owe again: the leg goes back on the channel's books.
-            let e = Entry {
-                id,
-                server: self.key,
-                max_response_bytes: 0,
-                route_down: Vec::new(),
-                up: Some(up),
-                down: None,
-                origin: None,
-                confirm: None,
-                served: true,
-                hold: Hold::default(),
-            };
-            self.requests.insert(e);
-            ch.book_up(id);
+        if self.kept.get(&id).is_some_and(late) {
+            self.owe_again(id, channel);
         }
+        let Some(ch) = self.channels.get(&channel) else { return };
         if let Some(up) = self.requests.get_mut(&id).and_then(|e| e.up.as_mut())
             && late(up)
             && let Some(answer) = up.answer.as_ref().map(Answer::wire)
@@ -259,6 +243,44 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             out.push(Effect::Send { channel, msg: answer });
         }
         self.arm_sync(channel, now, out);
+    }
+
+    /// A kept answer's leg (its entry had ended) goes back on `channel`'s
+    /// books: we owe on it again.
+    fn owe_again(&mut self, id: RequestId, channel: ChannelId) {
+        let Some(up) = self.kept.take(&id) else { return };
+        let e = Entry {
+            id,
+            server: self.key,
+            max_response_bytes: 0,
+            route_down: Vec::new(),
+            up: Some(up),
+            down: None,
+            origin: None,
+            confirm: None,
+            served: true,
+            hold: Hold::default(),
+        };
+        self.requests.insert(e);
+        if let Some(ch) = self.channels.get_mut(&channel) {
+            ch.book_up(id);
+        }
+    }
+
+    /// The upstream on `channel` first got our notice for `id` at `arrived`
+    /// (its copy sent on its own was lost): we owe the lateness up to then,
+    /// as for a lost response (DESIGN §2.6). A leg kept after its entry
+    /// ended goes back on the books to pay it.
+    pub(super) fn owe_until(&mut self, id: RequestId, channel: ChannelId, arrived: u64) {
+        if !self.requests.contains(&id) && self.kept.get(&id).is_some_and(|u| u.channel == channel) {
+            self.owe_again(id, channel);
+        }
+        if let Some(up) = self.requests.get_mut(&id).and_then(|e| e.up.as_mut()).filter(|u| u.channel == channel)
+            && let Some(f) = up.frozen_at
+            && arrived > f
+        {
+            up.frozen_at = Some(arrived);
+        }
     }
 
     /// Sends a request again down its leg (the re-send rule, see

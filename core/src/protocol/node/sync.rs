@@ -289,6 +289,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let idle = !news && voucher.is_none() && notices.is_empty() && now < ch.last_sent_ms.saturating_add(ch.sync_ms);
         if !idle {
             ch.seq = seq;
+            ch.seq_sent_ms = now;
             ch.told_draining = self.draining;
             let msg = SyncMessage { channel, seq, voucher, overdue, notices, draining: self.draining };
             out.push(Effect::Send { channel, msg: Wire::Sync(Box::new(msg)) });
@@ -309,6 +310,21 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             return;
         }
         ch.acked_seq = ack.seq;
+        // Notices the peer first got in a sync this ack covers: we owe their
+        // lateness up to that sync's arrival (at most a promised latency after
+        // it left; for an older sync than the last, up to now).
+        let arrived = if ack.seq == ch.seq { ch.seq_sent_ms.saturating_add(ch.latency_ms) } else { now };
+        let mut late = Vec::new();
+        for id in &ack.late_notices {
+            let sent = ch
+                .notices_out
+                .iter()
+                .zip(&ch.notice_sends)
+                .any(|(n, (s, _))| n.request_id == *id && *s != 0 && *s <= ack.seq);
+            if sent && !late.contains(id) {
+                late.push(*id);
+            }
+        }
         let mut i = 0;
         while i < ch.notices_out.len() {
             let s = ch.notice_sends[i].0;
@@ -319,6 +335,10 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 i += 1;
             }
         }
+        for id in late {
+            self.owe_until(id, channel, arrived);
+        }
+        let ch = self.channels.get_mut(&channel).expect("caller checked");
         if ch.claims_seq == 0 {
             return;
         }
@@ -408,10 +428,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         if ch.credit != credit_before {
             self.credits_changed.insert(channel);
         }
-        out.push(Effect::Send {
-            channel,
-            msg: Wire::SyncAck(SyncAck::create(channel, msg.seq, cumulative, credited, &self.signer)),
-        });
+        let mut ack = SyncAck::create(channel, msg.seq, cumulative, credited, &self.signer);
         for (id, amount) in credits {
             let Some(e) = self.requests.get_mut(&id) else { continue };
             let Some(d) = e.down.as_mut() else { continue };
@@ -423,8 +440,18 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             self.try_finish(id, now);
         }
         for n in msg.notices {
+            let id = n.request_id;
+            let open = |e: &Self| {
+                e.requests.get(&id).and_then(|e| e.down.as_ref()).is_some_and(|d| d.channel == channel && d.open())
+            };
+            let was_open = open(self);
             self.on_notice(channel, n, now, out);
+            // This copy ended the leg: the one sent on its own did not come.
+            if was_open && !open(self) && !ack.late_notices.contains(&id) {
+                ack.late_notices.push(id);
+            }
         }
+        out.push(Effect::Send { channel, msg: Wire::SyncAck(ack) });
     }
 
     fn on_deadline(&mut self, id: RequestId, now: u64, out: &mut Vec<Effect>) {

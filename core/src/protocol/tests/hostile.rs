@@ -82,7 +82,7 @@ fn lies_about_terms_are_refused_and_cost_the_payer_nothing() {
         assert!(!acked(&got), "{what}: acknowledged");
         assert!(!got.iter().any(|e| matches!(e, Effect::Send { channel: ChannelId(2), .. })), "{what}: forwarded");
         assert_eq!(net.nodes[1].ledger(ChannelId(2)).unwrap().paid(), 0, "{what}: Alice paid Bob");
-        assert!(net.nodes[0].downstream_refused(id, ChannelId(1), Refusal::Busy, 101, &mut Vec::new()));
+        assert!(net.nodes[0].downstream_refused(id, ChannelId(1), Some(Refusal::Busy), 101, &mut Vec::new()));
         let sent = net.nodes[0].ledger(ChannelId(1)).unwrap().paid() - paid_before;
         let alex = net.nodes[0].channel(ChannelId(1)).unwrap().credit_out;
         let alice = net.nodes[1].channel(ChannelId(1)).unwrap().credit;
@@ -124,7 +124,7 @@ fn a_first_hop_refusing_everything_gains_one_payment_at_most() {
         let mut out = Vec::new();
         let id = net.nodes[0].send_request(req, 0, &mut out).unwrap();
         // Alice's receipt says refused; she never acknowledges.
-        assert!(net.nodes[0].downstream_refused(id, ChannelId(1), Refusal::Busy, 1, &mut Vec::new()));
+        assert!(net.nodes[0].downstream_refused(id, ChannelId(1), Some(Refusal::Busy), 1, &mut Vec::new()));
         let paid = net.nodes[0].ledger(ChannelId(1)).unwrap().paid();
         assert_eq!(*first.get_or_insert(paid), paid, "request {nonce} paid anew");
     }
@@ -133,11 +133,11 @@ fn a_first_hop_refusing_everything_gains_one_payment_at_most() {
     let due = req.quote().unwrap().total();
     let mut out = Vec::new();
     let id = net.nodes[0].send_request(req, 0, &mut out).unwrap();
-    assert!(net.nodes[0].downstream_refused(id, ChannelId(1), Refusal::Busy, 1, &mut Vec::new()));
+    assert!(net.nodes[0].downstream_refused(id, ChannelId(1), Some(Refusal::Busy), 1, &mut Vec::new()));
     assert_eq!(net.nodes[0].ledger(ChannelId(1)).unwrap().paid(), due, "held: the largest request's price");
     let req = net.build(&[0, 1, 2], 100, |r| r.max_response_bytes = 1_000);
     let id = net.nodes[0].send_request(req, 0, &mut out).unwrap();
-    assert!(net.nodes[0].downstream_refused(id, ChannelId(1), Refusal::Busy, 1, &mut Vec::new()));
+    assert!(net.nodes[0].downstream_refused(id, ChannelId(1), Some(Refusal::Busy), 1, &mut Vec::new()));
     assert_eq!(net.nodes[0].ledger(ChannelId(1)).unwrap().paid(), due);
 }
 

@@ -162,37 +162,31 @@ fn a_refusal_from_below_is_checked_against_the_route() {
     assert_eq!(r.map(|r| r.channel), Some(ChannelId(2)), "blamed on Alice–Bob");
 }
 
-/// A next hop that cannot be reached at all (the first copy was never
-/// delivered) is a refusal too; a later copy's failure says nothing of the
-/// first, and is ignored.
+/// A next hop that cannot be dialed ends only a request of ours, and only
+/// for its first copy; a relay keeps the request and sends it again by the
+/// re-send rule (the next hop may only be restarting, and may have the
+/// first copy already), so Bob passes nothing up.
 #[test]
-fn an_unreachable_next_hop_is_a_refusal_only_for_the_first_copy() {
+fn an_undelivered_copy_ends_only_our_own_first_copy() {
     let mut net = net(|_| {});
     net.offline.insert(3);
     net.publish_terms();
     let (id, _) = send(&mut net, &[0, 1, 2, 3], 1);
     net.run_until(310);
     let mut out = Vec::new();
-    assert!(
-        !net.nodes[2].downstream_refused(id, ChannelId(2), Refusal::Unreachable, 310, &mut out),
-        "not that channel"
-    );
-    assert!(!net.nodes[2].downstream_refused(id, ChannelId(3), Refusal::Unreachable, 310, &mut out), "relayed");
-    assert!(out.iter().any(|e| matches!(e, Effect::Send { channel: ChannelId(2), msg: Wire::Refused(_) })));
-    net.apply(2, out);
-    net.run_until(60_000);
-    assert_eq!(net.terminal(0), vec![(610, "refused")]);
-    assert!(net.severed.is_empty(), "{:?}", net.severed);
+    assert!(!net.nodes[2].downstream_refused(id, ChannelId(3), None, 310, &mut out), "relayed");
+    assert!(out.is_empty(), "{out:?}");
+    assert!(net.nodes[2].entry(&id).and_then(|e| e.down.as_ref()).is_some_and(|d| d.open()));
 
     let mut net = self::net(|_| {});
-    net.offline.insert(3);
+    net.offline.insert(1);
     net.publish_terms();
     let (id, _) = send(&mut net, &[0, 1, 2, 3], 1);
-    // Bob's first copy goes unanswered; he sends it again.
-    net.run_until(1_500);
-    let resent = net.nodes[2].entry(&id).and_then(|e| e.down.as_ref()).map(|d| d.resends);
+    assert!(net.nodes[0].downstream_refused(id, ChannelId(1), None, 5, &mut Vec::new()), "our first copy");
+    let (other, _) = send(&mut net, &[0, 1, 2, 3], 2);
+    // Alice is down: Alex sends the second request again.
+    net.run_until(1_000);
+    let resent = net.nodes[0].entry(&other).and_then(|e| e.down.as_ref()).map(|d| d.resends);
     assert!(resent.is_some_and(|r| r > 0), "{resent:?}");
-    let mut out = Vec::new();
-    assert!(!net.nodes[2].downstream_refused(id, ChannelId(3), Refusal::Unreachable, 1_500, &mut out));
-    assert!(out.is_empty(), "{out:?}");
+    assert!(!net.nodes[0].downstream_refused(other, ChannelId(1), None, 1_000, &mut Vec::new()), "a later copy");
 }

@@ -155,7 +155,7 @@ fn a_draining_relay_finishes_what_it_took_and_is_routed_around() {
     assert_eq!(net.refusals, vec![(700, 1, "request", Refusal::Draining)], "Alice refuses it on arrival");
     // The driver hands the refusal to the requester (its transport receipt):
     // the payment becomes credit on both books.
-    assert!(net.nodes[0].downstream_refused(second, ChannelId(1), Refusal::Busy, 800, &mut Vec::new()));
+    assert!(net.nodes[0].downstream_refused(second, ChannelId(1), Some(Refusal::Busy), 800, &mut Vec::new()));
     net.run_until(10_000);
     assert_eq!(net.terminal(0), vec![(1_800, "response")], "the first request is answered");
     assert!(net.nodes[2].entry(&second).is_none() && net.nodes[1].entry(&second).is_none());
