@@ -124,9 +124,14 @@ pub enum DownEnd {
     Notice,
     /// The channel is gone; nothing more can come over it.
     ChannelGone,
-    /// The downstream refused the request, or a node below it did (the
-    /// refusal came up); what we paid for it is credit with the downstream.
+    /// The downstream refused the request (its transport receipt said so):
+    /// it never took it, so it owes nothing for it, however late the
+    /// receipt came; what we paid is credit with it.
     Refused,
+    /// A refusal came up from below after the downstream took the request:
+    /// it owes the lateness up to the refusal's arrival, as for a response;
+    /// what we paid is credit with it.
+    RefusedBelow,
 }
 
 /// The leg towards the downstream neighbour (absent at the server).
@@ -178,6 +183,9 @@ impl DownLeg {
     #[inline]
     pub fn required(&self, now: u64, grace_ms: u64, per_sec: Amount, max_late_ms: u64) -> Amount {
         let mut end = now.saturating_sub(grace_ms);
+        if let Some((_, DownEnd::Refused)) = self.ended {
+            return 0;
+        }
         if let Some((t, _)) = self.ended {
             end = end.min(t);
         }
@@ -327,7 +335,7 @@ impl Entry {
         let up_done = self.up.as_ref().is_none_or(|u| u.settled(now, per_sec, max_late_ms));
         let down_done = self.down.as_ref().is_none_or(|d| match d.ended {
             None => false,
-            Some((_, DownEnd::ChannelGone)) => true,
+            Some((_, DownEnd::ChannelGone | DownEnd::Refused)) => true,
             Some((t, _)) => {
                 // Answered before anyone downstream could owe a late fee: the
                 // downstream counts from its own upstream deadline, up to one

@@ -687,7 +687,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let (grace, rate, cap) =
             (self.config.policy.late_fee_grace_ms, self.config.late_fee_per_sec, self.config.max_late_ms);
         if let Some(d) = self.requests.get(&id).and_then(|e| e.down.as_ref())
-            && let Some((t, DownEnd::Response | DownEnd::Notice | DownEnd::Refused)) = d.ended
+            && let Some((t, DownEnd::Response | DownEnd::Notice | DownEnd::RefusedBelow)) = d.ended
             && d.received < d.required(t.saturating_add(grace), grace, rate, cap)
             && let Some(ch) = self.channels.get(&d.channel).filter(|c| !c.closed)
             && (ch.last_heard_ms <= t || now < ch.silence.1.saturating_add(grace))

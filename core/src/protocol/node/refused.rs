@@ -75,7 +75,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             return false;
         };
         let start = out.len();
-        let ours = self.end_refused(id, RefusedBelow { request_id: id, reason, channel }, now, false, out);
+        let ours = self.end_refused(id, RefusedBelow { request_id: id, reason, channel }, now, DownEnd::Refused, out);
         self.note_sends(out, start, now);
         ours
     }
@@ -103,17 +103,20 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         if e.round_trip_to(r.channel).is_none() {
             r.channel = channel;
         }
-        self.end_refused(r.request_id, r, now, true, out);
+        self.end_refused(r.request_id, r, now, DownEnd::RefusedBelow, out);
     }
 
-    /// Ends request `id`'s downstream leg as refused at `now`, books what it
-    /// paid as credit with the downstream, and tells the local requester
-    /// (returns `true`; by [`Delivery::Refused`] only when `deliver`) or the
-    /// upstream (credit there too, the refusal sent up and kept for repeats).
-    fn end_refused(&mut self, id: RequestId, r: RefusedBelow, now: u64, deliver: bool, out: &mut Vec<Effect>) -> bool {
+    /// Ends request `id`'s downstream leg at `now` as `how` (refused by
+    /// the downstream's receipt, or from below), books what it paid as
+    /// credit with the downstream, and tells the local requester (returns
+    /// `true`; by [`Delivery::Refused`] only for a refusal from below: the
+    /// driver reports a receipt's) or the upstream (credit there too, the
+    /// refusal sent up and kept for repeats).
+    fn end_refused(&mut self, id: RequestId, r: RefusedBelow, now: u64, how: DownEnd, out: &mut Vec<Effect>) -> bool {
+        let deliver = how == DownEnd::RefusedBelow;
         let Some(e) = self.requests.get_mut(&id) else { return false };
         let Some(d) = e.down.as_mut() else { return false };
-        d.ended = Some((now, DownEnd::Refused));
+        d.ended = Some((now, how));
         d.request = None;
         super::release_out(&mut self.channels, d);
         let (down, pays) = (d.channel, d.pays);

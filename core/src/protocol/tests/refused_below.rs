@@ -190,3 +190,23 @@ fn an_undelivered_copy_ends_only_our_own_first_copy() {
     assert!(resent.is_some_and(|r| r > 0), "{resent:?}");
     assert!(!net.nodes[0].downstream_refused(other, ChannelId(1), None, 1_000, &mut Vec::new()), "a later copy");
 }
+
+/// A first hop's refusal receipt that comes after the deadline (the refuser
+/// held it until its credit was on disk) owes no lateness: the refuser never
+/// took the request. Nothing is claimed and nobody is cut.
+#[test]
+fn a_late_receipt_refusal_owes_no_lateness() {
+    let mut net = net(|_| {});
+    net.offline.insert(1);
+    net.publish_terms();
+    let (id, q) = send(&mut net, &[0, 1, 2, 3], 1);
+    net.run_until(5_000);
+    net.offline.remove(&1);
+    let mut out = Vec::new();
+    assert!(net.nodes[0].downstream_refused(id, ChannelId(1), Some(Refusal::Busy), 5_000, &mut out));
+    net.apply(0, out);
+    net.run_until(60_000);
+    assert!(net.severed.is_empty(), "{:?}", net.severed);
+    assert_eq!(net.nodes[0].in_flight(), 0);
+    assert_eq!(net.nodes[0].channel(ChannelId(1)).unwrap().credit_out, q.payments[0]);
+}
