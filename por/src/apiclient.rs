@@ -16,8 +16,6 @@ use near_token::NearToken;
 use por_node::api::auth::{ADMIN_TOKEN_FILE, ApiToken, read_token_file};
 use serde_json::Value;
 
-use crate::config::FileConfig;
-
 /// Largest answer read from the API.
 pub const MAX_ANSWER: usize = 64 * 1024 * 1024;
 
@@ -71,9 +69,10 @@ impl NodeApi {
         let config = config.or(default.exists().then_some(default));
         let cfg = match config {
             Some(path) => {
-                let text =
-                    std::fs::read_to_string(path).map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
-                Some((FileConfig::parse(&text).map_err(|e| err(format!("{}: {e}", path.display())))?, path))
+                // The file as the node reads it (paths relative to it, POR_ variables).
+                let l = crate::config::load(Some(path), std::env::vars(), &crate::config::Flags::default())
+                    .map_err(|e| err(e.to_string()))?;
+                Some((l.config, path))
             }
             None => None,
         };
@@ -105,8 +104,7 @@ impl std::fmt::Display for NodeApi {
 }
 
 /// The admin token file of the node whose config is at `config`: in its
-/// `data_dir` (relative to the working directory, as the node reads it),
-/// else beside the config (where `por init` writes both).
+/// `data_dir`, else beside the config (where `por init` writes both).
 fn token_in(data_dir: &Path, config: &Path) -> Option<PathBuf> {
     let beside = config.parent().map(|d| d.join(ADMIN_TOKEN_FILE));
     Some(data_dir.join(ADMIN_TOKEN_FILE)).into_iter().chain(beside).find(|p| p.exists())

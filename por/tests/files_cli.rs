@@ -38,7 +38,8 @@ async fn a_directory_over_the_cli_and_api_and_hostile_inputs_are_refused() {
     std::fs::write(&token_file, common::tokens().admin.as_str()).unwrap();
     std::fs::set_permissions(&token_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let cli = |api: &NodeApi, cmd| {
-        run(FilesArgs { api: Some(api.base.clone()), config: None, token_file: Some(token_file.clone()), cmd })
+        let args = FilesArgs { api: Some(api.base.clone()), config: None, token_file: Some(token_file.clone()), cmd };
+        run(args, por::output::Output::Table)
     };
 
     // A tree: nested directories, an empty file, a file of several blocks.
