@@ -86,6 +86,18 @@ struct Api {
     chain: Option<ChainCtl>,
 }
 
+/// The API's version prefix. Every route is served under it (`/v1/status`)
+/// and, for clients written before it, at the root (`/status`): see
+/// [`versioned`].
+pub const VERSION_PREFIX: &str = "/v1";
+
+/// `router` under [`VERSION_PREFIX`] and, as aliases, at the root. Apply it
+/// to the node's routes and any merged into them (file sharing) before the
+/// outer [`guard`], whose token scopes treat `/v1/x` as `/x`.
+pub fn versioned(router: Router) -> Router {
+    Router::new().nest(VERSION_PREFIX, router.clone()).merge(router)
+}
+
 /// The API's router without chain operations; serve it with `axum::serve`.
 pub fn router(node: NodeHandle, registry: Arc<Registry>) -> Router {
     router_with_chain(node, registry, None)
@@ -368,7 +380,7 @@ async fn open_metrics(State(registry): State<Arc<Registry>>) -> impl IntoRespons
     )
 }
 
-/// `GET /metrics` alone, without a token, for a listener of its own (for
+/// `GET /metrics` (and `/v1/metrics`) alone, without a token, for a listener of its own (for
 /// Prometheus); `config`'s `Host` and `Origin` checks apply, its tokens do
 /// not. Serve it on an address only the scraper reaches: the metrics show
 /// channels, balances and traffic.
@@ -381,6 +393,7 @@ pub fn metrics_router(registry: Arc<Registry>, config: GuardConfig) -> Router {
     };
     Router::new()
         .route("/metrics", get(open_metrics))
+        .route("/v1/metrics", get(open_metrics))
         .with_state(registry)
         .layer(DefaultBodyLimit::max(0))
         .layer(axum::middleware::from_fn_with_state(Arc::new(config), check))

@@ -97,6 +97,14 @@ impl NodeApi {
     }
 }
 
+impl NodeApi {
+    /// The URL of the route `path` (`/status`): under the API's version
+    /// prefix, `http://127.0.0.1:8080/v1/status`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}{path}", self.base, por_node::api::VERSION_PREFIX)
+    }
+}
+
 impl std::fmt::Display for NodeApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.base)
@@ -127,7 +135,7 @@ fn http() -> &'static reqwest::Client {
 /// One call; `path` with its query, like `/routes?to=…`.
 pub async fn call(api: &NodeApi, method: &str, path: &str, body: Option<&Value>) -> Result<Value, ApiCallError> {
     let base = &api.base;
-    let url = reqwest::Url::parse(&format!("{base}{path}")).map_err(|e| err(format!("bad API URL {base:?}: {e}")))?;
+    let url = reqwest::Url::parse(&api.url(path)).map_err(|e| err(format!("bad API URL {base:?}: {e}")))?;
     if url.host_str().is_none() {
         return Err(err(format!("bad API URL {base:?}: no host")));
     }
@@ -198,6 +206,12 @@ pub fn format_near(yocto: u128) -> String {
 #[cfg(test)]
 mod tests {
     use super::{format_near, parse_amount};
+
+    #[test]
+    fn calls_go_to_the_versioned_routes() {
+        let api = super::NodeApi::new("http://127.0.0.1:8080/", None);
+        assert_eq!(api.url("/status"), "http://127.0.0.1:8080/v1/status");
+    }
 
     #[test]
     fn amounts_in_yocto_and_near() {

@@ -770,10 +770,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 run_for: t.for_secs.map(std::time::Duration::from_secs),
                 ..TestnetOptions::default()
             };
-            let tally = testnet::run(&o, async {
+            // Listen for Ctrl-C from the start (a spawned task polls at
+            // once), so that one during start-up still stops the nodes
+            // started so far instead of killing this process alone.
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let ctrl_c = tokio::spawn(async move {
                 let _ = tokio::signal::ctrl_c().await;
+                let _ = tx.send(());
+            });
+            let tally = testnet::run(&o, async {
+                let _ = rx.await;
             })
-            .await?;
+            .await;
+            ctrl_c.abort();
+            let tally = tally?;
             match out {
                 // The line `make testnet` and its test read.
                 Output::Table => println!("demo requests by outcome: {:?}", tally.outcomes),

@@ -201,7 +201,9 @@ pub async fn launch(cfg: &FileConfig, fresh_seed: [u8; 32]) -> Result<Running, R
     let guard = GuardConfig { allowed_hosts: cfg.api.allowed_hosts.clone(), ..GuardConfig::listening_on(api_addr) }
         .with_tokens(tokens);
     let app = por_node::api::guard(
-        por_node::api::router_with_chain(node.handle.clone(), registry, chain).merge(por_files::api::router(files)),
+        por_node::api::versioned(
+            por_node::api::router_with_chain(node.handle.clone(), registry, chain).merge(por_files::api::router(files)),
+        ),
         guard,
     );
     tokio::spawn(async move {
@@ -254,7 +256,7 @@ pub async fn run(
     let v = serde_json::json!({
         "peer_id": peer.to_string(),
         "listen": listen,
-        "api": format!("http://{}/status", r.api_addr),
+        "api": format!("http://{}/v1/status", r.api_addr),
         "token": format!("{} (read-only: {READONLY_TOKEN_FILE} beside it)", r.api_token.display()),
         "metrics": metrics,
     });

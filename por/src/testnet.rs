@@ -283,9 +283,14 @@ pub async fn run(o: &TestnetOptions, shutdown: impl std::future::Future<Output =
     let traffic = tokio::spawn(traffic(apis.clone(), tally.clone()));
     let share = Arc::new(Mutex::new(String::from("starting")));
     let sharing = tokio::spawn(file_share(dir.clone(), apis.clone(), share.clone()));
+    // Ctrl-C stops it also before `run_for` is up: never leave the nodes
+    // running without it.
     let stop = async {
         match o.run_for {
-            Some(d) => tokio::time::sleep(d).await,
+            Some(d) => tokio::select! {
+                _ = tokio::time::sleep(d) => {}
+                _ = shutdown => {}
+            },
             None => shutdown.await,
         }
     };
@@ -443,7 +448,7 @@ async fn print_status(apis: &[NodeApi], metrics: &[String], rpc: &str, dir: &Pat
         let sum = |k: &str| list.iter().filter_map(|c| c[k].as_str()?.parse::<u128>().ok()).sum::<u128>();
         let peer = s["peer_id"].as_str().unwrap_or("?");
         out += &format!(
-            "{i:<5} …{:<13} {:>5} {:>8} {:>9} {:>14} {:>16}  {api}/status  {}\n",
+            "{i:<5} …{:<13} {:>5} {:>8} {:>9} {:>14} {:>16}  {api}/v1/status  {}\n",
             &peer[peer.len().saturating_sub(12)..],
             s["peers"],
             list.len(),
@@ -465,7 +470,7 @@ async fn print_status(apis: &[NodeApi], metrics: &[String], rpc: &str, dir: &Pat
     out += &format!("file share: {share}\n");
     out += &format!(
         "\nAPI token: <state>/node<i>/api-admin.token (read-only: api-readonly.token); /metrics needs none. Try:\n  \
-         curl -H \"Authorization: Bearer $(cat {0}/node0/api-admin.token)\" {1}/status\n  \
+         curl -H \"Authorization: Bearer $(cat {0}/node0/api-admin.token)\" {1}/v1/status\n  \
          por status --config {0}/node0/por.toml\n",
         dir.display(),
         apis[0]

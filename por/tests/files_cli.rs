@@ -17,7 +17,8 @@ use por_files::{ContentId, Files, FixedRoutes};
 /// the harness's tokens, as `por node run` does with the node's; returns it
 /// with the admin token.
 async fn serve_api(files: Files) -> NodeApi {
-    let addr = common::serve_http(por_files::api::router(files)).await;
+    // Under /v1 and at the old paths, as `por node run` serves it.
+    let addr = common::serve_http(por_node::api::versioned(por_files::api::router(files))).await;
     NodeApi::new(&format!("http://{addr}"), Some(common::tokens().admin))
 }
 

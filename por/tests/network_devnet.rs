@@ -92,7 +92,7 @@ fn start_testnet(dir: &Path) -> Testnet {
 #[test]
 fn init_with_the_devnet_preset_and_run_gives_a_working_node() {
     let tmp = tempfile::tempdir().unwrap();
-    let _testnet = start_testnet(tmp.path());
+    let testnet = start_testnet(tmp.path());
     let data = tmp.path().join("fresh");
     let key = tmp.path().join("tn/devnet/keys/node2.devnet.json");
     let api = format!("127.0.0.1:{}", free_port());
@@ -213,4 +213,9 @@ fn init_with_the_devnet_preset_and_run_gives_a_working_node() {
         if v["outcome"] == "response" { Ok(()) } else { Err(v.to_string()) }
     });
     drop(node);
+    // Ctrl-C stops `por testnet` and every node it started (also with --for-secs).
+    drop(testnet);
+    for port in [DEVNET_RPC_PORT, DEVNET_P2P_PORT, DEVNET_P2P_PORT + 1] {
+        assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(), "port {port} still taken after Ctrl-C");
+    }
 }
