@@ -547,21 +547,27 @@ fn print(output: Output, v: &Value) {
     print!("{}", render(output, v));
 }
 
-/// Warns about settings an operator should know came from a placeholder.
-fn warn_placeholders(l: &Loaded) {
-    let Some(n) = l.config.node.network else { return };
+/// Settings that came from a preset's placeholders: a node that would sign
+/// for a placeholder contract is refused, anything else is a warning.
+fn check_placeholders(l: &Loaded) -> anyhow::Result<()> {
+    let Some(n) = l.config.node.network else { return Ok(()) };
     if !n.preset().placeholder {
-        return;
+        return Ok(());
     }
     if l.sources.get("chain.contract") == Some(&Source::Network(n)) {
-        tracing::warn!(
-            contract = %l.config.chain.contract,
-            "the {n} preset's contract is a placeholder until the network publishes one: set [chain].contract"
-        );
+        let c = &l.config.chain.contract;
+        if l.config.has_chain_account() {
+            bail!(
+                "[chain].contract: the {n} preset's contract {c} is a placeholder until the network publishes \
+                 one; set [chain].contract (or POR_CHAIN_CONTRACT, --contract) to the PoR contract's account"
+            );
+        }
+        tracing::warn!(contract = %c, "the {n} preset's contract is a placeholder until the network publishes one");
     }
     if l.config.node.bootstrap.is_empty() {
         tracing::warn!("no bootstrap peer: the {n} preset has none yet; set [node].bootstrap to join the network");
     }
+    Ok(())
 }
 
 /// `por channel restore`: checks the backup against the data directory's
@@ -645,7 +651,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Node(NodeCmd::Run { config, settings }) => {
             let loaded = load_config(Some(&config), &settings.flags(&cli.from_env))?;
-            warn_placeholders(&loaded);
+            check_placeholders(&loaded)?;
             crate::run::run(&loaded.config, rand::random(), out, crate::run::stop_signal()).await?;
         }
         Command::Config(ConfigCmd::Show { config, settings }) => {

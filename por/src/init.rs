@@ -209,6 +209,18 @@ pub async fn init(o: &InitOptions, fresh_seed: [u8; 32]) -> Result<InitReport, I
     }
     let text = config_text(o);
     let cfg = FileConfig::parse(&text).map_err(|e| InitError::Config(e.to_string()))?;
+    // Never send a stake to a name that only stands in for a contract.
+    if let Some(n) = o.network.filter(|n| n.preset().placeholder)
+        && o.account.is_some()
+        && (o.register || o.function_key)
+        && o.contract.is_none()
+    {
+        return Err(InitError::Config(format!(
+            "the {n} preset's contract {} is a placeholder until the network publishes one: give the PoR \
+             contract's account with --contract (or write the files only with --no-register)",
+            cfg.chain.contract
+        )));
+    }
     std::fs::create_dir_all(&o.data_dir).map_err(|e| io("cannot create", &o.data_dir, e))?;
     let seed = load_or_create(&o.data_dir.join("node.key"), fresh_seed).map_err(|e| InitError::Io(e.to_string()))?;
     let key = NodeSigner::from_seed(seed).public();
@@ -364,6 +376,22 @@ mod tests {
         let rel = config_text(&InitOptions::new("rel-data"));
         let cfg = FileConfig::parse(&rel).unwrap();
         assert!(cfg.node.data_dir.is_absolute() && cfg.node.data_dir.ends_with("rel-data"), "{rel}");
+    }
+
+    #[test]
+    fn registering_with_a_placeholder_contract_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = InitOptions::new(dir.path().join("d"));
+        o.network = Some(Network::Testnet);
+        o.account = Some(("alice.testnet".into(), dir.path().join("missing.json")));
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let e = rt.block_on(init(&o, [1; 32])).unwrap_err().to_string();
+        assert!(e.contains("placeholder") && e.contains("--contract"), "{e}");
+        assert!(!dir.path().join("d").exists(), "nothing written");
+        // With the contract given, it goes on (and fails later, on the missing key file).
+        o.contract = Some("por.example.testnet".into());
+        let e = rt.block_on(init(&o, [1; 32])).unwrap_err().to_string();
+        assert!(!e.contains("placeholder") && e.contains("missing.json"), "{e}");
     }
 
     #[test]

@@ -84,6 +84,11 @@ fn hostile_settings_are_refused_naming_the_variable_or_flag() {
     // The same for the node itself, before it starts anything.
     let o = por(tmp.path(), &["node", "run", "--config", "missing.toml"], &[]);
     assert!(!o.status.success() && text(&o).contains("missing.toml"), "{}", text(&o));
+    // A node that would sign for the testnet preset's placeholder contract.
+    std::fs::write(tmp.path().join("t.toml"), "[node]\nnetwork = \"testnet\"\n[chain]\naccount = \"a.testnet\"\n")
+        .unwrap();
+    let o = por(tmp.path(), &["node", "run", "--config", "t.toml"], &[]);
+    assert!(!o.status.success() && text(&o).contains("placeholder"), "{}", text(&o));
     let o = por(tmp.path(), &["--output", "yaml", "peers"], &[]);
     assert!(!o.status.success() && text(&o).contains("yaml"), "{}", text(&o));
     let o = por(tmp.path(), &["init", "--network", "mainnet", "--data-dir", "d"], &[]);

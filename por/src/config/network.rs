@@ -11,8 +11,9 @@
 //! - `testnet`: NEAR testnet's public RPC endpoints. The PoR contract account
 //!   and the bootstrap peers are **placeholders** until the network's
 //!   operators publish them (docs/TESTNET.md): [`TESTNET_CONTRACT`] is not a
-//!   deployed contract of the project, and the bootstrap list is empty. A
-//!   node that takes either from the preset says so at start.
+//!   deployed contract of the project, and the bootstrap list is empty.
+//!   `por init` and a node with a chain account refuse the placeholder
+//!   contract; an empty bootstrap list is a warning.
 
 use std::fmt;
 use std::str::FromStr;
