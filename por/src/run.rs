@@ -247,6 +247,15 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     let r = launch(cfg, fresh_seed).await?;
+    // Listen for the stop signals before saying where the node listens: a
+    // supervisor (or a test) may signal as soon as it reads that, and a
+    // signal with no handler yet would kill the process without a drain.
+    tokio::pin!(shutdown);
+    let stopped_early = tokio::select! {
+        biased;
+        _ = &mut shutdown => true,
+        _ = std::future::ready(()) => false,
+    };
     let peer = r.node.peer_id;
     let listen: Vec<String> = r.node.listen_addrs.iter().map(|a| format!("{a}/p2p/{peer}")).collect();
     let metrics = match r.metrics_addr {
@@ -263,7 +272,9 @@ pub async fn run(
     print!("{}", crate::output::render(output, &v));
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    shutdown.await;
+    if !stopped_early {
+        shutdown.await;
+    }
     let within = std::time::Duration::from_secs(cfg.node.drain_timeout_secs);
     match r.node.handle.drain(within).await {
         Ok(0) => info!("drained: nothing in flight"),
