@@ -202,7 +202,9 @@ pub async fn launch(cfg: &FileConfig, fresh_seed: [u8; 32]) -> Result<Running, R
         .with_tokens(tokens);
     let app = por_node::api::guard(
         por_node::api::versioned(
-            por_node::api::router_with_chain(node.handle.clone(), registry, chain).merge(por_files::api::router(files)),
+            por_node::api::router_with_chain(node.handle.clone(), registry, chain)
+                .merge(por_files::api::router(files))
+                .merge(por_node::api::openapi::route(api_document())),
         ),
         guard,
     );
@@ -213,6 +215,13 @@ pub async fn launch(cfg: &FileConfig, fresh_seed: [u8; 32]) -> Result<Running, R
     });
     info!(peer_id = %node.peer_id, listen = ?node.listen_addrs, api = %api_addr, metrics = ?metrics_addr, "node running");
     Ok(Running { node, api_addr, metrics_addr, api_token, agent })
+}
+
+/// The OpenAPI document of everything `por node run` serves: the node's
+/// routes and file sharing's (served at `/v1/openapi.json`).
+pub fn api_document() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    por_node::api::openapi::document([por_files::api::FilesRoutesDoc::openapi()])
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM (what systemd, Docker and
