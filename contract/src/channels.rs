@@ -39,8 +39,14 @@ pub enum ChannelState {
         /// When `finalize` becomes possible.
         deadline_ms: u64,
     },
-    /// Settled (or cancelled).
-    Closed,
+    /// Settled (or cancelled). A channel that was severed keeps who cut it
+    /// (`Some(by_a)`): an upstream checking a severance notice after the
+    /// challenge window must still tell it from a cooperative close.
+    Closed {
+        /// `Some(true)` when `a` severed it, `Some(false)` when `b` did,
+        /// `None` for a cooperative close or a cancelled proposal.
+        severed_by_a: Option<bool>,
+    },
 }
 
 impl ChannelState {
@@ -51,7 +57,7 @@ impl ChannelState {
             ChannelState::Open => "open",
             ChannelState::CloseProposed { .. } => "close_proposed",
             ChannelState::Severed { .. } => "severed",
-            ChannelState::Closed => "closed",
+            ChannelState::Closed { .. } => "closed",
         }
     }
 }
@@ -138,7 +144,11 @@ impl Contract {
         self.total_deposits -= ch.deposit_a + ch.deposit_b;
         self.credit(&acc_a, ca);
         self.credit(&acc_b, cb);
-        ch.state = ChannelState::Closed;
+        let severed_by_a = match ch.state {
+            ChannelState::Severed { by_a, .. } => Some(by_a),
+            _ => None,
+        };
+        ch.state = ChannelState::Closed { severed_by_a };
         self.unlink_live(ch);
         (ca, cb)
     }
@@ -255,7 +265,7 @@ impl Contract {
         let refunded = ch.deposit_a;
         self.total_deposits -= refunded;
         self.credit(&caller, refunded);
-        ch.state = ChannelState::Closed;
+        ch.state = ChannelState::Closed { severed_by_a: None };
         self.unlink_live(&ch);
         Event::ProposalCancelled { channel_id: id, refunded: U128(refunded) }.emit();
         self.channels.insert(id, ch);

@@ -87,7 +87,8 @@ pub struct ChannelView {
     pub proposed_at_ms: u64,
     /// Who proposed the cooperative close, if any.
     pub close_proposer: Option<AccountId>,
-    /// Who severed, if severed.
+    /// Who severed, if severed (kept once the severance is finalized, so
+    /// a closed channel that was severed is told from a cooperative close).
     pub severer: Option<AccountId>,
     /// When it was severed.
     pub severed_at_ms: Option<u64>,
@@ -203,6 +204,7 @@ impl Contract {
             ChannelState::Severed { by_a, at_ms, deadline_ms } => {
                 (None, Some(side(by_a)), Some(at_ms), Some(deadline_ms))
             }
+            ChannelState::Closed { severed_by_a: Some(by_a) } => (None, Some(side(by_a)), None, None),
             _ => (None, None, None, None),
         };
         ChannelView {

@@ -147,7 +147,8 @@ fn cooperative_close_credits_both_without_penalty() {
     assert!(ch.view(|c| c.graph_version()) > v0);
     assert_eq!(ch.view(|c| c.graph_edges(0, 10)).total, 0);
     assert_eq!(ch.view(|c| c.node(acc("alice"))).unwrap().stake.0, 2 * N, "no penalty");
-    assert_eq!(ch.view(|c| c.channel(id)).unwrap().state, "closed");
+    let v = ch.view(|c| c.channel(id)).unwrap();
+    assert_eq!((v.state.as_str(), v.severer), ("closed", None), "a cooperative close names no severer");
     ch.refuse("alice", 0, "only an open channel", |c| c.sever(id, None));
     ch.refuse("alice", 0, "must call propose_close first", |c| c.confirm_close(id, None));
     ch.assert_conserved();
@@ -202,6 +203,11 @@ fn sever_challenge_finalize() {
     assert_eq!(ev[0].0, "channel_finalized");
     assert_eq!(ev[0].1["credit_a"], (5 * N - 2 * N + N).to_string());
     assert_eq!(ev[0].1["credit_b"], (3 * N + 2 * N - N).to_string());
+    // Closed, and still known as severed (and by whom): a node checking a
+    // severance notice after the window must not take it for a cooperative
+    // close and cut the honest neighbour that sent it.
+    let v = ch.view(|c| c.channel(id)).unwrap();
+    assert_eq!((v.state.as_str(), v.severer), ("closed", Some(acc("alice"))));
     ch.refuse("anyone", 0, "only a severed channel", |c| c.finalize(id));
     ch.refuse("anyone", 0, "does not exist", |c| c.finalize(77));
     ch.assert_conserved();

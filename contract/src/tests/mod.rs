@@ -297,7 +297,7 @@ impl Chain {
             let stakes: u128 = c.states.iter().map(|n| n.stake).sum();
             let deposits: u128 = (1..c.next_channel)
                 .filter_map(|id| c.channels.get(&id))
-                .filter(|ch| ch.state != crate::channels::ChannelState::Closed)
+                .filter(|ch| !matches!(ch.state, crate::channels::ChannelState::Closed { .. }))
                 .map(|ch| ch.deposit_a + ch.deposit_b)
                 .sum();
             (stakes, deposits)
