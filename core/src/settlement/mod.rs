@@ -278,6 +278,17 @@ pub fn makes_claim(rules: &Rules, amount: Amount) -> bool {
     amount > 0 && amount >= rules.claim_storage_fee
 }
 
+/// What each side gets when a channel with these deposits and vouchers is
+/// settled: `(credit_a, credit_b)`, always summing to the two deposits. A
+/// side that signed more than it could cover (`paid_by_x > deposit_x +
+/// paid_to_x`) gets nothing and the other side everything.
+pub fn settle_amounts(deposit_a: u128, deposit_b: u128, paid_by_a: u128, paid_by_b: u128) -> (u128, u128) {
+    let total = deposit_a + deposit_b;
+    let have_a = deposit_a.saturating_add(paid_by_b);
+    let credit_a = if paid_by_a > have_a { 0 } else { (have_a - paid_by_a).min(total) };
+    (credit_a, total - credit_a)
+}
+
 /// `floor(a · b / c)` without overflow, for `0 < c` and `b ≤ c` (so the
 /// result fits).
 pub fn mul_div(a: u128, b: u128, c: u128) -> u128 {
