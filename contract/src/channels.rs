@@ -123,7 +123,7 @@ impl Contract {
     }
 
     /// Credits both sides and closes `ch`; returns the credits.
-    fn settle(&mut self, ch: &mut Channel) -> (u128, u128) {
+    fn pay_out(&mut self, ch: &mut Channel) -> (u128, u128) {
         let (ca, cb) = settle_amounts(ch.deposit_a, ch.deposit_b, ch.paid_by_a, ch.paid_by_b);
         let acc_a = self.rec(ch.a).account_id.clone();
         let acc_b = self.rec(ch.b).account_id.clone();
@@ -301,7 +301,7 @@ impl Contract {
         );
         self.record_voucher(&mut ch, voucher.as_ref(), by_a);
         self.remove_edge(&ch);
-        let (ca, cb) = self.settle(&mut ch);
+        let (ca, cb) = self.pay_out(&mut ch);
         self.channels.insert(id, ch);
         Event::ChannelClosed { channel_id: id, credit_a: U128(ca), credit_b: U128(cb) }.emit();
     }
@@ -383,7 +383,7 @@ impl Contract {
                 "finalize: the challenge window of channel {id} lasts until {deadline_ms} ms (now {now_ms}); retry then"
             )
         );
-        let (ca, cb) = self.settle(&mut ch);
+        let (ca, cb) = self.pay_out(&mut ch);
         self.channels.insert(id, ch);
         Event::ChannelFinalized { channel_id: id, credit_a: U128(ca), credit_b: U128(cb) }.emit();
     }

@@ -272,6 +272,7 @@ impl Contract {
     /// `leave`.
     pub(crate) fn do_leave(&mut self, caller: AccountId, now_ms: u64) -> U128 {
         self.require_no_check("leave");
+        self.require_no_split("leave");
         let idx = self.index_of(&caller, "leave");
         let n = self.rec(idx);
         require!(

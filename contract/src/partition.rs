@@ -133,6 +133,9 @@ impl SettlementStore for Store<'_> {
     fn mark_partitioned(&mut self, n: NodeIdx) {
         self.c.state_mut(n).status = NodeStatus::Partitioned;
     }
+    fn is_partitioned(&self, n: NodeIdx) -> bool {
+        self.c.state(n).status == NodeStatus::Partitioned
+    }
     fn queue(&self, n: NodeIdx, role: Role) -> ClaimQueue {
         let r = self.c.rec(n);
         match role {
@@ -224,6 +227,9 @@ impl SettlementStore for Store<'_> {
 pub struct CheckStatus {
     /// The severed channel checked.
     pub channel_id: u64,
+    /// `sever` (the check after a severance: it only searches) or `settle`
+    /// (the check of a recorded split at `settle`: it slashes and pays).
+    pub kind: String,
     /// `search`, `slash`, `tally`, `pay`, or `done` (nothing pending any more).
     pub phase: String,
     /// Search work so far (por-core units).
@@ -239,6 +245,7 @@ impl CheckStatus {
     pub fn of(p: &Check) -> Self {
         CheckStatus {
             channel_id: p.channel,
+            kind: if p.settles { "settle" } else { "sever" }.to_string(),
             phase: p.phase().name().to_string(),
             work: p.work,
             reads: p.reads,
@@ -286,10 +293,12 @@ impl Contract {
     }
 
     /// Starts the check after channel `channel` between `s` and `o` left
-    /// the graph at `now_ms` and runs its first bounded step.
+    /// the graph at `now_ms` and runs its first bounded step. It only
+    /// searches: a split it finds is recorded and settled later.
     pub(crate) fn start_check(&mut self, channel: u64, s: u32, o: u32, now_ms: u64) -> CheckStatus {
         let bps = self.config.partition_slash_bps;
-        let check = Check::new(&Store::new(self), channel, s, o, now_ms, bps, true);
+        let mut check = Check::new(&Store::new(self), channel, s, o, now_ms, bps, false);
+        check.deadline_ms = now_ms.saturating_add(self.config.reconnect_window_ms);
         self.check_channel = Some(channel);
         self.run_check(check)
     }
@@ -308,8 +317,9 @@ impl Contract {
     }
 
     /// Advances `p` by one call's allowance and stores it (or clears it when
-    /// finished).
-    fn run_check(&mut self, mut p: Check) -> CheckStatus {
+    /// finished: a severance's check that found a split records it, a
+    /// settling check announces its end).
+    pub(crate) fn run_check(&mut self, mut p: Check) -> CheckStatus {
         let rules = self.rules();
         let done = p.step(&mut Store::new(self), &rules);
         let status = CheckStatus::of(&p);
@@ -321,6 +331,11 @@ impl Contract {
         self.check.set(None);
         self.check_channel = None;
         status.emit();
+        if p.settles {
+            self.split_settled(&p);
+        } else {
+            self.record_split(&p);
+        }
         status
     }
 }

@@ -5,6 +5,7 @@
 mod methods;
 mod money;
 mod scenarios;
+mod window;
 mod vectors;
 
 use std::cell::Cell;
@@ -271,6 +272,33 @@ impl Chain {
             assert!(n < 100_000, "partition check does not end");
         }
         n
+    }
+
+    /// Waits out the reconnection window of the split recorded after the
+    /// severance of `channel`, calls `settle` and continues the check until
+    /// it is done; the last status.
+    #[track_caller]
+    pub fn settle(&mut self, channel: u64) -> crate::partition::CheckStatus {
+        self.settle_measured(channel).0
+    }
+
+    /// [`Chain::settle`], also returning the calls it took, the most gas
+    /// one of them used and the most storage reads one of them made.
+    #[track_caller]
+    pub fn settle_measured(&mut self, channel: u64) -> (crate::partition::CheckStatus, u32, u64, u64) {
+        let split = self.view(|c| c.pending_split(channel));
+        let split = split.unwrap_or_else(|| panic!("no split pending for channel {channel}"));
+        self.now_ms = self.now_ms.max(split.settle_after_ms);
+        let mut st = self.call("anyone", 0, |c| c.settle(channel));
+        let (mut calls, mut max_gas, mut max_reads) = (1, self.last_gas, st.reads);
+        while st.phase != "done" {
+            let before = st.reads;
+            st = self.call("anyone", 0, |c| c.continue_partition_check());
+            calls += 1;
+            max_gas = max_gas.max(self.last_gas);
+            max_reads = max_reads.max(st.reads - before);
+        }
+        (st, calls, max_gas, max_reads)
     }
 
     /// Bytes of contract storage as NEAR counts them (key + value + 40 per record).

@@ -21,6 +21,7 @@ enum Op {
     Sever(usize),
     Submit(usize),
     Finalize(usize),
+    Settle(usize),
     Continue,
     Leave(usize),
     Rejoin(usize, u8),
@@ -44,6 +45,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => c.clone().prop_map(Op::Sever),
         1 => c.clone().prop_map(Op::Submit),
         2 => c.clone().prop_map(Op::Finalize),
+        2 => c.clone().prop_map(Op::Settle),
         2 => Just(Op::Continue),
         1 => p.clone().prop_map(Op::Leave),
         1 => (p.clone(), any::<u8>()).prop_map(|(a, s)| Op::Rejoin(a, s)),
@@ -86,6 +88,7 @@ struct MChan {
 struct MNode {
     who: usize,
     stake: u128,
+    partitioned: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -96,10 +99,20 @@ struct MClaim {
     expires_ms: u64,
 }
 
+/// A split waiting for its reconnection window, in the model.
+#[derive(Debug, Clone)]
+struct MSplit {
+    severer: u32,
+    other: u32,
+    deadline_ms: u64,
+    bps: u32,
+}
+
 /// An independent model of who is owed what, written from the rules in
 /// docs/PROTOCOL.md (not from the contract's code): applied after every
 /// call the contract accepted, and compared account by account whenever no
-/// partition check is pending (the model settles a partition at once).
+/// partition check is pending (the model settles a split at once when
+/// `settle` is accepted).
 #[derive(Debug, Default)]
 struct Model {
     nodes: Vec<MNode>,
@@ -107,6 +120,8 @@ struct Model {
     index: [Option<u32>; 5],
     chans: std::collections::HashMap<u64, MChan>,
     claims: Vec<MClaim>,
+    /// Pending splits by severed channel.
+    splits: std::collections::BTreeMap<u64, MSplit>,
     /// Withdrawable, per name (and the owner last).
     withdrawable: [u128; 6],
     treasury: u128,
@@ -207,6 +222,23 @@ impl Model {
         if side_s.contains(&o) {
             return;
         }
+        let (_, stake_o) = self.component(o);
+        if stake_s != stake_o {
+            let deadline_ms = now_ms + cfg.reconnect_window_ms;
+            self.splits.insert(id, MSplit { severer: s, other: o, deadline_ms, bps: cfg.partition_slash_bps });
+        }
+    }
+
+    /// `settle` of the split after the severance of `id`, accepted at
+    /// `now_ms`: the two ends' components as they are now decide.
+    fn settle_split(&mut self, id: u64, now_ms: u64) {
+        let split = self.splits.remove(&id).expect("model: settle accepted without a pending split");
+        assert!(now_ms >= split.deadline_ms, "model: settle accepted before the deadline");
+        let (s, o) = (split.severer, split.other);
+        let (side_s, stake_s) = self.component(s);
+        if side_s.contains(&o) {
+            return;
+        }
         let (side_o, stake_o) = self.component(o);
         let side = match stake_s.cmp(&stake_o) {
             std::cmp::Ordering::Less => side_s,
@@ -216,9 +248,13 @@ impl Model {
         let mut pool = 0u128;
         for &n in &side {
             let node = &mut self.nodes[n as usize];
+            if node.partitioned {
+                continue; // one isolation, one slash
+            }
             // Rounded down, as the contract's rules say.
-            let cut = pro_rata(node.stake, cfg.partition_slash_bps as u128, 10_000);
+            let cut = pro_rata(node.stake, split.bps as u128, 10_000);
             node.stake -= cut;
+            node.partitioned = true;
             pool += cut;
         }
         let payable: Vec<usize> = (0..self.claims.len())
@@ -288,6 +324,7 @@ fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
         c.partition_step_budget = 3;
         c.settle_batch = 1;
         c.challenge_period_ms = 1_000;
+        c.reconnect_window_ms = 2_000;
         c.proposal_timeout_ms = 1_000;
         c.claim_ttl_ms = 30_000;
         c.partition_slash_bps = 2_000;
@@ -301,6 +338,9 @@ fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
     let mut m = Model::default();
     for op in ops {
         let kind = kind(&op);
+        if std::env::var("MONEY_TRACE").is_ok() {
+            println!("{op:?}");
+        }
         ch.logs.clear();
         match op {
             Op::Register(a, s) => {
@@ -311,7 +351,7 @@ fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
                 if let Ok(i) = ch.try_call(NAMES[a], d, |c| c.register_node(key, 1)) {
                     keys[a] = Some(kname);
                     assert_eq!(i as usize, m.nodes.len());
-                    m.nodes.push(MNode { who: a, stake: d - fee });
+                    m.nodes.push(MNode { who: a, stake: d - fee, partitioned: false });
                     m.index[a] = Some(i);
                     m.reserve += fee;
                 }
@@ -430,6 +470,14 @@ fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
                     }
                 }
             }
+            Op::Settle(i) => {
+                if let Some((id, _)) = chans.get(i) {
+                    let id = *id;
+                    if ch.try_call("anyone", 0, |c| c.settle(id)).is_ok() {
+                        m.settle_split(id, ch.now_ms);
+                    }
+                }
+            }
             Op::Continue => {
                 let _ = ch.try_call("anyone", 0, |c| c.continue_partition_check());
             }
@@ -445,6 +493,7 @@ fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
                 if ch.try_call(NAMES[a], d, |c| c.rejoin()).is_ok() {
                     let n = m.node_of(a);
                     m.nodes[n as usize].stake += d;
+                    m.nodes[n as usize].partitioned = false;
                 }
             }
             Op::Withdraw(a, x) => {
@@ -462,6 +511,9 @@ fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
         if !ch.logs.is_empty() {
             *ok.entry(kind).or_insert(0) += 1;
         }
+        if std::env::var("MONEY_TRACE").is_ok() {
+            println!("  -> {:?}", ch.event_names());
+        }
         ch.assert_conserved();
         if ch.view(|c| c.partition_check()).is_none() {
             m.check(&mut ch);
@@ -472,6 +524,18 @@ fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
     }
     ch.finish_check();
     m.check(&mut ch);
+    // Settle every split still pending, each after its window.
+    let pending: Vec<(u64, u64)> = m.splits.iter().map(|(id, s)| (*id, s.deadline_ms)).collect();
+    for (id, deadline) in pending {
+        ch.now_ms = ch.now_ms.max(deadline);
+        ch.call("anyone", 0, |c| c.settle(id));
+        m.settle_split(id, ch.now_ms);
+        ch.finish_check();
+        ch.assert_conserved();
+        m.check(&mut ch);
+        *ok.entry("settle").or_insert(0) += 1;
+    }
+    assert_eq!(ch.view(|c| c.pending_splits(0, 100)).total, 0, "the model knows every pending split");
     ok
 }
 
@@ -493,6 +557,7 @@ fn kind(op: &Op) -> &'static str {
         Op::Sever(..) => "sever",
         Op::Submit(..) => "submit",
         Op::Finalize(..) => "finalize",
+        Op::Settle(..) => "settle",
         Op::Continue => "continue",
         Op::Leave(..) => "leave",
         Op::Rejoin(..) => "rejoin",
@@ -538,6 +603,10 @@ fn a_scripted_sequence_conserves_money() {
         Submit(1),
         Tick(2_000),
         Finalize(1),
+        Settle(1),
+        Continue,
+        Continue,
+        Continue,
         Withdraw(0, 1),
         Withdraw(1, 5),
         Open(0, 2, 1),
@@ -549,7 +618,7 @@ fn a_scripted_sequence_conserves_money() {
     ]);
     println!("{ok:?}");
     for k in
-        ["register", "open", "confirm", "sever", "submit", "finalize", "propose_close", "confirm_close", "withdraw"]
+        ["register", "open", "confirm", "sever", "submit", "finalize", "settle", "propose_close", "confirm_close", "withdraw"]
     {
         assert!(ok.get(k).copied().unwrap_or(0) > 0, "the script should exercise {k}: {ok:?}");
     }

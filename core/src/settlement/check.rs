@@ -8,7 +8,9 @@
 //! 2. `slash`: when the search found a partitioned side and the check was
 //!    made to settle, the side's nodes lose `slash_bps` of their stake into
 //!    [`Pot::Pool`] and are marked partitioned (`settle_batch` nodes per
-//!    call, one event per batch);
+//!    call, one event per batch). A node still partitioned from an earlier
+//!    settlement (it has not rejoined) is not slashed again: one isolation,
+//!    one slash, however many of its neighbours' cuts recorded it;
 //! 3. `tally`: the claims owed by the side's nodes are walked with a
 //!    cursor; those lapsed at the check's time are dropped, those held by
 //!    nodes outside the side are summed;
@@ -114,6 +116,10 @@ pub struct Check {
     /// Whether a partition found is settled (slashed and paid) by this
     /// check; if not, the check ends with the search's outcome.
     pub settles: bool,
+    /// A time the caller carries with the check and the check never reads
+    /// (the contract: when a split this check finds may be settled, fixed
+    /// by the config in force when the check started). 0 unless set.
+    pub deadline_ms: u64,
     search: Option<PartitionCheck>,
     /// Search work spent (partition search units).
     pub work: u64,
@@ -168,6 +174,7 @@ impl Check {
             at_ms,
             slash_bps,
             settles,
+            deadline_ms: 0,
             search: Some(search),
             work: 0,
             reads: store.reads() - r0,
@@ -333,6 +340,9 @@ impl Check {
         while done.len() < batch && (st.next_node as usize) < nodes.len() && left.take(1) {
             let n = nodes[st.next_node as usize];
             st.next_node += 1;
+            if store.is_partitioned(n) {
+                continue;
+            }
             let cut = mul_div(store.stake(n), self.slash_bps.min(10_000) as u128, 10_000);
             store.transfer(Pot::Stake(n), Pot::Pool, cut);
             store.mark_partitioned(n);
