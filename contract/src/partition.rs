@@ -133,9 +133,6 @@ impl SettlementStore for Store<'_> {
     fn mark_partitioned(&mut self, n: NodeIdx) {
         self.c.state_mut(n).status = NodeStatus::Partitioned;
     }
-    fn is_partitioned(&self, n: NodeIdx) -> bool {
-        self.c.state(n).status == NodeStatus::Partitioned
-    }
     fn queue(&self, n: NodeIdx, role: Role) -> ClaimQueue {
         let r = self.c.rec(n);
         match role {

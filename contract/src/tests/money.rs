@@ -88,7 +88,6 @@ struct MChan {
 struct MNode {
     who: usize,
     stake: u128,
-    partitioned: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -248,13 +247,9 @@ impl Model {
         let mut pool = 0u128;
         for &n in &side {
             let node = &mut self.nodes[n as usize];
-            if node.partitioned {
-                continue; // one isolation, one slash
-            }
             // Rounded down, as the contract's rules say.
             let cut = pro_rata(node.stake, split.bps as u128, 10_000);
             node.stake -= cut;
-            node.partitioned = true;
             pool += cut;
         }
         let payable: Vec<usize> = (0..self.claims.len())
@@ -351,7 +346,7 @@ fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
                 if let Ok(i) = ch.try_call(NAMES[a], d, |c| c.register_node(key, 1)) {
                     keys[a] = Some(kname);
                     assert_eq!(i as usize, m.nodes.len());
-                    m.nodes.push(MNode { who: a, stake: d - fee, partitioned: false });
+                    m.nodes.push(MNode { who: a, stake: d - fee });
                     m.index[a] = Some(i);
                     m.reserve += fee;
                 }
@@ -493,7 +488,6 @@ fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
                 if ch.try_call(NAMES[a], d, |c| c.rejoin()).is_ok() {
                     let n = m.node_of(a);
                     m.nodes[n as usize].stake += d;
-                    m.nodes[n as usize].partitioned = false;
                 }
             }
             Op::Withdraw(a, x) => {

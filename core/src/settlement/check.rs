@@ -9,8 +9,8 @@
 //!    made to settle, the side's nodes lose `slash_bps` of their stake into
 //!    [`Pot::Pool`] and are marked partitioned (`settle_batch` nodes per
 //!    call, one event per batch). A node still partitioned from an earlier
-//!    settlement (it has not rejoined) is not slashed again: one isolation,
-//!    one slash, however many of its neighbours' cuts recorded it;
+//!    settlement is slashed again: the claims of the later cuts are paid out
+//!    of this slash;
 //! 3. `tally`: the claims owed by the side's nodes are walked with a
 //!    cursor; those lapsed at the check's time are dropped, those held by
 //!    nodes outside the side are summed;
@@ -340,9 +340,6 @@ impl Check {
         while done.len() < batch && (st.next_node as usize) < nodes.len() && left.take(1) {
             let n = nodes[st.next_node as usize];
             st.next_node += 1;
-            if store.is_partitioned(n) {
-                continue;
-            }
             let cut = mul_div(store.stake(n), self.slash_bps.min(10_000) as u128, 10_000);
             store.transfer(Pot::Stake(n), Pot::Pool, cut);
             store.mark_partitioned(n);

@@ -133,9 +133,6 @@ impl SettlementStore for MemStore {
     fn mark_partitioned(&mut self, n: NodeIdx) {
         self.partitioned[n as usize] = true;
     }
-    fn is_partitioned(&self, n: NodeIdx) -> bool {
-        self.partitioned[n as usize]
-    }
     fn queue(&self, n: NodeIdx, role: Role) -> ClaimQueue {
         match role {
             Role::Owed => self.owed[n as usize],

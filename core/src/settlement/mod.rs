@@ -202,8 +202,6 @@ pub trait SettlementStore: GraphView {
     fn transfer(&mut self, from: Pot, to: Pot, amount: Amount);
     /// Marks `n` partitioned (it must rejoin before opening channels).
     fn mark_partitioned(&mut self, n: NodeIdx);
-    /// Whether `n` is partitioned (and has not rejoined since).
-    fn is_partitioned(&self, n: NodeIdx) -> bool;
     /// `n`'s queue in `role`.
     fn queue(&self, n: NodeIdx, role: Role) -> ClaimQueue;
     /// Replaces `n`'s queue in `role`.
