@@ -332,7 +332,7 @@ impl Contract {
         self.split_of(channel_id)
     }
 
-    /// A page of pending splits, oldest first.
+    /// A page of pending splits, in storage order.
     pub fn pending_splits(&self, from_index: u32, limit: u32) -> SplitsPage {
         self.splits_page(from_index, limit)
     }

@@ -79,7 +79,8 @@ pub struct SplitView {
 pub struct SplitsPage {
     /// Pending splits in all.
     pub total: u64,
-    /// This page, oldest first.
+    /// This page, in storage order (a settled split's place is taken by
+    /// the last one).
     pub splits: Vec<SplitView>,
 }
 

@@ -6,6 +6,7 @@ mod methods;
 mod money;
 mod scenarios;
 mod window;
+mod differential;
 mod vectors;
 
 use std::cell::Cell;
