@@ -249,14 +249,15 @@ impl Contract {
             format!("rejoin is only for partitioned nodes; {caller} is {:?}", n.status)
         );
         let stake = n.stake + deposit;
-        require!(
-            stake >= min,
-            format!(
+        // Not require!: in a debug build it formats its message even when
+        // the condition holds, and `min - stake` would underflow then.
+        if stake < min {
+            near_sdk::env::panic_str(&format!(
                 "rejoin needs stake ≥ min_stake {min}: the node holds {} yocto, attach at least {} more",
                 n.stake,
                 min - stake
-            )
-        );
+            ));
+        }
         n.stake = stake;
         n.status = NodeStatus::Active;
         self.total_stake += deposit;

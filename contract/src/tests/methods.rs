@@ -476,3 +476,42 @@ fn config_changes_do_not_reach_back() {
     assert!(ch.view(|c| c.claims(acc("a"))).held.is_empty());
     ch.assert_conserved();
 }
+
+#[test]
+fn rejoin_with_stake_above_the_minimum_needs_no_deposit() {
+    // In a debug build rejoin used to panic computing its own refusal
+    // message (`min - stake` underflows when the stake suffices).
+    let mut ch = Chain::new(|c| {
+        c.challenge_period_ms = 1_000;
+        c.reconnect_window_ms = 2_000;
+    });
+    ch.register("alice", 5 * N);
+    ch.register("bob", 9 * N);
+    let id = ch.open("alice", "bob", N, N);
+    ch.call("bob", 0, |c| c.sever(id, None));
+    ch.settle(id);
+    assert_eq!(ch.view(|c| c.node(acc("alice"))).unwrap().status, NodeStatus::Partitioned);
+    let stake = ch.view(|c| c.node(acc("alice"))).unwrap().stake.0;
+    assert!(stake > N, "{stake}");
+    assert_eq!(ch.call("alice", 0, |c| c.rejoin()).0, stake);
+    assert_eq!(ch.view(|c| c.node(acc("alice"))).unwrap().status, NodeStatus::Active);
+}
+
+#[test]
+fn a_panic_that_is_a_bug_is_not_taken_for_a_refusal() {
+    for msg in ["attempt to subtract with overflow", "internal: claim", "called `Option::unwrap()` on a `None` value"] {
+        assert!(is_bug(msg), "{msg}");
+    }
+    assert!(!is_bug("rejoin is only for partitioned nodes; bob is Active"));
+    assert!(!is_bug(
+        "called `Result::unwrap()` on an `Err` value: HostError(GuestPanic { panic_msg: \"leave: account p0 is not a registered node\" })"
+    ));
+    let mut ch = Chain::new(|_| {});
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = ch.try_call("anyone", 0, |_| {
+            let v: Vec<u8> = Vec::new();
+            v[usize::from(v.is_empty())]
+        });
+    }));
+    assert!(r.is_err(), "an index out of bounds must fail the test, not count as a refusal");
+}

@@ -42,6 +42,28 @@ fn install_quiet_hook() {
     });
 }
 
+/// Whether a panic message is a bug rather than a refusal: Rust's own
+/// runtime panics (overflow, unwrap, indexing) and the contract's
+/// `internal:` invariants. Refusals are the messages of `require!` and
+/// `panic_str` (which the mocked host reports as a `HostError`), written
+/// for users.
+pub fn is_bug(msg: &str) -> bool {
+    if msg.contains("HostError(") {
+        return msg.contains("internal:");
+    }
+    const BUGS: [&str; 8] = [
+        "attempt to ",
+        "called `Option::unwrap()`",
+        "called `Result::unwrap()`",
+        "index out of bounds",
+        "internal:",
+        "<non-string panic>",
+        "explicit panic",
+        "mul_div needs",
+    ];
+    BUGS.iter().any(|b| msg.contains(b)) || msg.starts_with("assertion failed")
+}
+
 /// An account id of the test network.
 pub fn acc(name: &str) -> AccountId {
     format!("{name}.test.near").parse().unwrap()
@@ -179,6 +201,7 @@ impl Chain {
                     .cloned()
                     .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_else(|| "<non-string panic>".into());
+                assert!(!is_bug(&msg), "the call by {who} panicked with a bug, not a refusal: {msg}");
                 Err(msg)
             }
         }
