@@ -304,7 +304,8 @@ impl Chain {
         self.books[other as usize].cut_against += pen.other;
         settlement::record_claims(&mut self.store, &rules, channel.0, cutter, other, pen, now_ms);
         self.severances.push((d.a, d.b));
-        let (check, calls) = self.run(Check::new(&self.store, channel.0, cutter, other, now_ms, self.rules.slash_bps, false));
+        let (check, calls) =
+            self.run(Check::new(&self.store, channel.0, cutter, other, now_ms, self.rules.slash_bps, false));
         self.store.events.clear();
         let split = match check.outcome {
             Some(Outcome::Partitioned { nodes, .. }) => {

@@ -96,12 +96,8 @@ fn compare(ch: &mut Chain, sim: &SimChain, when: &str) {
     }
     let theirs: BTreeMap<ClaimKey, Claim> = sim.claims().map(|(k, c)| (*k, c.clone())).collect();
     assert_eq!(contract_claims(ch), theirs, "{when}: claims");
-    let mut splits: Vec<(u64, u64)> = ch
-        .view(|c| c.pending_splits(0, 500))
-        .splits
-        .into_iter()
-        .map(|s| (s.channel_id, s.settle_after_ms))
-        .collect();
+    let mut splits: Vec<(u64, u64)> =
+        ch.view(|c| c.pending_splits(0, 500)).splits.into_iter().map(|s| (s.channel_id, s.settle_after_ms)).collect();
     splits.sort_unstable();
     let sim_splits: Vec<(u64, u64)> = sim.pending_splits().map(|s| (s.channel, s.deadline_ms)).collect();
     assert_eq!(splits, sim_splits, "{when}: pending splits");
@@ -182,7 +178,8 @@ fn run(ops: Vec<Op>, bps: u32) -> Seen {
             Op::Sever(i, by_a) => {
                 let Some(c) = chans.get(i).filter(|c| c.open).cloned() else { continue };
                 let (severer, other) = if by_a { (c.a, c.b) } else { (c.b, c.a) };
-                let (paid_by_other, paid_by_severer) = if by_a { (c.paid_by_b, c.paid_by_a) } else { (c.paid_by_a, c.paid_by_b) };
+                let (paid_by_other, paid_by_severer) =
+                    if by_a { (c.paid_by_b, c.paid_by_a) } else { (c.paid_by_a, c.paid_by_b) };
                 let id = c.id;
                 let v = (paid_by_other > 0).then(|| voucher(&name(other), id, paid_by_other));
                 if ch.try_call(&name(severer), 0, |x| x.sever(id, v)).is_err() {

@@ -2,12 +2,12 @@
 //! behaves like the chain: every call reads the state from storage, runs,
 //! writes it back, and a refused call (a panic) rolls storage back.
 
+mod differential;
 mod methods;
 mod money;
 mod scenarios;
-mod window;
-mod differential;
 mod vectors;
+mod window;
 
 use std::cell::Cell;
 use std::collections::HashMap;

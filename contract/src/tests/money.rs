@@ -611,9 +611,18 @@ fn a_scripted_sequence_conserves_money() {
         Withdraw(2, 1),
     ]);
     println!("{ok:?}");
-    for k in
-        ["register", "open", "confirm", "sever", "submit", "finalize", "settle", "propose_close", "confirm_close", "withdraw"]
-    {
+    for k in [
+        "register",
+        "open",
+        "confirm",
+        "sever",
+        "submit",
+        "finalize",
+        "settle",
+        "propose_close",
+        "confirm_close",
+        "withdraw",
+    ] {
         assert!(ok.get(k).copied().unwrap_or(0) > 0, "the script should exercise {k}: {ok:?}");
     }
 }

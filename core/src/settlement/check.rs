@@ -316,7 +316,13 @@ impl Check {
                 store.transfer(Pot::Pool, Pot::Balance(claim.creditor), paid);
                 st.paid += paid;
                 st.claims_paid += 1;
-                done.push(PaidClaim { claim_id: claim.id, creditor: claim.creditor, debtor: claim.debtor, amount, paid });
+                done.push(PaidClaim {
+                    claim_id: claim.id,
+                    creditor: claim.creditor,
+                    debtor: claim.debtor,
+                    amount,
+                    paid,
+                });
                 true
             });
         if !done.is_empty() {

@@ -240,7 +240,12 @@ pub struct Penalties {
 /// their stakes. Of each half-penalty of at least `claim_storage_fee`, that
 /// fee goes to [`Pot::Reserve`] (it pays for the claim [`record_claims`]
 /// will make); everything else goes to the treasury.
-pub fn charge_penalties<S: SettlementStore>(store: &mut S, rules: &Rules, severer: NodeIdx, other: NodeIdx) -> Penalties {
+pub fn charge_penalties<S: SettlementStore>(
+    store: &mut S,
+    rules: &Rules,
+    severer: NodeIdx,
+    other: NodeIdx,
+) -> Penalties {
     let mut take = |n: NodeIdx| {
         let taken = rules.half_penalty.min(store.stake(n));
         if taken > 0 {

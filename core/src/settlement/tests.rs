@@ -146,8 +146,15 @@ fn mul_div_is_exact_on_wide_products() {
     assert_eq!(mul_div(0, 0, 1), 0);
 }
 
+/// Stakes, edges, severances (which open edge, by which end, after how
+/// long) and the slash.
+type Scenario = (Vec<Amount>, Vec<(NodeIdx, NodeIdx)>, Vec<(usize, bool, u64)>, u32);
+
+/// Stakes, balances, statuses, treasury, reserve, pool and claims.
+type Books = (Vec<Amount>, Vec<Amount>, Vec<bool>, Amount, Amount, Amount, Vec<(ClaimKey, Claim)>);
+
 /// A random network and a random sequence of severances.
-fn scenario() -> impl Strategy<Value = (Vec<Amount>, Vec<(NodeIdx, NodeIdx)>, Vec<(usize, bool, u64)>, u32)> {
+fn scenario() -> impl Strategy<Value = Scenario> {
     (2usize..14).prop_flat_map(|n| {
         (
             prop::collection::vec(0u128..200, n),
@@ -159,7 +166,7 @@ fn scenario() -> impl Strategy<Value = (Vec<Amount>, Vec<(NodeIdx, NodeIdx)>, Ve
 }
 
 /// Everything the settlement decides, to compare two runs.
-fn books(s: &MemStore) -> (Vec<Amount>, Vec<Amount>, Vec<bool>, Amount, Amount, Amount, Vec<(ClaimKey, Claim)>) {
+fn books(s: &MemStore) -> Books {
     let stakes = (0..s.node_count() as NodeIdx).map(|n| s.graph.stake(n)).collect();
     let claims = s.claims().map(|(k, c)| (*k, c.clone())).collect();
     (stakes, s.balance.clone(), s.partitioned.clone(), s.treasury, s.reserve, s.pool, claims)

@@ -475,7 +475,8 @@ impl Sim {
                     // Honest nodes that are online learn of the split when
                     // the severance becomes visible and reconnect before the
                     // window ends (the node agent's policy).
-                    let large_end = if split.nodes.binary_search(&split.severer).is_ok() { split.other } else { split.severer };
+                    let large_end =
+                        if split.nodes.binary_search(&split.severer).is_ok() { split.other } else { split.severer };
                     let at = (self.now + self.sc.chain.visible_after_ms).min(split.deadline_ms.saturating_sub(1));
                     for &m in &split.nodes {
                         if self.nodes[m as usize].class == "honest" && !self.offline(m) {
