@@ -124,7 +124,8 @@ pub struct Chain {
     /// Per node, what the chain took and gave back (the books' penalty
     /// columns).
     pub books: Vec<ChainBooks>,
-    severances: Vec<(u32, u32)>,
+    /// Every severance: (a, b, who cut).
+    severances: Vec<(u32, u32, u32)>,
     splits: BTreeMap<u64, PendingSplit>,
     rules: ChainRules,
 }
@@ -303,7 +304,7 @@ impl Chain {
         self.books[cutter as usize].cut_penalties += pen.severer;
         self.books[other as usize].cut_against += pen.other;
         settlement::record_claims(&mut self.store, &rules, channel.0, cutter, other, pen, now_ms);
-        self.severances.push((d.a, d.b));
+        self.severances.push((d.a, d.b, cutter));
         let (check, calls) =
             self.run(Check::new(&self.store, channel.0, cutter, other, now_ms, self.rules.slash_bps, false));
         self.store.events.clear();
@@ -381,7 +382,17 @@ impl Chain {
 
     /// The two ends of every severance so far.
     pub fn severed_pairs(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
-        self.severances.iter().copied()
+        self.severances.iter().map(|&(a, b, _)| (a, b))
+    }
+
+    /// Every severance as (who cut, the other end).
+    pub fn cuts(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.severances.iter().map(|&(a, b, by)| (by, if by == a { b } else { a }))
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &ChainRules {
+        &self.rules
     }
 
     /// Money held by the chain now: stakes, balances, open deposits, the

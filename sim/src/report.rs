@@ -50,6 +50,14 @@ struct NodeMoney {
     late_paid: Amount,
     #[serde(with = "por_core::bytes::amount_serde")]
     late_received: Amount,
+    /// Half-penalties its own cuts cost it.
+    #[serde(with = "por_core::bytes::amount_serde")]
+    cut_penalties: Amount,
+    /// Paid back to it out of partitions' slashes (a cut towards a side
+    /// that ended partitioned is paid back in full when the slash covers
+    /// the claims, before anything goes to the treasury).
+    #[serde(with = "por_core::bytes::amount_serde")]
+    reimbursed: Amount,
 }
 
 /// The JSON summary of a run.
@@ -243,6 +251,8 @@ impl Summary {
                 partitioned: sim.chain.partitioned(i),
                 late_paid: s.late_paid_by.get(&i).copied().unwrap_or(0),
                 late_received: s.late_received_by.get(&i).copied().unwrap_or(0),
+                cut_penalties: sim.chain.books[i as usize].cut_penalties,
+                reimbursed: sim.chain.books[i as usize].reimbursed,
             });
         }
         for m in [&mut by_role, &mut by_class] {
