@@ -23,7 +23,10 @@ fn every_cut_towards_a_partitioned_side_is_paid_back() {
         assert!(checked > 0, "{name}: no cut towards a partitioned side");
         for (n, want) in owed.iter().enumerate() {
             let got = chain.books[n].reimbursed;
-            assert!(got >= *want, "{name}: node {n} was paid back {got} of the {want} its cuts towards the partitioned side cost it");
+            assert!(
+                got >= *want,
+                "{name}: node {n} was paid back {got} of the {want} its cuts towards the partitioned side cost it"
+            );
         }
         assert_eq!(chain.held(), chain.total, "{name}: money is conserved");
         for (i, node) in sim.nodes.iter().enumerate() {
