@@ -7,16 +7,22 @@
 //! adjacency list of a node the search expands and the [`NodeState`]
 //! (stake, status) of a neighbour it meets; it turns the rules'
 //! [`SettleEvent`]s into NEP-297 events.
-//! One check may be pending at a time; while it is, every call that would
-//! change the graph, the stakes or the claims is refused, so the stored
-//! state always matches the graph. A pending check goes through up to four
-//! phases, continued by `continue_partition_check`, which anyone may call:
+//!
+//! Checks are of two kinds. A severance's check (`sever`) only searches; a
+//! split it finds is recorded and waits for its reconnection window (see
+//! [`crate::splits`]). A settle's check (`settle`) searches again and, if
+//! the ends are still apart, settles. One check may be pending at a time;
+//! while it is, every call that would change the graph, the stakes or the
+//! claims is refused, so the stored state always matches the graph. A
+//! pending check goes through up to four phases, continued by
+//! `continue_partition_check`, which anyone may call:
 //! 1. `search`: the search proper;
-//! 2. `slash`: the smaller side's nodes lose the `partition_slash_bps` in
-//!    force at the severance into a pool and are marked partitioned
-//!    (`settle_batch` nodes per call, one event each call);
+//! 2. `slash` (settle only): the smaller side's nodes lose the
+//!    `partition_slash_bps` in force at the severance into a pool and are
+//!    marked partitioned (`settle_batch` nodes per call, one event each
+//!    call);
 //! 3. `tally`: the claims owed by the side's nodes are walked with a cursor;
-//!    those that had lapsed at the severance are dropped, those held by nodes
+//!    those lapsed at the `settle` call are dropped, those held by nodes
 //!    outside the side are summed;
 //! 4. `pay`: the same walk again pays each of those claims in full when the
 //!    pool covers their sum, else `amount · pool / sum` (rounded down), at
