@@ -16,9 +16,13 @@ enum Op {
     Confirm(usize, u8),
     Cancel(usize),
     Pay(usize, u8),
-    ProposeClose(usize),
+    /// Proposes a cooperative close, by side `a` when true, else by `b`.
+    ProposeClose(usize, bool),
+    /// The side that did not propose confirms.
     ConfirmClose(usize),
-    Sever(usize),
+    /// Severs, by side `a` when true, else by `b`.
+    Sever(usize, bool),
+    /// The side that did not sever submits its voucher.
     Submit(usize),
     Finalize(usize),
     Settle(usize),
@@ -40,13 +44,13 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (c.clone(), any::<u8>()).prop_map(|(i, d)| Op::Confirm(i, d)),
         1 => c.clone().prop_map(Op::Cancel),
         2 => (c.clone(), any::<u8>()).prop_map(|(i, x)| Op::Pay(i, x)),
-        1 => c.clone().prop_map(Op::ProposeClose),
+        1 => (c.clone(), any::<bool>()).prop_map(|(i, by_a)| Op::ProposeClose(i, by_a)),
         1 => c.clone().prop_map(Op::ConfirmClose),
-        3 => c.clone().prop_map(Op::Sever),
+        3 => (c.clone(), any::<bool>()).prop_map(|(i, by_a)| Op::Sever(i, by_a)),
         1 => c.clone().prop_map(Op::Submit),
         2 => c.clone().prop_map(Op::Finalize),
         2 => c.clone().prop_map(Op::Settle),
-        2 => Just(Op::Continue),
+        5 => Just(Op::Continue),
         1 => p.clone().prop_map(Op::Leave),
         1 => (p.clone(), any::<u8>()).prop_map(|(a, s)| Op::Rejoin(a, s)),
         2 => (p.clone(), any::<u8>()).prop_map(|(a, x)| Op::Withdraw(a, x)),
@@ -62,6 +66,8 @@ struct Known {
     b: usize,
     paid_by_a: u128,
     paid_by_b: u128,
+    /// Which side proposed the close or severed, once one did (true: `a`).
+    first_by_a: Option<bool>,
 }
 
 /// Where a modelled channel stands.
@@ -192,14 +198,15 @@ impl Model {
         (out, stake)
     }
 
-    /// A severance by side `a` of channel `id` at `now_ms`.
-    fn sever(&mut self, id: u64, voucher: Option<u128>, cfg: &Config, now_ms: u64) {
+    /// A severance of channel `id` at `now_ms` by side `a` (`by_a`) or `b`,
+    /// with a voucher of the other side.
+    fn sever(&mut self, id: u64, by_a: bool, voucher: Option<u128>, cfg: &Config, now_ms: u64) {
         let c = self.chans.get_mut(&id).unwrap();
         if let Some(v) = voucher {
-            c.paid_by_b = v;
+            if by_a { c.paid_by_b = v } else { c.paid_by_a = v }
         }
         c.state = MState::Severed;
-        let (s, o) = (c.a, c.b);
+        let (s, o) = if by_a { (c.a, c.b) } else { (c.b, c.a) };
         let half = cfg.severance_penalty.0 / 2;
         let mut pens = [0u128; 2];
         for (k, n) in [s, o].into_iter().enumerate() {
@@ -407,14 +414,17 @@ fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
                     if x % 2 == 0 { k.paid_by_a += amt } else { k.paid_by_b += amt }
                 }
             }
-            Op::ProposeClose(i) | Op::Sever(i) | Op::ConfirmClose(i) | Op::Submit(i) => {
+            Op::ProposeClose(i, _) | Op::Sever(i, _) | Op::ConfirmClose(i) | Op::Submit(i) => {
                 let Some((id, k)) = chans.get(i).cloned() else { continue };
-                // Proposer and severer submit what the peer (b) paid; the
-                // confirmer and challenger what the opener (a) paid.
-                let (who, payer, amt) = match op {
-                    Op::ProposeClose(_) | Op::Sever(_) => (NAMES[k.a], k.b, k.paid_by_b),
-                    _ => (NAMES[k.b], k.a, k.paid_by_a),
+                // Proposer and severer (either side) submit what the other
+                // side paid; the confirmer and challenger (the side that did
+                // not act first) what the first side paid.
+                let acts_a = match op {
+                    Op::ProposeClose(_, by_a) | Op::Sever(_, by_a) => by_a,
+                    _ => !k.first_by_a.unwrap_or(true),
                 };
+                let (who, payer, amt) =
+                    if acts_a { (NAMES[k.a], k.b, k.paid_by_b) } else { (NAMES[k.b], k.a, k.paid_by_a) };
                 let sv = match (&keys[payer], amt) {
                     (Some(kname), amt) if amt > 0 => {
                         let s = signer(kname);
@@ -432,23 +442,26 @@ fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
                 };
                 let recorded = sv.as_ref().map(|_| amt);
                 let done = match op {
-                    Op::ProposeClose(_) => ch.try_call(who, 0, |c| c.propose_close(id, sv)).map(|_| ()),
+                    Op::ProposeClose(..) => ch.try_call(who, 0, |c| c.propose_close(id, sv)).map(|_| ()),
                     Op::ConfirmClose(_) => ch.try_call(who, 0, |c| c.confirm_close(id, sv)).map(|_| ()),
-                    Op::Sever(_) => ch.try_call(who, 0, |c| c.sever(id, sv)).map(|_| ()),
+                    Op::Sever(..) => ch.try_call(who, 0, |c| c.sever(id, sv)).map(|_| ()),
                     _ => match sv {
                         Some(sv) => ch.try_call(who, 0, |c| c.submit_voucher(id, sv)).map(|_| ()),
                         None => Err(String::new()),
                     },
                 };
                 if done.is_ok() {
+                    if let Op::ProposeClose(..) | Op::Sever(..) = op {
+                        chans[i].1.first_by_a = Some(acts_a);
+                    }
                     match op {
-                        Op::Sever(_) => m.sever(id, recorded, &cfg, ch.now_ms),
+                        Op::Sever(..) => m.sever(id, acts_a, recorded, &cfg, ch.now_ms),
                         _ => {
                             let c = m.chans.get_mut(&id).unwrap();
-                            match (&op, recorded) {
-                                (Op::ProposeClose(_), Some(v)) => c.paid_by_b = v,
-                                (Op::ConfirmClose(_) | Op::Submit(_), Some(v)) => c.paid_by_a = v,
-                                _ => {}
+                            // The voucher recorded is the payer's: the side
+                            // that did not act.
+                            if let Some(v) = recorded {
+                                if acts_a { c.paid_by_b = v } else { c.paid_by_a = v }
                             }
                             if let Op::ConfirmClose(_) = op {
                                 m.settle(id);
@@ -590,7 +603,7 @@ fn a_scripted_sequence_conserves_money() {
         Confirm(1, 3),
         Pay(1, 2),
         Pay(1, 1),
-        Sever(1),
+        Sever(1, true),
         Continue,
         Continue,
         Continue,
@@ -605,7 +618,7 @@ fn a_scripted_sequence_conserves_money() {
         Withdraw(1, 5),
         Open(0, 2, 1),
         Confirm(3, 1),
-        ProposeClose(3),
+        ProposeClose(3, false),
         ConfirmClose(3),
         Leave(2),
         Withdraw(2, 1),
@@ -623,6 +636,41 @@ fn a_scripted_sequence_conserves_money() {
         "confirm_close",
         "withdraw",
     ] {
+        assert!(ok.get(k).copied().unwrap_or(0) > 0, "the script should exercise {k}: {ok:?}");
+    }
+}
+
+#[test]
+fn both_sides_close_and_sever_with_the_other_sides_voucher() {
+    use Op::*;
+    // The peer (b) severs with the opener's voucher, the opener challenges;
+    // on another channel the peer proposes the close and the opener
+    // confirms.
+    let ok = run(vec![
+        Register(0, 3),
+        Register(1, 3),
+        Register(2, 3),
+        Open(0, 1, 3),
+        Confirm(0, 3),
+        Open(1, 2, 3),
+        Confirm(1, 3),
+        Open(2, 0, 3),
+        Confirm(2, 3),
+        Pay(0, 0),
+        Pay(0, 1),
+        Sever(0, false),
+        Continue,
+        Continue,
+        Continue,
+        Submit(0),
+        Tick(2_000),
+        Finalize(0),
+        Pay(1, 2),
+        Pay(1, 3),
+        ProposeClose(1, false),
+        ConfirmClose(1),
+    ]);
+    for k in ["sever", "submit", "finalize", "propose_close", "confirm_close"] {
         assert!(ok.get(k).copied().unwrap_or(0) > 0, "the script should exercise {k}: {ok:?}");
     }
 }
