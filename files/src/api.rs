@@ -36,10 +36,57 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use por_core::NodeKey;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::{ContentId, FetchOptions, Files, FilesError, Progress};
+use super::{Added, ContentId, FetchOptions, Files, FilesError, Progress, StoredFile};
+
+/// The files routes, for the API's OpenAPI document
+/// (`por_node::api::openapi::document`).
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(add, list, start_get, progress), tags((name = "files", description = "file sharing over PoR")))]
+pub struct FilesRoutesDoc;
+
+/// An error of these routes (as every API error).
+#[derive(Serialize, ToSchema)]
+pub struct ErrorView {
+    /// What is wrong and what to do.
+    pub error: String,
+    /// The stable code.
+    pub code: String,
+}
+
+/// The store's use of its disk.
+#[derive(Serialize, ToSchema)]
+pub struct SpaceView {
+    /// Bytes the store holds.
+    pub used_bytes: u64,
+    /// Its quota, bytes.
+    pub quota_bytes: u64,
+    /// Free space it leaves on its disk, bytes.
+    pub min_free_bytes: u64,
+}
+
+/// `GET /files`.
+#[derive(Serialize, ToSchema)]
+pub struct FilesList {
+    /// Files held, complete and partial.
+    pub files: Vec<StoredFile>,
+    /// The store's use of its quota.
+    pub space: SpaceView,
+}
+
+/// A download's progress.
+#[derive(Serialize, ToSchema)]
+pub struct ProgressView {
+    /// The content id.
+    pub id: String,
+    /// How far it is.
+    pub progress: Progress,
+    /// Where it will be written (`POST /files/get` only; none: it stays in the store).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out: Option<String>,
+}
 
 /// The routes, for any router state.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
@@ -61,7 +108,7 @@ struct Error(StatusCode, &'static str, String);
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.2, "code": self.1 }))).into_response()
+        (self.0, Json(ErrorView { error: self.2, code: self.1.into() })).into_response()
     }
 }
 
@@ -110,42 +157,51 @@ fn absolute(p: &str, what: &str) -> Result<PathBuf, Error> {
 }
 
 /// `POST /files/add` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AddBody {
+pub struct AddBody {
+    /// The file or directory, an absolute path on the node's machine inside a share folder.
     path: String,
 }
 
+/// Adds a file or a directory from a share folder; answers its content id.
+#[utoipa::path(post, path = "/files/add", tag = "files", request_body = AddBody,
+    responses((status = 200, body = Added), (status = 400, body = ErrorView), (status = 403, body = ErrorView),
+        (status = 507, body = ErrorView)))]
 async fn add(f: Option<Extension<Files>>, raw: axum::body::Bytes) -> Result<Response, Error> {
     let files = files(f)?;
     let body: AddBody = parse(&raw)?;
     let path = absolute(&body.path, "path")?;
     match files.add(&path).await {
-        Ok(a) => Ok(Json(json!({ "id": a.id, "size": a.size, "files": a.files, "dir": a.dir })).into_response()),
+        Ok(a) => Ok(Json(a).into_response()),
         Err(e) => Err(refused(e)),
     }
 }
 
+/// The files held and the store's use of its quota.
+#[utoipa::path(get, path = "/files", tag = "files", responses((status = 200, body = FilesList), (status = 503, body = ErrorView)))]
 async fn list(f: Option<Extension<Files>>) -> Result<Response, Error> {
     let files = files(f)?;
     let (list, used, limits) =
         tokio::task::spawn_blocking(move || (files.list(), files.store().used_bytes(), files.store().limits()))
             .await
             .map_err(failed)?;
-    let space =
-        json!({ "used_bytes": used, "quota_bytes": limits.quota_bytes, "min_free_bytes": limits.min_free_bytes });
-    Ok(Json(json!({ "files": list, "space": space })).into_response())
+    let space = SpaceView { used_bytes: used, quota_bytes: limits.quota_bytes, min_free_bytes: limits.min_free_bytes };
+    Ok(Json(FilesList { files: list, space }).into_response())
 }
 
 /// `POST /files/get` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct GetBody {
+pub struct GetBody {
+    /// The content id (64 hex digits).
     id: String,
     /// yocto, as a decimal string (amounts exceed JSON's safe integers).
     max_price: String,
+    /// Where to write it: relative to the download folder, or absolute inside it.
     #[serde(default)]
     out: Option<String>,
+    /// Keep a directory manifest as a file instead of fetching the tree.
     #[serde(default)]
     raw: bool,
     /// Peer ids of providers to try besides the DHT's.
@@ -153,10 +209,14 @@ struct GetBody {
     providers: Vec<String>,
 }
 
-fn progress_json(id: &ContentId, p: &Progress) -> serde_json::Value {
-    json!({ "id": id, "progress": p })
+fn progress_view(id: &ContentId, p: &Progress) -> ProgressView {
+    ProgressView { id: id.to_string(), progress: p.clone(), out: None }
 }
 
+/// Starts a download, paying providers over PoR; answers its progress.
+#[utoipa::path(post, path = "/files/get", tag = "files", request_body = GetBody,
+    responses((status = 202, body = ProgressView), (status = 400, body = ErrorView), (status = 403, body = ErrorView),
+        (status = 409, body = ErrorView), (status = 507, body = ErrorView)))]
 async fn start_get(f: Option<Extension<Files>>, raw: axum::body::Bytes) -> Result<Response, Error> {
     let files = files(f)?;
     let body: GetBody = parse(&raw)?;
@@ -179,11 +239,14 @@ async fn start_get(f: Option<Extension<Files>>, raw: axum::body::Bytes) -> Resul
     }
     let job = files.start_get(id, out.clone(), body.raw, opts);
     let p = job.progress.borrow().clone();
-    let mut answer = progress_json(&id, &p);
-    answer["out"] = json!(out);
+    let mut answer = progress_view(&id, &p);
+    answer.out = out.map(|o| o.display().to_string());
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }
 
+/// A download's progress.
+#[utoipa::path(get, path = "/files/get/{id}", tag = "files", params(("id" = String, Path, description = "the content id")),
+    responses((status = 200, body = ProgressView), (status = 404, body = ErrorView)))]
 async fn progress(f: Option<Extension<Files>>, UrlPath(id): UrlPath<String>) -> Result<Response, Error> {
     let files = files(f)?;
     let id: ContentId = id.parse().map_err(|e: super::id::BadId| bad(e.to_string()))?;
@@ -195,5 +258,5 @@ async fn progress(f: Option<Extension<Files>>, UrlPath(id): UrlPath<String>) -> 
         )
     })?;
     let p = job.progress.borrow().clone();
-    Ok(Json(progress_json(&id, &p)).into_response())
+    Ok(Json(progress_view(&id, &p)).into_response())
 }

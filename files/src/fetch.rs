@@ -136,7 +136,7 @@ impl FetchOptions {
 }
 
 /// A download's progress (what `por files get` shows).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Progress {
     /// `starting`, `finding providers`, `fetching`, `verifying`, `done` or `failed`.
     pub state: String,

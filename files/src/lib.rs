@@ -146,9 +146,10 @@ impl FilesError {
 }
 
 /// What [`Files::add`] added.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct Added {
     /// The content id (of the manifest, for a directory).
+    #[schema(value_type = String)]
     pub id: ContentId,
     /// Bytes added (all files, for a directory).
     pub size: u64,

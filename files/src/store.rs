@@ -98,9 +98,10 @@ fn overhead(size: u64) -> u64 {
 }
 
 /// A file in the store, as `ls` shows it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct StoredFile {
     /// Content id.
+    #[schema(value_type = String)]
     pub id: ContentId,
     /// Size in bytes.
     pub size: u64,
@@ -109,6 +110,7 @@ pub struct StoredFile {
     /// Whether it is a directory manifest.
     pub dir: bool,
     /// `complete`, or `partial` for an unfinished download.
+    #[schema(value_type = String)]
     pub state: &'static str,
     /// Verified blocks (all, for a complete file).
     pub verified_blocks: u64,

@@ -30,6 +30,12 @@
 //! The channel operations on chain need `[chain]` with an account (the node
 //! runs its chain agent then); without it they answer 503.
 //!
+//! Every answer is one of the types in [`views`] (or [`Outcome`]), and every
+//! handler carries a `#[utoipa::path]` annotation: [`openapi::document`]
+//! generates the OpenAPI 3.1 document from them (served at
+//! `/v1/openapi.json` by `por node run`, with file sharing's routes). The
+//! routes are served under [`VERSION_PREFIX`] and at the root ([`versioned`]).
+//!
 //! Every route but the probes needs a bearer token ([`auth`]: an admin and
 //! a read-only token, files in the data directory); `/metrics` can also be
 //! served without one on a listener of its own ([`metrics_router`]).
@@ -68,6 +74,13 @@ use crate::service::Reply;
 
 pub mod auth;
 mod guard;
+pub mod openapi;
+pub mod views;
+
+use views::{
+    AttemptView, ChannelList, ChannelState, ChannelView, ErrorBody, Live, PeerList, PeerView, Ready, ReadyChecks,
+    RouteList, RouteView, SendView, StatusView,
+};
 
 pub use guard::{GuardConfig, guard};
 
@@ -85,6 +98,34 @@ struct Api {
     registry: Arc<Registry>,
     chain: Option<ChainCtl>,
 }
+
+/// The API's version prefix. Every route is served under it (`/v1/status`)
+/// and, for clients written before it, at the root (`/status`): see
+/// [`versioned`].
+pub const VERSION_PREFIX: &str = "/v1";
+
+/// `router` under [`VERSION_PREFIX`] and, as aliases, at the root. Apply it
+/// to the node's routes and any merged into them (file sharing) before the
+/// outer [`guard`], whose token scopes treat `/v1/x` as `/x`.
+pub fn versioned(router: Router) -> Router {
+    Router::new().nest(VERSION_PREFIX, router.clone()).merge(router)
+}
+
+/// The node's routes, for the OpenAPI document ([`openapi::document`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        status, channels, open_channel, channel_backup, confirm_channel, close_channel, sever_channel, peers, routes,
+        send, request, metrics, livez, readyz, openapi::serve_document
+    ),
+    tags(
+        (name = "node", description = "the node itself"),
+        (name = "channels", description = "payment channels, on chain and as held"),
+        (name = "requests", description = "paid requests and routes"),
+        (name = "probes", description = "liveness and readiness, without a token")
+    )
+)]
+pub struct NodeRoutesDoc;
 
 /// The API's router without chain operations; serve it with `axum::serve`.
 pub fn router(node: NodeHandle, registry: Arc<Registry>) -> Router {
@@ -132,7 +173,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(json!({ "error": self.error, "code": self.code }))).into_response()
+        (self.status, axum::Json(ErrorBody { error: self.error, code: self.code.into() })).into_response()
     }
 }
 
@@ -140,49 +181,56 @@ fn stopped() -> ApiError {
     ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "stopped", "the node has stopped; restart it")
 }
 
-async fn status(State(api): State<Api>) -> Result<impl IntoResponse, ApiError> {
+/// The node's key, addresses, peers and load.
+#[utoipa::path(get, path = "/status", tag = "node",
+    responses((status = 200, body = StatusView), (status = 503, body = ErrorBody, description = "the node has stopped")))]
+async fn status(State(api): State<Api>) -> Result<axum::Json<StatusView>, ApiError> {
     let s = api.node.status().await.map_err(|_| stopped())?;
-    Ok(axum::Json(json!({
-        "node_key": s.key.to_hex(),
-        "peer_id": s.peer_id,
-        "listen": s.listen,
-        "peers": s.peers,
-        "channels": s.channels.len(),
-        "in_flight": s.in_flight,
-    })))
+    Ok(axum::Json(StatusView {
+        node_key: s.key.to_hex(),
+        peer_id: s.peer_id,
+        listen: s.listen,
+        peers: s.peers,
+        channels: s.channels.len(),
+        in_flight: s.in_flight,
+    }))
 }
 
 /// The channels as the store holds them, for `por channel export`.
+#[utoipa::path(get, path = "/channels/backup", tag = "channels",
+    responses((status = 200, body = serde_json::Value, description = "a channel backup (por_node::backup::ChannelBackup)"),
+        (status = 500, body = ErrorBody)))]
 async fn channel_backup(State(api): State<Api>) -> Result<impl IntoResponse, ApiError> {
     let b = api.node.channel_backup().await.map_err(|_| stopped())?;
     let b = b.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "store_error", e))?;
     Ok(axum::Json(b))
 }
 
-async fn channels(State(api): State<Api>) -> Result<impl IntoResponse, ApiError> {
+/// The channels, with what this node can spend and has received on each.
+#[utoipa::path(get, path = "/channels", tag = "channels", responses((status = 200, body = ChannelList)))]
+async fn channels(State(api): State<Api>) -> Result<axum::Json<ChannelList>, ApiError> {
     let s = api.node.status().await.map_err(|_| stopped())?;
-    let list: Vec<_> = s
+    let channels = s
         .channels
         .iter()
-        .map(|(id, peer, spendable, received)| {
-            json!({
-                "channel": id.0,
-                "peer_key": peer.to_hex(),
-                "peer_id": peer.peer_id(),
-                "spendable": spendable.to_string(),
-                "received": received.to_string(),
-            })
+        .map(|(id, peer, spendable, received)| ChannelView {
+            channel: id.0,
+            peer_key: peer.to_hex(),
+            peer_id: peer.peer_id(),
+            spendable: spendable.to_string(),
+            received: received.to_string(),
         })
         .collect();
-    Ok(axum::Json(json!({ "channels": list })))
+    Ok(axum::Json(ChannelList { channels }))
 }
 
 /// `POST /request` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestBody {
     /// The route (hops with channel, node key and edge parameters; the
     /// server's `service_ms`).
+    #[schema(value_type = Object)]
     pub route: Route,
     /// The service at the server.
     pub service: String,
@@ -201,7 +249,7 @@ pub struct RequestBody {
 }
 
 /// `POST /request` answer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Outcome {
     /// The request id.
     pub request_id: String,
@@ -225,15 +273,20 @@ pub struct Outcome {
     /// The server's key, hex.
     pub server: Option<String>,
     /// The severance notice, for a notice outcome.
+    #[schema(value_type = Option<Object>)]
     pub notice: Option<serde_json::Value>,
     /// Why the request was refused, for a refused outcome: `{code, detail}`,
     /// the code one of the engine's stable refusal codes, plus `channel`
     /// when a node below the first hop refused (the channel into it).
+    #[schema(value_type = Option<Object>)]
     pub refusal: Option<serde_json::Value>,
     /// Late fees received for this request, yocto.
     pub late_fees: String,
 }
 
+/// Sends a paid request along the route given and waits for its outcome.
+#[utoipa::path(post, path = "/request", tag = "requests", request_body = RequestBody,
+    responses((status = 200, body = Outcome), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn request(State(api): State<Api>, raw: Bytes) -> Result<impl IntoResponse, ApiError> {
     let req: RequestBody = parse_json(&raw)?;
     let body = body_bytes(req.body, req.body_hex)?;
@@ -319,9 +372,11 @@ fn body_bytes(text: Option<String>, hex_body: Option<String>) -> Result<Vec<u8>,
 
 /// Liveness: the event loop answers. A stopped loop cannot recover, so a
 /// supervisor should restart the process.
+#[utoipa::path(get, path = "/livez", tag = "probes", security(()),
+    responses((status = 200, body = Live), (status = 503, body = ErrorBody)))]
 async fn livez(State(api): State<Api>) -> Response {
     match api.node.status().await {
-        Ok(_) => (StatusCode::OK, axum::Json(json!({ "live": true }))).into_response(),
+        Ok(_) => (StatusCode::OK, axum::Json(Live { live: true })).into_response(),
         Err(_) => stopped().into_response(),
     }
 }
@@ -334,6 +389,8 @@ const READY_CHAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// neighbour is connected. A node with no channel yet counts as ready on the
 /// last point: it can only get channels by being reachable. A draining
 /// node (stopping) is not ready.
+#[utoipa::path(get, path = "/readyz", tag = "probes", security(()),
+    responses((status = 200, body = Ready), (status = 503, body = Ready, description = "not ready: `checks` says why")))]
 async fn readyz(State(api): State<Api>) -> Result<Response, ApiError> {
     let s = api.node.status().await.map_err(|_| stopped())?;
     let chain = match &api.chain {
@@ -349,21 +406,23 @@ async fn readyz(State(api): State<Api>) -> Result<Response, ApiError> {
     let up = connected.iter().filter(|p| neighbours.contains(&p.peer_id)).count();
     let neighbour = neighbours.is_empty() || up > 0;
     let ready = chain.unwrap_or(true) && (graph || api.chain.is_none()) && neighbour && !s.draining;
-    let body = json!({
-        "ready": ready,
-        "checks": {
-            "chain": chain.map_or(json!("none"), |ok| json!(ok)),
-            "graph": graph,
-            "channel_neighbour": neighbour,
-            "draining": s.draining,
+    let body = Ready {
+        ready,
+        checks: ReadyChecks {
+            chain: chain.map_or(json!("none"), |ok| json!(ok)),
+            graph,
+            channel_neighbour: neighbour,
+            draining: s.draining,
         },
-        "channels": s.channels.len(),
-        "neighbours_connected": up,
-    });
+        channels: s.channels.len(),
+        neighbours_connected: up,
+    };
     let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     Ok((code, axum::Json(body)).into_response())
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "node",
+    responses((status = 200, body = String, content_type = "text/plain; version=0.0.4", description = "Prometheus text format")))]
 async fn metrics(State(api): State<Api>) -> impl IntoResponse {
     open_metrics(State(api.registry)).await
 }
@@ -375,7 +434,7 @@ async fn open_metrics(State(registry): State<Arc<Registry>>) -> impl IntoRespons
     )
 }
 
-/// `GET /metrics` alone, without a token, for a listener of its own (for
+/// `GET /metrics` (and `/v1/metrics`) alone, without a token, for a listener of its own (for
 /// Prometheus); `config`'s `Host` and `Origin` checks apply, its tokens do
 /// not. Serve it on an address only the scraper reaches: the metrics show
 /// channels, balances and traffic.
@@ -388,6 +447,7 @@ pub fn metrics_router(registry: Arc<Registry>, config: GuardConfig) -> Router {
     };
     Router::new()
         .route("/metrics", get(open_metrics))
+        .route("/v1/metrics", get(open_metrics))
         .with_state(registry)
         .layer(DefaultBodyLimit::max(0))
         .layer(axum::middleware::from_fn_with_state(Arc::new(config), check))
@@ -424,25 +484,36 @@ fn chain_failed(e: crate::chain::ChainError) -> ApiError {
     ApiError::new(StatusCode::BAD_GATEWAY, code, format!("chain: {e}"))
 }
 
-async fn peers(State(api): State<Api>) -> Result<impl IntoResponse, ApiError> {
+/// The connected peers.
+#[utoipa::path(get, path = "/peers", tag = "node", responses((status = 200, body = PeerList)))]
+async fn peers(State(api): State<Api>) -> Result<axum::Json<PeerList>, ApiError> {
     let list = api.node.peers().await.map_err(|_| stopped())?;
-    let peers: Vec<_> = list.iter().map(|p| json!({ "peer_id": p.peer_id, "addr": p.addr })).collect();
-    Ok(axum::Json(json!({ "peers": peers })))
+    let peers = list.into_iter().map(|p| PeerView { peer_id: p.peer_id, addr: p.addr }).collect();
+    Ok(axum::Json(PeerList { peers }))
 }
 
-/// `POST /channels` body.
-#[derive(Debug, Deserialize)]
+/// `POST /channels` body: amounts in yocto, as decimal strings.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct OpenBody {
+pub struct OpenBody {
+    /// The peer's NEAR account.
     peer: String,
+    /// Our deposit plus the contract's channel storage fee.
     deposit: String,
+    /// Promised one-way latency, ms.
     latency_ms: u64,
+    /// Fee per message.
     base_fee: String,
+    /// Fee per byte (default 0).
     #[serde(default)]
     byte_fee: Option<String>,
 }
 
-async fn open_channel(State(api): State<Api>, raw: Bytes) -> Result<impl IntoResponse, ApiError> {
+/// Proposes a channel on chain; the peer confirms it.
+#[utoipa::path(post, path = "/channels", tag = "channels", request_body = OpenBody,
+    responses((status = 200, body = ChannelState), (status = 400, body = ErrorBody), (status = 502, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "no chain account")))]
+async fn open_channel(State(api): State<Api>, raw: Bytes) -> Result<axum::Json<ChannelState>, ApiError> {
     let b: OpenBody = parse_json(&raw)?;
     let chain = need_chain(&api)?;
     let peer = b.peer.parse().map_err(|e| bad(format!("`peer` is not a NEAR account id: {e}")))?;
@@ -453,7 +524,7 @@ async fn open_channel(State(api): State<Api>, raw: Bytes) -> Result<impl IntoRes
     };
     let deposit = parse_amount("deposit", &b.deposit)?;
     let id = chain.open_channel(&peer, params, deposit).await.map_err(chain_failed)?;
-    Ok(axum::Json(json!({ "channel": id, "state": "proposed" })))
+    Ok(axum::Json(ChannelState { channel: id, state: "proposed".into() }))
 }
 
 fn channel_id(raw: &str) -> Result<u64, ApiError> {
@@ -461,39 +532,52 @@ fn channel_id(raw: &str) -> Result<u64, ApiError> {
 }
 
 /// `POST /channels/{id}/confirm` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ConfirmBody {
+pub struct ConfirmBody {
+    /// Our deposit, yocto, as a decimal string.
     deposit: String,
 }
 
+/// Confirms a channel proposed to this node.
+#[utoipa::path(post, path = "/channels/{id}/confirm", tag = "channels", request_body = ConfirmBody,
+    params(("id" = u64, Path, description = "the channel id")),
+    responses((status = 200, body = ChannelState), (status = 400, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn confirm_channel(
     State(api): State<Api>,
     axum::extract::Path(id): axum::extract::Path<String>,
     raw: Bytes,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<axum::Json<ChannelState>, ApiError> {
     let id = channel_id(&id)?;
     let b: ConfirmBody = parse_json(&raw)?;
     let chain = need_chain(&api)?;
     chain.confirm_channel(id, parse_amount("deposit", &b.deposit)?).await.map_err(chain_failed)?;
-    Ok(axum::Json(json!({ "channel": id, "state": "open" })))
+    Ok(axum::Json(ChannelState { channel: id, state: "open".into() }))
 }
 
+/// Proposes a cooperative close with the best voucher held.
+#[utoipa::path(post, path = "/channels/{id}/close", tag = "channels",
+    params(("id" = u64, Path, description = "the channel id")),
+    responses((status = 200, body = ChannelState), (status = 400, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn close_channel(
     State(api): State<Api>,
     axum::extract::Path(id): axum::extract::Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<axum::Json<ChannelState>, ApiError> {
     let id = channel_id(&id)?;
     let chain = need_chain(&api)?;
     let best = api.node.best_voucher(por_core::ChannelId(id)).await.map_err(|_| stopped())?;
     chain.propose_close(id, best.as_ref()).await.map_err(chain_failed)?;
-    Ok(axum::Json(json!({ "channel": id, "state": "close_proposed" })))
+    Ok(axum::Json(ChannelState { channel: id, state: "close_proposed".into() }))
 }
 
+/// Cuts the channel now (adversarial close, with the best voucher held).
+#[utoipa::path(post, path = "/channels/{id}/sever", tag = "channels",
+    params(("id" = u64, Path, description = "the channel id")),
+    responses((status = 200, body = ChannelState), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 async fn sever_channel(
     State(api): State<Api>,
     axum::extract::Path(id): axum::extract::Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<axum::Json<ChannelState>, ApiError> {
     let id = channel_id(&id)?;
     need_chain(&api)?;
     if !api.node.sever(por_core::ChannelId(id)).await.map_err(|_| stopped())? {
@@ -503,22 +587,29 @@ async fn sever_channel(
             format!("channel {id} is not open at this node"),
         ));
     }
-    Ok(axum::Json(json!({ "channel": id, "state": "severing" })))
+    Ok(axum::Json(ChannelState { channel: id, state: "severing".into() }))
 }
 
 /// `GET /routes` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct RoutesQuery {
+#[into_params(parameter_in = Query)]
+pub struct RoutesQuery {
+    /// The server: a node key (hex) or a registered NEAR account.
     to: String,
+    /// The request body's size, bytes.
     #[serde(default)]
     body_bytes: u64,
+    /// The most response bytes to pay for.
     #[serde(default)]
     max_response_bytes: u64,
+    /// The largest bound a route may have, ms.
     #[serde(default)]
     max_bound_ms: Option<u64>,
+    /// The most a route may cost, yocto.
     #[serde(default)]
     max_cost: Option<String>,
+    /// How many routes (1 to 10, default 3).
     #[serde(default)]
     count: Option<usize>,
 }
@@ -536,10 +627,14 @@ fn target(api: &Api, to: &str) -> Result<por_core::NodeKey, ApiError> {
         .ok_or_else(|| bad(format!("`to`: {to:?} is neither a node key (64 hex chars) nor a registered account")))
 }
 
+/// Routes to a server over the chain's graph, best first.
+#[utoipa::path(get, path = "/routes", tag = "requests", params(RoutesQuery),
+    responses((status = 200, body = RouteList), (status = 404, body = ErrorBody, description = "no_route"),
+        (status = 503, body = ErrorBody, description = "no_graph")))]
 async fn routes(
     State(api): State<Api>,
     axum::extract::Query(q): axum::extract::Query<RoutesQuery>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<axum::Json<RouteList>, ApiError> {
     let to = target(&api, &q.to)?;
     let limits = RouteLimits {
         max_bound_ms: q.max_bound_ms,
@@ -551,34 +646,50 @@ async fn routes(
         .node
         .routes_to(&to, q.body_bytes, q.max_response_bytes, &limits, count)
         .map_err(|e| ApiError::new(StatusCode::NOT_FOUND, "no_route", e.to_string()))?;
-    let list: Vec<_> =
-        found.iter().map(|r| json!({ "route": r.route, "cost": r.cost.to_string(), "bound_ms": r.bound_ms })).collect();
-    Ok(axum::Json(json!({ "routes": list })))
+    let routes = found
+        .iter()
+        .map(|r| RouteView { route: json!(r.route), cost: r.cost.to_string(), bound_ms: r.bound_ms })
+        .collect();
+    Ok(axum::Json(RouteList { routes }))
 }
 
 /// `POST /send` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct SendBody {
+pub struct SendBody {
+    /// The server: a node key (hex) or a registered NEAR account.
     to: String,
+    /// The service at the server.
     service: String,
+    /// The body as UTF-8 text (or `body_hex`).
     #[serde(default)]
     body: Option<String>,
+    /// The body as hex.
     #[serde(default)]
     body_hex: Option<String>,
+    /// The most response bytes to accept and pay for.
     #[serde(default)]
     max_response_bytes: Option<u64>,
+    /// The most to pay over all attempts, yocto.
     #[serde(default)]
     max_cost: Option<String>,
+    /// The largest bound a route may have, ms.
     #[serde(default)]
     max_bound_ms: Option<u64>,
+    /// Attempts over different routes (1 to 10).
     #[serde(default)]
     attempts: Option<u32>,
+    /// How long to wait in all, ms (at most 5 minutes).
     #[serde(default)]
     timeout_ms: Option<u64>,
 }
 
-async fn send(State(api): State<Api>, raw: Bytes) -> Result<impl IntoResponse, ApiError> {
+/// Sends a request to a server over the best route, with retries over others.
+#[utoipa::path(post, path = "/send", tag = "requests", request_body = SendBody,
+    responses((status = 200, body = SendView), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "no_route"),
+        (status = 502, body = ErrorBody, description = "every attempt failed; the code is the last refusal's")))]
+async fn send(State(api): State<Api>, raw: Bytes) -> Result<axum::Json<SendView>, ApiError> {
     let b: SendBody = parse_json(&raw)?;
     let body = body_bytes(b.body, b.body_hex)?;
     let mut opts = SendOptions::new(target(&api, &b.to)?, b.service);
@@ -603,48 +714,54 @@ async fn send(State(api): State<Api>, raw: Bytes) -> Result<impl IntoResponse, A
             ApiError::new(StatusCode::BAD_GATEWAY, code, e.to_string())
         }
     })?;
-    let attempts: Vec<_> = out
+    let attempts = out
         .attempts
         .iter()
-        .map(|a| {
-            json!({
-                "request_id": a.request_id.to_hex(),
-                "channels": a.channels.iter().map(|c| c.0).collect::<Vec<_>>(),
-                "cost": a.cost.to_string(),
-                "bound_ms": a.bound_ms,
-                "acked": a.acked,
-                "late_fees": a.late_fees.to_string(),
-                "took_ms": a.took_ms,
-                "result": a.result.to_string(),
-                "code": result_code(&a.result),
-            })
+        .map(|a| AttemptView {
+            request_id: a.request_id.to_hex(),
+            channels: a.channels.iter().map(|c| c.0).collect(),
+            cost: a.cost.to_string(),
+            bound_ms: a.bound_ms,
+            acked: a.acked,
+            late_fees: a.late_fees.to_string(),
+            took_ms: a.took_ms,
+            result: a.result.to_string(),
+            code: result_code(&a.result).into(),
         })
         .collect();
-    let mut v = json!({
-        "request_id": out.request_id.to_hex(),
-        "route": out.route,
-        "paid": out.paid.to_string(),
-        "late_fees": out.late_fees.to_string(),
-        "attempts": attempts,
-    });
+    let mut v = SendView {
+        request_id: out.request_id.to_hex(),
+        route: json!(out.route),
+        paid: out.paid.to_string(),
+        late_fees: out.late_fees.to_string(),
+        attempts,
+        outcome: "pending".into(),
+        status: None,
+        body: None,
+        body_hex: None,
+        error: None,
+        server: None,
+        signature: None,
+        notice: None,
+    };
     match &out.kind {
         OutcomeKind::Response(r) => {
             let reply = Reply::decode(&r.body);
-            v["outcome"] = json!("response");
-            v["status"] = json!(reply.as_ref().map(|r| r.status));
-            if let Some(r) = &reply {
-                v["body"] = json!(String::from_utf8(r.body.clone()).ok());
-                v["body_hex"] = json!(hex::encode(&r.body));
-                v["error"] = json!(r.error);
+            v.outcome = "response".into();
+            v.status = reply.as_ref().map(|r| r.status);
+            if let Some(r) = reply {
+                v.body = String::from_utf8(r.body.clone()).ok();
+                v.body_hex = Some(hex::encode(&r.body));
+                v.error = r.error;
             }
-            v["server"] = json!(r.server.to_hex());
-            v["signature"] = json!(r.signature.to_hex());
+            v.server = Some(r.server.to_hex());
+            v.signature = Some(r.signature.to_hex());
         }
         OutcomeKind::Notice(n) => {
-            v["outcome"] = json!("notice");
-            v["notice"] = serde_json::to_value(n).unwrap_or_default();
+            v.outcome = "notice".into();
+            v.notice = serde_json::to_value(n).ok();
         }
-        OutcomeKind::Pending => v["outcome"] = json!("pending"),
+        OutcomeKind::Pending => {}
     }
     Ok(axum::Json(v))
 }

@@ -16,8 +16,6 @@ use near_token::NearToken;
 use por_node::api::auth::{ADMIN_TOKEN_FILE, ApiToken, read_token_file};
 use serde_json::Value;
 
-use crate::config::FileConfig;
-
 /// Largest answer read from the API.
 pub const MAX_ANSWER: usize = 64 * 1024 * 1024;
 
@@ -71,9 +69,10 @@ impl NodeApi {
         let config = config.or(default.exists().then_some(default));
         let cfg = match config {
             Some(path) => {
-                let text =
-                    std::fs::read_to_string(path).map_err(|e| err(format!("cannot read {}: {e}", path.display())))?;
-                Some((FileConfig::parse(&text).map_err(|e| err(format!("{}: {e}", path.display())))?, path))
+                // The file as the node reads it (paths relative to it, POR_ variables).
+                let l = crate::config::load(Some(path), std::env::vars(), &crate::config::Flags::default())
+                    .map_err(|e| err(e.to_string()))?;
+                Some((l.config, path))
             }
             None => None,
         };
@@ -98,6 +97,14 @@ impl NodeApi {
     }
 }
 
+impl NodeApi {
+    /// The URL of the route `path` (`/status`): under the API's version
+    /// prefix, `http://127.0.0.1:8080/v1/status`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}{path}", self.base, por_node::api::VERSION_PREFIX)
+    }
+}
+
 impl std::fmt::Display for NodeApi {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.base)
@@ -105,8 +112,7 @@ impl std::fmt::Display for NodeApi {
 }
 
 /// The admin token file of the node whose config is at `config`: in its
-/// `data_dir` (relative to the working directory, as the node reads it),
-/// else beside the config (where `por init` writes both).
+/// `data_dir`, else beside the config (where `por init` writes both).
 fn token_in(data_dir: &Path, config: &Path) -> Option<PathBuf> {
     let beside = config.parent().map(|d| d.join(ADMIN_TOKEN_FILE));
     Some(data_dir.join(ADMIN_TOKEN_FILE)).into_iter().chain(beside).find(|p| p.exists())
@@ -129,7 +135,7 @@ fn http() -> &'static reqwest::Client {
 /// One call; `path` with its query, like `/routes?to=…`.
 pub async fn call(api: &NodeApi, method: &str, path: &str, body: Option<&Value>) -> Result<Value, ApiCallError> {
     let base = &api.base;
-    let url = reqwest::Url::parse(&format!("{base}{path}")).map_err(|e| err(format!("bad API URL {base:?}: {e}")))?;
+    let url = reqwest::Url::parse(&api.url(path)).map_err(|e| err(format!("bad API URL {base:?}: {e}")))?;
     if url.host_str().is_none() {
         return Err(err(format!("bad API URL {base:?}: no host")));
     }
@@ -200,6 +206,12 @@ pub fn format_near(yocto: u128) -> String {
 #[cfg(test)]
 mod tests {
     use super::{format_near, parse_amount};
+
+    #[test]
+    fn calls_go_to_the_versioned_routes() {
+        let api = super::NodeApi::new("http://127.0.0.1:8080/", None);
+        assert_eq!(api.url("/status"), "http://127.0.0.1:8080/v1/status");
+    }
 
     #[test]
     fn amounts_in_yocto_and_near() {

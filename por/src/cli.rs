@@ -1,27 +1,129 @@
 //! The `por` command line: its clap definitions and what each command does.
-//! `init`, `node run`, `contract deploy` and `testnet` run here; everything
-//! else talks to a running node through its HTTP API ([`crate::apiclient`]).
+//! `init`, `node run`, `config show`, `contract deploy`, `testnet`,
+//! `completions` and `man` run here; everything else talks to a running
+//! node through its HTTP API ([`crate::apiclient`]).
+//!
+//! Every command prints its result with `--output table|json`
+//! ([`crate::output`]); logs go to stderr (`-v`, `-q`, `--log-format`).
+//! The settings flags of `node run` and `config show` carry the same
+//! environment variables as the configuration layer ([`crate::config::layers`]),
+//! which reads them; a flag given on the command line wins.
 
-use std::path::PathBuf;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
-use crate::apiclient::{NodeApi, TOKEN_ENV, call, parse_amount};
-use crate::config::FileConfig;
+mod settings;
+
+pub use settings::load_config;
+use settings::{SettingsArgs, check_placeholders, settings_from_env};
+
+use crate::apiclient::{DEFAULT_CONFIG, NodeApi, TOKEN_ENV, call, parse_amount};
+use crate::config::{FileConfig, Flags, Network};
 use crate::init::{InitOptions, init};
+use crate::output::{Output, render};
 #[cfg(feature = "devnet")]
 use crate::testnet::{self, TestnetOptions};
 use anyhow::{Context, anyhow, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use near_primitives::types::AccountId;
 use por_node::backup::ChannelBackup;
 use por_node::chain::{ContractConfig, DeployOptions, deploy};
 use serde_json::{Value, json};
+use tracing_subscriber::EnvFilter;
 
 /// Proof of Response: paid requests with a latency guarantee.
 #[derive(Parser, Debug)]
 #[command(name = "por", version)]
 pub struct Cli {
+    /// Logging and output, for every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
     #[command(subcommand)]
     command: Command,
+    /// Settings flags whose value clap took from the environment: the
+    /// configuration layer reads those itself, under their variable's name.
+    #[arg(skip)]
+    from_env: BTreeSet<String>,
+}
+
+/// The options every command takes.
+#[derive(Args, Debug, Clone)]
+pub struct GlobalArgs {
+    /// More log output on stderr: -v debug, -vv trace (RUST_LOG, when set, wins).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Less log output: -q warnings and errors, -qq errors only.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "verbose")]
+    pub quiet: u8,
+    /// The log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "POR_LOG_FORMAT", global = true)]
+    pub log_format: LogFormat,
+    /// How the command prints its result on stdout.
+    #[arg(long, value_enum, default_value_t = Output::Table, env = "POR_OUTPUT", global = true)]
+    pub output: Output,
+}
+
+/// The format of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// One line of text per event.
+    Text,
+    /// One JSON object per event.
+    Json,
+}
+
+impl GlobalArgs {
+    /// The log filter: `RUST_LOG` if set, else `info` moved by `-v`/`-q`.
+    pub fn log_filter(&self) -> EnvFilter {
+        if let Ok(f) = EnvFilter::try_from_default_env() {
+            return f;
+        }
+        let level = match (i16::from(self.verbose) - i16::from(self.quiet)).clamp(-2, 2) {
+            -2 => "error",
+            -1 => "warn",
+            0 => "info",
+            1 => "debug",
+            _ => "trace",
+        };
+        EnvFilter::new(level)
+    }
+
+    /// Sets up logging on stderr as asked.
+    pub fn init_logging(&self) {
+        use std::io::IsTerminal;
+        // Colours only for a person at a terminal, never into a log file.
+        let b = tracing_subscriber::fmt()
+            .with_env_filter(self.log_filter())
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal());
+        match self.log_format {
+            LogFormat::Text => b.init(),
+            LogFormat::Json => b.json().init(),
+        }
+    }
+}
+
+impl Cli {
+    /// Parses the process's arguments, noting which settings flags came
+    /// from the environment.
+    pub fn from_args() -> Cli {
+        let matches = Cli::command().get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        cli.from_env = settings_from_env(&matches);
+        cli
+    }
+
+    /// As [`from_args`](Self::from_args), from `args` (the first is the program name).
+    pub fn try_from_iter<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let matches = Cli::command().try_get_matches_from(args)?;
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        cli.from_env = settings_from_env(&matches);
+        Ok(cli)
+    }
 }
 
 #[derive(Subcommand, Debug)]
@@ -49,6 +151,16 @@ enum Command {
     /// The PoR contract.
     #[command(subcommand)]
     Contract(ContractCmd),
+    /// The node's configuration.
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `por man > por.1`.
+    Man,
     /// A local network: devnet, nodes, channels, demo traffic and a status table.
     #[cfg(feature = "devnet")]
     Testnet(TestnetArgs),
@@ -59,12 +171,18 @@ struct InitArgs {
     /// The data directory (created).
     #[arg(long, default_value = "./por-data")]
     data_dir: PathBuf,
-    /// NEAR JSON-RPC URL.
-    #[arg(long, default_value = "http://127.0.0.1:3030")]
-    rpc: String,
-    /// The PoR contract's account.
-    #[arg(long, default_value = "por.devnet")]
-    contract: String,
+    /// A network preset (devnet: the local `por testnet`; testnet: NEAR
+    /// testnet): fills in the contract, the RPC endpoints and the bootstrap
+    /// peers unless given below.
+    #[arg(long)]
+    network: Option<String>,
+    /// NEAR JSON-RPC URL (repeatable, in order of preference; default: the
+    /// network's, else http://127.0.0.1:3030).
+    #[arg(long)]
+    rpc: Vec<String>,
+    /// The PoR contract's account (default: the network's, else por.devnet).
+    #[arg(long)]
+    contract: Option<String>,
     /// The operator's NEAR account (registers the node with it).
     #[arg(long, requires = "account_key")]
     account: Option<String>,
@@ -86,7 +204,8 @@ struct InitArgs {
     /// Serve /metrics alone, without a token, on this address too (for Prometheus).
     #[arg(long)]
     metrics_listen: Option<String>,
-    /// Bootstrap peer, a multiaddr ending in `/p2p/<peer id>` (repeatable).
+    /// Bootstrap peer, a multiaddr ending in `/p2p/<peer id>` (repeatable;
+    /// default: the network's).
     #[arg(long)]
     bootstrap: Vec<String>,
     /// Confirm channels proposed to this node with this deposit (yocto or NEAR).
@@ -109,11 +228,28 @@ struct InitArgs {
 
 #[derive(Subcommand, Debug)]
 enum NodeCmd {
-    /// Run the node of a config file until Ctrl-C.
+    /// Run the node of a config file until Ctrl-C or SIGTERM. Settings come
+    /// from the defaults, the network preset, the file, POR_* variables and
+    /// the flags below, a later one winning (`por config show` lists them).
     Run {
         /// The config file (see por/por.example.toml).
-        #[arg(long, default_value = "./por-data/por.toml")]
+        #[arg(long, default_value = DEFAULT_CONFIG, env = "POR_CONFIG")]
         config: PathBuf,
+        #[command(flatten)]
+        settings: SettingsArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCmd {
+    /// Print the effective configuration, each value with its source
+    /// (default, network, file, env, flag).
+    Show {
+        /// The config file (default: ./por-data/por.toml if it exists, else none).
+        #[arg(long, env = "POR_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        settings: SettingsArgs,
     },
 }
 
@@ -258,6 +394,10 @@ struct TestnetArgs {
     /// Node i listens for libp2p on this port + i.
     #[arg(long, default_value_t = 4101)]
     p2p_port: u16,
+    /// Funded devnet accounts beyond the nodes' (node<N>.devnet on), for
+    /// nodes you join with `por init --network devnet`.
+    #[arg(long, default_value_t = 3)]
+    spare_accounts: usize,
     /// Node i serves its API on this port + i.
     #[arg(long, default_value_t = 8081)]
     api_port: u16,
@@ -286,8 +426,8 @@ async fn api(base: &NodeApi, method: &str, path: &str, body: Option<Value>) -> a
     call(base, method, path, body.as_ref()).await.map_err(|e| anyhow!("{e}"))
 }
 
-fn pretty(v: &Value) -> String {
-    serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
+fn print(output: Output, v: &Value) {
+    print!("{}", render(output, v));
 }
 
 /// `por channel restore`: checks the backup against the data directory's
@@ -295,9 +435,8 @@ fn pretty(v: &Value) -> String {
 /// store, which must hold no channel (and must not be open: a running node
 /// holds its lock).
 fn restore_channels(config: Option<&std::path::Path>, file: &std::path::Path) -> anyhow::Result<usize> {
-    let config = config.map(PathBuf::from).unwrap_or_else(|| PathBuf::from("./por-data/por.toml"));
-    let text = std::fs::read_to_string(&config).with_context(|| format!("cannot read {}", config.display()))?;
-    let cfg = FileConfig::parse(&text).map_err(|e| anyhow!("{}: {e}", config.display()))?;
+    let config = config.map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    let cfg: FileConfig = load_config(Some(&config), &Flags::default())?.config;
     let data = &cfg.node.data_dir;
     let key_file = data.join("node.key");
     if !key_file.exists() {
@@ -319,9 +458,12 @@ fn restore_channels(config: Option<&std::path::Path>, file: &std::path::Path) ->
 
 /// Carries out one parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let out = cli.global.output;
     match cli.command {
         Command::Init(a) => {
             let mut o = InitOptions::new(&a.data_dir);
+            o.network =
+                a.network.as_deref().map(str::parse::<Network>).transpose().map_err(|e| anyhow!("--network: {e}"))?;
             o.rpc = a.rpc;
             o.contract = a.contract;
             o.account = a.account.zip(a.account_key);
@@ -345,45 +487,69 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             o.force = a.force;
             o.function_key = a.function_key;
             let r = init(&o, rand::random()).await?;
-            println!("node key  {}", r.key.to_hex());
-            println!("peer id   {}", r.key.peer_id());
-            println!(
-                "config    {}{}",
-                r.config.display(),
-                if r.wrote_config { "" } else { " (kept; --force rewrites it)" }
-            );
-            match (r.index, r.registered_now) {
-                (Some(i), true) => println!("registered as node {i}"),
-                (Some(i), false) => println!("already registered as node {i}"),
-                (None, _) => println!("not registered (no --account, or --no-register)"),
-            }
+            let registered = match (r.index, r.registered_now) {
+                (Some(i), true) => format!("registered now as node {i}"),
+                (Some(i), false) => format!("already registered as node {i}"),
+                (None, _) => "not registered (no --account, or --no-register)".into(),
+            };
+            let mut v = json!({
+                "node_key": r.key.to_hex(),
+                "peer_id": r.key.peer_id().to_string(),
+                "config": r.config.display().to_string(),
+                "config_written": r.wrote_config,
+                "registration": registered,
+                "node_index": r.index,
+                "api_token": r.api_token.display().to_string(),
+                "api_token_readonly": r.api_token.with_file_name(por_node::api::auth::READONLY_TOKEN_FILE).display().to_string(),
+                "next": format!("por node run --config {}", r.config.display()),
+            });
             if let Some((key, added)) = &r.function_key {
-                let how = if *added { "added on chain" } else { "already on chain" };
-                println!("call key  {key} ({how}; {})", crate::init::FUNCTION_KEY_FILE);
+                v["function_key"] =
+                    json!({ "public_key": key, "added_now": added, "file": crate::init::FUNCTION_KEY_FILE });
             }
-            println!(
-                "api token {} (read-only: {} beside it)",
-                r.api_token.display(),
-                por_node::api::auth::READONLY_TOKEN_FILE
-            );
-            println!("next: por node run --config {}", r.config.display());
+            print(out, &v);
         }
-        Command::Node(NodeCmd::Run { config }) => {
-            let text = std::fs::read_to_string(&config)
-                .with_context(|| format!("cannot read {} (create one with `por init`)", config.display()))?;
-            let cfg = FileConfig::parse(&text).map_err(|e| anyhow!("{}: {e}", config.display()))?;
-            crate::run::run(&cfg, rand::random(), crate::run::stop_signal()).await?;
+        Command::Node(NodeCmd::Run { config, settings }) => {
+            let loaded = load_config(Some(&config), &settings.flags(&cli.from_env))?;
+            check_placeholders(&loaded)?;
+            crate::run::run(&loaded.config, rand::random(), out, crate::run::stop_signal()).await?;
+        }
+        Command::Config(ConfigCmd::Show { config, settings }) => {
+            let default = Path::new(DEFAULT_CONFIG);
+            let file = config.as_deref().or(default.exists().then_some(default));
+            let loaded = load_config(file, &settings.flags(&cli.from_env))?;
+            match out {
+                Output::Json => print(
+                    out,
+                    &json!({
+                        "file": loaded.file.as_ref().map(|f| f.display().to_string()),
+                        "settings": crate::config::layers::show_json(&loaded),
+                    }),
+                ),
+                Output::Table => {
+                    if let Some(f) = &loaded.file {
+                        println!("# {}", f.display());
+                    }
+                    print!("{}", crate::config::layers::show_table(&loaded));
+                }
+            }
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "por", &mut std::io::stdout());
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()).context("writing the man page")?;
         }
         Command::Status(a) => {
             let base = api_base(&a)?;
             let status = api(&base, "GET", "/status", None).await?;
             let channels = api(&base, "GET", "/channels", None).await?;
-            println!("{}", pretty(&json!({ "status": status, "channels": channels["channels"] })));
+            print(out, &json!({ "status": status, "channels": channels["channels"] }));
         }
-        Command::Peers(a) => println!("{}", pretty(&api(&api_base(&a)?, "GET", "/peers", None).await?)),
+        Command::Peers(a) => print(out, &api(&api_base(&a)?, "GET", "/peers", None).await?),
         Command::Channel { api: a, cmd: ChannelCmd::Restore { file } } => {
             let n = restore_channels(a.config.as_deref(), &file)?;
-            println!("{}", pretty(&json!({ "restored": n, "from": file.display().to_string() })));
+            print(out, &json!({ "restored": n, "from": file.display().to_string() }));
         }
         Command::Channel { api: a, cmd } => {
             let base = api_base(&a)?;
@@ -415,7 +581,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 ChannelCmd::Close { id } => api(&base, "POST", &format!("/channels/{id}/close"), None).await?,
                 ChannelCmd::Sever { id } => api(&base, "POST", &format!("/channels/{id}/sever"), None).await?,
             };
-            println!("{}", pretty(&v));
+            print(out, &v);
         }
         Command::Request(r) => {
             let base = api_base(&r.api)?;
@@ -433,12 +599,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 body["max_bound_ms"] = json!(b);
             }
             let v = api(&base, "POST", "/send", Some(body)).await?;
-            println!("{}", pretty(&v));
+            print(out, &v);
             if v["outcome"] != "response" {
                 bail!("no response: outcome {}", v["outcome"]);
             }
         }
-        Command::Files(a) => crate::files_cli::run(a).await.map_err(|e| anyhow!("{e}"))?,
+        Command::Files(a) => crate::files_cli::run(a, out).await.map_err(|e| anyhow!("{e}"))?,
         Command::Contract(ContractCmd::Deploy { rpc, account, key, wasm, config, no_init }) => {
             let config = if no_init {
                 None
@@ -449,8 +615,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 Some(ContractConfig::public_default(account.clone()))
             };
-            let out = deploy(&DeployOptions { rpc, account: account.clone(), key_file: key, wasm, config }).await?;
-            println!("deployed on {account}: transaction {} ({} gas)", out.tx_hash, out.gas_burnt);
+            let d = deploy(&DeployOptions { rpc, account: account.clone(), key_file: key, wasm, config }).await?;
+            print(
+                out,
+                &json!({ "deployed_on": account.to_string(), "transaction": d.tx_hash.to_string(), "gas_burnt": d.gas_burnt }),
+            );
         }
         #[cfg(feature = "devnet")]
         Command::Testnet(t) => {
@@ -460,17 +629,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 wasm: t.wasm,
                 rpc_port: t.rpc_port,
                 p2p_port: t.p2p_port,
+                spare_accounts: t.spare_accounts,
                 api_port: t.api_port,
                 metrics_port: t.metrics_port,
                 echo_port: t.echo_port,
                 run_for: t.for_secs.map(std::time::Duration::from_secs),
                 ..TestnetOptions::default()
             };
-            let tally = testnet::run(&o, async {
+            // Listen for Ctrl-C from the start (a spawned task polls at
+            // once), so that one during start-up still stops the nodes
+            // started so far instead of killing this process alone.
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let ctrl_c = tokio::spawn(async move {
                 let _ = tokio::signal::ctrl_c().await;
+                let _ = tx.send(());
+            });
+            let tally = testnet::run(&o, async {
+                let _ = rx.await;
             })
-            .await?;
-            println!("demo requests by outcome: {:?}", tally.outcomes);
+            .await;
+            ctrl_c.abort();
+            let tally = tally?;
+            match out {
+                // The line `make testnet` and its test read.
+                Output::Table => println!("demo requests by outcome: {:?}", tally.outcomes),
+                Output::Json => {
+                    print(out, &json!({ "outcomes": tally.outcomes, "late_fees": tally.late_fees.to_string() }))
+                }
+            }
         }
     }
     Ok(())

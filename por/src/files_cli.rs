@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
 use crate::apiclient::NodeApi;
+use crate::output::{Output, render};
 
 /// `por files`.
 #[derive(clap::Args, Debug)]
@@ -73,19 +74,29 @@ fn err(s: impl Into<String>) -> CliError {
     CliError(s.into())
 }
 
-/// Runs `por files …`.
-pub async fn run(args: FilesArgs) -> Result<(), CliError> {
+/// Runs `por files …`. With `--output table`, `add` prints the content id
+/// alone on stdout (for scripts: `id=$(por files add F)`) and `ls` one line
+/// per file; with `--output json`, the node's answers.
+pub async fn run(args: FilesArgs, output: Output) -> Result<(), CliError> {
     let api = api_base(&args)?;
     match args.cmd {
         FilesCmd::Add { path } => {
             let path = absolute(path)?;
             let v = call(&api, "POST", "/files/add", Some(json!({ "path": path }))).await?;
+            if output == Output::Json {
+                print!("{}", render(output, &v));
+                return Ok(());
+            }
             println!("{}", v["id"].as_str().unwrap_or_default());
             let kind = if v["dir"].as_bool() == Some(true) { "directory" } else { "file" };
             eprintln!("added {kind} {} ({} file(s), {} bytes)", path.display(), v["files"], v["size"]);
         }
         FilesCmd::Ls => {
             let v = call(&api, "GET", "/files", None).await?;
+            if output == Output::Json {
+                print!("{}", render(output, &v));
+                return Ok(());
+            }
             let list = v["files"].as_array().cloned().unwrap_or_default();
             if list.is_empty() {
                 eprintln!("no files yet; add one with `por files add PATH`");
@@ -108,14 +119,17 @@ pub async fn run(args: FilesArgs) -> Result<(), CliError> {
             let body = json!({ "id": id, "max_price": max_price, "out": out, "raw": raw, "providers": provider });
             let v = call(&api, "POST", "/files/get", Some(body)).await?;
             let out = v["out"].as_str().map(PathBuf::from).unwrap_or(out);
-            follow(&api, &id, &out).await?;
+            let last = follow(&api, &id, &out).await?;
+            if output == Output::Json {
+                print!("{}", render(output, &last));
+            }
         }
     }
     Ok(())
 }
 
 /// Polls a download and draws its progress bar until it ends.
-async fn follow(api: &NodeApi, id: &str, out: &std::path::Path) -> Result<(), CliError> {
+async fn follow(api: &NodeApi, id: &str, out: &std::path::Path) -> Result<Value, CliError> {
     let bar = ProgressBar::new(0);
     if !std::io::stderr().is_terminal() {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -147,7 +161,7 @@ async fn follow(api: &NodeApi, id: &str, out: &std::path::Path) -> Result<(), Cl
             Some("done") => {
                 bar.finish();
                 eprintln!("fetched {id} to {} (spent {} yocto)", out.display(), p["spent"].as_str().unwrap_or("0"));
-                return Ok(());
+                return Ok(v);
             }
             Some("failed") => {
                 bar.abandon();

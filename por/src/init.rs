@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use near_primitives::types::AccountId;
 use por_core::{Amount, NodeKey, NodeSigner, Signer};
 
-use crate::config::FileConfig;
+use crate::config::{FileConfig, Network};
 use por_node::api::auth::{ADMIN_TOKEN_FILE, ApiTokens};
 use por_node::chain::{
     AGENT_METHODS, ChainError, DEFAULT_ALLOWANCE, NearRpcChain, PorContract, add_function_key, read_key_file,
@@ -33,12 +33,17 @@ use por_node::keys::load_or_create;
 /// What `por init` does. Every field's doc ends with its default.
 #[derive(Debug, Clone)]
 pub struct InitOptions {
-    /// The data directory. Required.
+    /// The data directory. Required. The configuration names it by its
+    /// absolute path.
     pub data_dir: PathBuf,
-    /// NEAR JSON-RPC URL. Default `http://127.0.0.1:3030`.
-    pub rpc: String,
-    /// The PoR contract's account. Default `por.devnet`.
-    pub contract: String,
+    /// `[node].network`: a preset for the contract, the RPC endpoints and
+    /// the bootstrap peers. Default none.
+    pub network: Option<Network>,
+    /// NEAR JSON-RPC URLs, in order of preference. Default none: the
+    /// network's, else `http://127.0.0.1:3030`.
+    pub rpc: Vec<String>,
+    /// The PoR contract's account. Default none: the network's, else `por.devnet`.
+    pub contract: Option<String>,
     /// The operator's account and its NEAR key file. Default none (no chain).
     pub account: Option<(String, PathBuf)>,
     /// Stake to register with, yocto (the contract's node storage fee is
@@ -52,7 +57,7 @@ pub struct InitOptions {
     pub api: String,
     /// `[api].metrics_listen`: `/metrics` alone, without a token. Default none.
     pub metrics_listen: Option<String>,
-    /// Bootstrap peers. Default none.
+    /// Bootstrap peers. Default none: the network's, else none.
     pub bootstrap: Vec<String>,
     /// `[chain].accept_deposit`, yocto. Default none.
     pub accept_deposit: Option<Amount>,
@@ -79,8 +84,9 @@ impl InitOptions {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         InitOptions {
             data_dir: data_dir.into(),
-            rpc: "http://127.0.0.1:3030".into(),
-            contract: "por.devnet".into(),
+            network: None,
+            rpc: Vec::new(),
+            contract: None,
             account: None,
             stake: near_token::NearToken::from_near(5).as_yoctonear(),
             service_ms: 0,
@@ -141,17 +147,31 @@ fn list(v: &[String]) -> String {
     format!("[{}]", v.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", "))
 }
 
-/// The configuration file's text for `o` (paths relative to the data directory).
+/// The configuration file's text for `o`: the data directory by its
+/// absolute path, key files relative to it. Settings a network preset
+/// fills in are written only when given.
 pub fn config_text(o: &InitOptions) -> String {
     let mut t = String::from("# Written by `por init`; see por/por.example.toml for every setting.\n\n[node]\n");
-    t += &format!("data_dir = {}\n", quote(&o.data_dir.display().to_string()));
+    if let Some(n) = o.network {
+        t += &format!("network = {}\n", quote(&n.to_string()));
+    }
+    let data_dir = std::path::absolute(&o.data_dir).unwrap_or_else(|_| o.data_dir.clone());
+    t += &format!("data_dir = {}\n", quote(&data_dir.display().to_string()));
     t += &format!("listen = {}\n", list(&o.listen));
-    t += &format!("bootstrap = {}\n\n[api]\nlisten = {}\n", list(&o.bootstrap), quote(&o.api));
+    if !o.bootstrap.is_empty() || o.network.is_none() {
+        t += &format!("bootstrap = {}\n", list(&o.bootstrap));
+    }
+    t += &format!("\n[api]\nlisten = {}\n", quote(&o.api));
     if let Some(m) = &o.metrics_listen {
         t += &format!("metrics_listen = {}\n", quote(m));
     }
     t += "\n[chain]\n";
-    t += &format!("rpc = {}\ncontract = {}\n", quote(&o.rpc), quote(&o.contract));
+    if !o.rpc.is_empty() {
+        t += &format!("rpc = {}\n", list(&o.rpc));
+    }
+    if let Some(c) = &o.contract {
+        t += &format!("contract = {}\n", quote(c));
+    }
     if let Some((account, _)) = &o.account {
         t += &format!("account = {}\naccount_key_file = \"account.json\"\n", quote(account));
         if o.function_key {
@@ -188,7 +208,19 @@ pub async fn init(o: &InitOptions, fresh_seed: [u8; 32]) -> Result<InitReport, I
         return Err(InitError::Config("a function-call key (--function-key) needs --account".into()));
     }
     let text = config_text(o);
-    FileConfig::parse(&text).map_err(|e| InitError::Config(e.to_string()))?;
+    let cfg = FileConfig::parse(&text).map_err(|e| InitError::Config(e.to_string()))?;
+    // Never send a stake to a name that only stands in for a contract.
+    if let Some(n) = o.network.filter(|n| n.preset().placeholder)
+        && o.account.is_some()
+        && (o.register || o.function_key)
+        && o.contract.is_none()
+    {
+        return Err(InitError::Config(format!(
+            "the {n} preset's contract {} is a placeholder until the network publishes one: give the PoR \
+             contract's account with --contract (or write the files only with --no-register)",
+            cfg.chain.contract
+        )));
+    }
     std::fs::create_dir_all(&o.data_dir).map_err(|e| io("cannot create", &o.data_dir, e))?;
     let seed = load_or_create(&o.data_dir.join("node.key"), fresh_seed).map_err(|e| InitError::Io(e.to_string()))?;
     let key = NodeSigner::from_seed(seed).public();
@@ -218,8 +250,9 @@ pub async fn init(o: &InitOptions, fresh_seed: [u8; 32]) -> Result<InitReport, I
     }
     let account: AccountId = account.parse().map_err(|e| InitError::Io(format!("account {account:?}: {e}")))?;
     let contract: AccountId =
-        o.contract.parse().map_err(|e| InitError::Io(format!("contract {:?}: {e}", o.contract)))?;
-    let c = PorContract::new(NearRpcChain::with_signer(&o.rpc, account.clone(), secret), contract);
+        cfg.chain.contract.parse().map_err(|e| InitError::Config(format!("contract {:?}: {e}", cfg.chain.contract)))?;
+    let endpoints = cfg.rpc_endpoints().map_err(|e| InitError::Config(e.to_string()))?;
+    let c = PorContract::new(NearRpcChain::over(endpoints).signing(account.clone(), Some(secret), None), contract);
     let chain = |e: ChainError| InitError::Chain(e.to_string());
     if o.function_key {
         let path = o.data_dir.join(FUNCTION_KEY_FILE);
@@ -318,6 +351,58 @@ mod tests {
         assert_eq!(cfg.accept_deposit().unwrap(), Some(7));
         assert_eq!(cfg.services["echo"], "http://127.0.0.1:9/echo");
         assert_eq!(cfg.node.bootstrap.len(), 1);
+        assert_eq!(cfg.chain.rpc, vec!["http://127.0.0.1:3030".to_string()], "the default");
+    }
+
+    #[test]
+    fn a_network_fills_in_what_is_not_given() {
+        let mut o = InitOptions::new("/tmp/d");
+        o.network = Some(Network::Devnet);
+        let text = config_text(&o);
+        assert!(!text.contains("rpc =") && !text.contains("bootstrap =") && !text.contains("contract ="), "{text}");
+        let cfg = FileConfig::parse(&text).unwrap();
+        assert_eq!(cfg.chain.rpc, Network::Devnet.preset().rpc);
+        assert_eq!(cfg.node.bootstrap, Network::Devnet.preset().bootstrap);
+        assert_eq!(cfg.chain.contract, "por.devnet");
+        // What is given wins over the preset.
+        o.network = Some(Network::Testnet);
+        o.rpc = vec!["https://rpc.example".into(), "https://rpc2.example".into()];
+        o.contract = Some("por.example.testnet".into());
+        let cfg = FileConfig::parse(&config_text(&o)).unwrap();
+        assert_eq!(cfg.chain.rpc, o.rpc);
+        assert_eq!(cfg.chain.contract, "por.example.testnet");
+        assert_eq!(cfg.node.network, Some(Network::Testnet));
+        // A relative data directory is written absolute.
+        let rel = config_text(&InitOptions::new("rel-data"));
+        let cfg = FileConfig::parse(&rel).unwrap();
+        assert!(cfg.node.data_dir.is_absolute() && cfg.node.data_dir.ends_with("rel-data"), "{rel}");
+    }
+
+    #[test]
+    fn registering_with_a_placeholder_contract_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = InitOptions::new(dir.path().join("d"));
+        o.network = Some(Network::Testnet);
+        o.account = Some(("alice.testnet".into(), dir.path().join("missing.json")));
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let e = rt.block_on(init(&o, [1; 32])).unwrap_err().to_string();
+        assert!(e.contains("placeholder") && e.contains("--contract"), "{e}");
+        assert!(!dir.path().join("d").exists(), "nothing written");
+        // With the contract given, it goes on (and fails later, on the missing key file).
+        o.contract = Some("por.example.testnet".into());
+        let e = rt.block_on(init(&o, [1; 32])).unwrap_err().to_string();
+        assert!(!e.contains("placeholder") && e.contains("missing.json"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_rpc_list_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = InitOptions::new(dir.path().join("d"));
+        o.rpc = vec!["http://127.0.0.1:3030".into(), "localhost:3030".into()];
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let e = rt.block_on(init(&o, [1; 32])).unwrap_err().to_string();
+        assert!(e.contains("[chain].rpc") && e.contains("localhost:3030"), "{e}");
+        assert!(!dir.path().join("d").exists());
     }
 
     #[test]

@@ -13,9 +13,10 @@
 //!   the project that links it);
 //! - [`cli`]: the command line (clap) and what each command does;
 //! - [`apiclient`]: the CLI's client of a running node's HTTP API;
-//! - [`files_cli`]: `por files`.
+//! - [`files_cli`]: `por files`;
+//! - [`output`]: every command's result as a table or as JSON.
 //!
-//! `main.rs` sets up tracing, parses the command line and calls
+//! `main.rs` parses the command line, sets up logging on stderr and calls
 //! [`cli::run`].
 #![deny(missing_docs)]
 
@@ -24,6 +25,7 @@ pub mod cli;
 pub mod config;
 pub mod files_cli;
 pub mod init;
+pub mod output;
 pub mod run;
 #[cfg(feature = "devnet")]
 pub mod testnet;

@@ -4,10 +4,9 @@
 //! Everything but `init`, `node run`, `contract deploy` and `testnet` talks
 //! to a running node through its HTTP API.
 
-use clap::Parser;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
-    por::cli::run(por::cli::Cli::parse()).await
+    let cli = por::cli::Cli::from_args();
+    cli.global.init_logging();
+    por::cli::run(cli).await
 }

@@ -14,7 +14,7 @@ use por_node::agent::{self, AgentConfig};
 use por_node::api::ChainCtl;
 use por_node::api::GuardConfig;
 use por_node::api::auth::{ADMIN_TOKEN_FILE, ApiTokens, READONLY_TOKEN_FILE, TokenError};
-use por_node::chain::{ChainClient, NearRpcChain, PorContract, read_key_file};
+use por_node::chain::{ChainClient, NearRpcChain, PorContract, RpcMetrics, read_key_file};
 use por_node::keys::{KeyError, load_or_create};
 use por_node::metrics::ChainMetrics;
 use por_node::runtime::{RunningNode, StartError, start};
@@ -68,6 +68,11 @@ pub struct Running {
 /// function-call key of `function_key_file` if set, which makes the full
 /// key optional.
 pub fn chain_client(cfg: &FileConfig) -> Result<ChainCtl, RunError> {
+    chain_client_with(cfg, None)
+}
+
+/// As [`chain_client`], counting which RPC endpoint answers in `registry`.
+fn chain_client_with(cfg: &FileConfig, registry: Option<&mut Registry>) -> Result<ChainCtl, RunError> {
     let account: AccountId =
         cfg.chain.account.parse().map_err(|e| ConfigError::Chain(format!("account {:?}: {e}", cfg.chain.account)))?;
     let contract: AccountId = cfg
@@ -99,7 +104,11 @@ pub fn chain_client(cfg: &FileConfig) -> Result<ChainCtl, RunError> {
         }
         _ => Some(read(&key_path)?),
     };
-    let chain = NearRpcChain::with_keys(&cfg.chain.rpc, account, full, function);
+    let mut endpoints = cfg.rpc_endpoints()?;
+    if let Some(r) = registry {
+        endpoints = endpoints.with_metrics(RpcMetrics::new(r));
+    }
+    let chain = NearRpcChain::over(endpoints).signing(account, full, function);
     Ok(PorContract::new(Arc::new(chain), contract))
 }
 
@@ -117,7 +126,7 @@ pub async fn launch(cfg: &FileConfig, fresh_seed: [u8; 32]) -> Result<Running, R
     }
     let mut registry = Registry::default();
     let chain = if cfg.has_chain_account() {
-        let c = chain_client(cfg)?.with_metrics(ChainMetrics::new(&mut registry));
+        let c = chain_client_with(cfg, Some(&mut registry))?.with_metrics(ChainMetrics::new(&mut registry));
         // The late-fee terms are the contract's, uniform along every path.
         let terms = c.config().await.map_err(|e| RunError::Chain(format!("reading the contract's config: {e}")))?;
         nc.protocol.late_fee_per_sec = terms.late_fee_per_sec;
@@ -192,7 +201,11 @@ pub async fn launch(cfg: &FileConfig, fresh_seed: [u8; 32]) -> Result<Running, R
     let guard = GuardConfig { allowed_hosts: cfg.api.allowed_hosts.clone(), ..GuardConfig::listening_on(api_addr) }
         .with_tokens(tokens);
     let app = por_node::api::guard(
-        por_node::api::router_with_chain(node.handle.clone(), registry, chain).merge(por_files::api::router(files)),
+        por_node::api::versioned(
+            por_node::api::router_with_chain(node.handle.clone(), registry, chain)
+                .merge(por_files::api::router(files))
+                .merge(por_node::api::openapi::route(api_document())),
+        ),
         guard,
     );
     tokio::spawn(async move {
@@ -202,6 +215,13 @@ pub async fn launch(cfg: &FileConfig, fresh_seed: [u8; 32]) -> Result<Running, R
     });
     info!(peer_id = %node.peer_id, listen = ?node.listen_addrs, api = %api_addr, metrics = ?metrics_addr, "node running");
     Ok(Running { node, api_addr, metrics_addr, api_token, agent })
+}
+
+/// The OpenAPI document of everything `por node run` serves: the node's
+/// routes and file sharing's (served at `/v1/openapi.json`).
+pub fn api_document() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    por_node::api::openapi::document([por_files::api::FilesRoutesDoc::openapi()])
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM (what systemd, Docker and
@@ -227,20 +247,43 @@ pub async fn stop_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// Runs until `shutdown` completes, then stops the node cleanly.
-pub async fn run(cfg: &FileConfig, fresh_seed: [u8; 32], shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+/// Runs until `shutdown` completes, then stops the node cleanly. Once the
+/// node runs it prints where it listens, in the form `output`.
+pub async fn run(
+    cfg: &FileConfig,
+    fresh_seed: [u8; 32],
+    output: crate::output::Output,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
     let r = launch(cfg, fresh_seed).await?;
-    println!("peer id  {}", r.node.peer_id);
-    for a in &r.node.listen_addrs {
-        println!("listen   {a}/p2p/{}", r.node.peer_id);
+    // Listen for the stop signals before saying where the node listens: a
+    // supervisor (or a test) may signal as soon as it reads that, and a
+    // signal with no handler yet would kill the process without a drain.
+    tokio::pin!(shutdown);
+    let stopped_early = tokio::select! {
+        biased;
+        _ = &mut shutdown => true,
+        _ = std::future::ready(()) => false,
+    };
+    let peer = r.node.peer_id;
+    let listen: Vec<String> = r.node.listen_addrs.iter().map(|a| format!("{a}/p2p/{peer}")).collect();
+    let metrics = match r.metrics_addr {
+        Some(m) => format!("http://{m}/metrics"),
+        None => format!("http://{}/metrics (with a token)", r.api_addr),
+    };
+    let v = serde_json::json!({
+        "peer_id": peer.to_string(),
+        "listen": listen,
+        "api": format!("http://{}/v1/status", r.api_addr),
+        "token": format!("{} (read-only: {READONLY_TOKEN_FILE} beside it)", r.api_token.display()),
+        "metrics": metrics,
+    });
+    print!("{}", crate::output::render(output, &v));
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    if !stopped_early {
+        shutdown.await;
     }
-    println!("api      http://{}/status", r.api_addr);
-    println!("token    {} (read-only: {READONLY_TOKEN_FILE} beside it)", r.api_token.display());
-    match r.metrics_addr {
-        Some(m) => println!("metrics  http://{m}/metrics"),
-        None => println!("metrics  http://{}/metrics (with a token)", r.api_addr),
-    }
-    shutdown.await;
     let within = std::time::Duration::from_secs(cfg.node.drain_timeout_secs);
     match r.node.handle.drain(within).await {
         Ok(0) => info!("drained: nothing in flight"),

@@ -7,7 +7,10 @@
 //! 2. a small echo HTTP service that every node serves as `echo`;
 //! 3. `N` nodes, each `por init` (key, config, registration with a stake of
 //!    5 + i NEAR) and then a child process `por node run` (logs in
-//!    `DIR/node<i>/node.log`), node 0 the bootstrap peer of the others;
+//!    `DIR/node<i>/node.log`), node 0 the bootstrap peer of the others. Node
+//!    0's key comes from [`DEVNET_BOOTSTRAP_SEED`], so that the `devnet`
+//!    preset (`por init --network devnet`) knows its peer id; the devnet also
+//!    funds `spare_accounts` accounts beyond the nodes' for nodes joined so;
 //! 4. channels in a ring plus chords, so that there are several routes
 //!    between most pairs, proposed through node APIs and confirmed by the
 //!    peers' chain agents;
@@ -36,6 +39,7 @@ use serde_json::json;
 use tokio::process::Child;
 
 use crate::apiclient::{NodeApi, call, format_near};
+use crate::config::network::{DEVNET_BOOTSTRAP_SEED, DEVNET_P2P_PORT, DEVNET_RPC_PORT, devnet_bootstrap_peer};
 use crate::init::{InitOptions, init};
 use por_node::chain::{NearRpcChain, PorContract};
 
@@ -48,10 +52,14 @@ pub struct TestnetOptions {
     pub dir: PathBuf,
     /// The contract wasm. Default `artifacts/por_contract.wasm`.
     pub wasm: PathBuf,
-    /// The devnet's RPC port. Default 3030.
+    /// The devnet's RPC port. Default 3030 (the `devnet` preset's).
     pub rpc_port: u16,
-    /// Node `i` listens for libp2p on `p2p_port + i`. Default 4101.
+    /// Node `i` listens for libp2p on `p2p_port + i`. Default 4101 (node 0
+    /// is the `devnet` preset's bootstrap peer there).
     pub p2p_port: u16,
+    /// Funded devnet accounts beyond the nodes' (`node<N>.devnet` on), for
+    /// nodes an operator joins with `por init --network devnet`. Default 3.
+    pub spare_accounts: usize,
     /// Node `i` serves its API on `api_port + i`. Default 8081.
     pub api_port: u16,
     /// Node `i` serves `/metrics` without a token on `metrics_port + i`
@@ -71,8 +79,9 @@ impl Default for TestnetOptions {
             nodes: 5,
             dir: PathBuf::from("testnet"),
             wasm: PathBuf::from("artifacts/por_contract.wasm"),
-            rpc_port: 3030,
-            p2p_port: 4101,
+            rpc_port: DEVNET_RPC_PORT,
+            p2p_port: DEVNET_P2P_PORT,
+            spare_accounts: 3,
             api_port: 8081,
             metrics_port: 9181,
             echo_port: 9100,
@@ -147,7 +156,7 @@ pub async fn run(o: &TestnetOptions, shutdown: impl std::future::Future<Output =
         &devnet_dir,
         &GenesisOptions {
             wasm: o.wasm.clone(),
-            accounts: o.nodes,
+            accounts: o.nodes + o.spare_accounts,
             chain: por_devnet::ChainConfig { block_ms: 500, genesis_time_ns, ..por_devnet::ChainConfig::default() },
             ..GenesisOptions::default()
         },
@@ -188,8 +197,8 @@ pub async fn run(o: &TestnetOptions, shutdown: impl std::future::Future<Output =
         let data = dir.join(format!("node{i}"));
         let account = format!("node{i}.devnet");
         let mut io = InitOptions::new(&data);
-        io.rpc = rpc.clone();
-        io.contract = CONTRACT_ACCOUNT.into();
+        io.rpc = vec![rpc.clone()];
+        io.contract = Some(CONTRACT_ACCOUNT.into());
         io.account = Some((account.clone(), devnet_dir.join(format!("keys/{account}.json"))));
         io.stake = (5 + i as u128) * NEAR;
         io.service_ms = 5;
@@ -203,9 +212,17 @@ pub async fn run(o: &TestnetOptions, shutdown: impl std::future::Future<Output =
         // File sharing: node 0 shares from `share/` (the demo file below).
         io.share_dirs = vec![dir.join("share")];
         io.download_dir = Some(dir.join(format!("downloads{i}")));
-        let r = init(&io, rand::random()).await.map_err(|e| fail(format!("node {i}: {e}")))?;
+        let seed = if i == 0 { DEVNET_BOOTSTRAP_SEED } else { rand::random() };
+        let r = init(&io, seed).await.map_err(|e| fail(format!("node {i}: {e}")))?;
         if i == 0 {
             let peer = r.key.peer_id();
+            if peer != devnet_bootstrap_peer() {
+                eprintln!(
+                    "node 0's key in {} predates the devnet preset: `por init --network devnet` will not find it \
+                     as its bootstrap peer (make testnet-clean starts over)",
+                    data.display()
+                );
+            }
             bootstrap = vec![format!("/ip4/127.0.0.1/tcp/{}/p2p/{peer}", o.p2p_port)];
         }
         let log = std::fs::File::create(data.join("node.log")).map_err(fail)?;
@@ -266,9 +283,14 @@ pub async fn run(o: &TestnetOptions, shutdown: impl std::future::Future<Output =
     let traffic = tokio::spawn(traffic(apis.clone(), tally.clone()));
     let share = Arc::new(Mutex::new(String::from("starting")));
     let sharing = tokio::spawn(file_share(dir.clone(), apis.clone(), share.clone()));
+    // Ctrl-C stops it also before `run_for` is up: never leave the nodes
+    // running without it.
     let stop = async {
         match o.run_for {
-            Some(d) => tokio::time::sleep(d).await,
+            Some(d) => tokio::select! {
+                _ = tokio::time::sleep(d) => {}
+                _ = shutdown => {}
+            },
             None => shutdown.await,
         }
     };
@@ -426,7 +448,7 @@ async fn print_status(apis: &[NodeApi], metrics: &[String], rpc: &str, dir: &Pat
         let sum = |k: &str| list.iter().filter_map(|c| c[k].as_str()?.parse::<u128>().ok()).sum::<u128>();
         let peer = s["peer_id"].as_str().unwrap_or("?");
         out += &format!(
-            "{i:<5} …{:<13} {:>5} {:>8} {:>9} {:>14} {:>16}  {api}/status  {}\n",
+            "{i:<5} …{:<13} {:>5} {:>8} {:>9} {:>14} {:>16}  {api}/v1/status  {}\n",
             &peer[peer.len().saturating_sub(12)..],
             s["peers"],
             list.len(),
@@ -448,7 +470,7 @@ async fn print_status(apis: &[NodeApi], metrics: &[String], rpc: &str, dir: &Pat
     out += &format!("file share: {share}\n");
     out += &format!(
         "\nAPI token: <state>/node<i>/api-admin.token (read-only: api-readonly.token); /metrics needs none. Try:\n  \
-         curl -H \"Authorization: Bearer $(cat {0}/node0/api-admin.token)\" {1}/status\n  \
+         curl -H \"Authorization: Bearer $(cat {0}/node0/api-admin.token)\" {1}/v1/status\n  \
          por status --config {0}/node0/por.toml\n",
         dir.display(),
         apis[0]

@@ -78,7 +78,8 @@ fn a_backup_restores_into_an_empty_store_only_and_a_running_node_exports_it() {
     let b = backup(&me, &peer);
     b.write(&file).unwrap();
     let restore = |file: &Path| {
-        por(tmp.path(), &["channel", "restore", file.to_str().unwrap(), "--config", config.to_str().unwrap()], &[])
+        let args = ["channel", "restore", file.to_str().unwrap(), "--config", config.to_str().unwrap()];
+        por(tmp.path(), &args, &[("POR_OUTPUT", "json")])
     };
 
     // A forged voucher is refused, and nothing is written.

@@ -415,7 +415,7 @@ fn compose_services_configs_ports_and_paths_agree() {
         assert_eq!(published, want, "{n}'s API and metrics on the host");
         metrics_host_ports.push(published[1].0);
         // Chain: the devnet service; the account's key from the devnet volume.
-        assert_eq!(cfg.chain.rpc, format!("http://devnet:{}", devnet_listen.port()));
+        assert_eq!(cfg.chain.rpc, [format!("http://devnet:{}", devnet_listen.port())]);
         assert_eq!(cfg.chain.contract, por_devnet::genesis::CONTRACT_ACCOUNT);
         assert_eq!(cfg.chain.account, format!("node{i}.devnet"));
         assert!(i < accounts, "the devnet creates node0…node{} only", accounts - 1);
@@ -549,7 +549,7 @@ fn kubernetes_manifests_agree_with_the_config_and_the_image() {
     for i in 0..replicas {
         let cfg = parse_config(&format!("por.toml for {sts_name}-{i}"), &template.replace("@ORDINAL@", &i.to_string()));
         assert!(!cfg.chain.account.contains('@') && cfg.chain.account.ends_with(".testnet"));
-        assert_eq!(cfg.chain.rpc, "https://rpc.testnet.near.org");
+        assert_eq!(cfg.chain.rpc, ["https://rpc.testnet.near.org"]);
         cfgs.push(cfg);
     }
     let accounts: BTreeSet<&str> = cfgs.iter().map(|c| c.chain.account.as_str()).collect();
@@ -736,7 +736,10 @@ fn kubernetes_manifests_agree_with_the_config_and_the_image() {
 #[test]
 fn testnet_template_parses_and_points_at_near_testnet() {
     let cfg = parse_config("deploy/testnet.toml", &read("deploy/testnet.toml"));
-    assert_eq!(cfg.chain.rpc, "https://rpc.testnet.near.org");
+    // The testnet preset's endpoints, with failover between them.
+    assert_eq!(cfg.node.network, Some(por::config::Network::Testnet));
+    assert_eq!(cfg.chain.rpc, por::config::network::TESTNET_RPC);
+    assert!(cfg.chain.rpc.len() >= 2, "more than one endpoint to fail over to");
     assert!(cfg.chain.account.ends_with(".testnet") && cfg.chain.contract.ends_with(".testnet"));
     assert!(cfg.api_addr().unwrap().ip().is_loopback(), "the API spends money: loopback by default");
     assert!(cfg.node.listen.iter().any(|l| l.starts_with("/ip4/0.0.0.0/")), "reachable by other nodes");

@@ -17,7 +17,8 @@ use por_files::{ContentId, Files, FixedRoutes};
 /// the harness's tokens, as `por node run` does with the node's; returns it
 /// with the admin token.
 async fn serve_api(files: Files) -> NodeApi {
-    let addr = common::serve_http(por_files::api::router(files)).await;
+    // Under /v1 and at the old paths, as `por node run` serves it.
+    let addr = common::serve_http(por_node::api::versioned(por_files::api::router(files))).await;
     NodeApi::new(&format!("http://{addr}"), Some(common::tokens().admin))
 }
 
@@ -38,7 +39,8 @@ async fn a_directory_over_the_cli_and_api_and_hostile_inputs_are_refused() {
     std::fs::write(&token_file, common::tokens().admin.as_str()).unwrap();
     std::fs::set_permissions(&token_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let cli = |api: &NodeApi, cmd| {
-        run(FilesArgs { api: Some(api.base.clone()), config: None, token_file: Some(token_file.clone()), cmd })
+        let args = FilesArgs { api: Some(api.base.clone()), config: None, token_file: Some(token_file.clone()), cmd };
+        run(args, por::output::Output::Table)
     };
 
     // A tree: nested directories, an empty file, a file of several blocks.

@@ -54,8 +54,8 @@ async fn the_agent_signs_with_the_function_call_key_and_deposits_need_the_full_k
         let key_file = chain_dir.path().join(format!("keys/node{i}.devnet.json"));
         let account = KeyFile::read(&key_file).unwrap().account_id;
         let mut o = InitOptions::new(data.path());
-        o.rpc = srv.url();
-        o.contract = CONTRACT_ACCOUNT.into();
+        o.rpc = vec![srv.url()];
+        o.contract = Some(CONTRACT_ACCOUNT.into());
         o.account = Some((account.to_string(), key_file));
         o.listen = vec!["/ip4/127.0.0.1/tcp/0".into()];
         o.api = "127.0.0.1:0".into();
@@ -91,7 +91,7 @@ async fn the_agent_signs_with_the_function_call_key_and_deposits_need_the_full_k
     }
     // Running init again keeps the key and does not add it twice.
     let mut again = InitOptions::new(dirs[0].path());
-    again.rpc = srv.url();
+    again.rpc = vec![srv.url()];
     again.account = Some((accounts[0].to_string(), dirs[0].path().join("account.json")));
     again.function_key = true;
     let r = init(&again, [1; 32]).await.unwrap();

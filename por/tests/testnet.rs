@@ -24,7 +24,7 @@ fn por_testnet_starts_a_network_that_answers_requests_and_stops_cleanly() {
     // The status table names every node with its API and metrics URLs (the
     // metrics listener, no token), where the API token is, and a curl line.
     for i in 0..3 {
-        assert!(stdout.contains(&format!("http://127.0.0.1:{}/status", 8391 + i)), "{stdout}");
+        assert!(stdout.contains(&format!("http://127.0.0.1:{}/v1/status", 8391 + i)), "{stdout}");
         assert!(stdout.contains(&format!("http://127.0.0.1:{}/metrics", 9491 + i)), "{stdout}");
     }
     let tn = dir.path().join("tn").canonicalize().unwrap();

@@ -66,8 +66,10 @@ pub const SCOPES: &[(&str, &str, Need)] = &[
     ("*", "*", Need::Admin),
 ];
 
-/// What a request of `method` on `path` needs (see [`SCOPES`]).
+/// What a request of `method` on `path` needs (see [`SCOPES`]); a path
+/// under the version prefix (`/v1/livez`) needs what its alias does.
 pub fn required(method: &Method, path: &str) -> Need {
+    let path = path.strip_prefix(super::VERSION_PREFIX).filter(|p| p.starts_with('/')).unwrap_or(path);
     SCOPES
         .iter()
         .find(|(m, p, _)| (*m == "*" || *m == method.as_str()) && (*p == "*" || *p == path))
@@ -288,6 +290,12 @@ mod tests {
             (Method::POST, "/channels/1/sever", Need::Admin),
             (Method::DELETE, "/status", Need::Admin),
             (Method::OPTIONS, "/send", Need::Admin),
+            // Under the version prefix, the same.
+            (Method::GET, "/v1/livez", Need::Nothing),
+            (Method::GET, "/v1/channels/backup", Need::Admin),
+            (Method::GET, "/v1/status", Need::ReadOnly),
+            (Method::POST, "/v1/send", Need::Admin),
+            (Method::GET, "/v1livez", Need::ReadOnly),
         ] {
             assert_eq!(required(&m, p), need, "{m} {p}");
         }

@@ -4,7 +4,9 @@
 //! status, views, signed transactions, balances and (on the devnet only)
 //! moving time. It is implemented once, over NEAR's JSON-RPC with
 //! near-jsonrpc-client ([`NearRpcChain`]); the same code talks to the
-//! embedded devnet and to NEAR testnet. On top:
+//! embedded devnet and to NEAR testnet, over one endpoint or a list of them
+//! with failover ([`RpcEndpoints`], whose [`RpcMetrics`] say which answered).
+//! On top:
 //! - [`PorContract`]: every method and view of the PoR contract, typed
 //!   (`contract/API.md`);
 //! - [`GraphFollower`]: keeps a local [`por_core::Graph`] current by following
@@ -19,6 +21,7 @@
 mod access;
 mod contract;
 mod deploy;
+mod endpoints;
 mod error;
 mod graph;
 mod rpc;
@@ -38,6 +41,7 @@ pub use contract::{
     NodeStatus, NodeView, PorContract, Severed, Totals,
 };
 pub use deploy::{DeployError, DeployOptions, MIN_PROTOCOL_VERSION, deploy, read_key_file};
+pub use endpoints::{EndpointError, EndpointLabel, RpcEndpoints, RpcLabels, RpcMetrics};
 pub use error::ChainError;
 pub use graph::GraphFollower;
 pub use rpc::{NearRpcChain, RetryPolicy};

@@ -1,4 +1,7 @@
-//! [`ChainClient`] over NEAR's JSON-RPC (near-jsonrpc-client 0.23).
+//! [`ChainClient`] over NEAR's JSON-RPC (near-jsonrpc-client 0.23), on one
+//! endpoint or a list of them with failover ([`RpcEndpoints`]): a read goes
+//! round the list up to [`RetryPolicy::read_passes`] times; each send of a
+//! transaction goes round it once.
 //!
 //! Transactions from one key go out one at a time (a mutex per client), so
 //! nonces stay in order: the nonce comes from `view_access_key` once, is
@@ -24,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use near_crypto::{PublicKey, SecretKey, Signer};
 use near_jsonrpc_client::errors::{JsonRpcError, JsonRpcServerError};
-use near_jsonrpc_client::{JsonRpcClient, methods};
+use near_jsonrpc_client::methods;
 use near_jsonrpc_primitives::types::query::{QueryResponseKind, RpcQueryError};
 use near_jsonrpc_primitives::types::transactions::{RpcTransactionError, TransactionInfo};
 use near_primitives::errors::InvalidTxError;
@@ -37,16 +40,26 @@ use near_primitives::views::{
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+use super::endpoints::{RpcEndpoints, RpcMetrics};
 use super::error::{ChainError, contract_message};
 use super::{ChainClient, ChainStatus, TxOutcome};
 
-/// How hard to try before giving up on a send.
+/// How hard to try before giving up on a send or a read.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
-    /// Sends of the same signed transaction. Default 4.
+    /// Sends of the same signed transaction; each send fails over round the
+    /// endpoints until one answers. Default 4.
     pub attempts: u32,
-    /// Wait before the first re-send; doubles each time. Default 250 ms.
+    /// Passes round the endpoints for a read (status, view, balance, access
+    /// key) before it fails as unreachable. Default 2.
+    pub read_passes: u32,
+    /// Wait before the first re-send or the second pass; doubles each time.
+    /// Default 250 ms.
     pub backoff: Duration,
+    /// How long one endpoint is given to answer one request before the next
+    /// is asked. Default 20 s (a send waits for finality: a few seconds on
+    /// testnet).
+    pub request_timeout: Duration,
     /// How long a fetched block hash is used for new transactions. Default 60 s
     /// (NEAR accepts hashes up to ~24 h old).
     pub block_hash_ttl: Duration,
@@ -54,7 +67,13 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { attempts: 4, backoff: Duration::from_millis(250), block_hash_ttl: Duration::from_secs(60) }
+        RetryPolicy {
+            attempts: 4,
+            read_passes: 2,
+            backoff: Duration::from_millis(250),
+            request_timeout: Duration::from_secs(20),
+            block_hash_ttl: Duration::from_secs(60),
+        }
     }
 }
 
@@ -81,10 +100,10 @@ impl AccessKeySigner {
     }
 }
 
-/// A NEAR JSON-RPC endpoint, optionally with the keys of one account.
+/// NEAR JSON-RPC endpoints (one or several, with failover), optionally with
+/// the keys of one account.
 pub struct NearRpcChain {
-    client: JsonRpcClient,
-    url: String,
+    endpoints: RpcEndpoints,
     account: Option<AccountId>,
     /// The full-access key.
     full: Option<AccessKeySigner>,
@@ -96,7 +115,7 @@ pub struct NearRpcChain {
 impl std::fmt::Debug for NearRpcChain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NearRpcChain")
-            .field("url", &self.url)
+            .field("endpoints", &self.endpoints.urls())
             .field("signer", &self.account)
             .field("full_access_key", &self.full.as_ref().map(|k| k.signer.public_key()))
             .field("function_call_key", &self.function.as_ref().map(|k| k.signer.public_key()))
@@ -138,16 +157,14 @@ enum SendError {
 }
 
 impl NearRpcChain {
-    /// A read-only client of `url`.
+    /// A read-only client of `url` alone.
     pub fn new(url: &str) -> NearRpcChain {
-        NearRpcChain {
-            client: JsonRpcClient::connect(url),
-            url: url.to_string(),
-            account: None,
-            full: None,
-            function: None,
-            retry: RetryPolicy::default(),
-        }
+        NearRpcChain::over(RpcEndpoints::single(url))
+    }
+
+    /// A read-only client of `endpoints`, failing over between them.
+    pub fn over(endpoints: RpcEndpoints) -> NearRpcChain {
+        NearRpcChain { endpoints, account: None, full: None, function: None, retry: RetryPolicy::default() }
     }
 
     /// A client that signs as `account` with `secret_key`, a full-access key.
@@ -167,14 +184,25 @@ impl NearRpcChain {
         full_access: Option<SecretKey>,
         function_call: Option<SecretKey>,
     ) -> NearRpcChain {
+        NearRpcChain::over(RpcEndpoints::single(url)).signing(account, full_access, function_call)
+    }
+
+    /// This client, signing as `account` with the keys given (see
+    /// [`with_keys`](Self::with_keys)); with neither key it stays read-only.
+    pub fn signing(
+        self,
+        account: AccountId,
+        full_access: Option<SecretKey>,
+        function_call: Option<SecretKey>,
+    ) -> NearRpcChain {
         if full_access.is_none() && function_call.is_none() {
-            return NearRpcChain::new(url);
+            return self;
         }
         NearRpcChain {
             full: full_access.map(|k| AccessKeySigner::new(&account, k)),
             function: function_call.map(|k| AccessKeySigner::new(&account, k)),
             account: Some(account),
-            ..NearRpcChain::new(url)
+            ..self
         }
     }
 
@@ -184,9 +212,31 @@ impl NearRpcChain {
         self
     }
 
-    /// The endpoint.
+    /// The endpoint calls go to now (the one that answered last).
     pub fn url(&self) -> &str {
-        &self.url
+        self.endpoints.current_url()
+    }
+
+    /// The endpoints, with the one in use.
+    pub fn endpoints(&self) -> &RpcEndpoints {
+        &self.endpoints
+    }
+
+    /// Counts the calls each endpoint answered in `metrics`.
+    pub fn with_rpc_metrics(mut self, metrics: RpcMetrics) -> NearRpcChain {
+        self.endpoints = self.endpoints.with_metrics(metrics);
+        self
+    }
+
+    /// A read, failing over round the endpoints for `read_passes` passes.
+    async fn read<M: methods::RpcMethod>(&self, req: M) -> Result<M::Response, JsonRpcError<M::Error>> {
+        let r = &self.retry;
+        self.endpoints.call(&req, r.read_passes, r.backoff, r.request_timeout).await
+    }
+
+    /// One send: a single pass round the endpoints (the caller re-sends).
+    async fn send_once<M: methods::RpcMethod>(&self, req: M) -> Result<M::Response, JsonRpcError<M::Error>> {
+        self.endpoints.call(&req, 1, self.retry.backoff, self.retry.request_timeout).await
     }
 
     /// The full-access key's public half, if it has one.
@@ -200,7 +250,7 @@ impl NearRpcChain {
     }
 
     fn unreachable<E: std::fmt::Display>(&self, e: &JsonRpcError<E>) -> ChainError {
-        ChainError::Unreachable { url: self.url.clone(), detail: e.to_string() }
+        ChainError::Unreachable { url: self.endpoints.urls().join(", "), detail: e.to_string() }
     }
 
     /// The access key's nonce, its permission and a block hash to build on.
@@ -213,7 +263,7 @@ impl NearRpcChain {
             block_reference: BlockReference::Finality(Finality::Final),
             request: QueryRequest::ViewAccessKey { account_id: account.clone(), public_key: key.clone() },
         };
-        match self.client.call(req).await {
+        match self.read(req).await {
             Ok(r) => match r.kind {
                 QueryResponseKind::AccessKey(ak) => Ok((ak.nonce, ak.permission, r.block_hash)),
                 other => Err(ChainError::Decode { what: "view_access_key".into(), detail: format!("{other:?}") }),
@@ -281,7 +331,7 @@ impl NearRpcChain {
                 signed_transaction: tx.clone(),
                 wait_until: TxExecutionStatus::Final,
             };
-            match self.client.call(req).await {
+            match self.send_once(req).await {
                 Ok(resp) => match resp.final_execution_outcome {
                     Some(o) => return Ok(o.into_outcome()),
                     None => last = "no outcome in the response".into(),
@@ -289,15 +339,25 @@ impl NearRpcChain {
                 Err(JsonRpcError::ServerError(JsonRpcServerError::HandlerError(
                     RpcTransactionError::InvalidTransaction { context },
                 ))) => {
-                    // On a re-send, a nonce error may mean our first send landed.
-                    if attempt > 0
-                        && let Ok(Some(o)) = self.tx_status(tx).await
-                    {
+                    // A nonce error may mean an earlier send of this very
+                    // transaction landed: on a re-send, or on this send when
+                    // an endpoint that failed before answering had passed it
+                    // on and the next one (another RPC node) sees the nonce
+                    // used. (NEAR and the devnet answer a known hash with its
+                    // outcome; this covers endpoints that do not.)
+                    if let Ok(Some(o)) = self.tx_status(tx).await {
                         return Ok(o);
                     }
                     return Err(SendError::Refused(context));
                 }
-                Err(e @ JsonRpcError::TransportError(_)) => last = e.to_string(),
+                // Transport trouble, a timeout, a rate limit or a server
+                // error on every endpoint: the send may have landed.
+                Err(
+                    e @ (JsonRpcError::TransportError(_)
+                    | JsonRpcError::ServerError(
+                        JsonRpcServerError::ResponseStatusError(_) | JsonRpcServerError::InternalError { .. },
+                    )),
+                ) => last = e.to_string(),
                 Err(JsonRpcError::ServerError(JsonRpcServerError::HandlerError(
                     e @ (RpcTransactionError::TimeoutError(_) | RpcTransactionError::InternalError { .. }),
                 ))) => last = e.to_string(),
@@ -328,7 +388,7 @@ impl NearRpcChain {
             },
             wait_until: TxExecutionStatus::Final,
         };
-        match self.client.call(req).await {
+        match self.read(req).await {
             Ok(r) => Ok(r.final_execution_outcome.map(|o| o.into_outcome())),
             Err(JsonRpcError::ServerError(JsonRpcServerError::HandlerError(
                 RpcTransactionError::UnknownTransaction { .. },
@@ -356,7 +416,7 @@ fn outcome(view: FinalExecutionOutcomeView) -> Result<TxOutcome, ChainError> {
 
 impl ChainClient for NearRpcChain {
     async fn status(&self) -> Result<ChainStatus, ChainError> {
-        let s = self.client.call(methods::status::RpcStatusRequest).await.map_err(|e| match e {
+        let s = self.read(methods::status::RpcStatusRequest).await.map_err(|e| match e {
             JsonRpcError::TransportError(_) => self.unreachable(&e),
             other => ChainError::Rpc(other.to_string()),
         })?;
@@ -379,7 +439,7 @@ impl ChainClient for NearRpcChain {
                 args: FunctionArgs::from(args.to_string().into_bytes()),
             },
         };
-        let r = self.client.call(req).await.map_err(|e| self.query_error(e, method, contract, None))?;
+        let r = self.read(req).await.map_err(|e| self.query_error(e, method, contract, None))?;
         match r.kind {
             QueryResponseKind::CallResult(c) if c.result.is_empty() => Ok(Value::Null),
             QueryResponseKind::CallResult(c) => serde_json::from_slice(&c.result)
@@ -406,7 +466,7 @@ impl ChainClient for NearRpcChain {
             block_reference: BlockReference::Finality(Finality::Final),
             request: QueryRequest::ViewAccount { account_id: account.clone() },
         };
-        let r = self.client.call(req).await.map_err(|e| self.query_error(e, "view_account", account, None))?;
+        let r = self.read(req).await.map_err(|e| self.query_error(e, "view_account", account, None))?;
         match r.kind {
             QueryResponseKind::ViewAccount(a) => Ok(a.amount.as_yoctonear()),
             other => Err(ChainError::Decode { what: "view_account".into(), detail: format!("{other:?}") }),
@@ -415,7 +475,8 @@ impl ChainClient for NearRpcChain {
 
     async fn advance_time(&self, ms: u64) -> Result<(), ChainError> {
         let req = methods::any::<Result<Value, Value>>("devnet_advance_time", serde_json::json!({ "ms": ms }));
-        match self.client.call(req).await {
+        // Not a read: moving the clock twice is not moving it once.
+        match self.send_once(req).await {
             Ok(_) => Ok(()),
             Err(JsonRpcError::ServerError(JsonRpcServerError::RequestValidationError(_))) => {
                 Err(ChainError::Unsupported("devnet_advance_time (moving time is devnet-only)"))

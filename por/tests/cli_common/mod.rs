@@ -41,16 +41,18 @@ impl Node {
     /// Starts the node of `config` and waits until it prints its metrics line
     /// (its last line at start), or until it exits.
     pub fn start(config: &Path, log: PathBuf) -> Result<Node, String> {
+        Node::start_with(&["--config", config.to_str().unwrap()], &[("RUST_LOG", "info")], log)
+    }
+
+    /// As [`start`](Self::start), with `por node run ARGS…` and `env`.
+    pub fn start_with(args: &[&str], env: &[(&str, &str)], log: PathBuf) -> Result<Node, String> {
         let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_por"))
-            .args(["node", "run", "--config"])
-            .arg(config)
-            .env("RUST_LOG", "info")
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut c = Command::new(env!("CARGO_BIN_EXE_por"));
+        c.args(["node", "run"]).args(args).env_remove("RUST_LOG");
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let child = c.stdout(out.try_clone().unwrap()).stderr(out).stdin(Stdio::null()).spawn().unwrap();
         let mut node = Node { child, log };
         let end = Instant::now() + Duration::from_secs(30);
         loop {

@@ -1,7 +1,11 @@
-//! The node's configuration file (TOML). Only the binary reads files; this
-//! module turns the file's text into checked settings. Every field's doc ends
-//! with its default; `por/por.example.toml` shows them all and is parsed by a
-//! test.
+//! The node's configuration (TOML). Only the binary reads files; this
+//! module turns the file's text, the environment and the command line into
+//! checked settings ([`layers`]), filling in a network's preset
+//! ([`network`]). Every field's doc ends with its default;
+//! `por/por.example.toml` shows them all and is parsed by a test.
+
+pub mod layers;
+pub mod network;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -11,12 +15,15 @@ use std::time::Duration;
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use por_core::protocol::ProtocolConfig;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer, Serialize};
+
+pub use layers::{FlagValue, Flags, LoadError, Loaded, Source, load, load_text};
+pub use network::Network;
 
 use por_node::runtime::NodeConfig;
 
 /// The configuration file.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     /// Networking and storage.
@@ -42,7 +49,7 @@ pub struct FileConfig {
 
 /// `[files]`: which folders file sharing may touch, and the store's disk
 /// use. The store itself is `<data_dir>/files`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct FilesSection {
     /// The folders `por files add` may read: a path is shared only if it
@@ -54,6 +61,7 @@ pub struct FilesSection {
     /// output is relative to it, or an absolute path inside it. Default
     /// none: an output path is refused with an error naming this setting
     /// (a download without one stays in the store).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub download_dir: Option<PathBuf>,
     /// The most the store holds, complete and partial files, in bytes;
     /// adding or fetching past it is refused (`quota_exceeded`). Default
@@ -78,10 +86,19 @@ impl Default for FilesSection {
 }
 
 /// `[node]`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct NodeSection {
-    /// Where keys and channel state live. Default `./por-data`.
+    /// A network preset: `devnet` (the local `por testnet`) or `testnet`
+    /// (NEAR testnet). It fills in `[chain].contract`, `[chain].rpc` and
+    /// `bootstrap` where nothing else sets them (`config::network`).
+    /// Default none: the built-in defaults, which are the devnet's contract
+    /// and RPC without its bootstrap peer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
+    /// Where keys and channel state live; in the file, relative to the
+    /// file's directory. Default `./por-data` (relative to the working
+    /// directory).
     pub data_dir: PathBuf,
     /// libp2p listen addresses. Default `["/ip4/0.0.0.0/tcp/4001"]`.
     pub listen: Vec<String>,
@@ -99,12 +116,14 @@ pub struct NodeSection {
     /// commit (setups, best vouchers, credit; see `por channel export` and
     /// `por channel restore`). Keep it on another disk than the data
     /// directory. Default none.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub channel_backup: Option<PathBuf>,
 }
 
 impl Default for NodeSection {
     fn default() -> Self {
         NodeSection {
+            network: None,
             data_dir: PathBuf::from("./por-data"),
             listen: vec!["/ip4/0.0.0.0/tcp/4001".into()],
             bootstrap: Vec::new(),
@@ -116,7 +135,7 @@ impl Default for NodeSection {
 }
 
 /// `[api]`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ApiSection {
     /// Address of the HTTP API and `/metrics`. Every route but `/livez`
@@ -133,6 +152,7 @@ pub struct ApiSection {
     /// A second address that serves `/metrics` alone, without a token (for
     /// Prometheus; `allowed_hosts` apply). Default none: `/metrics` only on
     /// `listen`, with a token (the read-only one is enough).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_listen: Option<String>,
 }
 
@@ -143,11 +163,15 @@ impl Default for ApiSection {
 }
 
 /// `[chain]`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChainSection {
-    /// NEAR JSON-RPC URL (the local devnet, or NEAR testnet). Default `http://127.0.0.1:3030`.
-    pub rpc: String,
+    /// NEAR JSON-RPC endpoints, in order of preference: the node fails over
+    /// to the next when one cannot be reached, and `por_chain_rpc_calls_total`
+    /// says which answered. One URL or a list. Default
+    /// `["http://127.0.0.1:3030"]` (the local devnet).
+    #[serde(deserialize_with = "one_or_many")]
+    pub rpc: Vec<String>,
     /// The PoR contract's account. Default `por.devnet`.
     pub contract: String,
     /// The node operator's NEAR account. Default empty (required to register).
@@ -162,6 +186,7 @@ pub struct ChainSection {
     /// deposit that it may make are signed with it, everything else with
     /// `account_key_file`. `por init --function-key` creates one. Default
     /// none: every call is signed with `account_key_file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub function_key_file: Option<PathBuf>,
     /// How often the node polls the contract's `graph_version`, ms. Default 1000.
     pub poll_ms: u64,
@@ -169,13 +194,14 @@ pub struct ChainSection {
     /// deposit (yocto, as a string; the contract's `channel_storage_fee` is
     /// paid by the opener). Default none: confirm by hand with
     /// `por channel confirm`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub accept_deposit: Option<String>,
 }
 
 impl Default for ChainSection {
     fn default() -> Self {
         ChainSection {
-            rpc: "http://127.0.0.1:3030".into(),
+            rpc: vec!["http://127.0.0.1:3030".into()],
             contract: "por.devnet".into(),
             account: String::new(),
             account_key_file: PathBuf::from("account.json"),
@@ -212,27 +238,78 @@ pub enum ConfigError {
     /// A chain setting is not usable.
     #[error("[chain]: {0}")]
     Chain(String),
+    /// The RPC endpoints are not usable.
+    #[error("[chain].rpc: {0}")]
+    Rpc(#[from] por_node::chain::EndpointError),
     /// A service's upstream URL is not usable.
     #[error("[services].{0}: {1}")]
     Service(String, String),
 }
 
+/// `rpc = "url"` or `rpc = ["url", …]`.
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+impl ConfigError {
+    /// The setting at fault (dotted key), when one is.
+    pub fn key(&self) -> Option<&'static str> {
+        Some(match self {
+            ConfigError::Listen(_) => "node.listen",
+            ConfigError::Bootstrap(_) => "node.bootstrap",
+            ConfigError::Api(_) => "api.listen",
+            ConfigError::MetricsListen(_) => "api.metrics_listen",
+            ConfigError::Amount(_) => "chain.accept_deposit",
+            ConfigError::Rpc(_) => "chain.rpc",
+            ConfigError::Service(..) => "services",
+            ConfigError::Chain(s) if s.starts_with("poll_ms") => "chain.poll_ms",
+            ConfigError::Chain(s) if s.starts_with("contract") => "chain.contract",
+            ConfigError::Chain(s) if s.starts_with("account") => "chain.account",
+            ConfigError::Parse(_) | ConfigError::Chain(_) => return None,
+        })
+    }
+}
+
 impl FileConfig {
-    /// Parses and checks a configuration file's text.
+    /// Parses and checks a configuration file's text, with its network
+    /// preset (no environment, no flags; paths stay as written).
     pub fn parse(text: &str) -> Result<FileConfig, ConfigError> {
-        let cfg: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse(e.to_string()))?;
-        cfg.node_config()?;
-        cfg.api_addr()?;
-        cfg.metrics_addr()?;
-        cfg.accept_deposit()?;
-        if cfg.chain.poll_ms == 0 {
+        match load_text(Some((text, None)), Vec::new(), &Flags::default()) {
+            Ok(l) => Ok(l.config),
+            Err(LoadError::Invalid { error, .. }) => Err(error),
+            Err(e) => Err(ConfigError::Parse(e.to_string())),
+        }
+    }
+
+    /// Checks the settings that serde cannot.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        self.node_config()?;
+        self.api_addr()?;
+        self.metrics_addr()?;
+        self.accept_deposit()?;
+        self.rpc_endpoints()?;
+        if self.chain.poll_ms == 0 {
             return Err(ConfigError::Chain("poll_ms must be at least 1".into()));
         }
-        for (name, url) in &cfg.services {
+        for (name, url) in &self.services {
             por_node::upstream::HttpUpstream::new(url)
                 .map_err(|e| ConfigError::Service(name.clone(), e.to_string()))?;
         }
-        Ok(cfg)
+        Ok(())
+    }
+
+    /// `[chain].rpc`, checked, as endpoints to fail over between.
+    pub fn rpc_endpoints(&self) -> Result<por_node::chain::RpcEndpoints, ConfigError> {
+        Ok(por_node::chain::RpcEndpoints::parse(&self.chain.rpc)?)
     }
 
     /// `[chain].accept_deposit` as yocto.
