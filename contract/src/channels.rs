@@ -9,12 +9,13 @@
 
 use near_sdk::json_types::U128;
 use near_sdk::{AccountId, near, require};
+use por_core::settlement::{charge_penalties, record_claims};
 use por_core::{EdgeParams, SignedVoucher};
 
 use crate::Contract;
 use crate::events::Event;
 use crate::nodes::{AdjEntry, NodeStatus};
-use crate::partition::CheckStatus;
+use crate::partition::{CheckStatus, Store};
 use crate::vouchers::require_voucher;
 
 /// A channel's lifecycle state.
@@ -88,16 +89,7 @@ pub struct Channel {
     pub proposed_at_ms: u64,
 }
 
-/// What each side gets when a channel with these deposits and vouchers is
-/// settled: `(credit_a, credit_b)`, always summing to the two deposits. A
-/// side that signed more than it could cover (`paid_by_x > deposit_x +
-/// paid_to_x`) gets nothing and the other side everything.
-pub fn settle_amounts(deposit_a: u128, deposit_b: u128, paid_by_a: u128, paid_by_b: u128) -> (u128, u128) {
-    let total = deposit_a + deposit_b;
-    let have_a = deposit_a.saturating_add(paid_by_b);
-    let credit_a = if paid_by_a > have_a { 0 } else { (have_a - paid_by_a).min(total) };
-    (credit_a, total - credit_a)
-}
+pub use por_core::settlement::settle_amounts;
 
 impl Contract {
     fn load_channel(&self, id: u64) -> Channel {
@@ -137,7 +129,7 @@ impl Contract {
     }
 
     /// Credits both sides and closes `ch`; returns the credits.
-    fn settle(&mut self, ch: &mut Channel) -> (u128, u128) {
+    fn pay_out(&mut self, ch: &mut Channel) -> (u128, u128) {
         let (ca, cb) = settle_amounts(ch.deposit_a, ch.deposit_b, ch.paid_by_a, ch.paid_by_b);
         let acc_a = self.rec(ch.a).account_id.clone();
         let acc_b = self.rec(ch.b).account_id.clone();
@@ -319,7 +311,7 @@ impl Contract {
         );
         self.record_voucher(&mut ch, voucher.as_ref(), by_a);
         self.remove_edge(&ch);
-        let (ca, cb) = self.settle(&mut ch);
+        let (ca, cb) = self.pay_out(&mut ch);
         self.channels.insert(id, ch);
         Event::ChannelClosed { channel_id: id, credit_a: U128(ca), credit_b: U128(cb) }.emit();
     }
@@ -345,42 +337,21 @@ impl Contract {
         ch.state = ChannelState::Severed { by_a, at_ms: now_ms, deadline_ms };
         self.remove_edge(&ch);
         let (s, o) = if by_a { (ch.a, ch.b) } else { (ch.b, ch.a) };
-        let half = self.config.half_penalty();
-        let pen_s = self.charge_stake(s, half);
-        let pen_o = self.charge_stake(o, half);
-        // Each half-penalty of at least `claim_storage_fee` becomes a claim,
-        // whose storage that fee pays for (kept in the storage reserve); the
-        // rest of the penalties go to the treasury.
-        let fee = self.config.claim_storage_fee.0;
-        let claims: Vec<(u32, u32, u128)> =
-            [(s, o, pen_s), (o, s, pen_o)].into_iter().filter(|&(_, _, p)| p > 0 && p >= fee).collect();
-        let reserve = fee * claims.len() as u128;
-        self.storage_reserve += reserve;
-        self.treasury += pen_s + pen_o - reserve;
+        let rules = self.rules();
+        let pen = charge_penalties(&mut Store::new(self), &rules, s, o);
         let other = self.rec(o).account_id.clone();
         Event::ChannelSevered {
             channel_id: id,
             severer: caller,
             other,
-            penalty_severer: U128(pen_s),
-            penalty_other: U128(pen_o),
+            penalty_severer: U128(pen.severer),
+            penalty_other: U128(pen.other),
             challenge_deadline_ms: deadline_ms,
         }
         .emit();
-        for (creditor, debtor, amount) in claims {
-            self.add_claim(creditor, debtor, amount, id, now_ms);
-        }
+        record_claims(&mut Store::new(self), &rules, id, s, o, pen, now_ms);
         self.channels.insert(id, ch);
         self.start_check(id, s, o, now_ms)
-    }
-
-    /// Takes up to `amount` from `n`'s stake; returns what was taken.
-    fn charge_stake(&mut self, n: u32, amount: u128) -> u128 {
-        let node = self.state_mut(n);
-        let taken = amount.min(node.stake);
-        node.stake -= taken;
-        self.total_stake -= taken;
-        taken
     }
 
     /// `submit_voucher`.
@@ -422,7 +393,7 @@ impl Contract {
                 "finalize: the challenge window of channel {id} lasts until {deadline_ms} ms (now {now_ms}); retry then"
             )
         );
-        let (ca, cb) = self.settle(&mut ch);
+        let (ca, cb) = self.pay_out(&mut ch);
         self.channels.insert(id, ch);
         Event::ChannelFinalized { channel_id: id, credit_a: U128(ca), credit_b: U128(cb) }.emit();
     }

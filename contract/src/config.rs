@@ -5,8 +5,8 @@
 //! config with `update_config`; nobody else can change it. Changes apply to
 //! what happens afterwards, never retroactively: a running challenge window
 //! keeps its deadline, a claim its expiry (`expires_ms`, fixed when it is
-//! made), a pending partition check the `partition_slash_bps` of its
-//! severance. Only the work-per-call knobs (`partition_step_budget`,
+//! made), a pending split its settle deadline and the `partition_slash_bps`
+//! of its severance. Only the work-per-call knobs (`partition_step_budget`,
 //! `settle_batch`) apply to a pending check at once, so the owner can
 //! change its pace.
 
@@ -33,6 +33,13 @@ pub struct Config {
     /// voucher; `finalize` is possible from then on. Default 60 000 ms (use
     /// hours on a public network).
     pub challenge_period_ms: u64,
+    /// How long after a severance that split the graph the split waits
+    /// before anyone may `settle` it (the nodes stranded on the smaller side
+    /// reconnect meanwhile). Longer than `challenge_period_ms`, at most
+    /// `claim_ttl_ms`. May be omitted in JSON (then the default). Default
+    /// 7 200 000 ms (2 hours).
+    #[serde(default = "default_reconnect_window_ms")]
+    pub reconnect_window_ms: u64,
     /// How long a channel proposal must wait before its opener may cancel
     /// it. Default 600 000 ms.
     pub proposal_timeout_ms: u64,
@@ -76,6 +83,10 @@ pub struct Config {
     pub claim_storage_fee: U128,
 }
 
+fn default_reconnect_window_ms() -> u64 {
+    7_200_000
+}
+
 fn default_claim_storage_fee() -> U128 {
     U128(2 * MILLINEAR)
 }
@@ -88,6 +99,7 @@ impl Config {
             min_stake: U128(NEAR),
             severance_penalty: U128(NEAR / 10),
             challenge_period_ms: 60_000,
+            reconnect_window_ms: default_reconnect_window_ms(),
             proposal_timeout_ms: 600_000,
             partition_slash_bps: 1_000,
             late_fee_per_sec: U128(1_000_000_000_000_000_000),
@@ -112,6 +124,13 @@ impl Config {
         require!(
             self.severance_penalty.0 == 0 || self.claim_storage_fee.0 <= self.half_penalty(),
             "config: claim_storage_fee must be at most half the severance_penalty (each claim's storage is paid out of the half-penalty it reimburses)"
+        );
+        require!(
+            self.reconnect_window_ms > self.challenge_period_ms && self.reconnect_window_ms <= self.claim_ttl_ms,
+            format!(
+                "config: reconnect_window_ms ({}) must be longer than challenge_period_ms ({}) and at most claim_ttl_ms ({})",
+                self.reconnect_window_ms, self.challenge_period_ms, self.claim_ttl_ms
+            )
         );
         require!(
             self.settle_batch <= 100,

@@ -7,7 +7,7 @@
 #![allow(missing_docs)]
 
 use near_sdk::json_types::U128;
-use near_sdk::store::{IterableSet, LazyOption, LookupMap, LookupSet, Vector};
+use near_sdk::store::{IterableMap, IterableSet, LazyOption, LookupMap, LookupSet, Vector};
 use near_sdk::{AccountId, BorshStorageKey, NearToken, PanicOnDefault, Promise, env, near, require};
 use por_core::{EdgeParams, NodeKey, SignedVoucher};
 
@@ -15,6 +15,7 @@ use crate::claims::ClaimKey;
 use crate::config::Config;
 use crate::events::Event;
 use crate::partition::{CheckStatus, PendingCheck};
+use crate::splits::{SplitView, SplitsPage};
 use crate::views::{BalancesView, ChannelView, ClaimsView, EdgesPage, NodeView, NodesPage, TotalsView};
 
 /// Storage prefixes of the collections.
@@ -32,6 +33,7 @@ enum Key {
     States,
     Adj,
     Held,
+    Splits,
 }
 
 /// The contract's state.
@@ -76,6 +78,8 @@ pub struct Contract {
     pub(crate) check_channel: Option<u64>,
     /// The pending check's state (loaded only when needed).
     pub(crate) check: LazyOption<PendingCheck>,
+    /// Splits waiting for their reconnection window, by severed channel.
+    pub(crate) splits: IterableMap<u64, crate::splits::Split>,
 }
 
 fn now_ms() -> u64 {
@@ -117,6 +121,7 @@ impl Contract {
             graph_version: 0,
             check_channel: None,
             check: LazyOption::new(Key::Check, None),
+            splits: IterableMap::new(Key::Splits),
         }
     }
 
@@ -201,6 +206,14 @@ impl Contract {
     /// Settles a severed channel after its challenge window (anyone).
     pub fn finalize(&mut self, channel_id: u64) {
         self.do_finalize(channel_id, now_ms())
+    }
+
+    /// Settles the split recorded after the severance of `channel_id`, from
+    /// its deadline on (anyone): checks again whether the two ends are
+    /// apart and, if so, slashes the smaller side and pays the claims on it
+    /// (continued by `continue_partition_check`).
+    pub fn settle(&mut self, channel_id: u64) -> CheckStatus {
+        self.do_settle(channel_id, now_ms())
     }
 
     /// Continues the pending partition check by one bounded step (anyone).
@@ -311,6 +324,17 @@ impl Contract {
     /// A page of open edges.
     pub fn graph_edges(&self, from_index: u32, limit: u32) -> EdgesPage {
         self.edges_page(from_index, limit)
+    }
+
+    /// The split recorded after the severance of `channel_id`, while it
+    /// waits to be settled.
+    pub fn pending_split(&self, channel_id: u64) -> Option<SplitView> {
+        self.split_of(channel_id)
+    }
+
+    /// A page of pending splits, in storage order.
+    pub fn pending_splits(&self, from_index: u32, limit: u32) -> SplitsPage {
+        self.splits_page(from_index, limit)
     }
 
     /// The pending partition check, or null.

@@ -231,7 +231,7 @@ pub enum Event {
     PartitionCheck {
         /// The severed channel it checks.
         channel_id: u64,
-        /// `search`, `slash`, `pay` or `done`.
+        /// `search`, `slash`, `tally`, `pay` or `done`.
         phase: String,
         /// Search work so far.
         work: u64,
@@ -278,6 +278,34 @@ pub enum Event {
         reimbursed: U128,
         /// The rest, to the treasury.
         to_treasury: U128,
+    },
+    /// A severance split the graph: the split waits for its reconnection
+    /// window; `settle` is possible from `settle_after_ms` on.
+    #[event_version("1.0.0")]
+    SplitRecorded {
+        /// The severed channel.
+        channel_id: u64,
+        /// Who severed.
+        severer: AccountId,
+        /// The other end.
+        other: AccountId,
+        /// Nodes on the smaller side at the severance.
+        nodes: u32,
+        /// Their stake then.
+        stake: U128,
+        /// When `settle` becomes possible.
+        settle_after_ms: u64,
+    },
+    /// A split was settled: `outcome` is the check made at `settle`
+    /// (`connected` or `tie`: nobody slashed; `partitioned`: slashed and
+    /// claims paid, see `node_partitioned`, `claims_paid`,
+    /// `partition_settled`).
+    #[event_version("1.0.0")]
+    SplitSettled {
+        /// The severed channel.
+        channel_id: u64,
+        /// What the check at settle found.
+        outcome: OutcomeSummary,
     },
     /// An account withdrew from its balance.
     #[event_version("1.0.0")]

@@ -5,9 +5,12 @@
 //! confirmation of both sides; a side may instead *sever* a channel, which
 //! takes the edge out of the graph at once, charges each side half the
 //! severance penalty, gives each a reimbursement claim on the other and runs
-//! the partition check. When the check finds the graph split, the side with
-//! less stake is partitioned: its nodes lose `partition_slash_bps` of their
-//! stake, out of which claims held by nodes outside are paid. All payouts go
+//! the partition check. When the check finds the graph split, the split is
+//! recorded with a deadline (`reconnect_window_ms`); from then on anyone may
+//! `settle` it, which checks again and, if the two ends are still apart,
+//! partitions the side with less stake: its nodes lose
+//! `partition_slash_bps` of their stake, out of which claims held by nodes
+//! outside are paid before anything goes to the treasury. All payouts go
 //! to withdrawable balances (`withdraw`, pull). Every state change emits a
 //! NEP-297 event (standard `por`).
 //!
@@ -20,7 +23,9 @@
 //! - [`vouchers`]: voucher checks with the host's `ed25519_verify`;
 //! - [`claims`]: reimbursement claims in per-node queues, pruned a few per
 //!   call;
-//! - [`partition`]: the bounded, resumable partition check and settlement;
+//! - [`partition`]: the bounded, resumable partition check and settlement
+//!   (storage glue around por-core's [`por_core::settlement`]);
+//! - [`splits`]: splits waiting for their reconnection window, and `settle`;
 //! - [`events`]: the NEP-297 events; [`views`]: the view types.
 //!
 //! The JSON API is listed in `contract/API.md`, the rules in
@@ -37,6 +42,7 @@ pub mod contract;
 pub mod events;
 pub mod nodes;
 pub mod partition;
+pub mod splits;
 pub mod views;
 pub mod vouchers;
 

@@ -58,22 +58,7 @@ pub struct NodeState {
     pub status: NodeStatus,
 }
 
-/// A node's list of claims in one role (owed or held), in creation order:
-/// positions `head..tail`, some of which may be gone already (paid or
-/// lapsed). New claims go to `tail`; lapsed ones are pruned from `head`, a
-/// few per call.
-#[near(serializers = [borsh])]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ClaimQueue {
-    /// First position that may still hold a claim.
-    pub head: u32,
-    /// Next position to fill.
-    pub tail: u32,
-    /// Claims still stored at positions `head..tail`.
-    pub live: u32,
-    /// Latest expiry of any claim ever put in the queue (ms).
-    pub until_ms: u64,
-}
+pub use por_core::settlement::ClaimQueue;
 
 /// A registered node as stored (what the partition search never reads).
 #[near(serializers = [borsh])]
@@ -128,6 +113,19 @@ impl Contract {
     /// The open edges of node `idx`, mutably (which must exist).
     pub(crate) fn adj_mut(&mut self, idx: u32) -> &mut Vec<AdjEntry> {
         self.adj.get_mut(idx).unwrap_or_else(|| near_sdk::env::panic_str("internal: node index out of range"))
+    }
+
+    /// Takes `amount` from `account`'s withdrawable balance (which must
+    /// hold it).
+    pub(crate) fn debit(&mut self, account: &AccountId, amount: u128) {
+        let have = self.balances.get(account).copied().unwrap_or(0);
+        let left = have.checked_sub(amount).unwrap_or_else(|| near_sdk::env::panic_str("internal: balance underflow"));
+        if left == 0 {
+            self.balances.remove(account);
+        } else {
+            self.balances.insert(account.clone(), left);
+        }
+        self.total_balances -= amount;
     }
 
     /// Credits `amount` to `account`'s withdrawable balance.
@@ -251,14 +249,15 @@ impl Contract {
             format!("rejoin is only for partitioned nodes; {caller} is {:?}", n.status)
         );
         let stake = n.stake + deposit;
-        require!(
-            stake >= min,
-            format!(
+        // Not require!: in a debug build it formats its message even when
+        // the condition holds, and `min - stake` would underflow then.
+        if stake < min {
+            near_sdk::env::panic_str(&format!(
                 "rejoin needs stake ≥ min_stake {min}: the node holds {} yocto, attach at least {} more",
                 n.stake,
                 min - stake
-            )
-        );
+            ));
+        }
         n.stake = stake;
         n.status = NodeStatus::Active;
         self.total_stake += deposit;
@@ -274,6 +273,7 @@ impl Contract {
     /// `leave`.
     pub(crate) fn do_leave(&mut self, caller: AccountId, now_ms: u64) -> U128 {
         self.require_no_check("leave");
+        self.require_no_split("leave");
         let idx = self.index_of(&caller, "leave");
         let n = self.rec(idx);
         require!(

@@ -18,6 +18,8 @@
 //! - [`cost`]: fees, payments and per-hop budgets along a path;
 //! - [`ledger`]: one channel's two directions and the checks on a voucher;
 //! - [`graph`], [`partition`]: the channel graph and the bounded partition check;
+//! - [`settlement`]: penalties, claims, slashing and reimbursement over a
+//!   storage trait, which the contract and the simulator both implement;
 //! - [`routing`]: cheapest route under a bound, with alternatives;
 //! - [`protocol`]: the per-node engine (payments, deadlines, syncs, late fees,
 //!   severance) that the node and the simulator both drive;
@@ -41,6 +43,7 @@ pub mod peer;
 pub mod protocol;
 pub mod requester;
 pub mod routing;
+pub mod settlement;
 pub mod voucher;
 
 pub use bytes::{Hash32, NodeKey, RequestId, Signature, sha256};

@@ -141,6 +141,7 @@ pub fn devnet_contract_config(owner: &str) -> serde_json::Value {
         "min_stake": NEAR.to_string(),
         "severance_penalty": (NEAR / 10).to_string(),
         "challenge_period_ms": 10_000,
+        "reconnect_window_ms": 15_000,
         "proposal_timeout_ms": 30_000,
         "partition_slash_bps": 1000,
         "late_fee_per_sec": (NEAR / 1_000_000).to_string(),

@@ -171,6 +171,9 @@ impl Net {
     }
 }
 
+/// The reconnection window of the tests' config.
+const BIG_WINDOW_MS: u64 = 20_000;
+
 fn config(extra: Value) -> Value {
     let mut c = json!({
         "owner": "owner.test",
@@ -182,6 +185,7 @@ fn config(extra: Value) -> Value {
         "late_fee_per_sec": "1000000000000000000",
         "max_late_ms": 60_000,
         "claim_ttl_ms": 86_400_000u64,
+        "reconnect_window_ms": BIG_WINDOW_MS,
         "partition_step_budget": 1000,
         "settle_batch": 25,
         "node_storage_fee": (NEAR / 100).to_string(),
@@ -251,6 +255,15 @@ fn every_public_method_runs_on_the_wasm() {
     n.chain.advance_time(6_000);
     n.ok("dave.test", "finalize", json!({"channel_id": ab}), 0);
     n.refused("dave.test", "continue_partition_check", json!({}), 0, "no partition check is pending");
+    // Bob is cut off: the split waits for its reconnection window, then
+    // anyone settles it.
+    assert_eq!(n.view("pending_split", json!({"channel_id": ab}))["nodes"], 1);
+    assert_eq!(n.view("pending_splits", json!({"from_index": 0, "limit": 10}))["total"], 1);
+    assert_eq!(n.view("node", json!({"account_id": "bob.test"}))["status"], "active");
+    n.refused("dave.test", "settle", json!({"channel_id": ab}), 0, "reconnection window");
+    n.chain.advance_time(15_000);
+    let st = n.ok("dave.test", "settle", json!({"channel_id": ab}), 0);
+    assert_eq!((st["kind"].as_str(), st["phase"].as_str()), (Some("settle"), Some("done")), "{st}");
 
     // Money out: pull, one transfer receipt.
     let before = n.chain.account(&id("bob.test")).unwrap().balance;
@@ -279,6 +292,10 @@ fn every_public_method_runs_on_the_wasm() {
     let ca = n.view("channels_of", json!({"account_id": "carol.test"}))[0]["channel_id"].as_u64().unwrap();
     let st = n.ok("alice.test", "sever", json!({ "channel_id": ca }), 0);
     assert!(st["outcome"]["Partitioned"].is_object() || st["outcome"]["Tie"].is_object(), "{st}");
+    if st["outcome"]["Partitioned"].is_object() {
+        n.chain.advance_time(21_000);
+        n.ok("dave.test", "settle", json!({ "channel_id": ca }), 0);
+    }
     let partitioned = n.view("node", json!({"account_id": "carol.test"}))["status"] == "partitioned";
     let who = if partitioned { "carol.test" } else { "alice.test" };
     if n.view("node", json!({ "account_id": who }))["status"] == "partitioned" {
@@ -396,6 +413,23 @@ fn run_check(n: &mut Net, who: &str, bridge: u64, budget: u64, half: usize) {
     note("search", n.gas.last().unwrap().1, status["reads"].as_u64().unwrap());
     while status["phase"] != "done" {
         let phase = status["phase"].as_str().unwrap().to_string();
+        let reads = status["reads"].as_u64().unwrap();
+        status = n.ok("owner.test", "continue_partition_check", json!({}), 0);
+        note(&phase, n.gas.last().unwrap().1, status["reads"].as_u64().unwrap() - reads);
+        calls += 1;
+        assert!(calls < 100_000);
+    }
+    let nodes_out = status["outcome"]["Partitioned"]["nodes"].as_array().expect("the poorer half is cut off").len();
+    assert_eq!(nodes_out, half);
+    // Nobody is slashed before the reconnection window ends; then settle
+    // searches again and slashes, in calls of the same bounded size.
+    assert_eq!(n.view("node", json!({"account_id": who}))["status"], "active");
+    n.chain.advance_time(BIG_WINDOW_MS + 1);
+    status = n.ok("owner.test", "settle", json!({ "channel_id": bridge }), 0);
+    calls += 1;
+    note("settle:search", n.gas.last().unwrap().1, status["reads"].as_u64().unwrap());
+    while status["phase"] != "done" {
+        let phase = format!("settle:{}", status["phase"].as_str().unwrap());
         let reads = status["reads"].as_u64().unwrap();
         status = n.ok("owner.test", "continue_partition_check", json!({}), 0);
         note(&phase, n.gas.last().unwrap().1, status["reads"].as_u64().unwrap() - reads);

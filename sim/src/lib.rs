@@ -107,10 +107,12 @@ pub fn check_expectations(sc: &Scenario, s: &Summary) -> Vec<String> {
     {
         bad.push(format!("late fees paid: expected at most {w}, got {}", s.late_paid));
     }
-    for n in &e.partitioned {
-        if !s.partitioned.contains(n) {
-            bad.push(format!("{n} should be partitioned"));
-        }
+    let mut want: Vec<&String> = e.partitioned.iter().collect();
+    let mut got: Vec<&String> = s.partitioned.iter().collect();
+    want.sort();
+    got.sort();
+    if want != got {
+        bad.push(format!("partitioned: expected exactly {want:?}, got {got:?}"));
     }
     for n in &e.not_partitioned {
         if s.partitioned.contains(n) {

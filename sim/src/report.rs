@@ -50,6 +50,14 @@ struct NodeMoney {
     late_paid: Amount,
     #[serde(with = "por_core::bytes::amount_serde")]
     late_received: Amount,
+    /// Half-penalties its own cuts cost it.
+    #[serde(with = "por_core::bytes::amount_serde")]
+    cut_penalties: Amount,
+    /// Paid back to it out of partitions' slashes (a cut towards a side
+    /// that ended partitioned is paid back in full when the slash covers
+    /// the claims, before anything goes to the treasury).
+    #[serde(with = "por_core::bytes::amount_serde")]
+    reimbursed: Amount,
 }
 
 /// The JSON summary of a run.
@@ -77,6 +85,10 @@ pub struct Summary {
     pub severances_total: u64,
     sever_failed: u64,
     partitions: Vec<PartitionReport>,
+    /// Channels opened on chain by stranded nodes within a split's window.
+    pub reconnections: u64,
+    /// Splits settled with nobody partitioned.
+    pub splits_resolved: u64,
     /// Names of partitioned nodes.
     pub partitioned: Vec<String>,
     /// Messages refused, by reason.
@@ -236,9 +248,11 @@ impl Summary {
                 class: n.class.clone(),
                 role: roles[&i].to_string(),
                 net: signed(w),
-                partitioned: sim.chain.partitioned[i as usize],
+                partitioned: sim.chain.partitioned(i),
                 late_paid: s.late_paid_by.get(&i).copied().unwrap_or(0),
                 late_received: s.late_received_by.get(&i).copied().unwrap_or(0),
+                cut_penalties: sim.chain.books[i as usize].cut_penalties,
+                reimbursed: sim.chain.books[i as usize].reimbursed,
             });
         }
         for m in [&mut by_role, &mut by_class] {
@@ -252,7 +266,7 @@ impl Summary {
             .nodes
             .iter()
             .enumerate()
-            .filter(|(i, _)| sim.chain.partitioned[*i])
+            .filter(|(i, _)| sim.chain.partitioned(*i as u32))
             .map(|(_, n)| n.name.clone())
             .collect();
         Summary {
@@ -277,6 +291,8 @@ impl Summary {
             severances_total: s.severances_total,
             sever_failed: s.sever_failed,
             partitions: s.partitions.clone(),
+            reconnections: s.reconnections,
+            splits_resolved: s.splits_resolved,
             partitioned,
             refused: s.refused.clone(),
             refused_to: s.refused_to.clone(),
@@ -286,7 +302,7 @@ impl Summary {
             money: Money {
                 total: sim.chain.total,
                 conserved: sim.chain.held() == sim.chain.total,
-                treasury: sim.chain.treasury,
+                treasury: sim.chain.treasury(),
                 in_flight: s.money_in_flight,
                 by_role,
                 by_class,

@@ -74,9 +74,17 @@ pub struct ChainConfig {
     pub severance_penalty: u128,
     /// Share of stake a partitioned node loses, in basis points. Default `1000`.
     pub partition_slash_bps: u32,
-    /// Work budget of one partition-check call (the contract's gas bound).
-    /// Default `10_000`.
+    /// Storage reads one call of a partition check may make (the
+    /// contract's gas bound). Default `10_000`.
     pub partition_step_budget: u64,
+    /// Nodes slashed, or claims paid, per call of a settlement. Default `25`.
+    pub settle_batch: u32,
+    /// Lifetime of a reimbursement claim. Default `2_592_000_000` (30 days).
+    pub claim_ttl_ms: u64,
+    /// How long a split waits after its severance before it is settled (the
+    /// simulator settles every split at its deadline, and those still
+    /// pending at the end of the run then). Default `5_000`.
+    pub reconnect_window_ms: u64,
     /// Delay until a severance is visible to nodes other than the severer.
     /// Default `1_000`.
     pub visible_after_ms: u64,
@@ -88,6 +96,9 @@ impl Default for ChainConfig {
             severance_penalty: 1_000_000_000,
             partition_slash_bps: 1000,
             partition_step_budget: 10_000,
+            settle_batch: 25,
+            claim_ttl_ms: 2_592_000_000,
+            reconnect_window_ms: 5_000,
             visible_after_ms: 1_000,
         }
     }
@@ -425,7 +436,8 @@ pub struct Expect {
     pub severances: Option<u64>,
     /// At least this many.
     pub min_severances: Option<u64>,
-    /// Nodes that must end partitioned (by name).
+    /// Exactly the nodes that end partitioned (by name; empty: nobody).
+    /// An honest node in it needs a comment saying why.
     pub partitioned: Vec<String>,
     /// Nodes that must not end partitioned.
     pub not_partitioned: Vec<String>,

@@ -119,6 +119,12 @@ pub struct Stats {
     pub sever_failed: u64,
     /// Partitions.
     pub partitions: Vec<PartitionReport>,
+    /// Channels opened on chain by nodes stranded on the small side of a
+    /// recorded split, into the larger side (the node agent's reconnect).
+    pub reconnections: u64,
+    /// Splits that were settled with nobody partitioned (the ends had
+    /// reconnected, or the sides had become equal).
+    pub splits_resolved: u64,
     /// Refused messages by reason.
     pub refused: BTreeMap<String, u64>,
     /// Late payments a node could not cover.

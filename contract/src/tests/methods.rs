@@ -107,9 +107,12 @@ fn low_stake_or_partitioned_nodes_cannot_open() {
     ch.register("carol", 5 * N);
     ch.open("bob", "carol", N, N);
     let id = ch.open("alice", "bob", N, N);
-    // Alice (stake 1) is cut off: stake 0 after the half penalty, partitioned.
+    // Alice (stake 1) is cut off: stake 0 after the half penalty; she does
+    // not reconnect within the window and is partitioned.
     ch.call("bob", 0, |c| c.sever(id, None));
     ch.finish_check();
+    assert_eq!(ch.view(|c| c.node(acc("alice"))).unwrap().status, NodeStatus::Active, "not before settle");
+    ch.settle(id);
     assert_eq!(ch.view(|c| c.node(acc("alice"))).unwrap().status, NodeStatus::Partitioned);
     let fee = ch.view(|c| c.config.channel_storage_fee.0);
     ch.refuse("alice", fee, "must call rejoin", |c| c.open_channel(acc("bob"), 50, 1.into(), 0.into()));
@@ -228,7 +231,11 @@ fn vouchers_for_other_contracts_or_channels_are_refused() {
 
 #[test]
 fn leave_needs_no_channels_and_no_claims() {
-    let mut ch = Chain::new(|c| c.claim_ttl_ms = 10_000);
+    let mut ch = Chain::new(|c| {
+        c.claim_ttl_ms = 10_000;
+        c.challenge_period_ms = 5_000;
+        c.reconnect_window_ms = 8_000;
+    });
     ch.register("alice", 2 * N);
     ch.register("bob", 2 * N);
     ch.register("carol", 2 * N);
@@ -238,6 +245,9 @@ fn leave_needs_no_channels_and_no_claims() {
     ch.refuse("zed", 0, "not a registered node", |c| c.leave());
     ch.call("bob", 0, |c| c.sever(id, None));
     ch.finish_check();
+    // While the split waits for its window, nobody may leave.
+    ch.refuse("carol", 0, "pending until", |c| c.leave());
+    ch.settle(id);
     ch.now_ms += 60_000;
     ch.call("anyone", 0, |c| c.finalize(id));
     // Alice (stake 2 − half, alone) vs bob+carol: Alice was partitioned and
@@ -259,7 +269,10 @@ fn leave_needs_no_channels_and_no_claims() {
 
 #[test]
 fn leave_refused_while_claims_against_the_node_are_open() {
-    let mut ch = Chain::new(|c| c.claim_ttl_ms = 100_000);
+    let mut ch = Chain::new(|c| {
+        c.claim_ttl_ms = 100_000;
+        c.reconnect_window_ms = 90_000;
+    });
     for n in ["a", "b", "c"] {
         ch.register(n, 2 * N);
     }
@@ -432,11 +445,13 @@ fn treasury_withdrawal_never_eats_into_the_storage_stake() {
 
 #[test]
 fn config_changes_do_not_reach_back() {
-    // A claim keeps the expiry it was made with; a pending check slashes by
-    // the partition_slash_bps of its severance.
+    // A claim keeps the expiry it was made with; a split is settled with
+    // the partition_slash_bps and the window in force at its severance.
     let mut ch = Chain::new(|c| {
         c.partition_step_budget = 1;
         c.claim_ttl_ms = 30_000;
+        c.challenge_period_ms = 500;
+        c.reconnect_window_ms = 20_000;
     });
     for (n, s) in [("x", 2 * N), ("a", 2 * N), ("b", 3 * N), ("c", 3 * N)] {
         ch.register(n, s);
@@ -449,10 +464,15 @@ fn config_changes_do_not_reach_back() {
     assert_eq!(st.phase, "search", "budget 1 keeps the check pending");
     let mut cfg = ch.view(|c| c.config());
     cfg.claim_ttl_ms = 1_000;
+    cfg.reconnect_window_ms = 900;
     cfg.partition_slash_bps = 10_000;
     cfg.partition_step_budget = 1_000;
     ch.call(OWNER, 0, |c| c.update_config(cfg));
     ch.finish_check();
+    let split = ch.view(|c| c.pending_split(ab)).expect("the split is recorded");
+    assert_eq!(split.settle_after_ms, made + 20_000, "the window of the severance's config");
+    assert_eq!(split.slash_bps, 1_000);
+    ch.settle(ab);
     assert_eq!(ch.view(|c| c.node(acc("x"))).unwrap().stake.0, 2 * N - 2 * N / 10, "slashed 10 %, not 100 %");
     ch.now_ms += 2_000;
     let held = ch.view(|c| c.claims(acc("a"))).held;
@@ -461,4 +481,43 @@ fn config_changes_do_not_reach_back() {
     ch.now_ms = made + 30_000;
     assert!(ch.view(|c| c.claims(acc("a"))).held.is_empty());
     ch.assert_conserved();
+}
+
+#[test]
+fn rejoin_with_stake_above_the_minimum_needs_no_deposit() {
+    // In a debug build rejoin used to panic computing its own refusal
+    // message (`min - stake` underflows when the stake suffices).
+    let mut ch = Chain::new(|c| {
+        c.challenge_period_ms = 1_000;
+        c.reconnect_window_ms = 2_000;
+    });
+    ch.register("alice", 5 * N);
+    ch.register("bob", 9 * N);
+    let id = ch.open("alice", "bob", N, N);
+    ch.call("bob", 0, |c| c.sever(id, None));
+    ch.settle(id);
+    assert_eq!(ch.view(|c| c.node(acc("alice"))).unwrap().status, NodeStatus::Partitioned);
+    let stake = ch.view(|c| c.node(acc("alice"))).unwrap().stake.0;
+    assert!(stake > N, "{stake}");
+    assert_eq!(ch.call("alice", 0, |c| c.rejoin()).0, stake);
+    assert_eq!(ch.view(|c| c.node(acc("alice"))).unwrap().status, NodeStatus::Active);
+}
+
+#[test]
+fn a_panic_that_is_a_bug_is_not_taken_for_a_refusal() {
+    for msg in ["attempt to subtract with overflow", "internal: claim", "called `Option::unwrap()` on a `None` value"] {
+        assert!(is_bug(msg), "{msg}");
+    }
+    assert!(!is_bug("rejoin is only for partitioned nodes; bob is Active"));
+    assert!(!is_bug(
+        "called `Result::unwrap()` on an `Err` value: HostError(GuestPanic { panic_msg: \"leave: account p0 is not a registered node\" })"
+    ));
+    let mut ch = Chain::new(|_| {});
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = ch.try_call("anyone", 0, |_| {
+            let v: Vec<u8> = Vec::new();
+            v[usize::from(v.is_empty())]
+        });
+    }));
+    assert!(r.is_err(), "an index out of bounds must fail the test, not count as a refusal");
 }

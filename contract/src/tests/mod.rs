@@ -2,10 +2,12 @@
 //! behaves like the chain: every call reads the state from storage, runs,
 //! writes it back, and a refused call (a panic) rolls storage back.
 
+mod differential;
 mod methods;
 mod money;
 mod scenarios;
 mod vectors;
+mod window;
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -38,6 +40,28 @@ fn install_quiet_hook() {
             }
         }));
     });
+}
+
+/// Whether a panic message is a bug rather than a refusal: Rust's own
+/// runtime panics (overflow, unwrap, indexing) and the contract's
+/// `internal:` invariants. Refusals are the messages of `require!` and
+/// `panic_str` (which the mocked host reports as a `HostError`), written
+/// for users.
+pub fn is_bug(msg: &str) -> bool {
+    if msg.contains("HostError(") {
+        return msg.contains("internal:");
+    }
+    const BUGS: [&str; 8] = [
+        "attempt to ",
+        "called `Option::unwrap()`",
+        "called `Result::unwrap()`",
+        "index out of bounds",
+        "internal:",
+        "<non-string panic>",
+        "explicit panic",
+        "mul_div needs",
+    ];
+    BUGS.iter().any(|b| msg.contains(b)) || msg.starts_with("assertion failed")
 }
 
 /// An account id of the test network.
@@ -177,6 +201,7 @@ impl Chain {
                     .cloned()
                     .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_else(|| "<non-string panic>".into());
+                assert!(!is_bug(&msg), "the call by {who} panicked with a bug, not a refusal: {msg}");
                 Err(msg)
             }
         }
@@ -271,6 +296,33 @@ impl Chain {
             assert!(n < 100_000, "partition check does not end");
         }
         n
+    }
+
+    /// Waits out the reconnection window of the split recorded after the
+    /// severance of `channel`, calls `settle` and continues the check until
+    /// it is done; the last status.
+    #[track_caller]
+    pub fn settle(&mut self, channel: u64) -> crate::partition::CheckStatus {
+        self.settle_measured(channel).0
+    }
+
+    /// [`Chain::settle`], also returning the calls it took, the most gas
+    /// one of them used and the most storage reads one of them made.
+    #[track_caller]
+    pub fn settle_measured(&mut self, channel: u64) -> (crate::partition::CheckStatus, u32, u64, u64) {
+        let split = self.view(|c| c.pending_split(channel));
+        let split = split.unwrap_or_else(|| panic!("no split pending for channel {channel}"));
+        self.now_ms = self.now_ms.max(split.settle_after_ms);
+        let mut st = self.call("anyone", 0, |c| c.settle(channel));
+        let (mut calls, mut max_gas, mut max_reads) = (1, self.last_gas, st.reads);
+        while st.phase != "done" {
+            let before = st.reads;
+            st = self.call("anyone", 0, |c| c.continue_partition_check());
+            calls += 1;
+            max_gas = max_gas.max(self.last_gas);
+            max_reads = max_reads.max(st.reads - before);
+        }
+        (st, calls, max_gas, max_reads)
     }
 
     /// Bytes of contract storage as NEAR counts them (key + value + 40 per record).

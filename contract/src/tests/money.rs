@@ -16,11 +16,16 @@ enum Op {
     Confirm(usize, u8),
     Cancel(usize),
     Pay(usize, u8),
-    ProposeClose(usize),
+    /// Proposes a cooperative close, by side `a` when true, else by `b`.
+    ProposeClose(usize, bool),
+    /// The side that did not propose confirms.
     ConfirmClose(usize),
-    Sever(usize),
+    /// Severs, by side `a` when true, else by `b`.
+    Sever(usize, bool),
+    /// The side that did not sever submits its voucher.
     Submit(usize),
     Finalize(usize),
+    Settle(usize),
     Continue,
     Leave(usize),
     Rejoin(usize, u8),
@@ -39,12 +44,13 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (c.clone(), any::<u8>()).prop_map(|(i, d)| Op::Confirm(i, d)),
         1 => c.clone().prop_map(Op::Cancel),
         2 => (c.clone(), any::<u8>()).prop_map(|(i, x)| Op::Pay(i, x)),
-        1 => c.clone().prop_map(Op::ProposeClose),
+        1 => (c.clone(), any::<bool>()).prop_map(|(i, by_a)| Op::ProposeClose(i, by_a)),
         1 => c.clone().prop_map(Op::ConfirmClose),
-        3 => c.clone().prop_map(Op::Sever),
+        3 => (c.clone(), any::<bool>()).prop_map(|(i, by_a)| Op::Sever(i, by_a)),
         1 => c.clone().prop_map(Op::Submit),
         2 => c.clone().prop_map(Op::Finalize),
-        2 => Just(Op::Continue),
+        2 => c.clone().prop_map(Op::Settle),
+        5 => Just(Op::Continue),
         1 => p.clone().prop_map(Op::Leave),
         1 => (p.clone(), any::<u8>()).prop_map(|(a, s)| Op::Rejoin(a, s)),
         2 => (p.clone(), any::<u8>()).prop_map(|(a, x)| Op::Withdraw(a, x)),
@@ -60,6 +66,8 @@ struct Known {
     b: usize,
     paid_by_a: u128,
     paid_by_b: u128,
+    /// Which side proposed the close or severed, once one did (true: `a`).
+    first_by_a: Option<bool>,
 }
 
 /// Where a modelled channel stands.
@@ -96,10 +104,20 @@ struct MClaim {
     expires_ms: u64,
 }
 
+/// A split waiting for its reconnection window, in the model.
+#[derive(Debug, Clone)]
+struct MSplit {
+    severer: u32,
+    other: u32,
+    deadline_ms: u64,
+    bps: u32,
+}
+
 /// An independent model of who is owed what, written from the rules in
 /// docs/PROTOCOL.md (not from the contract's code): applied after every
 /// call the contract accepted, and compared account by account whenever no
-/// partition check is pending (the model settles a partition at once).
+/// partition check is pending (the model settles a split at once when
+/// `settle` is accepted).
 #[derive(Debug, Default)]
 struct Model {
     nodes: Vec<MNode>,
@@ -107,6 +125,8 @@ struct Model {
     index: [Option<u32>; 5],
     chans: std::collections::HashMap<u64, MChan>,
     claims: Vec<MClaim>,
+    /// Pending splits by severed channel.
+    splits: std::collections::BTreeMap<u64, MSplit>,
     /// Withdrawable, per name (and the owner last).
     withdrawable: [u128; 6],
     treasury: u128,
@@ -178,14 +198,15 @@ impl Model {
         (out, stake)
     }
 
-    /// A severance by side `a` of channel `id` at `now_ms`.
-    fn sever(&mut self, id: u64, voucher: Option<u128>, cfg: &Config, now_ms: u64) {
+    /// A severance of channel `id` at `now_ms` by side `a` (`by_a`) or `b`,
+    /// with a voucher of the other side.
+    fn sever(&mut self, id: u64, by_a: bool, voucher: Option<u128>, cfg: &Config, now_ms: u64) {
         let c = self.chans.get_mut(&id).unwrap();
         if let Some(v) = voucher {
-            c.paid_by_b = v;
+            if by_a { c.paid_by_b = v } else { c.paid_by_a = v }
         }
         c.state = MState::Severed;
-        let (s, o) = (c.a, c.b);
+        let (s, o) = if by_a { (c.a, c.b) } else { (c.b, c.a) };
         let half = cfg.severance_penalty.0 / 2;
         let mut pens = [0u128; 2];
         for (k, n) in [s, o].into_iter().enumerate() {
@@ -207,6 +228,23 @@ impl Model {
         if side_s.contains(&o) {
             return;
         }
+        let (_, stake_o) = self.component(o);
+        if stake_s != stake_o {
+            let deadline_ms = now_ms + cfg.reconnect_window_ms;
+            self.splits.insert(id, MSplit { severer: s, other: o, deadline_ms, bps: cfg.partition_slash_bps });
+        }
+    }
+
+    /// `settle` of the split after the severance of `id`, accepted at
+    /// `now_ms`: the two ends' components as they are now decide.
+    fn settle_split(&mut self, id: u64, now_ms: u64) {
+        let split = self.splits.remove(&id).expect("model: settle accepted without a pending split");
+        assert!(now_ms >= split.deadline_ms, "model: settle accepted before the deadline");
+        let (s, o) = (split.severer, split.other);
+        let (side_s, stake_s) = self.component(s);
+        if side_s.contains(&o) {
+            return;
+        }
         let (side_o, stake_o) = self.component(o);
         let side = match stake_s.cmp(&stake_o) {
             std::cmp::Ordering::Less => side_s,
@@ -217,7 +255,7 @@ impl Model {
         for &n in &side {
             let node = &mut self.nodes[n as usize];
             // Rounded down, as the contract's rules say.
-            let cut = pro_rata(node.stake, cfg.partition_slash_bps as u128, 10_000);
+            let cut = pro_rata(node.stake, split.bps as u128, 10_000);
             node.stake -= cut;
             pool += cut;
         }
@@ -288,6 +326,7 @@ fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
         c.partition_step_budget = 3;
         c.settle_batch = 1;
         c.challenge_period_ms = 1_000;
+        c.reconnect_window_ms = 2_000;
         c.proposal_timeout_ms = 1_000;
         c.claim_ttl_ms = 30_000;
         c.partition_slash_bps = 2_000;
@@ -301,6 +340,9 @@ fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
     let mut m = Model::default();
     for op in ops {
         let kind = kind(&op);
+        if std::env::var("MONEY_TRACE").is_ok() {
+            println!("{op:?}");
+        }
         ch.logs.clear();
         match op {
             Op::Register(a, s) => {
@@ -372,14 +414,17 @@ fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
                     if x % 2 == 0 { k.paid_by_a += amt } else { k.paid_by_b += amt }
                 }
             }
-            Op::ProposeClose(i) | Op::Sever(i) | Op::ConfirmClose(i) | Op::Submit(i) => {
+            Op::ProposeClose(i, _) | Op::Sever(i, _) | Op::ConfirmClose(i) | Op::Submit(i) => {
                 let Some((id, k)) = chans.get(i).cloned() else { continue };
-                // Proposer and severer submit what the peer (b) paid; the
-                // confirmer and challenger what the opener (a) paid.
-                let (who, payer, amt) = match op {
-                    Op::ProposeClose(_) | Op::Sever(_) => (NAMES[k.a], k.b, k.paid_by_b),
-                    _ => (NAMES[k.b], k.a, k.paid_by_a),
+                // Proposer and severer (either side) submit what the other
+                // side paid; the confirmer and challenger (the side that did
+                // not act first) what the first side paid.
+                let acts_a = match op {
+                    Op::ProposeClose(_, by_a) | Op::Sever(_, by_a) => by_a,
+                    _ => !k.first_by_a.unwrap_or(true),
                 };
+                let (who, payer, amt) =
+                    if acts_a { (NAMES[k.a], k.b, k.paid_by_b) } else { (NAMES[k.b], k.a, k.paid_by_a) };
                 let sv = match (&keys[payer], amt) {
                     (Some(kname), amt) if amt > 0 => {
                         let s = signer(kname);
@@ -397,23 +442,26 @@ fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
                 };
                 let recorded = sv.as_ref().map(|_| amt);
                 let done = match op {
-                    Op::ProposeClose(_) => ch.try_call(who, 0, |c| c.propose_close(id, sv)).map(|_| ()),
+                    Op::ProposeClose(..) => ch.try_call(who, 0, |c| c.propose_close(id, sv)).map(|_| ()),
                     Op::ConfirmClose(_) => ch.try_call(who, 0, |c| c.confirm_close(id, sv)).map(|_| ()),
-                    Op::Sever(_) => ch.try_call(who, 0, |c| c.sever(id, sv)).map(|_| ()),
+                    Op::Sever(..) => ch.try_call(who, 0, |c| c.sever(id, sv)).map(|_| ()),
                     _ => match sv {
                         Some(sv) => ch.try_call(who, 0, |c| c.submit_voucher(id, sv)).map(|_| ()),
                         None => Err(String::new()),
                     },
                 };
                 if done.is_ok() {
+                    if let Op::ProposeClose(..) | Op::Sever(..) = op {
+                        chans[i].1.first_by_a = Some(acts_a);
+                    }
                     match op {
-                        Op::Sever(_) => m.sever(id, recorded, &cfg, ch.now_ms),
+                        Op::Sever(..) => m.sever(id, acts_a, recorded, &cfg, ch.now_ms),
                         _ => {
                             let c = m.chans.get_mut(&id).unwrap();
-                            match (&op, recorded) {
-                                (Op::ProposeClose(_), Some(v)) => c.paid_by_b = v,
-                                (Op::ConfirmClose(_) | Op::Submit(_), Some(v)) => c.paid_by_a = v,
-                                _ => {}
+                            // The voucher recorded is the payer's: the side
+                            // that did not act.
+                            if let Some(v) = recorded {
+                                if acts_a { c.paid_by_b = v } else { c.paid_by_a = v }
                             }
                             if let Op::ConfirmClose(_) = op {
                                 m.settle(id);
@@ -427,6 +475,14 @@ fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
                     let id = *id;
                     if ch.try_call("anyone", 0, |c| c.finalize(id)).is_ok() {
                         m.settle(id);
+                    }
+                }
+            }
+            Op::Settle(i) => {
+                if let Some((id, _)) = chans.get(i) {
+                    let id = *id;
+                    if ch.try_call("anyone", 0, |c| c.settle(id)).is_ok() {
+                        m.settle_split(id, ch.now_ms);
                     }
                 }
             }
@@ -462,6 +518,9 @@ fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
         if !ch.logs.is_empty() {
             *ok.entry(kind).or_insert(0) += 1;
         }
+        if std::env::var("MONEY_TRACE").is_ok() {
+            println!("  -> {:?}", ch.event_names());
+        }
         ch.assert_conserved();
         if ch.view(|c| c.partition_check()).is_none() {
             m.check(&mut ch);
@@ -472,6 +531,18 @@ fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
     }
     ch.finish_check();
     m.check(&mut ch);
+    // Settle every split still pending, each after its window.
+    let pending: Vec<(u64, u64)> = m.splits.iter().map(|(id, s)| (*id, s.deadline_ms)).collect();
+    for (id, deadline) in pending {
+        ch.now_ms = ch.now_ms.max(deadline);
+        ch.call("anyone", 0, |c| c.settle(id));
+        m.settle_split(id, ch.now_ms);
+        ch.finish_check();
+        ch.assert_conserved();
+        m.check(&mut ch);
+        *ok.entry("settle").or_insert(0) += 1;
+    }
+    assert_eq!(ch.view(|c| c.pending_splits(0, 100)).total, 0, "the model knows every pending split");
     ok
 }
 
@@ -493,6 +564,7 @@ fn kind(op: &Op) -> &'static str {
         Op::Sever(..) => "sever",
         Op::Submit(..) => "submit",
         Op::Finalize(..) => "finalize",
+        Op::Settle(..) => "settle",
         Op::Continue => "continue",
         Op::Leave(..) => "leave",
         Op::Rejoin(..) => "rejoin",
@@ -531,26 +603,74 @@ fn a_scripted_sequence_conserves_money() {
         Confirm(1, 3),
         Pay(1, 2),
         Pay(1, 1),
-        Sever(1),
+        Sever(1, true),
         Continue,
         Continue,
         Continue,
         Submit(1),
         Tick(2_000),
         Finalize(1),
+        Settle(1),
+        Continue,
+        Continue,
+        Continue,
         Withdraw(0, 1),
         Withdraw(1, 5),
         Open(0, 2, 1),
         Confirm(3, 1),
-        ProposeClose(3),
+        ProposeClose(3, false),
         ConfirmClose(3),
         Leave(2),
         Withdraw(2, 1),
     ]);
     println!("{ok:?}");
-    for k in
-        ["register", "open", "confirm", "sever", "submit", "finalize", "propose_close", "confirm_close", "withdraw"]
-    {
+    for k in [
+        "register",
+        "open",
+        "confirm",
+        "sever",
+        "submit",
+        "finalize",
+        "settle",
+        "propose_close",
+        "confirm_close",
+        "withdraw",
+    ] {
+        assert!(ok.get(k).copied().unwrap_or(0) > 0, "the script should exercise {k}: {ok:?}");
+    }
+}
+
+#[test]
+fn both_sides_close_and_sever_with_the_other_sides_voucher() {
+    use Op::*;
+    // The peer (b) severs with the opener's voucher, the opener challenges;
+    // on another channel the peer proposes the close and the opener
+    // confirms.
+    let ok = run(vec![
+        Register(0, 3),
+        Register(1, 3),
+        Register(2, 3),
+        Open(0, 1, 3),
+        Confirm(0, 3),
+        Open(1, 2, 3),
+        Confirm(1, 3),
+        Open(2, 0, 3),
+        Confirm(2, 3),
+        Pay(0, 0),
+        Pay(0, 1),
+        Sever(0, false),
+        Continue,
+        Continue,
+        Continue,
+        Submit(0),
+        Tick(2_000),
+        Finalize(0),
+        Pay(1, 2),
+        Pay(1, 3),
+        ProposeClose(1, false),
+        ConfirmClose(1),
+    ]);
+    for k in ["sever", "submit", "finalize", "propose_close", "confirm_close"] {
         assert!(ok.get(k).copied().unwrap_or(0) > 0, "the script should exercise {k}: {ok:?}");
     }
 }

@@ -45,9 +45,20 @@ fn offline_node_severed_by_all_neighbours_reimburses_each() {
     let x_stake = 5 * N - 4 * half;
     let st = ch.call("h3", 0, |c| c.sever(ids[3], None));
     assert_eq!(st.outcome, Some(Outcome::Partitioned { nodes: vec![4], stake: x_stake }));
-    assert!(ch.event_names().contains(&"node_partitioned".to_string()));
-    let paid = ch.events().into_iter().find(|(n, _)| n == "claims_paid").expect("a claims_paid event").1;
-    assert_eq!(paid["claims"].as_array().unwrap().len(), 4);
+    assert!(ch.event_names().contains(&"split_recorded".to_string()));
+    assert!(!ch.event_names().contains(&"node_partitioned".to_string()), "nobody is slashed before settle");
+    assert_eq!(status(&mut ch, "x"), NodeStatus::Active);
+    let split = ch.view(|c| c.pending_split(ids[3])).expect("a pending split");
+    assert_eq!((split.nodes, split.stake.0), (1, x_stake));
+    ch.refuse("anyone", 0, "reconnection window", |c| c.settle(ids[3]));
+    // x is offline: it does not reconnect; at the window's end it is
+    // partitioned, slashed by half, and every neighbour gets its
+    // half-penalty back.
+    let st = ch.settle(ids[3]);
+    assert_eq!(st.kind, "settle");
+    assert_eq!(st.outcome, Some(Outcome::Partitioned { nodes: vec![4], stake: x_stake }));
+    assert!(ch.event_names().contains(&"split_settled".to_string()));
+    assert!(ch.view(|c| c.pending_split(ids[3])).is_none());
     assert_eq!(status(&mut ch, "x"), NodeStatus::Partitioned);
     for h in honest {
         assert_eq!(withdrawable(&mut ch, h), half, "{h} is reimbursed its half-penalty");
@@ -82,6 +93,7 @@ fn sockpuppets_attached_only_to_the_offline_node_go_down_with_it() {
     let Some(Outcome::Partitioned { nodes, stake }) = st.outcome else { panic!("expected a partition, got {st:?}") };
     assert_eq!(nodes.len(), 7, "x and its six puppets, however many they are");
     assert_eq!(stake, 3 * N - 2 * (N / 10) + 6 * N);
+    ch.settle(e2);
     for p in &puppets {
         assert_eq!(status(&mut ch, p), NodeStatus::Partitioned);
         assert_eq!(ch.view(|c| c.node(acc(p))).unwrap().stake.0, N - N / 10, "{p} loses 10 %");
@@ -112,6 +124,7 @@ fn fewer_nodes_with_more_stake_win_the_split() {
     let st = ch.call("p0", 0, |c| c.sever(bridge, None));
     let Some(Outcome::Partitioned { nodes, .. }) = st.outcome else { panic!("expected a partition, got {st:?}") };
     assert_eq!(nodes, vec![2, 3, 4, 5, 6]);
+    ch.settle(bridge);
     for i in 0..5 {
         assert_eq!(status(&mut ch, &format!("p{i}")), NodeStatus::Partitioned);
     }
@@ -138,6 +151,7 @@ fn pro_rata_when_the_slash_cannot_cover_the_claims() {
     for (h, id) in ["h0", "h1", "h2"].iter().zip(&ids) {
         ch.call(h, 0, |c| c.sever(*id, None));
     }
+    ch.settle(ids[2]);
     // x's stake: 2 − 3 × 0.5 = 0.5; slash 1 % = 0.005; claims 1.5 in all.
     let pool = (N / 2) / 100;
     for h in ["h0", "h1", "h2"] {
@@ -157,6 +171,7 @@ fn tie_partitions_nobody() {
     let bridge = ch.open("b", "c", N, N);
     let st = ch.call("b", 0, |c| c.sever(bridge, None));
     assert!(matches!(st.outcome, Some(Outcome::Tie { .. })), "{st:?}");
+    assert!(ch.view(|c| c.pending_split(bridge)).is_none(), "a tie records no split");
     for n in ["a", "b", "c", "d"] {
         assert_eq!(status(&mut ch, n), NodeStatus::Active);
     }
@@ -189,9 +204,11 @@ fn partition_check_continues_over_many_calls_on_a_large_component() {
     let bridge = ch.open(&format!("n{}", n - 1), &format!("n{n}"), 0, 0);
     let first = ch.call(&format!("n{n}"), 0, |c| c.sever(bridge, None));
     assert_eq!(first.phase, "search");
-    let v = ch.view(|c| c.graph_version());
     let calls = ch.finish_check();
     assert!(calls > 10, "a budget of 40 needs many calls, got {calls}");
+    let v = ch.view(|c| c.graph_version());
+    let (_, calls, _, _) = ch.settle_measured(bridge);
+    assert!(calls > 10, "settling with a budget of 40 needs many calls too, got {calls}");
     assert_eq!(ch.view(|c| c.graph_version()), v + (n as u64).div_ceil(10), "one bump per slash batch");
     for i in [0, n / 2, n - 1] {
         assert_eq!(status(&mut ch, &format!("n{i}")), NodeStatus::Partitioned);
@@ -231,6 +248,8 @@ fn a_hundred_claims_are_paid_within_the_log_limits() {
         ch.call(&format!("honest-node-with-a-long-name-{i}"), 0, |c| c.sever(*id, None));
     }
     assert_eq!(ch.view(|c| c.partition_check()), None);
+    let st = ch.settle(ids[k - 1]);
+    assert_eq!(st.phase, "done");
     let paid = ch.events().into_iter().find(|(n, _)| n == "claims_paid").expect("a claims_paid event").1;
     assert_eq!(paid["claims"].as_array().unwrap().len(), k);
     let bytes: usize = ch.logs.iter().map(|l| l.len()).sum();
@@ -279,6 +298,12 @@ fn a_large_partitioned_side_finishes_within_the_log_limits_and_the_read_budget()
     assert!(max_reads <= MAX_STEP_BUDGET + 2, "a call made {max_reads} storage reads");
     assert!(max_gas < 150 * TGAS, "a call used {} Tgas of host functions", max_gas / TGAS);
     assert!(calls >= 7_000 / MAX_STEP_BUDGET, "{calls} calls for ~7,000 reads");
+    // Settling searches again and then slashes 3,500 nodes, within the
+    // same bounds.
+    let (_, calls, max_gas, max_reads) = ch.settle_measured(bridge);
+    assert!(max_reads <= MAX_STEP_BUDGET + 2, "a settle call made {max_reads} storage reads");
+    assert!(max_gas < 150 * TGAS, "a settle call used {} Tgas of host functions", max_gas / TGAS);
+    assert!(calls as u64 >= 7_000 / MAX_STEP_BUDGET, "{calls} settle calls for ~7,000 reads");
     assert_eq!(status(&mut ch, "p3499"), NodeStatus::Partitioned);
     assert_eq!(status(&mut ch, "whale"), NodeStatus::Active);
 }
@@ -334,14 +359,10 @@ fn thousands_of_claims_against_one_node_keep_every_call_bounded() {
     assert_eq!(ch.view(|c| c.rec(c.node_of.get(&acc("x")).copied().unwrap()).owed.live), k as u32);
     // Cut x off: x is partitioned, its 2,000 claims are paid pro rata.
     let mx = ch.view(|c| c.channels_of(acc("x"))).into_iter().find(|c| c.state == "open").unwrap().channel_id;
-    let mut st = ch.call("m", 0, |c| c.sever(mx, None));
-    let mut calls = 1;
-    let mut max_gas = ch.last_gas;
-    while st.phase != "done" {
-        st = ch.call("anyone", 0, |c| c.continue_partition_check());
-        max_gas = max_gas.max(ch.last_gas);
-        calls += 1;
-    }
+    ch.call("m", 0, |c| c.sever(mx, None));
+    ch.finish_check();
+    let (_, calls, max_gas, _) = ch.settle_measured(mx);
+    let calls = calls as usize;
     assert!(calls >= k / 25, "settle_batch 25 pays 2,000 claims over many calls ({calls})");
     assert!(max_gas < 100 * TGAS, "a settlement call used {} Tgas", max_gas / TGAS);
     // x's stake after its last half-penalty, all slashed (10 000 bps), is the

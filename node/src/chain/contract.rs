@@ -26,6 +26,11 @@ pub struct ContractConfig {
     pub severance_penalty: Amount,
     /// Window for the other side's voucher after a severance.
     pub challenge_period_ms: u64,
+    /// How long after a severance that split the graph the split may be
+    /// settled (`settle`); a node that reconnects into the larger side
+    /// meanwhile is not slashed. Absent from an older contract: 2 h.
+    #[serde(default = "default_reconnect_window_ms")]
+    pub reconnect_window_ms: u64,
     /// When an unconfirmed proposal may be cancelled.
     pub proposal_timeout_ms: u64,
     /// Share of stake a partitioned node loses, in basis points.
@@ -52,6 +57,10 @@ pub struct ContractConfig {
     /// reimburses (at most half the penalty). Default 0.002 NEAR.
     #[serde(with = "amount_serde", default = "default_claim_storage_fee")]
     pub claim_storage_fee: Amount,
+}
+
+fn default_reconnect_window_ms() -> u64 {
+    7_200_000
 }
 
 fn default_claim_storage_fee() -> Amount {
@@ -256,6 +265,11 @@ pub struct GraphPage<T> {
 pub struct CheckStatus {
     /// The severed channel being checked.
     pub channel_id: u64,
+    /// `sever` (the check after a severance: it only searches and records
+    /// a split) or `settle` (a recorded split checked again at `settle`:
+    /// it slashes and pays).
+    #[serde(default)]
+    pub kind: String,
     /// `search`, `slash`, `tally`, `pay`, or `done` (nothing pending any more).
     pub phase: String,
     /// Search work so far.
@@ -453,6 +467,14 @@ impl<C: ChainClient> PorContract<C> {
     /// `finalize` (anyone, after the challenge deadline).
     pub async fn finalize(&self, channel_id: u64) -> Result<TxOutcome, ChainError> {
         self.call("finalize", json!({ "channel_id": channel_id }), 0).await
+    }
+
+    /// `settle` (anyone, from the split's deadline): checks again whether
+    /// the split recorded after the severance of `channel_id` still holds,
+    /// and only then slashes and pays (continued by
+    /// `continue_partition_check`).
+    pub async fn settle(&self, channel_id: u64) -> Result<CheckStatus, ChainError> {
+        self.call_json("settle", json!({ "channel_id": channel_id }), 0).await
     }
 
     /// `continue_partition_check`.

@@ -118,7 +118,8 @@ pub async fn deploy(opts: &DeployOptions) -> Result<TxOutcome, DeployError> {
 
 impl ContractConfig {
     /// A configuration for a public test network: one-hour challenge window,
-    /// one-day proposal timeout, 1 NEAR minimum stake.
+    /// two-hour reconnection window, one-day proposal timeout, 1 NEAR
+    /// minimum stake.
     pub fn public_default(owner: AccountId) -> ContractConfig {
         const NEAR: u128 = 1_000_000_000_000_000_000_000_000;
         ContractConfig {
@@ -126,6 +127,7 @@ impl ContractConfig {
             min_stake: NEAR,
             severance_penalty: NEAR / 10,
             challenge_period_ms: 3_600_000,
+            reconnect_window_ms: 7_200_000,
             proposal_timeout_ms: 86_400_000,
             partition_slash_bps: 1000,
             late_fee_per_sec: NEAR / 1_000_000,

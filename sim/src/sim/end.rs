@@ -14,6 +14,12 @@ impl Sim {
     /// may show more money than its deposits. Requests still running are
     /// counted.
     pub fn finish(&mut self) {
+        // Splits whose window outlasts the run are settled as the chain
+        // would once it ends (nobody reconnects after the run).
+        let pending: Vec<(u64, u64)> = self.chain.pending_splits().map(|s| (s.channel, s.deadline_ms)).collect();
+        for (channel, deadline) in pending {
+            self.settle_split_at(channel, self.now.max(deadline));
+        }
         let mut open: Vec<(RequestId, Track)> = self.tracks.drain().collect();
         self.by_nonce.clear();
         open.sort_by_key(|(id, _)| *id);
@@ -45,10 +51,10 @@ impl Sim {
         let mut in_flight: Amount = 0;
         for (i, ch) in self.chans.iter().enumerate() {
             let c = ChannelId(i as u64);
-            let Some((_, _, deposit)) = self.chain.deposits.get(i).copied().flatten() else { continue };
+            let Some(d) = self.chain.deposits.get(i).copied().flatten() else { continue };
             let bal = |x: u32| self.nodes[x as usize].engine.ledger(c).map_or(0, |l| l.balance());
             let sum = bal(ch.a) + bal(ch.b);
-            let dep = 2 * deposit;
+            let dep = d.dep_a + d.dep_b;
             if let Some(d) = overdrawn(i as u64, sum, dep) {
                 self.stats.violation(self.now, "money", None, d);
             }
@@ -106,7 +112,7 @@ impl Sim {
                 reimbursed: cb.reimbursed,
                 credit_held: held,
                 credit_out: out,
-                partitioned: self.chain.partitioned[i],
+                partitioned: self.chain.partitioned(k),
                 loss,
                 beyond,
                 neighbours: std::mem::take(&mut neighbours[i]),

@@ -119,6 +119,16 @@ pub(crate) enum Ev {
         from: u32,
         to: u32,
     },
+    /// A split's reconnection window ended: settle it.
+    Settle {
+        channel: u64,
+    },
+    /// A node stranded on the small side of the split of `channel` opens a
+    /// channel into the side of `large_end`.
+    Reconnect {
+        node: u32,
+        large_end: u32,
+    },
     /// A requester's input changed what it wants: act on it.
     Drive {
         req: u32,
@@ -351,6 +361,14 @@ impl Sim {
             }
             Ev::Fixed { from, to } => self.start_request(from, to, true, None, &mut out),
             Ev::Drive { req } => self.drive(req, &mut out),
+            Ev::Settle { channel } => {
+                self.settle_split(channel);
+                None
+            }
+            Ev::Reconnect { node, large_end } => {
+                self.reconnect(node, large_end);
+                None
+            }
             Ev::Wake { req } => self.wake(req, &mut out),
             Ev::Receipt { to, channel, nonce, reason } => self.refused(to, channel, nonce, reason, &mut out),
         };
@@ -436,30 +454,35 @@ impl Sim {
             b,
             reason
         );
-        match self.chain.sever(channel, n, ra, rb) {
+        match self.chain.sever(channel, n, ra, rb, self.now) {
             Err(e) => self.stats.violation(self.now, "money", None, e),
             Ok(o) => {
                 self.graph_version += 1;
-                if let Some(p) = o.partition {
+                if let Some(split) = o.split {
                     trace_line!(
                         self,
-                        r#"{{"t":{},"ev":"partition","ch":{},"nodes":{},"stake":"{}","slashed":"{}","reimbursed":"{}","calls":{}}}"#,
+                        r#"{{"t":{},"ev":"split","ch":{},"nodes":{},"settle_at":{}}}"#,
                         self.now,
                         channel.0,
-                        p.nodes.len(),
-                        p.stake,
-                        p.slashed,
-                        p.reimbursed,
-                        p.calls
+                        split.nodes.len(),
+                        split.deadline_ms
                     );
-                    self.stats.partitions.push(p);
+                    self.push(split.deadline_ms, 0, Ev::Settle { channel: channel.0 });
+                    // Honest nodes that are online learn of the split when
+                    // the severance becomes visible and reconnect before the
+                    // window ends (the node agent's policy).
+                    let large_end =
+                        if split.nodes.binary_search(&split.severer).is_ok() { split.other } else { split.severer };
+                    let at = (self.now + self.sc.chain.visible_after_ms).min(split.deadline_ms.saturating_sub(1));
+                    for &m in &split.nodes {
+                        if self.nodes[m as usize].class == "honest" && !self.offline(m) {
+                            self.push(at.max(self.now), 0, Ev::Reconnect { node: m, large_end });
+                        }
+                    }
                 }
             }
         }
-        if self.chain.held() != self.chain.total {
-            let d = format!("chain holds {} of {}", self.chain.held(), self.chain.total);
-            self.stats.violation(self.now, "money", None, d);
-        }
+        self.check_chain_money();
         let mut more = Vec::new();
         self.nodes[n as usize].engine.channel_removed(channel, tx, self.now, &mut more);
         self.apply(n, &mut more);
@@ -468,6 +491,85 @@ impl Sim {
         self.push(vis, 0, Ev::Removed { node: other, channel, tx });
         for w in self.watchers.remove(&channel).unwrap_or_default() {
             self.push(vis, 0, Ev::Removed { node: w, channel, tx });
+        }
+    }
+
+    /// Settles the split of `channel` (its window is over), as anyone may
+    /// on chain.
+    pub(crate) fn settle_split(&mut self, channel: u64) {
+        self.settle_split_at(channel, self.now);
+    }
+
+    /// Settles the split of `channel` at chain time `at` (the run's clock
+    /// does not move).
+    pub(crate) fn settle_split_at(&mut self, channel: u64, at: u64) {
+        match self.chain.settle(channel, at) {
+            Err(e) => self.stats.violation(at, "chain", None, e),
+            Ok(None) => {
+                self.stats.splits_resolved += 1;
+                trace_line!(self, r#"{{"t":{},"ev":"split_resolved","ch":{}}}"#, at, channel);
+            }
+            Ok(Some(p)) => {
+                self.graph_version += 1;
+                trace_line!(
+                    self,
+                    r#"{{"t":{},"ev":"partition","ch":{},"nodes":{},"stake":"{}","slashed":"{}","reimbursed":"{}","calls":{}}}"#,
+                    at,
+                    channel,
+                    p.nodes.len(),
+                    p.stake,
+                    p.slashed,
+                    p.reimbursed,
+                    p.calls
+                );
+                self.stats.partitions.push(p);
+            }
+        }
+        self.check_chain_money();
+    }
+
+    /// `n` opens a channel (on chain, no deposit) to an honest online node
+    /// of `large_end`'s component, unless it is offline, partitioned or
+    /// already joined to it. The channel carries no traffic: it only keeps
+    /// `n` out of a settlement it does not deserve.
+    fn reconnect(&mut self, n: u32, large_end: u32) {
+        if self.offline(n) || self.chain.partitioned(n) {
+            return;
+        }
+        let g = self.chain.settlement_graph();
+        let mut seen = vec![false; g.node_count()];
+        let mut todo = vec![large_end];
+        seen[large_end as usize] = true;
+        let mut peers = Vec::new();
+        while let Some(u) = todo.pop() {
+            if u == n {
+                return; // already joined
+            }
+            if self.nodes[u as usize].class == "honest" && !self.offline(u) && !self.chain.partitioned(u) {
+                peers.push(u);
+            }
+            for a in g.adjacent(u) {
+                if !seen[a.to as usize] {
+                    seen[a.to as usize] = true;
+                    todo.push(a.to);
+                }
+            }
+        }
+        // The other end of the cut if it is an honest online node, else the
+        // first such node of its side (no draw from the run's RNG, so a
+        // reconnection does not reshuffle the rest of the run).
+        let Some(&peer) = peers.iter().find(|&&p| p == large_end).or_else(|| peers.iter().min()) else {
+            return;
+        };
+        let id = self.chain.reconnect(n, peer, EdgeParams::default());
+        self.stats.reconnections += 1;
+        trace_line!(self, r#"{{"t":{},"ev":"reconnect","node":{},"peer":{},"ch":{}}}"#, self.now, n, peer, id.0);
+    }
+
+    fn check_chain_money(&mut self) {
+        if self.chain.held() != self.chain.total {
+            let d = format!("chain holds {} of {}", self.chain.held(), self.chain.total);
+            self.stats.violation(self.now, "money", None, d);
         }
     }
 
@@ -524,7 +626,7 @@ impl Sim {
             .filter(|(c, _)| self.chain.is_open(**c))
             .map(|(_, s)| s.ledger.balance())
             .sum();
-        self.chain.stake[i] + self.chain.balance[i] + chans
+        self.chain.stake(n) + self.chain.balance(n) + chans
     }
 
     /// Route computations (exact calls, trees).

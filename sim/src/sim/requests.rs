@@ -147,9 +147,9 @@ impl Sim {
             let r = &self.floods[f as usize].route;
             r.channels.iter().all(|c| self.chain.is_open(*c)).then(|| std::rc::Rc::new(r.clone()))
         } else if wants.exclude_channels.is_empty() && wants.exclude_nodes.is_empty() && wants.max_cost.is_none() {
-            self.routes.get(&self.chain.graph, self.graph_version, from, to, needs)
+            self.routes.get(self.chain.graph(), self.graph_version, from, to, needs)
         } else {
-            self.routes.avoiding(&self.chain.graph, from, to, needs, &wants).map(std::rc::Rc::new)
+            self.routes.avoiding(self.chain.graph(), from, to, needs, &wants).map(std::rc::Rc::new)
         };
         let Some(r) = found else {
             self.requester(req).no_route();
@@ -162,7 +162,7 @@ impl Sim {
             .zip(&r.nodes[1..])
             .map(|((c, p), n)| RouteHop { channel: *c, node: sim_key(*n), params: *p })
             .collect();
-        let mut route = Route { hops, service_ms: self.chain.graph.node(to).map_or(0, |i| i.service_ms) };
+        let mut route = Route { hops, service_ms: self.chain.graph().node(to).map_or(0, |i| i.service_ms) };
         self.nonce += 1;
         let nonce = self.nonce;
         let mut max_response_bytes = w.max_response_bytes;

@@ -12,13 +12,16 @@ impl Sim {
         let mut built: Built = topology::build(&sc.topology, &mut rng)?;
         topology::add_sockpuppets(&mut built, &sc.topology, &sc.sockpuppets, &mut rng)?;
         let n = built.names.len();
-        let mut chain = Chain::new(
-            &built.stakes,
-            &built.service_ms,
-            sc.chain.severance_penalty,
-            sc.chain.partition_slash_bps,
-            sc.chain.partition_step_budget,
-        );
+        let rules = crate::chain::ChainRules {
+            penalty: sc.chain.severance_penalty,
+            slash_bps: sc.chain.partition_slash_bps,
+            step_budget: sc.chain.partition_step_budget,
+            settle_batch: sc.chain.settle_batch,
+            claim_ttl_ms: sc.chain.claim_ttl_ms,
+            claim_storage_fee: 0,
+            reconnect_window_ms: sc.chain.reconnect_window_ms,
+        };
+        let mut chain = Chain::new(&built.stakes, &built.service_ms, rules);
         // Per-node configs and classes.
         // No disk here: persists would only be dropped.
         let base = ProtocolConfig { emit_persists: false, ..sc.protocol.clone() };
