@@ -4,7 +4,7 @@
 //!
 //! [`Store`] implements por-core's [`SettlementStore`] over the contract's
 //! storage, reading only the small per-node records it needs: the
-//! adjacency list of a node the search expands and the [`NodeState`]
+//! adjacency list of a node the search expands and the [`NodeState`](crate::nodes::NodeState)
 //! (stake, status) of a neighbour it meets; it turns the rules'
 //! [`SettleEvent`]s into NEP-297 events.
 //!

@@ -2,7 +2,7 @@
 //! partitioned, dropped when they lapse.
 //!
 //! A claim is stored under its debtor and its position in the debtor's
-//! owed [`ClaimQueue`], and the creditor's held queue points at it. Queues
+//! owed [`ClaimQueue`](super::ClaimQueue), and the creditor's held queue points at it. Queues
 //! are in creation order. Work per call is bounded whatever the number of
 //! claims a node has:
 //! - making a claim writes one entry per queue and prunes at most
