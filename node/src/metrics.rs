@@ -155,6 +155,11 @@ impl Metrics {
             received: FloatCounter::default(),
         };
         let r = registry.sub_registry_with_prefix("por");
+        r.register(
+            "build",
+            "This node's build: the por-node version (always 1)",
+            prometheus_client::metrics::info::Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+        );
         r.register("requests_sent", "Requests this node originated", m.requests_sent.clone());
         r.register(
             "request_outcomes",

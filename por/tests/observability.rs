@@ -329,6 +329,59 @@ impl WriteAllSync for std::process::ChildStdin {
     }
 }
 
+/// `deploy/alerts.yml` passes `promtool check rules`, and every metric its
+/// rules read is one a node exports: the node's own families (a live node
+/// serves them) and the chain client's (registered here as a node with a
+/// chain registers them; the live nodes of these tests have no chain).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_rules_pass_promtool_and_read_only_exported_metrics() {
+    let promtool = require_tool("promtool");
+    let rules = repo().join("deploy/alerts.yml");
+    let out = Command::new(&promtool).args(["check", "rules"]).arg(&rules).output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check rules: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(&rules).unwrap()).unwrap();
+    let exprs: Vec<(String, String)> = doc["groups"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_sequence().unwrap().iter())
+        .map(|r| (r["alert"].as_str().unwrap().to_string(), r["expr"].as_str().unwrap().to_string()))
+        .collect();
+    assert!(exprs.len() >= 4, "{exprs:?}");
+
+    let mut registry = prometheus_client::registry::Registry::default();
+    // A family with no series is not written out: one call each.
+    let chain = por_node::metrics::ChainMetrics::new(&mut registry);
+    chain.record("sever", true);
+    let rpc = por_node::chain::RpcMetrics::new(&mut registry);
+    let label = por_node::chain::RpcLabels { endpoint: "http://127.0.0.1:3030".into(), result: "answered" };
+    rpc.calls.get_or_create(&label).inc();
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    let (_live, mut texts) = live_network_with_traffic().await;
+    texts.push(text);
+    let fams = families(&texts);
+    let mut series: BTreeSet<String> = BTreeSet::from(["up".to_string()]);
+    for (name, f) in &fams {
+        for s in series_suffixes(&f.kind) {
+            series.insert(format!("{name}{s}"));
+        }
+    }
+    assert!(series.contains("por_build_info"), "a node exports por_build_info{{version}}");
+    for (alert, expr) in &exprs {
+        let refs = promql_refs(expr);
+        assert!(!refs.metrics.is_empty(), "alert {alert}: no metric in {expr}");
+        for m in &refs.metrics {
+            assert!(series.contains(m), "alert {alert} reads {m}, which no node exports");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_queries_only_what_live_nodes_serve() {
     let dash = read_dashboard();
@@ -486,6 +539,8 @@ async fn prometheus_scrapes_live_nodes_and_evaluates_every_dashboard_query() {
     let cfg = serde_yaml::to_string(&cfg).unwrap();
     let cfg_path = dir.path().join("prometheus.yml");
     std::fs::write(&cfg_path, &cfg).unwrap();
+    // Its rule file sits beside it, as in deploy/.
+    std::fs::copy(repo().join("deploy/alerts.yml"), dir.path().join("alerts.yml")).unwrap();
     let port = free_port();
     let web: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let _prom = Reaper(
@@ -541,6 +596,27 @@ async fn prometheus_scrapes_live_nodes_and_evaluates_every_dashboard_query() {
     for (panel, expr) in dashboard_queries(&read_dashboard()) {
         let (status, v) = query(expand_grafana_vars(&expr)).await;
         assert!(status == 200 && v["status"] == "success", "panel {panel:?}: Prometheus refused {expr}: {v}");
+    }
+    // The alert rules are loaded and evaluate without error.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = http_get(web, "/api/v1/rules?type=alert").await;
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
+        let rules: Vec<serde_json::Value> = v["data"]["groups"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+            .collect();
+        let names: BTreeSet<&str> = rules.iter().filter_map(|r| r["name"].as_str()).collect();
+        let want =
+            ["PorNodeDown", "PorChannelCut", "PorLateFeesPaidRising", "PorChainUnreachable", "PorChainCallsFailing"];
+        let evaluated = rules.iter().all(|r| r["health"] == "ok");
+        if want.iter().all(|w| names.contains(w)) && evaluated {
+            break;
+        }
+        assert!(Instant::now() < deadline, "alert rules not loaded or failing: {v}\nlog:\n{}", log());
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     for n in &live.nodes {
         n.node.handle.shutdown().await;
