@@ -467,7 +467,7 @@ impl Requester {
                 self.state = State::Ended(OutcomeKind::Response(response.clone()), w.route);
             }
             Delivery::Refused { refused: r, .. } => {
-                let why = Refused::by_peer(r.reason, format!("refused below channel {}: {}", r.channel, r.reason));
+                let why = Refused::by_peer(r.reason, r.to_string());
                 self.end_refused(why, r.channel, now_ms);
             }
             Delivery::Notice { notice, .. } => {

@@ -76,7 +76,7 @@ async fn main() -> anyhow::Result<()> {
                 break;
             }
             Delivery::Refused { refused, .. } => {
-                println!("{id}: refused below channel {}: {}", refused.channel, refused.reason);
+                println!("{id}: {refused}");
                 break;
             }
         }

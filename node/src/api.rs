@@ -341,8 +341,8 @@ async fn request(State(api): State<Api>, raw: Bytes) -> Result<impl IntoResponse
                 }
                 Delivery::Refused { refused: r, .. } => {
                     out.outcome = "refused";
-                    let detail = format!("refused below channel {}: {}", r.channel, r.reason);
-                    out.refusal = Some(json!({ "code": r.reason.code(), "detail": detail, "channel": r.channel.0 }));
+                    out.refusal =
+                        Some(json!({ "code": r.reason.code(), "detail": r.to_string(), "channel": r.channel.0 }));
                     return;
                 }
             }

@@ -69,6 +69,12 @@ pub struct RefusedBelow {
     pub channel: ChannelId,
 }
 
+impl std::fmt::Display for RefusedBelow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "refused below channel {}: {}", self.channel, self.reason)
+    }
+}
+
 impl Wire {
     /// A short name, for traces and metrics.
     pub fn kind(&self) -> &'static str {

@@ -60,7 +60,7 @@ pub(super) async fn request(
                 return Outcome::Silent("an edge of the route was cut (severance notice)".into());
             }
             Delivery::Refused { refused: r, .. } => {
-                return Outcome::Silent(format!("refused below channel {}: {}", r.channel, r.reason));
+                return Outcome::Silent(r.to_string());
             }
             Delivery::Response { response, .. } => {
                 let body = response.body;
