@@ -20,6 +20,10 @@
 //!     every poll);
 //! - follows the contract's late-fee terms on every poll
 //!   ([`NodeHandle::set_late_terms`]);
+//! - follows the splits the contract recorded ([`splits`]): reconnects into
+//!   the larger side when one leaves this node stranded on the smaller
+//!   ([`ReconnectPolicy`]), and settles those it is part of once their
+//!   reconnection window has passed;
 //! - carries out the engine's jobs ([`ChainJob`]): a severance is sent at once
 //!   with the best voucher held, its transaction hash goes back to the engine
 //!   as soon as it is signed (the engine then sends the notices upstream,
@@ -45,6 +49,10 @@ use crate::chain::{ChainClient, ChainError, ChannelState, ChannelView, GraphFoll
 use crate::handle::{ChainJob, NodeHandle};
 use crate::routes::NetworkGraph;
 
+pub mod splits;
+
+pub use splits::ReconnectPolicy;
+
 /// Channel ids read per poll when looking for proposals.
 const SCAN_PER_POLL: u64 = 64;
 /// How far below the newest open edge the proposal scan starts.
@@ -64,11 +72,24 @@ pub struct AgentConfig {
     /// `continue_partition_check` calls made after a severance before the
     /// agent leaves the rest to the next poll. Default 20.
     pub partition_calls: u32,
+    /// What to do when a split leaves this node on the smaller side.
+    /// Default: reconnect ([`ReconnectPolicy::default`]).
+    pub reconnect: ReconnectPolicy,
+    /// Call `settle` for the splits this node is part of (an end of the
+    /// severed channel, or stranded by it) once their window has passed.
+    /// Default on.
+    pub settle_splits: bool,
 }
 
 impl Default for AgentConfig {
     fn default() -> Self {
-        AgentConfig { poll: Duration::from_secs(1), accept_deposit: None, partition_calls: 20 }
+        AgentConfig {
+            poll: Duration::from_secs(1),
+            accept_deposit: None,
+            partition_calls: 20,
+            reconnect: ReconnectPolicy::default(),
+            settle_splits: true,
+        }
     }
 }
 
@@ -93,6 +114,9 @@ pub async fn spawn<C: ChainClient + 'static>(
         severing: BTreeMap::new(),
         scan_from: None,
         late_terms: None,
+        split_watch: splits::SplitWatches::new(),
+        proposed: BTreeMap::new(),
+        own_terms: splits::OwnTerms::default(),
     };
     Ok(tokio::spawn(agent.run(jobs)))
 }
@@ -116,6 +140,13 @@ struct Agent<C> {
     severing: BTreeMap<u64, Option<SignedVoucher>>,
     /// The contract's late-fee terms last handed to the engine.
     late_terms: Option<(Amount, u64)>,
+    /// What the agent did about each pending split it is stranded by.
+    split_watch: splits::SplitWatches,
+    /// Its reconnection proposals not known to be confirmed or gone, with
+    /// the chain time each was made.
+    proposed: BTreeMap<u64, u64>,
+    /// Deposit and parameters of this node's channels, for proposals.
+    own_terms: splits::OwnTerms,
 }
 
 impl<C: ChainClient> Agent<C> {
@@ -243,7 +274,7 @@ impl<C: ChainClient> Agent<C> {
         if self.contract.partition_check().await?.is_some() {
             self.drive_partition_check().await;
         }
-        Ok(())
+        self.follow_splits().await
     }
 
     /// Reads the contract's config and hands the engine its late-fee terms
@@ -359,6 +390,8 @@ impl<C: ChainClient> Agent<C> {
         let Some(remote) = self.follower.node(peer).map(|n| n.node_key) else { return };
         let (local_deposit, remote_deposit) =
             if mine_is_a { (c.deposit_a, c.deposit_b) } else { (c.deposit_b, c.deposit_a) };
+        self.own_terms.deposit = self.own_terms.deposit.max(local_deposit);
+        self.own_terms.params = Some(c.params);
         let setup = ChannelSetup {
             channel: ChannelId(c.channel_id),
             remote,

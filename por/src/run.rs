@@ -142,6 +142,8 @@ pub async fn launch(cfg: &FileConfig, fresh_seed: [u8; 32]) -> Result<Running, R
             let ac = AgentConfig {
                 poll: std::time::Duration::from_millis(cfg.chain.poll_ms),
                 accept_deposit: cfg.accept_deposit()?,
+                reconnect: cfg.reconnect_policy()?,
+                settle_splits: cfg.chain.settle_splits,
                 ..AgentConfig::default()
             };
             match c.node(&account).await {

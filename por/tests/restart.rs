@@ -44,7 +44,12 @@ async fn a_channel_closed_while_the_node_was_down_leaves_its_books_on_restart() 
     let node = start(nc, [2; 32], &mut registry).await.unwrap();
     let restored = node.handle.status().await.unwrap();
     assert!(restored.channels.iter().any(|c| c.0 == ChannelId(c01)), "the store kept the channel");
-    let cfg = AgentConfig { poll: Duration::from_millis(150), accept_deposit: None, partition_calls: 50 };
+    let cfg = AgentConfig {
+        poll: Duration::from_millis(150),
+        accept_deposit: None,
+        partition_calls: 50,
+        ..AgentConfig::default()
+    };
     let _agent =
         agent::spawn(net.nodes[1].c.clone(), net.nodes[1].account.clone(), node.handle.clone(), cfg).await.unwrap();
     until(Duration::from_secs(10), "the closed channel leaves the restarted node's books", || async {

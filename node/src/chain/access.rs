@@ -23,8 +23,16 @@ use super::{ChainClient, ChainError, TxOutcome};
 /// function-call key of the node needs. `withdraw`, `leave` and the
 /// operator's own calls are left out, so a stolen key cannot make the
 /// account leave or move its balance.
-pub const AGENT_METHODS: &[&str] =
-    &["sever", "submit_voucher", "finalize", "confirm_close", "confirm_channel", "continue_partition_check"];
+pub const AGENT_METHODS: &[&str] = &[
+    "sever",
+    "submit_voucher",
+    "finalize",
+    "confirm_close",
+    "confirm_channel",
+    "continue_partition_check",
+    "settle",
+    "cancel_proposal",
+];
 
 /// The allowance a new function-call key gets: 1 NEAR of gas, about 33
 /// calls at 300 Tgas each at NEAR's minimum gas price (refunds of unused gas

@@ -285,6 +285,38 @@ impl CheckStatus {
     }
 }
 
+/// A split the contract recorded after a severance, waiting for its
+/// reconnection window to pass before anyone may `settle` it (DESIGN §2.8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitView {
+    /// The severed channel (the split's key).
+    pub channel_id: u64,
+    /// Who severed.
+    pub severer: AccountId,
+    /// The other end.
+    pub other: AccountId,
+    /// When it was severed (chain time, ms).
+    pub severed_at_ms: u64,
+    /// When `settle` becomes possible (chain time, ms).
+    pub settle_after_ms: u64,
+    /// The slash that applies if the split is still there then, basis points.
+    pub slash_bps: u32,
+    /// Nodes on the smaller side at the severance.
+    pub nodes: u32,
+    /// Their stake then.
+    #[serde(with = "amount_serde")]
+    pub stake: Amount,
+}
+
+/// A page of pending splits (`pending_splits`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitsPage {
+    /// Pending splits in all.
+    pub total: u64,
+    /// This page.
+    pub splits: Vec<SplitView>,
+}
+
 /// A severance that executed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Severed {
@@ -560,6 +592,17 @@ impl<C: ChainClient> PorContract<C> {
     /// `graph_edges` (a page; `limit` ≤ 500).
     pub async fn graph_edges(&self, from_index: u32, limit: u32) -> Result<GraphPage<EdgeView>, ChainError> {
         self.view("graph_edges", json!({ "from_index": from_index, "limit": limit })).await
+    }
+
+    /// `pending_split`: the split recorded after the severance of
+    /// `channel_id`, while it waits to be settled.
+    pub async fn pending_split(&self, channel_id: u64) -> Result<Option<SplitView>, ChainError> {
+        self.view("pending_split", json!({ "channel_id": channel_id })).await
+    }
+
+    /// `pending_splits` (a page).
+    pub async fn pending_splits(&self, from_index: u32, limit: u32) -> Result<SplitsPage, ChainError> {
+        self.view("pending_splits", json!({ "from_index": from_index, "limit": limit })).await
     }
 
     /// `partition_check`: the pending check, if any.

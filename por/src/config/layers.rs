@@ -94,6 +94,7 @@ const OPTIONAL: &[(&str, Kind)] = &[
     ("api.metrics_listen", Kind::Str),
     ("chain.function_key_file", Kind::Str),
     ("chain.accept_deposit", Kind::Str),
+    ("chain.reconnect_deposit", Kind::Str),
     ("files.download_dir", Kind::Str),
     ("protocol.policy.sever_overdue_after_ms", Kind::Int),
     ("services", Kind::Map),

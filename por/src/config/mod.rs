@@ -196,6 +196,21 @@ pub struct ChainSection {
     /// `por channel confirm`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accept_deposit: Option<String>,
+    /// When a split the contract recorded leaves this node on the smaller
+    /// side, propose a channel into the larger side before the split is
+    /// settled, so the node is not slashed (DESIGN §2.8). Default true.
+    pub reconnect: bool,
+    /// Accounts to propose to first when reconnecting, in order; then the
+    /// larger side's nodes, most stake first. Default none.
+    pub reconnect_peers: Vec<String>,
+    /// This node's deposit in a reconnection proposal (yocto, as a string;
+    /// the contract's `channel_storage_fee` is added). Default: the largest
+    /// deposit the node has had in one of its channels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconnect_deposit: Option<String>,
+    /// Call `settle` for the splits this node is part of once their
+    /// reconnection window has passed. Default true.
+    pub settle_splits: bool,
 }
 
 impl Default for ChainSection {
@@ -208,6 +223,10 @@ impl Default for ChainSection {
             function_key_file: None,
             poll_ms: 1000,
             accept_deposit: None,
+            reconnect: true,
+            reconnect_peers: Vec::new(),
+            reconnect_deposit: None,
+            settle_splits: true,
         }
     }
 }
@@ -274,6 +293,8 @@ impl ConfigError {
             ConfigError::Chain(s) if s.starts_with("poll_ms") => "chain.poll_ms",
             ConfigError::Chain(s) if s.starts_with("contract") => "chain.contract",
             ConfigError::Chain(s) if s.starts_with("account") => "chain.account",
+            ConfigError::Chain(s) if s.starts_with("reconnect_peers") => "chain.reconnect_peers",
+            ConfigError::Chain(s) if s.starts_with("reconnect_deposit") => "chain.reconnect_deposit",
             ConfigError::Parse(_) | ConfigError::Chain(_) => return None,
         })
     }
@@ -296,6 +317,7 @@ impl FileConfig {
         self.api_addr()?;
         self.metrics_addr()?;
         self.accept_deposit()?;
+        self.reconnect_policy()?;
         self.rpc_endpoints()?;
         if self.chain.poll_ms == 0 {
             return Err(ConfigError::Chain("poll_ms must be at least 1".into()));
@@ -319,6 +341,37 @@ impl FileConfig {
             .as_deref()
             .map(|d| d.parse().map_err(|_| ConfigError::Amount(d.to_string())))
             .transpose()
+    }
+
+    /// The chain agent's reconnection policy (`[chain].reconnect*`).
+    pub fn reconnect_policy(&self) -> Result<por_node::agent::ReconnectPolicy, ConfigError> {
+        let peers = self
+            .chain
+            .reconnect_peers
+            .iter()
+            .map(|a| {
+                a.parse()
+                    .map_err(|e| ConfigError::Chain(format!("reconnect_peers: {a:?} is not a NEAR account id: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let deposit = self
+            .chain
+            .reconnect_deposit
+            .as_deref()
+            .map(|d| {
+                d.parse().map_err(|_| {
+                    ConfigError::Chain(format!(
+                        "reconnect_deposit: {d:?} is not a whole number of yocto (e.g. \"1000000000000000000000000\" for 1 NEAR)"
+                    ))
+                })
+            })
+            .transpose()?;
+        Ok(por_node::agent::ReconnectPolicy {
+            enabled: self.chain.reconnect,
+            peers,
+            deposit,
+            ..por_node::agent::ReconnectPolicy::default()
+        })
     }
 
     /// Whether the node acts on chain (an account is configured).
@@ -417,6 +470,14 @@ mod tests {
         assert!(e.to_string().contains("[services].x"), "{e}");
         let e = FileConfig::parse("[chain]\naccept_deposit = \"1 NEAR\"").unwrap_err();
         assert!(e.to_string().contains("[chain].accept_deposit"), "{e}");
+        let e = FileConfig::parse("[chain]\nreconnect_peers = [\"Not An Account\"]").unwrap_err();
+        assert!(e.to_string().contains("[chain]: reconnect_peers: \"Not An Account\""), "{e}");
+        assert_eq!(e.key(), Some("chain.reconnect_peers"));
+        let e = FileConfig::parse("[chain]\nreconnect_deposit = \"-1\"").unwrap_err();
+        assert_eq!(e.key(), Some("chain.reconnect_deposit"), "{e}");
+        let ok = FileConfig::parse("[chain]\nreconnect_peers = [\"carol.devnet\"]\nreconnect_deposit = \"7\"").unwrap();
+        let policy = ok.reconnect_policy().unwrap();
+        assert_eq!((policy.enabled, policy.peers[0].as_str(), policy.deposit), (true, "carol.devnet", Some(7)));
         let e = FileConfig::parse("[node]\nlisten_on = []").unwrap_err();
         assert!(e.to_string().contains("listen_on"), "{e}");
     }

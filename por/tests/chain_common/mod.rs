@@ -144,6 +144,14 @@ impl ChainNet {
         n.node = node;
     }
 
+    /// Node `i`'s chain agent starts again with `config` (the old one
+    /// stops; the engine takes the new one's job queue).
+    pub async fn set_agent(&mut self, i: usize, config: AgentConfig) {
+        let n = &mut self.nodes[i];
+        n.agent.abort();
+        n.agent = agent::spawn(n.c.clone(), n.account.clone(), n.node.handle.clone(), config).await.unwrap();
+    }
+
     /// The contract owner's signing client (for config changes).
     pub fn owner(&self) -> PorContract<Arc<NearRpcChain>> {
         let kf = KeyFile::read(&self._dir.path().join(format!("keys/{}.json", genesis::OWNER_ACCOUNT))).unwrap();
@@ -206,9 +214,18 @@ impl ChainNet {
     }
 }
 
-/// Every node's chain agent settings.
-fn agent_config() -> AgentConfig {
-    AgentConfig { poll: Duration::from_millis(150), accept_deposit: Some(DEPOSIT), partition_calls: 50 }
+/// Every node's chain agent settings: fast polls, proposals confirmed with
+/// [`DEPOSIT`], splits settled by their ends; no reconnection (the paper's
+/// literal scenarios: a test that has a stranded node reconnect gives it
+/// its policy with [`ChainNet::set_agent`]).
+pub fn agent_config() -> AgentConfig {
+    AgentConfig {
+        poll: Duration::from_millis(150),
+        accept_deposit: Some(DEPOSIT),
+        partition_calls: 50,
+        reconnect: por_node::agent::ReconnectPolicy::off(),
+        ..AgentConfig::default()
+    }
 }
 
 /// Polls `check` every 50 ms until it holds, or panics naming `what`.
