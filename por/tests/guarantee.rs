@@ -598,3 +598,62 @@ async fn a_misaddressed_notice_is_refused_and_its_sender_cut() {
     assert!(out.late_fees > 0, "Alice paid Alex from her deadline: {out:?}");
     assert_eq!(p.channel_state(ALEX, ALICE).await, ChannelState::Open);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_honest_node_stranded_behind_an_offline_node_reconnects_and_is_not_slashed() {
+    // Node 6 hangs off Dave only. Dave goes offline and Carol and Eve cut
+    // him; the second cut strands {Dave, 6}. Node 6 made no cut and is not
+    // an end of one, yet its agent sees it is on the small side: after a
+    // third of the window it proposes a channel into the larger side, to
+    // the node with most stake that is neither end of the cut (Alex: Carol
+    // and Eve paid half penalties, and the lowest index wins a tie).
+    const HONEST: usize = 6;
+    let mut p = Paper::start(1, |_, c| {
+        c.policy.sever_overdue_after_ms = Some(0);
+        c.policy.hop_slack_ms = 1_000;
+    })
+    .await;
+    p.net.open(DAVE, HONEST, edge(100, 1_000)).await;
+    let cfg = AgentConfig { reconnect: ReconnectPolicy::default(), ..chain_common::agent_config() };
+    p.net.set_agent(HONEST, cfg).await;
+    p.wait_routes(7).await;
+    p.net.stop(DAVE).await;
+    let mut o = p.request();
+    o.attempts = 3;
+    let _ = p.net.nodes[ALEX].node.handle.send(o).await;
+    until(Duration::from_secs(20), "both of Dave's edges are cut", || async {
+        p.channel_state(CAROL, DAVE).await == ChannelState::Severed
+            && p.channel_state(EVE, DAVE).await == ChannelState::Severed
+    })
+    .await;
+    let split = loop {
+        let page = p.net.view.pending_splits(0, 10).await.unwrap();
+        if let Some(s) = page.splits.into_iter().next() {
+            break s;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (honest, alex) = (&p.net.nodes[HONEST].account, &p.net.nodes[ALEX].account);
+    until(Duration::from_secs(30), "node 6 reconnected to Alex", || async {
+        p.net
+            .view
+            .channels_of(honest)
+            .await
+            .unwrap()
+            .iter()
+            .any(|c| c.state == ChannelState::Open && c.a_account == *honest && c.b_account == *alex)
+    })
+    .await;
+    let opened_at = por_node::chain::ChainClient::status(p.net.view.chain()).await.unwrap().time_ms;
+    let window = split.settle_after_ms - split.severed_at_ms;
+    assert!(opened_at >= split.severed_at_ms + window / 3, "node 6 waited a third of the window first");
+    settle_after_the_window(&p).await;
+    // Nobody is partitioned: node 6 joined the larger side, and Dave with
+    // it (a split is settled only if it is still there, DESIGN §2.8).
+    for i in 0..p.net.nodes.len() {
+        let n = p.net.view.node(&p.net.nodes[i].account).await.unwrap().unwrap();
+        assert_eq!(n.status, NodeStatus::Active, "node {i}");
+    }
+    let n6 = p.net.view.node(honest).await.unwrap().unwrap();
+    assert_eq!(n6.stake, STAKE, "node 6 lost no stake");
+}
