@@ -570,9 +570,9 @@ async fn a_cooperative_close_cannot_stand_in_for_a_severance() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_misaddressed_notice_is_refused_and_its_sender_cut() {
     // Bob dodges late fees with a notice naming a channel that is not on the
-    // route. Alice refuses it (it proves nothing), keeps paying Alex from her
-    // deadline, and cuts Bob when his late fees stop; Alex gets Alice's true
-    // notice. Nobody cuts Alice.
+    // route. Alice refuses it (it proves nothing) and cuts Bob at once (an
+    // honest relay never passes such a notice on); Alex gets Alice's true
+    // notice within his bound. Nobody cuts Alice.
     let p = Paper::start(0, |i, c| {
         if i == BOB {
             c.faults.misaddressed_notices = true;
@@ -595,7 +595,12 @@ async fn a_misaddressed_notice_is_refused_and_its_sender_cut() {
         p.channel_state(ALICE, BOB).await == ChannelState::Severed
     })
     .await;
-    assert!(out.late_fees > 0, "Alice paid Alex from her deadline: {out:?}");
+    let bound = out.attempts[0].bound_ms;
+    assert!(out.attempts[0].took_ms < bound, "within the bound: {out:?}");
+    assert_eq!(out.late_fees, 0, "{out:?}");
+    // Alex's books: he paid the attempt's price and nothing else.
+    assert_eq!(p.paid(ALEX, ALICE).await, out.paid, "{out:?}");
+    assert_eq!(p.received(ALEX, ALICE).await, 0);
     assert_eq!(p.channel_state(ALEX, ALICE).await, ChannelState::Open);
 }
 

@@ -10,7 +10,7 @@
 //! unless the rules set a claim fee. A differential test
 //! (`sim/tests/differential.rs`) runs the same operations on both.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use por_core::graph::{Edge, Graph, GraphView, NodeInfo};
 use por_core::partition::Outcome;
@@ -127,6 +127,8 @@ pub struct Chain {
     /// Every severance: (a, b, who cut).
     severances: Vec<(u32, u32, u32)>,
     splits: BTreeMap<u64, PendingSplit>,
+    /// Channels closed cooperatively.
+    coop_closed: BTreeSet<u64>,
     rules: ChainRules,
 }
 
@@ -172,6 +174,7 @@ impl Chain {
             books: vec![ChainBooks::default(); stakes.len()],
             severances: Vec::new(),
             splits: BTreeMap::new(),
+            coop_closed: BTreeSet::new(),
             rules,
         }
     }
@@ -283,21 +286,7 @@ impl Chain {
         b_received: Amount,
         now_ms: u64,
     ) -> Result<SeverOutcome, String> {
-        let Some(d) = self.deposits.get(channel.0 as usize).copied().flatten() else {
-            return Err(format!("channel {} severed twice", channel.0));
-        };
-        if d.dep_a + a_received < b_received || d.dep_b + b_received < a_received {
-            return Err(format!(
-                "channel {}: vouchers exceed the deposits ({a_received} vs {b_received} on {} + {})",
-                channel.0, d.dep_a, d.dep_b
-            ));
-        }
-        self.deposits[channel.0 as usize] = None;
-        self.store.graph.remove_edge(channel);
-        self.routing.remove_edge(channel);
-        let (pa, pb) = settlement::settle_amounts(d.dep_a, d.dep_b, b_received, a_received);
-        self.store.balance[d.a as usize] += pa;
-        self.store.balance[d.b as usize] += pb;
+        let (d, pa, pb) = self.pay_out(channel, a_received, b_received, "severed")?;
         let other = if cutter == d.a { d.b } else { d.a };
         let rules = self.rules.rules();
         let pen = settlement::charge_penalties(&mut self.store, &rules, cutter, other);
@@ -325,6 +314,55 @@ impl Chain {
             _ => None,
         };
         Ok(SeverOutcome { payouts: (pa, pb), split })
+    }
+
+    /// Cooperative close (both ends signed it): pays each side out by the
+    /// vouchers as [`Chain::sever`] does, with no penalty and no partition
+    /// check. `Err` names a violation. The channel's payouts.
+    pub fn close(
+        &mut self,
+        channel: ChannelId,
+        a_received: Amount,
+        b_received: Amount,
+    ) -> Result<(Amount, Amount), String> {
+        let (_, pa, pb) = self.pay_out(channel, a_received, b_received, "closed")?;
+        self.coop_closed.insert(channel.0);
+        Ok((pa, pb))
+    }
+
+    /// Takes `channel` out of the graph and pays each side out by the best
+    /// vouchers, as the contract's finalize and close do: its deposits and
+    /// the payouts. `Err` if it was not open (`how`: "severed" or "closed"
+    /// twice) or the vouchers exceed what a side could cover.
+    fn pay_out(
+        &mut self,
+        channel: ChannelId,
+        a_received: Amount,
+        b_received: Amount,
+        how: &str,
+    ) -> Result<(Deposits, Amount, Amount), String> {
+        let Some(d) = self.deposits.get(channel.0 as usize).copied().flatten() else {
+            return Err(format!("channel {} {how} twice", channel.0));
+        };
+        if d.dep_a + a_received < b_received || d.dep_b + b_received < a_received {
+            return Err(format!(
+                "channel {}: vouchers exceed the deposits ({a_received} vs {b_received} on {} + {})",
+                channel.0, d.dep_a, d.dep_b
+            ));
+        }
+        self.deposits[channel.0 as usize] = None;
+        self.store.graph.remove_edge(channel);
+        self.routing.remove_edge(channel);
+        let (pa, pb) = settlement::settle_amounts(d.dep_a, d.dep_b, b_received, a_received);
+        self.store.balance[d.a as usize] += pa;
+        self.store.balance[d.b as usize] += pb;
+        Ok((d, pa, pb))
+    }
+
+    /// Whether `channel` left the graph by a cooperative close (which no
+    /// severance notice can name, DESIGN §2.7).
+    pub fn closed_cooperatively(&self, channel: ChannelId) -> bool {
+        self.coop_closed.contains(&channel.0)
     }
 
     /// Runs a check to its end, one call's budget at a time; the check and

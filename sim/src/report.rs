@@ -84,6 +84,8 @@ pub struct Summary {
     /// Severances in all.
     pub severances_total: u64,
     sever_failed: u64,
+    /// Cooperative closes (by `close_dodge` nodes).
+    pub cooperative_closes: u64,
     partitions: Vec<PartitionReport>,
     /// Channels opened on chain by stranded nodes within a split's window.
     pub reconnections: u64,
@@ -290,6 +292,7 @@ impl Summary {
             severances: s.severances.clone(),
             severances_total: s.severances_total,
             sever_failed: s.sever_failed,
+            cooperative_closes: s.cooperative_closes,
             partitions: s.partitions.clone(),
             reconnections: s.reconnections,
             splits_resolved: s.splits_resolved,

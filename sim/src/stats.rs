@@ -117,6 +117,8 @@ pub struct Stats {
     pub severances_total: u64,
     /// Severances that failed on chain (the other end cut first).
     pub sever_failed: u64,
+    /// Cooperative closes (by `close_dodge` nodes).
+    pub cooperative_closes: u64,
     /// Partitions.
     pub partitions: Vec<PartitionReport>,
     /// Channels opened on chain by nodes stranded on the small side of a

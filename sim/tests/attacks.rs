@@ -48,7 +48,13 @@ fn a_flooder_is_answered_busy_and_honest_traffic_gets_through() {
 /// and the report shows the worst honest nodes and the attackers.
 #[test]
 fn attackers_lose_and_the_report_shows_who_lost_what() {
-    for name in ["refusing-first-hops", "withholding-relays", "false-notices-at-scale", "mixed-attacks"] {
+    for name in [
+        "refusing-first-hops",
+        "withholding-relays",
+        "false-notices-at-scale",
+        "notice-dodges-at-scale",
+        "mixed-attacks",
+    ] {
         let sc = scenario(name);
         let (s, _) = por_sim::run(sc.clone(), None).unwrap();
         assert_eq!(check_expectations(&sc, &s), Vec::<String>::new(), "{name}");
@@ -61,5 +67,25 @@ fn attackers_lose_and_the_report_shows_who_lost_what() {
         assert!(attackers_lost > 10 * honest_lost, "{name}: attackers {attackers_lost}, honest {honest_lost}");
         let json = por_sim::summary_json(&s);
         assert!(json.contains("\"worst_honest\"") && json.contains("\"cut_penalties\""), "{name}");
+    }
+}
+
+/// Class 5b: a notice naming a channel off the route, and one for a channel
+/// then closed cooperatively. Each dodger that sent one is cut by its
+/// upstream for it (`FalseNotice`), the misaddressed ones at once; no honest
+/// node is cut or loses beyond what is priced in.
+#[test]
+fn notice_dodgers_are_cut_and_no_honest_node_is() {
+    let sc = scenario("notice-dodges-at-scale");
+    let (s, _) = por_sim::run(sc.clone(), None).unwrap();
+    assert_eq!(check_expectations(&sc, &s), Vec::<String>::new());
+    assert!(s.refused.get("NoticeOffRoute").is_some_and(|n| *n > 0), "{:?}", s.refused);
+    assert!(s.cooperative_closes > 0, "dodgers closed channels cooperatively");
+    assert!(s.severances.get("FalseNotice").copied().unwrap_or(0) >= 2, "{:?}", s.severances);
+    let e = &s.economics;
+    assert_eq!(amount(&e.by_class["honest"].cut_against), 0, "no honest node was cut");
+    assert_eq!(amount(&e.by_class["honest"].worst_beyond), 0, "no honest loss beyond what is priced in");
+    for class in ["close_dodge", "misaddressed_notices"] {
+        assert!(amount(&e.by_class[class].cut_against) > 0, "{class} were cut");
     }
 }

@@ -536,6 +536,28 @@ fn false_notice_gets_the_liar_cut() {
     assert!(!net.severed.iter().any(|s| s.1 == 0), "Alex did not cut honest Alice: {:?}", net.severed);
 }
 
+/// A relay answering its deadline with a notice that names a channel off
+/// the route, then going quiet: the notice proves nothing, and silence
+/// would give it the offline grace to pay. Its upstream refuses the notice
+/// and cuts it at once (before, it was only refused, and Alice waited for
+/// Bob's late fees that never came, unpaid meanwhile).
+#[test]
+fn a_misaddressed_notice_gets_its_sender_cut_at_once() {
+    let mut net = Net::paper(|n| {
+        let mut c = cfg(FailurePolicy { missed_syncs: 3, offline_grace_ms: 30_000, ..Default::default() });
+        c.faults.misaddressed_notices = n == 2;
+        c
+    });
+    net.offline.insert(4);
+    net.request(&[0, 1, 2, 4, 5], 1);
+    net.run_until(30_000);
+    // Bob's misaddressed notice at his deadline (700) reaches Alice at 900.
+    assert_eq!(net.severed[0], (900, 1, ChannelId(2), SeverReason::FalseNotice));
+    assert_eq!(net.terminal(0).len(), 1, "Alex got exactly one terminal outcome");
+    assert_eq!(net.terminal(0)[0].1, "notice", "Alice's own notice");
+    assert!(!net.severed.iter().any(|s| s.1 == 0), "Alex did not cut honest Alice: {:?}", net.severed);
+}
+
 #[test]
 fn refusals_underpaid_and_forged() {
     let mut net = Net::paper(|_| cfg(FailurePolicy::default()));

@@ -119,6 +119,17 @@ pub(crate) enum Ev {
         from: u32,
         to: u32,
     },
+    /// A `close_dodge` node closes `channel` cooperatively with its peer.
+    CoopClose {
+        node: u32,
+        channel: ChannelId,
+    },
+    /// `channel`, named by notices `node` received, left the graph by a
+    /// cooperative close: the notices were lies.
+    Refuted {
+        node: u32,
+        channel: ChannelId,
+    },
     /// A split's reconnection window ended: settle it.
     Settle {
         channel: u64,
@@ -323,6 +334,18 @@ impl Sim {
                     Some(node)
                 }
             }
+            Ev::CoopClose { node, channel } => {
+                self.coop_close(node, channel);
+                None
+            }
+            Ev::Refuted { node, channel } => {
+                if self.offline(node) {
+                    None
+                } else {
+                    self.nodes[node as usize].engine.notice_refuted(channel, now, &mut out);
+                    Some(node)
+                }
+            }
             Ev::Removed { node, channel, tx } => {
                 if self.offline(node) {
                     None
@@ -394,6 +417,8 @@ impl Sim {
                 Effect::WatchChannel { channel } => {
                     if self.chain.is_open(channel) {
                         self.watchers.entry(channel).or_default().push(n);
+                    } else if self.chain.closed_cooperatively(channel) {
+                        self.push(self.now, 0, Ev::Refuted { node: n, channel });
                     } else {
                         let tx = offline_tx_hash(channel, &sim_key(u32::MAX));
                         self.push(self.now, 0, Ev::Removed { node: n, channel, tx });
@@ -491,6 +516,34 @@ impl Sim {
         self.push(vis, 0, Ev::Removed { node: other, channel, tx });
         for w in self.watchers.remove(&channel).unwrap_or_default() {
             self.push(vis, 0, Ev::Removed { node: w, channel, tx });
+        }
+    }
+
+    /// `n` closes `channel` cooperatively (its peer confirms at once, as an
+    /// agent does): no penalty, no partition check. Both ends drop the
+    /// channel; nodes watching it for a notice learn it was no severance.
+    fn coop_close(&mut self, n: u32, channel: ChannelId) {
+        if !self.chain.is_open(channel) {
+            return;
+        }
+        let ch = &self.chans[channel.0 as usize];
+        let (a, b) = (ch.a, ch.b);
+        let recv = |x: u32| self.nodes[x as usize].engine.ledger(channel).map_or(0, |l| l.received());
+        let (ra, rb) = (recv(a), recv(b));
+        self.stats.cooperative_closes += 1;
+        trace_line!(self, r#"{{"t":{},"ev":"coop_close","by":{},"ch":{}}}"#, self.now, n, channel.0);
+        if let Err(e) = self.chain.close(channel, ra, rb) {
+            self.stats.violation(self.now, "money", None, e);
+        }
+        self.graph_version += 1;
+        self.check_chain_money();
+        let tx = Hash32([0; 32]);
+        let vis = self.now + self.sc.chain.visible_after_ms;
+        for end in [a, b] {
+            self.push(if end == n { self.now } else { vis }, 0, Ev::Removed { node: end, channel, tx });
+        }
+        for w in self.watchers.remove(&channel).unwrap_or_default() {
+            self.push(vis, 0, Ev::Refuted { node: w, channel });
         }
     }
 
@@ -593,6 +646,9 @@ impl Sim {
             }
             EngineEvent::DeadlinePassed { request_id, channel } => {
                 self.stats.deadlines_passed += 1;
+                if self.nodes[n as usize].class == "close_dodge" && self.chain.is_open(channel) {
+                    self.push(self.now, 0, Ev::CoopClose { node: n, channel });
+                }
                 trace_line!(
                     self,
                     r#"{{"t":{},"ev":"deadline","node":{},"ch":{},"req":"{}"}}"#,

@@ -63,6 +63,13 @@ impl Sim {
                     "slow" => slow[w] = b.extra_ms,
                     "no_late_fees" => configs[w].faults.withhold_late_fees = true,
                     "false_notices" => configs[w].faults.false_notices = true,
+                    // A notice naming a channel that is not below it on the
+                    // route: refused at once, and its sender cut.
+                    "misaddressed_notices" => configs[w].faults.misaddressed_notices = true,
+                    // A notice for its downstream channel, which it then
+                    // closes cooperatively (the honest peer confirms, as a
+                    // node's agent does): the close confirms no severance.
+                    "close_dodge" => configs[w].faults.false_notices = true,
                     "silent" => configs[w].faults.drop_requests = true,
                     // Every paid request answered `Busy`: a first hop that
                     // refuses everything, within the rules.

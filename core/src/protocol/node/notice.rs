@@ -62,15 +62,32 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let Some(e) = self.requests.get_mut(&id) else {
             return refuse(out, channel, "notice", Refusal::UnknownRequest);
         };
-        let Some(slack) = e.round_trip_to(notice.channel) else {
-            return refuse(out, channel, "notice", Refusal::NoticeOffRoute);
+        // From the neighbour the request went to, a notice that fails a
+        // check is that neighbour's lie: an honest one checks a notice from
+        // below as we do before passing it on, and names only channels
+        // below itself. It proves nothing, and a liar that then goes quiet
+        // would otherwise be given the offline grace to pay for its
+        // lateness; it is cut at once (DESIGN §2.7). From any other channel
+        // (an older route, say) it is only refused.
+        let from_down = e.down.as_ref().is_some_and(|d| d.channel == channel);
+        let lie = if e.round_trip_to(notice.channel).is_none() {
+            Some(Refusal::NoticeOffRoute)
+        } else if !e.is_end_below(notice.channel, &notice.severer, &self.key) {
+            Some(Refusal::NoticeWrongSeverer)
+        } else if !from_down {
+            Some(Refusal::UnknownRequest)
+        } else {
+            None
         };
-        if !e.is_end_below(notice.channel, &notice.severer, &self.key) {
-            return refuse(out, channel, "notice", Refusal::NoticeWrongSeverer);
+        if let Some(reason) = lie {
+            refuse(out, channel, "notice", reason);
+            if from_down && reason != Refusal::UnknownRequest {
+                self.sever(channel, SeverReason::FalseNotice, out);
+            }
+            return;
         }
-        let Some(d) = e.down.as_mut().filter(|d| d.channel == channel) else {
-            return refuse(out, channel, "notice", Refusal::UnknownRequest);
-        };
+        let slack = e.round_trip_to(notice.channel).unwrap_or(0);
+        let Some(d) = e.down.as_mut().filter(|d| d.channel == channel) else { return };
         let fresh = match d.ended {
             None => true,
             // A corrected notice for one still unconfirmed replaces it.
@@ -78,7 +95,8 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             _ => return,
         };
         if !notice.verify(&self.verifier) {
-            return refuse(out, channel, "notice", Refusal::BadSignature);
+            refuse(out, channel, "notice", Refusal::BadSignature);
+            return self.sever(channel, SeverReason::FalseNotice, out);
         }
         if fresh {
             d.ended = Some((now, DownEnd::Notice));

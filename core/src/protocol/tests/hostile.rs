@@ -298,26 +298,40 @@ fn duplicate_and_short_claims() {
 
 /// A notice must be signed by an end of the channel it names: a neighbour
 /// cannot pass off a stranger's signature (nor its own, for a channel it is
-/// not on) as proof that an edge below was cut.
+/// not on) as proof that an edge below was cut. One that tries is refused
+/// and cut at once (an honest neighbour checks notices from below before
+/// passing them on).
 #[test]
-fn a_notice_signed_by_no_end_of_its_channel_is_refused() {
-    let mut net = Net::paper(|_| cfg(FailurePolicy::default()));
-    net.slow_ms.insert(3, 5_000);
-    let id = net.request(&[0, 1, 2, 3], 1);
-    net.run_until(300);
+fn a_notice_signed_by_no_end_of_its_channel_is_refused_and_its_sender_cut() {
+    let start = || {
+        let mut net = Net::paper(|_| cfg(FailurePolicy::default()));
+        net.slow_ms.insert(3, 5_000);
+        let id = net.request(&[0, 1, 2, 3], 1);
+        net.run_until(300);
+        (net, id)
+    };
     let notice_by =
-        |seed: u8| SeveranceNotice::create(id, ChannelId(3), Hash32([7; 32]), &NodeSigner::from_seed([seed; 32]));
+        |id, seed: u8| SeveranceNotice::create(id, ChannelId(3), Hash32([7; 32]), &NodeSigner::from_seed([seed; 32]));
     // Eve (seed 5) is no end of Bob–Carol (channel 3).
+    let (mut net, id) = start();
     let mut out = Vec::new();
-    net.nodes[1].handle_message(ChannelId(2), Wire::Notice(notice_by(5)), 400, &mut out);
+    net.nodes[1].handle_message(ChannelId(2), Wire::Notice(notice_by(id, 5)), 400, &mut out);
     assert!(
-        matches!(out[..], [Effect::Event(EngineEvent::Refused { reason: Refusal::NoticeWrongSeverer, .. })]),
+        matches!(
+            out[..],
+            [
+                Effect::Event(EngineEvent::Refused { reason: Refusal::NoticeWrongSeverer, .. }),
+                Effect::Sever { channel: ChannelId(2), reason: SeverReason::FalseNotice, .. }
+            ]
+        ),
         "{out:?}"
     );
     // Carol (seed 4) is: her notice is taken and passed up to Alex.
+    let (mut net, id) = start();
     out.clear();
-    net.nodes[1].handle_message(ChannelId(2), Wire::Notice(notice_by(4)), 400, &mut out);
+    net.nodes[1].handle_message(ChannelId(2), Wire::Notice(notice_by(id, 4)), 400, &mut out);
     assert!(out.iter().any(|e| matches!(e, Effect::Send { channel: ChannelId(1), msg: Wire::Notice(_) })), "{out:?}");
+    assert!(!out.iter().any(|e| matches!(e, Effect::Sever { .. })), "{out:?}");
 }
 
 /// A notice whose channel then turns out closed cooperatively was a lie
