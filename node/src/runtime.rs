@@ -121,6 +121,9 @@ pub enum StartError {
     /// A listen address was refused.
     #[error("cannot listen on {0}: {1}")]
     Listen(Multiaddr, String),
+    /// A setting cannot work.
+    #[error("{0}")]
+    Config(String),
 }
 
 /// A started node.
@@ -142,6 +145,14 @@ const COMMAND_QUEUE: usize = 256;
 /// Starts a node with the node key whose secret seed is `seed`; its metrics
 /// (and libp2p's) go into `registry`.
 pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) -> Result<RunningNode, StartError> {
+    let allowance = config.protocol.limits.max_response_bytes;
+    if allowance > por_behaviours::protocol::MAX_RELAY_BODY as u64 {
+        return Err(StartError::Config(format!(
+            "protocol.limits.max_response_bytes = {allowance} exceeds the relay lane's largest body ({} bytes): \
+             responses that large could not be carried",
+            por_behaviours::protocol::MAX_RELAY_BODY
+        )));
+    }
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
     let store = Arc::new(Store::open(&config.data_dir.join("channels.redb"))?);

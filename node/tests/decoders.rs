@@ -565,3 +565,41 @@ fn rpc_deep_json_fails_cleanly() {
     let e = ask_rpc("view", body.into_bytes()).unwrap_err();
     assert!(matches!(e, ChainError::Decode { .. }), "{e:?}");
 }
+
+/// The largest response allowance a request may ask for by default
+/// (`Limits::max_response_bytes`) fits the relay lane's frame as the node
+/// sends it: a signed response with a body that large, in its envelope,
+/// encodes within `MAX_RELAY_MESSAGE`, and decodes back. (A larger
+/// allowance would be accepted and its response then dropped as an
+/// oversized frame: the limits must stay tied.)
+#[test]
+fn the_largest_allowance_fits_the_relay_frame() {
+    let allowance = por_core::protocol::Limits::default().max_response_bytes as usize;
+    assert_eq!(allowance, por_behaviours::protocol::MAX_RELAY_BODY, "the default is the most a node accepts");
+    let server = por_core::NodeSigner::from_seed([9; 32]);
+    let id = por_core::RequestId([3; 32]);
+    let body = vec![0xA5; allowance];
+    let env = Envelope {
+        channel: por_core::ChannelId(u64::MAX),
+        msg: por_core::Wire::Response(Box::new(por_core::Response::create(id, body, &server))),
+    };
+    let bytes = encode(&env).unwrap();
+    assert!(bytes.len() <= MAX_RELAY_MESSAGE, "{} > {MAX_RELAY_MESSAGE}", bytes.len());
+    let mut codec = CborLpCodec::<Envelope, Receipt>::new(MAX_RELAY_MESSAGE, MAX_RECEIPT);
+    let mut framed = (bytes.len() as u32).to_be_bytes().to_vec();
+    framed.extend_from_slice(&bytes);
+    let back = block_on(codec.read_request(&RELAY_PROTOCOL, &mut Cursor::new(framed))).unwrap();
+    assert_eq!(back.msg, env.msg);
+}
+
+/// A node configured to accept a larger allowance than the relay lane can
+/// carry refuses to start, naming the setting.
+#[tokio::test]
+async fn an_allowance_above_the_frame_limit_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = NodeConfig::new(dir.path());
+    cfg.protocol.limits.max_response_bytes = por_behaviours::protocol::MAX_RELAY_BODY as u64 + 1;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let Err(e) = start(cfg, [1; 32], &mut registry).await else { panic!("started") };
+    assert!(e.to_string().contains("protocol.limits.max_response_bytes = 4194305"), "{e}");
+}
