@@ -511,6 +511,7 @@ async fn a_false_notice_never_lands_and_its_sender_is_cut() {
     p.net.stop(CAROL).await;
     let mut o = p.request();
     o.attempts = 1;
+    let (body, allowance) = (o.body.len() as u64, o.max_response_bytes);
     let out = p.net.nodes[ALEX].node.handle.send(o).await.unwrap();
     // Alex first hears Bob's (false) notice through Alice…
     let OutcomeKind::Notice(n) = &out.kind else { panic!("expected a notice: {out:?}") };
@@ -523,6 +524,14 @@ async fn a_false_notice_never_lands_and_its_sender_is_cut() {
     assert_eq!(p.channel_state(BOB, CAROL).await, ChannelState::Open, "the notice was false");
     let ch = p.net.view.channel(p.c(ALICE, BOB)).await.unwrap().unwrap();
     assert_eq!(ch.severer.as_ref(), Some(&p.net.nodes[ALICE].account));
+    // Alex's books: the route's price out, the late fees his outcome
+    // reports in; nobody cut Alex–Alice (Alice sent a true notice of her own
+    // after Alex's outcome, which changes nothing for him).
+    let q = out.route.quote(body, allowance).unwrap();
+    assert_eq!(p.paid(ALEX, ALICE).await, q.payments[0]);
+    assert_eq!(p.received(ALEX, ALICE).await, out.late_fees);
+    assert_eq!(p.channel_state(ALEX, ALICE).await, ChannelState::Open);
+    assert_eq!(p.received(ALICE, ALEX).await, q.payments[0], "Alice holds exactly Alex's payment");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -547,6 +556,7 @@ async fn a_cooperative_close_cannot_stand_in_for_a_severance() {
     p.net.nodes[DAVE].node.handle.serve("echo", slow).await.unwrap();
     let mut o = p.request();
     o.attempts = 1;
+    let (body, allowance) = (o.body.len() as u64, o.max_response_bytes);
     let out = p.net.nodes[ALEX].node.handle.send(o).await.unwrap();
     let OutcomeKind::Notice(n) = &out.kind else { panic!("expected Bob's notice: {out:?}") };
     let bob_carol = p.c(BOB, CAROL);
@@ -560,11 +570,23 @@ async fn a_cooperative_close_cannot_stand_in_for_a_severance() {
     })
     .await;
     let closed = p.net.view.channel(bob_carol).await.unwrap().unwrap();
-    assert_eq!((closed.state, closed.severer), (ChannelState::Closed, None), "closed cooperatively");
+    assert_eq!((closed.state, closed.severer.as_ref()), (ChannelState::Closed, None), "closed cooperatively");
     let ch = p.net.view.channel(p.c(ALICE, BOB)).await.unwrap().unwrap();
     assert_eq!(ch.severer.as_ref(), Some(&p.net.nodes[ALICE].account));
     // Nobody cut Alex–Alice: Alice sent Alex a true notice of her own.
     assert_eq!(p.channel_state(ALEX, ALICE).await, ChannelState::Open);
+    // Alex's books: the route's price out, the late fees his outcome
+    // reports in; Alice holds exactly his payment.
+    let q = out.route.quote(body, allowance).unwrap();
+    assert_eq!(p.paid(ALEX, ALICE).await, q.payments[0]);
+    assert_eq!(p.received(ALEX, ALICE).await, out.late_fees);
+    assert_eq!(p.received(ALICE, ALEX).await, q.payments[0]);
+    // The close paid Carol her share of the request: Bob's voucher to her
+    // (Bob opened Bob–Carol). Carol paid Bob the late fees of Dave's
+    // lateness, as she owes.
+    assert_eq!(closed.a_account, p.net.nodes[BOB].account);
+    assert_eq!(closed.paid_by_a, q.payments[2], "{closed:?}");
+    assert!(closed.paid_by_b > 0, "{closed:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -661,4 +683,79 @@ async fn an_honest_node_stranded_behind_an_offline_node_reconnects_and_is_not_sl
     }
     let n6 = p.net.view.node(honest).await.unwrap().unwrap();
     assert_eq!(n6.stake, STAKE, "node 6 lost no stake");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_withholds_the_response_is_cut_and_everyone_else_is_whole() {
+    // Bob stays online, takes Dave's response from Carol and keeps it, and
+    // pays no late fees; Alice's grace is 800 ms. Everyone else is honest
+    // and online.
+    let p = Paper::start(0, |i, c| {
+        if i == BOB {
+            c.faults.withhold_responses = true;
+            c.faults.withhold_late_fees = true;
+            c.policy.missed_syncs = 0;
+        }
+        if i == ALICE {
+            c.policy.late_fee_grace_ms = 800;
+        }
+    })
+    .await;
+    p.wait_routes(6).await;
+    let mut o = p.request();
+    o.attempts = 1;
+    let body = o.body.len() as u64;
+    let allowance = o.max_response_bytes;
+    let out = p.net.nodes[ALEX].node.handle.send(o).await.unwrap();
+    let OutcomeKind::Notice(n) = &out.kind else { panic!("expected Alice's notice: {out:?}") };
+    assert_eq!((n.channel, n.severer), (ChannelId(p.c(ALICE, BOB)), p.net.nodes[ALICE].node.key));
+    let q = out.route.quote(body, allowance).unwrap();
+    assert_eq!(
+        out.route.hops.iter().map(|h| h.channel.0).collect::<Vec<_>>()[1..],
+        [p.c(ALICE, BOB), p.c(BOB, CAROL), p.c(CAROL, DAVE)]
+    );
+    // Alex: paid the route's price, and was paid late fees from Alice's
+    // deadline, Bob or no Bob: what his outcome reports, and then up to the
+    // notice's arrival (Alice owes until she sent it plus the edge's 100 ms,
+    // paid in the next sync, after the outcome).
+    assert!(out.late_fees > 0, "{out:?}");
+    assert_eq!(p.paid(ALEX, ALICE).await, q.payments[0]);
+    let cfg = p.net.view.config().await.unwrap();
+    let tail = late_fee(cfg.late_fee_per_sec, 100, cfg.max_late_ms);
+    until(Duration::from_secs(5), "Alice paid Alex up to her notice", || async {
+        p.received(ALEX, ALICE).await > out.late_fees
+    })
+    .await;
+    // (To the millisecond, not the yocto: Alice freezes her debt on her own
+    // clock. The engine tests assert these figures exactly, on a virtual
+    // clock.)
+    let ms = late_fee(cfg.late_fee_per_sec, 1, cfg.max_late_ms);
+    let got = p.received(ALEX, ALICE).await;
+    let want = out.late_fees + tail;
+    assert!(got.abs_diff(want) <= 10 * ms, "{got} vs {} + {tail}", out.late_fees);
+    // Carol and Dave were paid their shares and answered on time.
+    assert_eq!(p.received(CAROL, BOB).await, q.payments[2]);
+    assert_eq!(p.received(DAVE, CAROL).await, q.payments[3]);
+    assert_eq!(p.paid(CAROL, DAVE).await, q.payments[3]);
+    // On chain: Alice–Bob severed by Alice; Bob's side holds what Alice
+    // paid him, Bob paid Alice nothing. Every other edge is open.
+    until(Duration::from_secs(20), "Alice's sever is on chain", || async {
+        p.channel_state(ALICE, BOB).await == ChannelState::Severed
+    })
+    .await;
+    // Bob's agent answers the severance with the best voucher Alice gave
+    // him: what she paid him for the request, exactly.
+    until(Duration::from_secs(10), "Bob's answer to the severance is on chain", || async {
+        let c = p.net.view.channel(p.c(ALICE, BOB)).await.unwrap().unwrap();
+        c.paid_by_a.max(c.paid_by_b) > 0
+    })
+    .await;
+    let ab = p.net.view.channel(p.c(ALICE, BOB)).await.unwrap().unwrap();
+    assert_eq!(ab.severer.as_ref(), Some(&p.net.nodes[ALICE].account));
+    let alice_is_a = ab.a_account == p.net.nodes[ALICE].account;
+    let (alice_paid, bob_paid) = if alice_is_a { (ab.paid_by_a, ab.paid_by_b) } else { (ab.paid_by_b, ab.paid_by_a) };
+    assert_eq!((alice_paid, bob_paid), (q.payments[1], 0), "Alice paid Bob his share; Bob paid Alice nothing");
+    for (a, b) in [(ALEX, ALICE), (BOB, CAROL), (CAROL, DAVE), (BOB, EVE), (EVE, DAVE)] {
+        assert_eq!(p.channel_state(a, b).await, ChannelState::Open, "{a}–{b} stays open");
+    }
 }

@@ -139,11 +139,14 @@ async fn lies_about_terms_are_refused_and_cost_nothing() {
     .await;
     assert_eq!(books(&net, 0, c01).await.0, most.max(q.payments[0]), "nothing paid twice");
     assert_eq!(books(&net, 1, c12).await.0, q.payments[1], "the relay paid the server exactly its fee");
+    for (a, b) in [(0, 1), (1, 2), (3, 1)] {
+        assert!(open_on_chain(&net, a, b).await, "nobody cut {a}–{b}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_neighbour_filling_its_slots_is_busy_and_others_get_through() {
-    let (net, [_, _, _]) = network(|i| {
+    let (net, [c01, c12, c31]) = network(|i| {
         let mut c = ProtocolConfig::default();
         if i == 1 {
             c.limits.max_in_flight = 2;
@@ -158,6 +161,7 @@ async fn a_neighbour_filling_its_slots_is_busy_and_others_get_through() {
     });
     net.nodes[2].node.handle.serve("echo", slow).await.unwrap();
     let flood = route(&net, 0);
+    let q = flood.quote(4, 64).unwrap();
     let h0 = &net.nodes[0].node.handle;
     let mut held = Vec::new();
     for _ in 0..2 {
@@ -173,6 +177,7 @@ async fn a_neighbour_filling_its_slots_is_busy_and_others_get_through() {
     net.serve_echo(1).await;
     let h3 = &net.nodes[3].node.handle;
     let to_relay = h3.routes_to(&net.nodes[1].node.key, 4, 64, &RouteLimits::default(), 1).unwrap().remove(0).route;
+    let q_relay = to_relay.quote(4, 64).unwrap();
     assert_eq!(outcome(&net, 3, to_relay, 64).await, Ok(true));
     // …and one that would go on over 1–2, which the flood fills, is refused
     // busy by the relay before it acknowledges anything (it keeps to its own
@@ -190,6 +195,23 @@ async fn a_neighbour_filling_its_slots_is_busy_and_others_get_through() {
     for (a, b) in [(0, 1), (1, 2), (3, 1)] {
         assert!(open_on_chain(&net, a, b).await, "nobody cut {a}–{b}");
     }
+    // The books, exactly: node 0 paid for its two answered requests, and the
+    // one refused `busy` is credit the relay holds for it (both books agree);
+    // node 3 paid its request to the relay and one request onwards (the one
+    // refused `busy` left credit that the answered one spent); the relay
+    // paid the server for the three requests it carried on.
+    let q3 = route(&net, 3).quote(4, 64).unwrap();
+    assert_eq!(q3.payments, q.payments, "same edges, same prices");
+    until(Duration::from_secs(5), "every voucher is held", || async {
+        books(&net, 2, c12).await.1 == 3 * q.payments[1]
+    })
+    .await;
+    assert_eq!(books(&net, 0, c01).await.0, 3 * q.payments[0]);
+    assert_eq!((credit(&net, 0, c01).await, credit(&net, 1, c01).await), ((0, q.payments[0]), (q.payments[0], 0)));
+    assert_eq!(books(&net, 1, c01).await.1, 3 * q.payments[0]);
+    assert_eq!(books(&net, 3, c31).await.0, q_relay.payments[0] + q.payments[0]);
+    assert_eq!((credit(&net, 3, c31).await, credit(&net, 1, c31).await), ((0, 0), (0, 0)));
+    assert_eq!(books(&net, 1, c12).await.0, 3 * q.payments[1]);
 }
 
 /// Whether the channel between nodes `a` and `b` is still open on chain.
@@ -237,7 +259,9 @@ async fn a_notice_does_not_wait_for_a_slow_sever() {
     });
     net.nodes[2].node.handle.serve("echo", slow).await.unwrap();
     let h0 = &net.nodes[0].node.handle;
-    let (_, mut rx) = h0.request(route(&net, 0), "echo", b"ping".to_vec(), 64).await.unwrap();
+    let r = route(&net, 0);
+    let q = r.quote(4, 64).unwrap();
+    let (_, mut rx) = h0.request(r, "echo", b"ping".to_vec(), 64).await.unwrap();
     let d = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
     assert!(matches!(d, por_core::protocol::Delivery::Acked { .. }), "{d:?}");
     let cut = tokio::time::Instant::now();
@@ -263,6 +287,17 @@ async fn a_notice_does_not_wait_for_a_slow_sever() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let open = net.view.channel(c01).await.unwrap().unwrap();
     assert_eq!(open.state, por_node::chain::ChannelState::Open, "nobody cut 0–1");
+    // The books: 0 paid the route's price and, the notice coming well
+    // within its bound, no late fee either way; 1 holds exactly that and
+    // paid 2 its share, which 2's answer to the severance put on chain.
+    assert_eq!(books(&net, 0, c01).await, (q.payments[0], 0));
+    assert_eq!(books(&net, 1, c01).await.1, q.payments[0]);
+    until(Duration::from_secs(10), "2's best voucher is on chain", || async {
+        let c = net.view.channel(c12).await.unwrap().unwrap();
+        c.paid_by_a == q.payments[1]
+    })
+    .await;
+    assert_eq!(net.view.channel(c12).await.unwrap().unwrap().paid_by_b, 0);
 }
 
 /// Credit `(held for the peer, the peer holds for us)` of node `i` on

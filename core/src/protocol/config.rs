@@ -171,6 +171,11 @@ pub struct FaultInjection {
     /// everything, within the rules), while still sending and relaying
     /// nothing else differently. Default `false`.
     pub refuse_requests: bool,
+    /// As a relay, take the response from downstream (its sender is paid
+    /// and released as usual) and never pass it upstream: the response is
+    /// held hostage. Late fees upstream accrue as for any late answer.
+    /// Default `false`.
+    pub withhold_responses: bool,
 }
 
 /// Late fee for `lateness_ms` at `per_sec` yocto per second, with lateness

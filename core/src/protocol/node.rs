@@ -627,6 +627,9 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         d.ended = Some((now, DownEnd::Response));
         release_out(&mut self.channels, d);
         d.request = None;
+        if self.config.faults.withhold_responses && e.origin.is_none() {
+            return; // fault injection: the response stops here
+        }
         if let Some(o) = e.origin.as_mut() {
             if !o.resolved {
                 o.resolved = true;
