@@ -52,6 +52,19 @@ pub use report::Summary;
 pub use scenario::{Scenario, ScenarioError};
 pub use sim::{FixedOutcome, Sim};
 
+/// Writes every node's books ([`stats::NodeBooks`]: what it earned, spent,
+/// paid and received in late fees, lost to cuts and slashes, and what it
+/// lost beyond what the protocol prices in), one JSON object per line, in
+/// node order: the per-node report of a run of any size (the summary keeps
+/// the worst honest nodes and the attackers).
+pub fn write_books(sim: &Sim, mut w: impl Write) -> std::io::Result<()> {
+    for b in &sim.stats.books {
+        serde_json::to_writer(&mut w, b)?;
+        w.write_all(b"\n")?;
+    }
+    w.flush()
+}
+
 /// Runs a scenario to its end and returns the summary.
 pub fn run(sc: Scenario, trace: Option<Box<dyn Write>>) -> Result<(Summary, Sim), ScenarioError> {
     let mut sim = Sim::new(sc, trace)?;

@@ -43,6 +43,9 @@ enum Cmd {
         /// Exit non-zero if the scenario's [expect] section fails.
         #[arg(long)]
         check: bool,
+        /// Write every node's books, one JSON object per line, to this file.
+        #[arg(long)]
+        books: Option<PathBuf>,
     },
     /// Time generated networks of several sizes (release build advised).
     Bench {
@@ -73,7 +76,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     match Cli::parse().cmd {
-        Cmd::Run { scenario, seed, trace, plot, check } => {
+        Cmd::Run { scenario, seed, trace, plot, check, books } => {
             let mut sc = Scenario::load(&scenario)?;
             if let Some(s) = seed {
                 sc.seed = s;
@@ -87,6 +90,10 @@ fn main() -> anyhow::Result<()> {
             let (summary, mut sim) = run(sc.clone(), tw)?;
             sim.flush_trace().context("writing the trace")?;
             println!("{}", summary_json(&summary));
+            if let Some(p) = books {
+                let f = std::fs::File::create(&p).with_context(|| format!("creating books file {}", p.display()))?;
+                por_sim::write_books(&sim, BufWriter::new(f)).with_context(|| format!("writing {}", p.display()))?;
+            }
             if let Some(p) = plot {
                 por_sim::plot::draw(&summary, &p.display().to_string())?;
             }

@@ -89,3 +89,24 @@ fn notice_dodgers_are_cut_and_no_honest_node_is() {
         assert!(amount(&e.by_class[class].cut_against) > 0, "{class} were cut");
     }
 }
+
+/// The per-node report: every node's books, one line each, for a run of
+/// any size (mixed-attacks has 300 nodes, more than the summary lists):
+/// each honest node lost nothing beyond what the protocol prices in, and
+/// the lines add up to the summary's per-class totals.
+#[test]
+fn the_books_report_every_node() {
+    let sc = scenario("mixed-attacks");
+    let (s, sim) = por_sim::run(sc, None).unwrap();
+    let mut out = Vec::new();
+    por_sim::write_books(&sim, &mut out).unwrap();
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 300);
+    let num = |v: &serde_json::Value, k: &str| -> i128 { v[k].as_str().unwrap().parse().unwrap() };
+    let honest: Vec<&serde_json::Value> = lines.iter().filter(|l| l["class"] == "honest").collect();
+    assert_eq!(honest.len() as u64, s.economics.by_class["honest"].nodes);
+    assert!(honest.iter().all(|l| num(l, "beyond") == 0), "an honest node lost beyond what is priced in");
+    let lost: i128 = honest.iter().map(|l| num(l, "loss").max(0)).sum();
+    assert_eq!(lost, amount(&s.economics.by_class["honest"].lost));
+}
