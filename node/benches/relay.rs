@@ -37,8 +37,10 @@ use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, noise, tcp, yamux};
 use por_behaviours::CborLpCodec;
+use por_core::graph::{Edge, Graph, NodeInfo};
 use por_core::protocol::{ChannelSetup, Delivery};
 use por_core::{ChannelId, EdgeParams, Route, RouteHop};
+use por_node::routes::NetworkGraph;
 use por_node::{NodeConfig, NodeHandle, Reply, RunningNode, ServiceRequest, start};
 use serde_bytes::ByteBuf;
 
@@ -222,9 +224,22 @@ impl Por {
         for i in 1..=4u8 {
             let mut registry = prometheus_client::registry::Registry::default();
             let mut cfg = NodeConfig::new(dir.path().join(format!("node{i}")));
-            // No chain in the bench: trust the routes' terms (test-only).
-            cfg.protocol.limits.trust_route_terms = true;
             nodes.push(start(cfg, [i; 32], &mut registry).await.unwrap());
+        }
+        // No chain in the bench, but the graph a chain agent would publish:
+        // every hop's terms are checked against it, as on a real node.
+        let mut graph = Graph::new();
+        for _ in &nodes {
+            graph.add_node(NodeInfo { stake: 1, service_ms: SERVICE_MS });
+        }
+        for (a, b) in [(0u32, 1u32), (1, 2), (2, 3)] {
+            graph.add_edge(Edge { channel: ChannelId(u64::from(b)), a, b, params: EDGE }).unwrap();
+        }
+        let keys: Vec<_> = nodes.iter().map(|n| n.key).collect();
+        let accounts = (0..nodes.len()).map(|i| format!("node{i}")).collect();
+        let published = NetworkGraph::new(1, graph, keys, accounts, vec![true; nodes.len()]);
+        for n in &nodes {
+            n.handle.set_graph(published.clone());
         }
         for (a, b) in [(0, 1), (1, 2), (2, 3)] {
             for (x, y) in [(a, b), (b, a)] {

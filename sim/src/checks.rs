@@ -99,10 +99,11 @@ pub(crate) fn honest_loss(b: &NodeBooks) -> Option<String> {
 }
 
 /// An honest node that carried requests at a loss: the message. What it
-/// carried is what it earned relaying and serving, plus late fees received,
-/// less late fees paid.
+/// carried is what it earned relaying and serving, plus late fees received
+/// from downstream (not those paid to it as a requester), less late fees
+/// paid.
 pub(crate) fn relay_loss(b: &NodeBooks) -> Option<String> {
-    let carried = b.earned + b.late_in as i128 - b.late_out as i128;
+    let carried = b.earned + b.late_in.saturating_sub(b.late_as_requester) as i128 - b.late_out as i128;
     (b.class == "honest" && carried < 0).then(|| {
         format!(
             "carried requests at a loss of {}: earned {}, late fees {} in / {} out",
@@ -114,13 +115,15 @@ pub(crate) fn relay_loss(b: &NodeBooks) -> Option<String> {
 /// An attacker that lost less than nothing, or no more than an honest node
 /// it touched that lost something: the message. An attacker's loss here
 /// leaves out the fees it earned carrying requests (an attacker relays
-/// others' requests like anyone), so what is compared is what the attack
+/// others' requests like anyone) and the late fees it was paid as the
+/// requester of late requests (compensation for its own lateness, which an
+/// honest requester gets alike), so what is compared is what the attack
 /// cost it: late fees, unacknowledged pay, penalties, slashes.
 pub(crate) fn attacker_gain(a: &NodeBooks, touched: &[&NodeBooks]) -> Option<String> {
     if a.class == "honest" {
         return None;
     }
-    let lost = a.loss + a.earned.max(0);
+    let lost = a.loss + a.earned.max(0) + a.late_as_requester as i128;
     let worst = touched.iter().filter(|h| h.loss > 0).max_by_key(|h| h.loss);
     match worst {
         Some(h) if lost <= h.loss => {
@@ -183,11 +186,16 @@ mod tests {
         let mut b = books("honest", 0, 0, -1);
         b.late_in = 1;
         assert!(relay_loss(&b).is_none(), "late fees received cover it");
+        b.late_as_requester = 1;
+        assert!(relay_loss(&b).is_some(), "not those received as a requester");
         let h = books("honest", 7, 0, 0);
         assert!(attacker_gain(&books("slow", 8, 0, 0), &[&h]).is_none());
         assert!(attacker_gain(&books("slow", 7, 0, 0), &[&h]).unwrap().contains("no more than"));
         assert!(attacker_gain(&books("slow", 0, 0, 0), &[]).is_none(), "a refused liar loses nothing");
         assert!(attacker_gain(&books("slow", -1, 0, 1), &[]).is_none(), "fees earned relaying are no gain");
+        let mut compensated = books("slow", -2, 0, 1);
+        compensated.late_as_requester = 2;
+        assert!(attacker_gain(&compensated, &[]).is_none(), "late fees for its own late requests are no gain");
         assert!(attacker_gain(&books("slow", -2, 0, 1), &[]).unwrap().starts_with("gained 1"));
     }
 }

@@ -109,6 +109,9 @@ pub struct Stats {
     pub late_paid_by: BTreeMap<u32, Amount>,
     /// Late fees received per node.
     pub late_received_by: BTreeMap<u32, Amount>,
+    /// Late fees received by node, as the requester of the late request
+    /// (part of `late_received_by`).
+    pub late_as_requester_by: BTreeMap<u32, Amount>,
     /// Late fees paid per second of virtual time.
     pub late_series: BTreeMap<u64, Amount>,
     /// Severances by reason.
@@ -200,6 +203,10 @@ pub struct NodeBooks {
     /// Late fees paid.
     #[serde(with = "por_core::bytes::amount_serde")]
     pub late_out: Amount,
+    /// Of `late_in`, what it received as the requester of late requests:
+    /// compensation for its own lateness, not earnings.
+    #[serde(with = "por_core::bytes::amount_serde")]
+    pub late_as_requester: Amount,
     /// Half penalties of the cuts it made.
     #[serde(with = "por_core::bytes::amount_serde")]
     pub cut_penalties: Amount,

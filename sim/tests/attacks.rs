@@ -44,7 +44,7 @@ fn a_flooder_is_answered_busy_and_honest_traffic_gets_through() {
     assert_eq!(started, answered);
 }
 
-/// Classes 3 to 5 and the small mixed world: every attacker class loses,
+/// Classes 3 to 5b and the small mixed world: every attacker class loses,
 /// and the report shows the worst honest nodes and the attackers.
 #[test]
 fn attackers_lose_and_the_report_shows_who_lost_what() {
@@ -109,4 +109,20 @@ fn the_books_report_every_node() {
     assert!(honest.iter().all(|l| num(l, "beyond") == 0), "an honest node lost beyond what is priced in");
     let lost: i128 = honest.iter().map(|l| num(l, "loss").max(0)).sum();
     assert_eq!(lost, amount(&s.economics.by_class["honest"].lost));
+}
+
+/// Class 6: every severance takes 8 s to show on chain. The notices still
+/// leave at signing and wait for their confirmation within the upstreams'
+/// 10 s window: nodes are cut, but no honest one, and no honest node loses
+/// beyond what is priced in.
+#[test]
+fn slow_severs_cut_no_honest_node() {
+    let sc = scenario("slow-severs-at-scale");
+    assert_eq!(sc.chain.visible_after_ms, 8_000);
+    let (s, _) = por_sim::run(sc.clone(), None).unwrap();
+    assert_eq!(check_expectations(&sc, &s), Vec::<String>::new());
+    assert!(s.severances_total >= 5, "{:?}", s.severances);
+    let e = &s.economics;
+    assert_eq!(amount(&e.by_class["honest"].cut_against), 0, "no honest node was cut");
+    assert_eq!(amount(&e.by_class["honest"].worst_beyond), 0);
 }

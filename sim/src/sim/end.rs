@@ -106,6 +106,7 @@ impl Sim {
                 earned,
                 late_in,
                 late_out,
+                late_as_requester: get(&s.late_as_requester_by),
                 cut_penalties: cb.cut_penalties,
                 cut_against: cb.cut_against,
                 slashed: cb.slashed,

@@ -274,6 +274,7 @@ impl Sim {
             }
             Delivery::LatePayment { request_id, amount, total } => {
                 self.stats.late_to_requesters += amount;
+                *self.stats.late_as_requester_by.entry(n).or_default() += amount;
                 let Some(t) = self.tracks.get_mut(request_id) else { return };
                 t.late = *total;
                 (*request_id, t.req)
