@@ -78,6 +78,8 @@ struct Net {
     lose: Vec<(usize, &'static str)>,
     /// Messages lost so far, by sender and kind.
     lost: Vec<(u64, usize, &'static str)>,
+    /// The messages lost, in order (for tests to hand over altered).
+    caught: Vec<Wire>,
     /// Whether a refused request's receipt goes back to its sender (as the
     /// node's transport does); off, tests hand it over themselves.
     receipts: bool,
@@ -121,6 +123,7 @@ impl Net {
             refusals: Vec::new(),
             lose: Vec::new(),
             lost: Vec::new(),
+            caught: Vec::new(),
             receipts: false,
             refused_receipts: Vec::new(),
         };
@@ -230,6 +233,7 @@ impl Net {
                     if let Some(i) = self.lose.iter().position(|&(m, k)| m == n && k == kind) {
                         self.lose.remove(i);
                         self.lost.push((self.now, n, kind));
+                        self.caught.push(msg);
                         continue;
                     }
                     let (a, b, l) = self.chans[&channel];

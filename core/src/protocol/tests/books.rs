@@ -10,6 +10,7 @@
 //! allowance, so each edge costs `FEE + 66 = 1 066`.
 
 use super::*;
+use crate::message::SyncAck;
 
 /// One edge's price for the tests' requests: `base_fee + byte_fee · (2 + 64)`.
 const EDGE: Amount = FEE + 66;
@@ -95,4 +96,69 @@ fn a_silent_relay_is_cut_and_the_honest_books_are_exact() {
     // nothing she can get back, and paid nothing.
     assert_eq!(net.books(1, ChannelId(2)), Books { paid: 2 * EDGE, ..none }, "Alice with Bob");
     assert_eq!(net.books(3, ChannelId(3)), none, "Carol never heard of it");
+}
+
+/// How the payer of late fees reads a sync ack (`SyncAck::credited`,
+/// `SyncAck::cumulative`): its claims count as confirmed only when the
+/// upstream credited them *and* holds the voucher that paid them. Bob's
+/// two paying syncs to Alice are lost; he is then handed an ack saying the
+/// first one's claims were refused short, and one saying the second's were
+/// credited by an upstream that holds less than the voucher that paid them
+/// (it credited them from what else it held). Neither confirms: his next
+/// sync claims again with his last voucher, Alice is paid exactly, and
+/// nobody is cut. (Before the check, either ack confirmed the claims; Bob
+/// stopped claiming, and Alice, never paid, cut honest Bob for withholding
+/// at 6100.)
+#[test]
+fn claims_not_credited_or_not_held_are_claimed_again() {
+    let mut net = Net::paper(|_| cfg(FailurePolicy { late_fee_grace_ms: 5_000, ..Default::default() }));
+    net.slow_ms.insert(3, 1_300);
+    let id = net.request(&[0, 1, 2, 3], 1);
+    net.lose.push((2, "paying sync"));
+    net.lose.push((2, "paying sync"));
+    let alice = NodeSigner::from_seed([2; 32]);
+    let sync = |net: &mut Net| match net.caught.pop() {
+        Some(Wire::Sync(s)) => s,
+        m => panic!("{m:?}"),
+    };
+    let confirmed = |net: &Net| net.nodes[2].entry(&id).unwrap().up.as_ref().unwrap().confirmed;
+    // Bob's deadline for Carol is 300 + 2·100 = 500, his estimate of
+    // Alice's 300 + 200 + 200 = 700. He syncs with Alice every 1000 ms
+    // from 300: at 1300 he claims 1300 − 700 = 600 and pays it.
+    net.run_until(1_300);
+    let first = sync(&mut net);
+    assert_eq!(first.overdue, vec![Overdue { request_id: id, amount: 600 }]);
+    let v1 = first.voucher.as_ref().unwrap().voucher.cumulative;
+    // Alice refused them short (her ack holds even the voucher).
+    let ack = SyncAck::create(ChannelId(2), first.seq, v1, false, &alice);
+    net.nodes[2].handle_message(ChannelId(2), Wire::SyncAck(ack), 1_400, &mut Vec::new());
+    assert_eq!(confirmed(&net), 0, "claims refused short are not confirmed");
+    // Carol answers at 300 + 100 + 1300 = 1700; Bob passes it on at 1800
+    // and owes until 1800 + 200 = 2000: 1300 in all. At 2300 he claims
+    // 1300, paying the 700 more.
+    net.run_until(2_300);
+    let second = sync(&mut net);
+    assert_eq!(second.overdue, vec![Overdue { request_id: id, amount: 1_300 }]);
+    assert_eq!(second.voucher.as_ref().unwrap().voucher.cumulative, v1 + 700);
+    // Credited, by an upstream that holds only the first voucher.
+    let ack = SyncAck::create(ChannelId(2), second.seq, v1, true, &alice);
+    net.nodes[2].handle_message(ChannelId(2), Wire::SyncAck(ack), 2_400, &mut Vec::new());
+    assert_eq!(confirmed(&net), 0, "credited without the voucher that paid them: not confirmed");
+    // His 3300 sync claims the 1300 again with his last voucher, which
+    // reaches Alice at 3500: she is paid, and his ack confirms it.
+    net.run_until(30_000);
+    assert!(net.severed.is_empty(), "{:?}", net.severed);
+    // Alex's bound is 800; the response reaches Alice at 2000 and Alex at
+    // 2100: Alice owes him 1300 (from her estimate 100 + 100 + 600 = 800
+    // to 2000 + 100), as Bob owes her.
+    assert_eq!(net.terminal(0), vec![(2_100, "response")]);
+    let none = Books::default();
+    assert_eq!(net.books(0, ChannelId(1)), Books { paid: 3 * EDGE, received: 1_300, late_received: 1_300, ..none });
+    assert_eq!(net.books(1, ChannelId(1)), Books { paid: 1_300, received: 3 * EDGE, late_paid: 1_300, ..none });
+    assert_eq!(net.books(1, ChannelId(2)), Books { paid: 2 * EDGE, received: 1_300, late_received: 1_300, ..none });
+    assert_eq!(net.books(2, ChannelId(2)), Books { paid: 1_300, received: 2 * EDGE, late_paid: 1_300, ..none });
+    // Carol got it at 400 and owes from 400 + 100 + 0 = 500 (Bob's
+    // deadline) until her response reaches him at 1800: 1300 too.
+    assert_eq!(net.books(2, ChannelId(3)), Books { paid: EDGE, received: 1_300, late_received: 1_300, ..none });
+    assert_eq!(net.nodes.iter().map(|e| e.in_flight()).sum::<usize>(), 0);
 }
