@@ -162,3 +162,47 @@ fn claims_not_credited_or_not_held_are_claimed_again() {
     assert_eq!(net.books(2, ChannelId(3)), Books { paid: EDGE, received: 1_300, late_received: 1_300, ..none });
     assert_eq!(net.nodes.iter().map(|e| e.in_flight()).sum::<usize>(), 0);
 }
+
+/// A cooperative close used to dodge late fees: Bob, late with Carol's
+/// answer and paying Alice for it at each sync, sends a notice naming
+/// Bob–Carol, stops paying, and closes Bob–Carol cooperatively with Carol.
+/// The notice stops Alice's late fees to Alex at its arrival, as any notice
+/// does; the chain then shows the close, which refutes it, and Alice cuts
+/// Bob at once and sends her own notice; Alex does not cut Alice.
+#[test]
+fn a_cooperative_close_used_to_dodge_late_fees_gets_the_dodger_cut() {
+    let mut net = Net::paper(|_| cfg(FailurePolicy::default()));
+    net.slow_ms.insert(3, 10_000);
+    let id = net.request(&[0, 1, 2, 3], 1);
+    // Bob's estimate of Alice's deadline is 300 + 200 + 200 = 700: his
+    // syncs at 1300 and 2300 pay 600, then 1000 more (they reach Alice at
+    // 1500 and 2500).
+    net.run_until(2_500);
+    assert_eq!(net.books(1, ChannelId(2)).late_received, 1_600);
+    // At 2500 he sends the notice and goes quiet.
+    net.offline.insert(2);
+    let notice = SeveranceNotice::create(id, ChannelId(3), Hash32([7; 32]), &NodeSigner::from_seed([3; 32]));
+    net.at(2_700, Ev::Msg { to: 1, channel: ChannelId(2), msg: Wire::Notice(notice) });
+    // The chain shows Bob–Carol closed cooperatively at 3000: every node
+    // watching it for a notice hears so.
+    net.run_until(3_000);
+    for n in [0, 1] {
+        let mut out = Vec::new();
+        net.nodes[n].notice_refuted(ChannelId(3), 3_000, &mut out);
+        net.apply(n, out);
+    }
+    net.run_until(30_000);
+    assert_eq!(net.severed, vec![(3_000, 1, ChannelId(2), SeverReason::FalseNotice)]);
+    assert!(net.honest_cut(&[0, 1]).is_empty());
+    // Alice passed Bob's notice on at 2700: it reached Alex at 2800, 2000
+    // past his bound of 800, and she owes him from her estimate
+    // 100 + 100 + 600 = 800 until 2700 + 100: 2000.
+    assert_eq!(net.terminal(0), vec![(2_800, "notice")]);
+    let none = Books::default();
+    assert_eq!(net.books(0, ChannelId(1)), Books { paid: 3 * EDGE, received: 2_000, late_received: 2_000, ..none });
+    assert_eq!(net.books(1, ChannelId(1)), Books { paid: 2_000, received: 3 * EDGE, late_paid: 2_000, ..none });
+    // Bob owed her 2000 too (700 to 2500 + 200) and paid 1600: the 400 of
+    // his last interval and the notice's crossing is what the dodge kept,
+    // and his edge is what it cost him.
+    assert_eq!(net.books(1, ChannelId(2)), Books { paid: 2 * EDGE, received: 1_600, late_received: 1_600, ..none });
+}
