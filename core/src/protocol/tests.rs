@@ -737,64 +737,6 @@ fn hop_terms_match_the_quote() {
     }
 }
 
-/// A silent hop (`FaultInjection::drop_requests`): Alice takes Alex's paid
-/// request, and his copy of it, without a trace (no persist, ack, forward,
-/// serve or refusal), yet still answers his syncs.
-#[test]
-fn a_silent_hop_drops_paid_requests_and_still_syncs() {
-    let mut net = Net::paper(|n| {
-        let mut c = cfg(FailurePolicy::default());
-        c.faults.drop_requests = n == 1;
-        c
-    });
-    let hops = vec![
-        RouteHop { channel: ChannelId(1), node: net.key(1), params: edge(100) },
-        RouteHop { channel: ChannelId(2), node: net.key(2), params: edge(200) },
-    ];
-    let alex = NodeSigner::from_seed([1; 32]);
-    let mut req = Request {
-        requester: net.key(0),
-        nonce: 1,
-        route: Route { hops, service_ms: 0 },
-        service: "echo".into(),
-        body: b"hi".to_vec(),
-        max_response_bytes: 64,
-        budget: 0,
-        signature: Signature([0; 64]),
-    };
-    req.budget = req.quote().unwrap().total();
-    let req = req.sign(&alex);
-    let paid = |out: &[Effect]| {
-        out.iter()
-            .find_map(|e| match e {
-                Effect::Send { msg: Wire::Request(p), .. } => Some(p.clone()),
-                _ => None,
-            })
-            .expect("a paid request")
-    };
-    let mut out = Vec::new();
-    net.nodes[0].send_request(req, 0, &mut out).unwrap();
-    let mut got = Vec::new();
-    net.nodes[1].handle_message(ChannelId(1), Wire::Request(paid(&out)), 100, &mut got);
-    assert!(got.is_empty(), "{got:?}");
-    assert_eq!(net.nodes[1].in_flight(), 0);
-    assert_eq!(net.nodes[1].ledger(ChannelId(1)).unwrap().received(), 0, "the voucher was not taken");
-    // Alex's sync tick: no ack yet, so he sends the request again, and syncs.
-    out.clear();
-    net.nodes[0].handle_timer(Timer::Sync(ChannelId(1)), 500, &mut out);
-    net.nodes[1].handle_message(ChannelId(1), Wire::Request(paid(&out)), 600, &mut got);
-    assert!(got.is_empty(), "{got:?}");
-    let sync = out
-        .iter()
-        .find_map(|e| match e {
-            Effect::Send { msg: Wire::Sync(s), .. } => Some(s.clone()),
-            _ => None,
-        })
-        .expect("Alex syncs while his request is in flight");
-    net.nodes[1].handle_message(ChannelId(1), Wire::Sync(sync), 600, &mut got);
-    assert!(matches!(got[..], [Effect::Send { channel: ChannelId(1), msg: Wire::SyncAck(_) }]), "{got:?}");
-}
-
 mod books;
 mod hostile;
 mod lost;

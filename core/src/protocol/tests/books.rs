@@ -98,6 +98,64 @@ fn a_silent_relay_is_cut_and_the_honest_books_are_exact() {
     assert_eq!(net.books(3, ChannelId(3)), none, "Carol never heard of it");
 }
 
+/// A silent hop (`FaultInjection::drop_requests`): Alice takes Alex's paid
+/// request, and his copy of it, without a trace (no persist, ack, forward,
+/// serve or refusal), yet still answers his syncs.
+#[test]
+fn a_silent_hop_drops_paid_requests_and_still_syncs() {
+    let mut net = Net::paper(|n| {
+        let mut c = cfg(FailurePolicy::default());
+        c.faults.drop_requests = n == 1;
+        c
+    });
+    let hops = vec![
+        RouteHop { channel: ChannelId(1), node: net.key(1), params: edge(100) },
+        RouteHop { channel: ChannelId(2), node: net.key(2), params: edge(200) },
+    ];
+    let alex = NodeSigner::from_seed([1; 32]);
+    let mut req = Request {
+        requester: net.key(0),
+        nonce: 1,
+        route: Route { hops, service_ms: 0 },
+        service: "echo".into(),
+        body: b"hi".to_vec(),
+        max_response_bytes: 64,
+        budget: 0,
+        signature: Signature([0; 64]),
+    };
+    req.budget = req.quote().unwrap().total();
+    let req = req.sign(&alex);
+    let paid = |out: &[Effect]| {
+        out.iter()
+            .find_map(|e| match e {
+                Effect::Send { msg: Wire::Request(p), .. } => Some(p.clone()),
+                _ => None,
+            })
+            .expect("a paid request")
+    };
+    let mut out = Vec::new();
+    net.nodes[0].send_request(req, 0, &mut out).unwrap();
+    let mut got = Vec::new();
+    net.nodes[1].handle_message(ChannelId(1), Wire::Request(paid(&out)), 100, &mut got);
+    assert!(got.is_empty(), "{got:?}");
+    assert_eq!(net.nodes[1].in_flight(), 0);
+    assert_eq!(net.nodes[1].ledger(ChannelId(1)).unwrap().received(), 0, "the voucher was not taken");
+    // Alex's sync tick: no ack yet, so he sends the request again, and syncs.
+    out.clear();
+    net.nodes[0].handle_timer(Timer::Sync(ChannelId(1)), 500, &mut out);
+    net.nodes[1].handle_message(ChannelId(1), Wire::Request(paid(&out)), 600, &mut got);
+    assert!(got.is_empty(), "{got:?}");
+    let sync = out
+        .iter()
+        .find_map(|e| match e {
+            Effect::Send { msg: Wire::Sync(s), .. } => Some(s.clone()),
+            _ => None,
+        })
+        .expect("Alex syncs while his request is in flight");
+    net.nodes[1].handle_message(ChannelId(1), Wire::Sync(sync), 600, &mut got);
+    assert!(matches!(got[..], [Effect::Send { channel: ChannelId(1), msg: Wire::SyncAck(_) }]), "{got:?}");
+}
+
 /// How the payer of late fees reads a sync ack (`SyncAck::credited`,
 /// `SyncAck::cumulative`): its claims count as confirmed only when the
 /// upstream credited them *and* holds the voucher that paid them. Bob's
@@ -205,4 +263,50 @@ fn a_cooperative_close_used_to_dodge_late_fees_gets_the_dodger_cut() {
     // his last interval and the notice's crossing is what the dodge kept,
     // and his edge is what it cost him.
     assert_eq!(net.books(1, ChannelId(2)), Books { paid: 2 * EDGE, received: 1_600, late_received: 1_600, ..none });
+}
+
+/// A slow sever transaction (finality seconds away): Bob cuts Bob–Eve
+/// (Eve offline) at `max_late_ms`; his notice leaves as soon as the
+/// transaction is signed, stops the late fees up the route at its arrival,
+/// and Alice and Alex wait for the chain within `notice_confirm_ms` instead
+/// of cutting anyone. The figures are those of the instant chain
+/// (`waiting_relay_streams_late_fees_then_notice`), to the yocto.
+#[test]
+fn a_slow_sever_sends_the_notice_at_signing_and_nobody_honest_is_cut() {
+    let mut net = Net::paper(|_| {
+        let mut c = cfg(FailurePolicy { missed_syncs: 0, notice_confirm_ms: 10_000, ..Default::default() });
+        c.max_late_ms = 900;
+        c
+    });
+    net.finality_ms = 5_000;
+    net.offline.insert(4);
+    let id = net.request(&[0, 1, 2, 4, 5], 1);
+    // Bob's deadline for Eve is 300 + 2·(100 + 100) = 700: he cuts at
+    // 700 + 900 = 1600 and his notice leaves then, not at finality (6600).
+    net.run_until(1_600);
+    assert_eq!(net.severed, vec![(1_600, 2, ChannelId(4), SeverReason::MaxLate)]);
+    net.run_until(6_599);
+    // It crossed Bob–Alice (200) and Alice–Alex (100): Alex has it at 1900.
+    assert_eq!(net.terminal(0), vec![(1_900, "notice")]);
+    // Alice waits for the chain: her notice window runs to
+    // 1800 + 10 000 + 2·(200 + 100) = 12 400, Alex's to
+    // 1900 + 10 000 + 2·(100 + 200 + 100) = 12 700.
+    for n in [0, 1] {
+        let pending = net.nodes[n].entry(&id).and_then(|e| e.confirm.as_ref()).map(|c| (c.severed, c.until_ms));
+        assert_eq!(pending, Some((ChannelId(4), [12_700, 12_400][n])), "node {n} waits for the chain");
+    }
+    net.run_until(30_000);
+    assert_eq!(net.severed.len(), 1, "nobody else is cut: {:?}", net.severed);
+    assert!(net.nodes.iter().all(|e| e.entry(&id).is_none_or(|e| e.confirm.is_none())), "confirmed");
+    // Late fees (1 yocto/ms): Alex's bound is 1000, the notice reaches him
+    // at 1900: 900, which Alice pays (her estimate of his deadline
+    // 100 + 100 + 800 = 1000, owed until 1800 + 100). Bob owes Alice from
+    // 300 + 200 + 400 = 900 until 1600 + 200: 900, out of his pocket (Eve
+    // is offline and pays nothing).
+    let none = Books::default();
+    assert_eq!(net.books(0, ChannelId(1)), Books { paid: 4 * EDGE, received: 900, late_received: 900, ..none });
+    assert_eq!(net.books(1, ChannelId(1)), Books { paid: 900, received: 4 * EDGE, late_paid: 900, ..none });
+    assert_eq!(net.books(1, ChannelId(2)), Books { paid: 3 * EDGE, received: 900, late_received: 900, ..none });
+    assert_eq!(net.books(2, ChannelId(2)), Books { paid: 900, received: 3 * EDGE, late_paid: 900, ..none });
+    assert_eq!(net.books(2, ChannelId(4)), Books { paid: 2 * EDGE, ..none });
 }
