@@ -310,3 +310,78 @@ fn a_slow_sever_sends_the_notice_at_signing_and_nobody_honest_is_cut() {
     assert_eq!(net.books(2, ChannelId(2)), Books { paid: 900, received: 3 * EDGE, late_paid: 900, ..none });
     assert_eq!(net.books(2, ChannelId(4)), Books { paid: 2 * EDGE, ..none });
 }
+
+/// Eve fills what Bob's limits give her channel (requests Bob serves
+/// himself, in the 3000 ms every node takes here), while Alex's request
+/// crosses Alice and Bob to Carol. Eve's request over the limit is refused
+/// `busy` and costs her nothing (its payment is credit her next request
+/// spends); Alex's gets through; every honest book is as in a quiet
+/// network. Returns the net after the run and Eve's refusals seen at Bob.
+fn flood(limits: impl Fn(&mut Limits), eve_sends: u64) -> (Net, Vec<Refusal>) {
+    let mut net = Net::paper(|n| {
+        let mut c = cfg(FailurePolicy::default());
+        if n == 2 {
+            limits(&mut c.limits);
+        }
+        c
+    });
+    net.service_ms = 3_000;
+    net.receipts = true;
+    for nonce in 0..eve_sends {
+        net.request(&[4, 2], nonce);
+    }
+    net.request(&[0, 1, 2, 3], 100);
+    net.run_until(4_000);
+    // Once Bob has answered, Eve's next request is paid from her credit.
+    net.request(&[4, 2], 99);
+    net.run_until(30_000);
+    let refused = net.refusals.iter().filter(|r| r.1 == 2 && r.2 == "request").map(|r| r.3).collect();
+    (net, refused)
+}
+
+/// What every honest node's books must show after [`flood`]: Alex's
+/// request priced at three edges (§5), each node keeping its edge's fee;
+/// no late fee anywhere (Alex's bound 2·400 + 3000 = 3800, met exactly);
+/// Bob paid by Eve for the `served` requests he answered, the busy one's
+/// payment spent by her last request (credit 0 on both sides).
+fn assert_quiet_books(net: &Net, served: u128) {
+    assert_eq!(net.terminal(0), vec![(3_800, "response")], "Alex's request got through");
+    assert!(net.severed.is_empty(), "{:?}", net.severed);
+    assert!(net.late_on.is_empty(), "{:?}", net.late_on);
+    let none = Books::default();
+    assert_eq!(net.books(0, ChannelId(1)), Books { paid: 3 * EDGE, ..none }, "Alex");
+    assert_eq!(net.books(1, ChannelId(1)), Books { received: 3 * EDGE, ..none }, "Alice from Alex");
+    assert_eq!(net.books(1, ChannelId(2)), Books { paid: 2 * EDGE, ..none }, "Alice to Bob");
+    assert_eq!(net.books(2, ChannelId(2)), Books { received: 2 * EDGE, ..none }, "Bob from Alice");
+    assert_eq!(net.books(2, ChannelId(3)), Books { paid: EDGE, ..none }, "Bob to Carol");
+    assert_eq!(net.books(3, ChannelId(3)), Books { received: EDGE, ..none }, "Carol");
+    assert_eq!(net.books(2, ChannelId(4)), Books { received: served * EDGE, ..none }, "Bob from Eve");
+    assert_eq!(net.books(4, ChannelId(4)), Books { paid: served * EDGE, ..none }, "Eve");
+    let answered = net.terminal(4).iter().filter(|(_, what)| *what == "response").count() as u128;
+    assert_eq!(answered, served, "Eve's requests within the limit were served");
+    assert_eq!(net.nodes.iter().map(|e| e.in_flight()).sum::<usize>(), 0);
+}
+
+/// A neighbour filling every request slot Bob gives its channel (3) gets
+/// `busy` for the fourth; the other neighbours' traffic is untouched.
+#[test]
+fn a_neighbour_filling_every_slot_costs_the_honest_nothing() {
+    let (net, refused) = flood(|l| l.max_in_flight = 3, 4);
+    assert_eq!(refused, vec![Refusal::Busy]);
+    // Eve paid 4 · 1066 for four requests, the fourth refused (credit
+    // 1066 at Bob, credit_out at Eve); her fifth was paid from it: Bob was
+    // paid for the four he served, 4 · 1066, and nothing more.
+    assert_quiet_books(&net, 4);
+}
+
+/// `max_late_liability`: each request Bob takes can cost him
+/// `late_fee(rate, max_late_ms, max_late_ms)` = 1 yocto/ms · 20 000 ms =
+/// 20 000; with a cap of 50 000 per channel Eve's third would make 60 000
+/// and is refused `busy`, while Alice's, on her own channel (20 000), and
+/// Bob's onward one to Carol (20 000) pass.
+#[test]
+fn late_fee_liability_over_the_cap_is_busy() {
+    let (net, refused) = flood(|l| l.max_late_liability = 50_000, 3);
+    assert_eq!(refused, vec![Refusal::Busy]);
+    assert_quiet_books(&net, 3);
+}
