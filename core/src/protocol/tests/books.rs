@@ -265,6 +265,21 @@ fn a_cooperative_close_used_to_dodge_late_fees_gets_the_dodger_cut() {
     assert_eq!(net.books(1, ChannelId(2)), Books { paid: 2 * EDGE, received: 1_600, late_received: 1_600, ..none });
 }
 
+/// The paper's §5.3 case (Eve offline, `max_late_ms` 900, Bob cuts
+/// Bob–Eve) with `notice_confirm_ms` 10 s and a chain that makes a
+/// severance final `finality_ms` after it is signed.
+fn slow_sever(finality_ms: u64) -> (Net, RequestId) {
+    let mut net = Net::paper(|_| {
+        let mut c = cfg(FailurePolicy { missed_syncs: 0, notice_confirm_ms: 10_000, ..Default::default() });
+        c.max_late_ms = 900;
+        c
+    });
+    net.finality_ms = finality_ms;
+    net.offline.insert(4);
+    let id = net.request(&[0, 1, 2, 4, 5], 1);
+    (net, id)
+}
+
 /// A slow sever transaction (finality seconds away): Bob cuts Bob–Eve
 /// (Eve offline) at `max_late_ms`; his notice leaves as soon as the
 /// transaction is signed, stops the late fees up the route at its arrival,
@@ -273,14 +288,7 @@ fn a_cooperative_close_used_to_dodge_late_fees_gets_the_dodger_cut() {
 /// (`waiting_relay_streams_late_fees_then_notice`), to the yocto.
 #[test]
 fn a_slow_sever_sends_the_notice_at_signing_and_nobody_honest_is_cut() {
-    let mut net = Net::paper(|_| {
-        let mut c = cfg(FailurePolicy { missed_syncs: 0, notice_confirm_ms: 10_000, ..Default::default() });
-        c.max_late_ms = 900;
-        c
-    });
-    net.finality_ms = 5_000;
-    net.offline.insert(4);
-    let id = net.request(&[0, 1, 2, 4, 5], 1);
+    let (mut net, id) = slow_sever(5_000);
     // Bob's deadline for Eve is 300 + 2·(100 + 100) = 700: he cuts at
     // 700 + 900 = 1600 and his notice leaves then, not at finality (6600).
     net.run_until(1_600);
@@ -309,6 +317,27 @@ fn a_slow_sever_sends_the_notice_at_signing_and_nobody_honest_is_cut() {
     assert_eq!(net.books(1, ChannelId(2)), Books { paid: 3 * EDGE, received: 900, late_received: 900, ..none });
     assert_eq!(net.books(2, ChannelId(2)), Books { paid: 900, received: 3 * EDGE, late_paid: 900, ..none });
     assert_eq!(net.books(2, ChannelId(4)), Books { paid: 2 * EDGE, ..none });
+}
+
+/// The limit of the rule: a severance that lands after the upstream's
+/// window is taken for a lie, however honest. Landing 15 s after signing
+/// against a 10 s window, Alice's check at 1800 + 10 000 + 600 = 12 400 cuts
+/// Bob, and her own true notice (at Alex by 12 500) waits for a landing at
+/// 12 400 + 15 000, after Alex's window, 12 500 + 10 000 + 2·(100 + 200) =
+/// 23 100: the cut cascades. So `notice_confirm_ms` must exceed the longest
+/// a sever can take to land (PROTOCOL.md §13.3).
+#[test]
+fn a_sever_landing_after_the_notice_window_is_taken_for_a_lie() {
+    let (mut net, _) = slow_sever(15_000);
+    net.run_until(60_000);
+    assert_eq!(
+        net.severed,
+        vec![
+            (1_600, 2, ChannelId(4), SeverReason::MaxLate),
+            (12_400, 1, ChannelId(2), SeverReason::FalseNotice),
+            (23_100, 0, ChannelId(1), SeverReason::FalseNotice),
+        ]
+    );
 }
 
 /// Eve fills what Bob's limits give her channel (requests Bob serves
