@@ -98,6 +98,38 @@ fn a_silent_relay_is_cut_and_the_honest_books_are_exact() {
     assert_eq!(net.books(3, ChannelId(3)), none, "Carol never heard of it");
 }
 
+/// The same silent hop two relays down: Eve drops what Bob forwards to
+/// Dave's; Bob cuts her, and the lateness flows up to Alex through two
+/// honest relays, each whole but for Bob, who pays it out of pocket.
+#[test]
+fn a_silent_hop_below_two_honest_relays() {
+    let mut net = Net::paper(|n| {
+        let mut c = cfg(FailurePolicy::default());
+        c.faults.drop_requests = n == 4;
+        c
+    });
+    net.request(&[0, 1, 2, 4, 5], 1);
+    net.run_until(30_000);
+    // Bob forwards at 300 with 2·(100 + 100) = 400: deadline 700. Copies at
+    // 700, then at his Bob–Eve ticks (every 500 ms from 800) once
+    // 2·100 + 50 = 250 ms passed: 1300, 1800, 2300 (the fourth). What Eve
+    // owes starts at 2300 + 400 = 2700; due after the 1500 grace from the
+    // tick at 4300 (100 by then): cut.
+    assert_eq!(net.severed, vec![(4_300, 2, ChannelId(4), SeverReason::WithheldLateFee)]);
+    assert!(net.honest_cut(&[0, 1, 2, 5]).is_empty());
+    // The notice reaches Alice at 4500 and Alex at 4600. Bound 1000: Alex
+    // is owed 3600. Alice owes him from 100 + 100 + 800 = 1000 to
+    // 4500 + 100: 3600; Bob owes her from 300 + 200 + 400 = 900 to
+    // 4300 + 200: 3600.
+    assert_eq!(net.terminal(0), vec![(4_600, "notice")]);
+    let none = Books::default();
+    assert_eq!(net.books(0, ChannelId(1)), Books { paid: 4 * EDGE, received: 3_600, late_received: 3_600, ..none });
+    assert_eq!(net.books(1, ChannelId(1)), Books { paid: 3_600, received: 4 * EDGE, late_paid: 3_600, ..none });
+    assert_eq!(net.books(1, ChannelId(2)), Books { paid: 3 * EDGE, received: 3_600, late_received: 3_600, ..none });
+    assert_eq!(net.books(2, ChannelId(2)), Books { paid: 3_600, received: 3 * EDGE, late_paid: 3_600, ..none });
+    assert_eq!(net.books(2, ChannelId(4)), Books { paid: 2 * EDGE, ..none }, "Bob, paid nothing by Eve");
+}
+
 /// A silent hop (`FaultInjection::drop_requests`): Alice takes Alex's paid
 /// request, and his copy of it, without a trace (no persist, ack, forward,
 /// serve or refusal), yet still answers his syncs.
