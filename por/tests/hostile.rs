@@ -375,3 +375,70 @@ async fn a_node_refusing_everything_gains_nothing_and_cuts_nobody() {
         }
     }
 }
+
+/// A node severs while the contract is busy with another severance's
+/// partition check, which refuses every `sever` until it ends: the notice
+/// leaves at once (the transaction was signed), the agent sends the
+/// severance again at each poll, and it lands once the check is over. The
+/// requester's notice is confirmed by the channel's state on chain, not by
+/// the first transaction's hash, so nobody honest is cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sever_refused_during_a_partition_check_is_sent_again_and_lands() {
+    let (mut net, [c01, c12, c31]) = network(|_| ProtocolConfig::default()).await;
+    // Every agent leaves partition checks alone, and each check call may
+    // read one record: a check stays pending until the test drives it.
+    for i in 0..4 {
+        let cfg = por_node::agent::AgentConfig { partition_calls: 0, ..chain_common::agent_config() };
+        net.set_agent(i, cfg).await;
+    }
+    let owner = net.owner();
+    let mut config = net.view.config().await.unwrap();
+    config.partition_step_budget = 1;
+    owner.update_config(&config).await.unwrap();
+    let slow = Arc::new(|r: ServiceRequest| async move {
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        Reply::ok(r.body)
+    });
+    net.nodes[2].node.handle.serve("echo", slow).await.unwrap();
+    let r = route(&net, 0);
+    let q = r.quote(4, 64).unwrap();
+    let (_, mut rx) = net.nodes[0].node.handle.request(r, "echo", b"ping".to_vec(), 64).await.unwrap();
+    let d = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+    assert!(matches!(d, por_core::protocol::Delivery::Acked { .. }), "{d:?}");
+    // Node 3 cuts its channel to 1 by hand: a check starts and stays pending.
+    let s = net.nodes[3].c.sever(c31, None).await.unwrap();
+    assert!(s.check.is_pending(), "{:?}", s.check);
+    // Node 1 cuts 2 while the check is pending: its notice reaches 0 at once…
+    assert!(net.nodes[1].node.handle.sever(ChannelId(c12)).await.unwrap());
+    let notice = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match rx.recv().await {
+                Some(por_core::protocol::Delivery::Notice { notice, .. }) => return notice,
+                Some(_) => continue,
+                None => panic!("the outcome stream closed without a notice"),
+            }
+        }
+    })
+    .await
+    .expect("the notice left although the sever was refused");
+    assert_eq!(notice.channel, ChannelId(c12));
+    // …while the chain still has the channel open (the sever was refused).
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(net.view.partition_check().await.unwrap().is_some(), "the check is still pending");
+    let still = net.view.channel(c12).await.unwrap().unwrap();
+    assert_eq!(still.state, por_node::chain::ChannelState::Open, "the first sever was refused");
+    // The test drives the checks to their end (the split it recorded may be
+    // settled meanwhile, another check); the agent's next attempt lands.
+    until(Duration::from_secs(30), "node 1's sever lands", || async {
+        net.nodes[3].c.finish_partition_check(10_000).await.unwrap();
+        net.view.channel(c12).await.unwrap().is_some_and(|c| c.severer.is_some())
+    })
+    .await;
+    let ch = net.view.channel(c12).await.unwrap().unwrap();
+    assert_eq!(ch.severer.as_ref(), Some(&net.nodes[1].account));
+    // Node 0 confirms the notice by the channel's state and cuts nobody;
+    // its books: the route's price, no late fee.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(open_on_chain(&net, 0, 1).await, "nobody cut 0–1");
+    assert_eq!(books(&net, 0, c01).await, (q.payments[0], 0));
+}
