@@ -223,7 +223,7 @@ impl Por {
         let mut nodes = Vec::new();
         for i in 1..=4u8 {
             let mut registry = prometheus_client::registry::Registry::default();
-            let mut cfg = NodeConfig::new(dir.path().join(format!("node{i}")));
+            let cfg = NodeConfig::new(dir.path().join(format!("node{i}")));
             nodes.push(start(cfg, [i; 32], &mut registry).await.unwrap());
         }
         // No chain in the bench, but the graph a chain agent would publish:
