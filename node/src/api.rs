@@ -4,7 +4,8 @@
 //! `{"error": "<what is wrong and what to do>", "code": "<stable code>"}`
 //! with a fitting status code. The codes are snake_case and stable: the
 //! API's own (`bad_request`, `not_found`, `no_route`, `no_graph`,
-//! `no_chain`, `chain_error`, `stopped`, `not_sent`, `failed`) and, where a
+//! `no_chain`, `chain_error`, `stopped`, `not_sent`, `failed`,
+//! `over_cost_cap`) and, where a
 //! peer refused a request, the engine's refusal codes
 //! ([`por_core::protocol::Refusal::code`], such as `terms_mismatch` or
 //! `busy`). A `POST /request` that its first hop refused answers `200` with
@@ -670,7 +671,8 @@ pub struct SendBody {
     /// The most response bytes to accept and pay for.
     #[serde(default)]
     max_response_bytes: Option<u64>,
-    /// The most to pay over all attempts, yocto.
+    /// The most to pay over all attempts, yocto. Default 10^22 (0.01 NEAR,
+    /// `por_node::client::DEFAULT_MAX_COST`); `"none"` for no limit.
     #[serde(default)]
     max_cost: Option<String>,
     /// The largest bound a route may have, ms.
@@ -688,6 +690,7 @@ pub struct SendBody {
 #[utoipa::path(post, path = "/send", tag = "requests", request_body = SendBody,
     responses((status = 200, body = SendView), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "no_route"),
+        (status = 422, body = ErrorBody, description = "over_cost_cap: the cheapest route costs more than `max_cost`"),
         (status = 502, body = ErrorBody, description = "every attempt failed; the code is the last refusal's")))]
 async fn send(State(api): State<Api>, raw: Bytes) -> Result<axum::Json<SendView>, ApiError> {
     let b: SendBody = parse_json(&raw)?;
@@ -697,7 +700,11 @@ async fn send(State(api): State<Api>, raw: Bytes) -> Result<axum::Json<SendView>
     if let Some(m) = b.max_response_bytes {
         opts.max_response_bytes = m;
     }
-    opts.max_cost = b.max_cost.as_deref().map(|c| parse_amount("max_cost", c)).transpose()?;
+    match b.max_cost.as_deref() {
+        None => {}
+        Some("none") => opts.max_cost = None,
+        Some(c) => opts.max_cost = Some(parse_amount("max_cost", c)?),
+    }
     opts.max_bound_ms = b.max_bound_ms;
     if let Some(a) = b.attempts {
         opts.attempts = a.clamp(1, 10);
@@ -708,6 +715,9 @@ async fn send(State(api): State<Api>, raw: Bytes) -> Result<axum::Json<SendView>
     let out = api.node.send(opts).await.map_err(|e| match e {
         crate::client::ClientError::Stopped => stopped(),
         e @ crate::client::ClientError::Route(_) => ApiError::new(StatusCode::NOT_FOUND, "no_route", e.to_string()),
+        e @ crate::client::ClientError::OverCostCap { .. } => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "over_cost_cap", e.to_string())
+        }
         crate::client::ClientError::Failed { ref tried, .. } => {
             // The last attempt's refusal code when a peer gave one.
             let code = tried.last().map_or("failed", |a| result_code(&a.result));

@@ -212,6 +212,7 @@ pub struct NodeHandle {
     pub(crate) tx: mpsc::Sender<Command>,
     pub(crate) key: NodeKey,
     pub(crate) graph: SharedGraph,
+    pub(crate) events: crate::events::WeakBus,
 }
 
 impl NodeHandle {
@@ -260,6 +261,14 @@ impl NodeHandle {
     /// Connected peers.
     pub async fn peers(&self) -> Result<Vec<PeerInfo>, Stopped> {
         self.ask(|reply| Command::Peers { reply }).await
+    }
+
+    /// Subscribes to the node's events ([`crate::events`]): every event
+    /// emitted from now on, in order, through a bounded buffer (a subscriber
+    /// that falls behind is told how many it missed). Once the node has
+    /// stopped the stream ends with [`crate::events::EventError::Stopped`].
+    pub fn events(&self) -> crate::events::EventStream {
+        self.events.subscribe()
     }
 
     /// This node's key.

@@ -42,6 +42,7 @@ use tracing::{debug, info, warn};
 use prometheus_client::registry::Registry;
 
 use crate::committer::{Committed, Committer};
+use crate::events::{EventBus, NodeEvent};
 use crate::handle::{ChainJob, Command, NodeHandle, PeerInfo, Status};
 use crate::metrics::{ChannelLabel, Metrics};
 use crate::routes::NetworkGraph;
@@ -75,6 +76,12 @@ pub struct NodeConfig {
     pub listen: Vec<Multiaddr>,
     /// Peers to bootstrap Kademlia from. Default none.
     pub bootstrap: Vec<(PeerId, Multiaddr)>,
+    /// Addresses this node is reachable at from outside (a public IP, a
+    /// port forwarded through NAT or a container's published port): told to
+    /// every peer by identify and put in Kademlia's records as they are,
+    /// without confirmation. Default none (only addresses that libp2p's
+    /// AutoNAT confirms are announced).
+    pub external_addresses: Vec<Multiaddr>,
     /// libp2p settings. Default [`NetConfig::default`].
     pub net: NetConfig,
     /// The protocol engine's settings. Default [`ProtocolConfig::default`].
@@ -95,6 +102,7 @@ impl NodeConfig {
             data_dir: data_dir.into(),
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("valid multiaddr")],
             bootstrap: Vec::new(),
+            external_addresses: Vec::new(),
             net: NetConfig::default(),
             protocol: ProtocolConfig::default(),
             service_timeout: Duration::from_secs(30),
@@ -182,6 +190,8 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
     let peer_id = *swarm.local_peer_id();
     let (tx, commands) = mpsc::channel(COMMAND_QUEUE);
     let graph: crate::handle::SharedGraph = Default::default();
+    let events = EventBus::new();
+    let weak_events = events.weak();
     let ev = EventLoop {
         swarm,
         engine: NodeEngine::new(protocol, signer.clone(), Ed25519Verifier),
@@ -203,11 +213,12 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
         peers: Peers::new(listen_addrs.clone(), config.bootstrap.clone()),
         graph: graph.clone(),
         terms_seen: None,
+        events,
     };
     let mut ev = ev;
     ev.restore(stored, requests, signed)?;
     let task = tokio::spawn(ev.run());
-    let handle = NodeHandle { tx, key, graph };
+    let handle = NodeHandle { tx, key, graph, events: weak_events };
     Ok(RunningNode { handle, peer_id, key, listen_addrs, task })
 }
 
@@ -247,6 +258,8 @@ struct EventLoop {
     graph: crate::handle::SharedGraph,
     /// The snapshot the engine has now.
     terms_seen: Option<Arc<NetworkGraph>>,
+    /// The event stream's sending end ([`crate::events`]).
+    events: EventBus,
 }
 
 /// How often the loop does its housekeeping (re-bootstrap, chain backlog).
@@ -283,7 +296,7 @@ impl EventLoop {
                     Some(c) => self.on_command(c),
                 },
                 Some(c) = self.commit.done.recv() => self.on_committed(c),
-                Some((id, reply)) = self.server.done.recv() => self.on_served(id, reply),
+                Some(served) = self.server.done.recv() => self.on_served(served),
                 _ = sleep => self.on_timers(),
                 _ = maintenance.tick() => self.on_maintenance(),
                 ev = self.swarm.select_next_some() => self.on_swarm(ev),
@@ -343,8 +356,13 @@ impl EventLoop {
             }
             Command::AttachChain { jobs } => self.chain.attach(jobs),
             Command::ChannelRemoved { channel, tx_hash } => {
+                // Once per channel of ours (the agent may report it again).
+                let ours = self.engine.channel(channel).is_some_and(|c| !c.removed);
                 self.engine.channel_removed(channel, tx_hash, now, &mut out);
                 self.apply(out);
+                if ours {
+                    self.events.emit(NodeEvent::ChannelClosed { channel, tx_hash });
+                }
                 // The peer keeps its reserved slot while another channel
                 // with it is open.
                 if let Some(peer) = self.peers.of_channel(&channel) {
@@ -500,7 +518,14 @@ impl EventLoop {
         self.commit.store().put_channel(&setup).map_err(|e| e.to_string())?;
         self.peers.set_channel_peer(setup.channel, peer);
         self.swarm.behaviour_mut().reserve_slot(&peer);
+        let opened = NodeEvent::ChannelOpened {
+            channel: setup.channel,
+            peer: setup.remote,
+            local_deposit: setup.local_deposit,
+            remote_deposit: setup.remote_deposit,
+        };
         self.engine.open_channel(setup, now, out);
+        self.events.emit(opened);
         Ok(())
     }
 
@@ -699,6 +724,7 @@ impl EventLoop {
                 Effect::Deliver(d) => self.deliver(d),
                 Effect::Sever { channel, voucher, reason } => {
                     Metrics::inc(&self.metrics.severances, format!("{reason:?}"));
+                    self.events.emit(NodeEvent::Severing { channel, reason });
                     self.chain.job(ChainJob::Sever { channel, voucher, reason });
                 }
                 Effect::WatchChannel { channel } => {
@@ -716,11 +742,13 @@ impl EventLoop {
             EngineEvent::DeadlinePassed { .. } => {
                 self.metrics.overdue.inc();
             }
-            EngineEvent::LateFeesPaid { amount, .. } => {
+            EngineEvent::LateFeesPaid { channel, amount } => {
                 self.metrics.late_fees_paid.inc_by(amount as f64);
+                self.events.emit(NodeEvent::LateFeePaid { channel, amount });
             }
-            EngineEvent::LateFeesReceived { amount, .. } => {
+            EngineEvent::LateFeesReceived { channel, amount } => {
                 self.metrics.late_fees_received.inc_by(amount as f64);
+                self.events.emit(NodeEvent::LateFeeReceived { channel, amount });
             }
             EngineEvent::Refused { channel, kind, reason } => {
                 Metrics::inc(&self.metrics.refusals, reason.code());
