@@ -26,7 +26,7 @@
 //! | `POST /request` | send a paid request along a given route; waits for its outcome |
 //! | `GET /metrics` | Prometheus text format (also on [`metrics_router`]'s listener) |
 //! | `GET /livez` | 200 while the node's event loop answers (the process is of use), else 503 |
-//! | `GET /readyz` | 200 when the chain answers (if configured), its graph is loaded and a channel neighbour is connected (or the node has no channel yet) and the node is not draining (stopping), else 503; the body says which check failed |
+//! | `GET /readyz` | 200 when the chain answers (if configured), its graph is loaded and a channel neighbour is connected (or the node has no channel yet) and the node is not draining (stopping), else 503; the body says which check failed, and whether the node has a public address (`checks.public_address`, `external_addresses`, a note when it has none; informational, not a condition) |
 //!
 //! The channel operations on chain need `[chain]` with an account (the node
 //! runs its chain agent then); without it they answer 503.
@@ -191,6 +191,7 @@ async fn status(State(api): State<Api>) -> Result<axum::Json<StatusView>, ApiErr
         node_key: s.key.to_hex(),
         peer_id: s.peer_id,
         listen: s.listen,
+        external: s.external,
         peers: s.peers,
         channels: s.channels.len(),
         in_flight: s.in_flight,
@@ -382,6 +383,11 @@ async fn livez(State(api): State<Api>) -> Response {
     }
 }
 
+/// `/readyz`'s note for a node with no public address.
+pub const NO_PUBLIC_ADDRESS: &str = "no public address: none is configured ([node].external_addresses) and AutoNAT has \
+     confirmed none; peers reach this node only on connections it opens. Set [node].external_addresses to the \
+     address peers can dial (a public IP, a forwarded or published port)";
+
 /// How long `/readyz` waits for the chain.
 const READY_CHAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -414,9 +420,12 @@ async fn readyz(State(api): State<Api>) -> Result<Response, ApiError> {
             graph,
             channel_neighbour: neighbour,
             draining: s.draining,
+            public_address: !s.external.is_empty(),
         },
         channels: s.channels.len(),
         neighbours_connected: up,
+        notes: if s.external.is_empty() { vec![NO_PUBLIC_ADDRESS.into()] } else { Vec::new() },
+        external_addresses: s.external,
     };
     let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     Ok((code, axum::Json(body)).into_response())

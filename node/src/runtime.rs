@@ -174,6 +174,17 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
             _ => {}
         }
     }
+    for addr in &config.external_addresses {
+        swarm.add_external_address(addr.clone());
+    }
+    if config.external_addresses.is_empty() {
+        warn!(
+            "no public address: none is configured ([node].external_addresses), and peers reach this node only on \
+             connections it opens until AutoNAT confirms an address they observe it at"
+        );
+    } else {
+        info!(external = ?config.external_addresses, "announcing the configured external addresses");
+    }
     for (peer, addr) in &config.bootstrap {
         swarm.behaviour_mut().add_address(peer, addr.clone());
     }
@@ -345,6 +356,9 @@ impl EventLoop {
             }
             Command::Status { reply } => {
                 let _ = reply.send(self.status());
+            }
+            Command::PeerAddresses { peer, reply } => {
+                let _ = reply.send(self.swarm.behaviour_mut().known_addresses(&peer));
             }
             Command::Peers { reply } => {
                 let peers = self
@@ -540,6 +554,7 @@ impl EventLoop {
             key: self.engine.key(),
             peer_id: self.swarm.local_peer_id().to_string(),
             listen: self.peers.listen.iter().map(|a| a.to_string()).collect(),
+            external: self.swarm.external_addresses().map(|a| a.to_string()).collect(),
             peers: self.swarm.connected_peers().count(),
             channels,
             in_flight: self.engine.in_flight(),
@@ -568,6 +583,14 @@ impl EventLoop {
             SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
                 self.peers.connected(peer_id, endpoint.get_remote_address().clone());
                 self.metrics.peers.set(self.swarm.connected_peers().count() as i64);
+                return;
+            }
+            SwarmEvent::ExternalAddrConfirmed { address } => {
+                info!(%address, "public address confirmed: announced to peers and in Kademlia's records");
+                return;
+            }
+            SwarmEvent::ExternalAddrExpired { address } => {
+                warn!(%address, "external address expired: no longer announced");
                 return;
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
@@ -608,6 +631,10 @@ impl EventLoop {
             NetEvent::InboundFailed { peer, lane, error } => debug!(%peer, ?lane, "bad inbound message: {error}"),
             NetEvent::Providers { query, providers, done } => self.peers.on_providers(query, providers, done),
             NetEvent::Providing { query, result } => debug!(?query, ?result, "provider record announced"),
+            NetEvent::Reachability { public, status } => match public {
+                Some(a) => info!(address = %a, "AutoNAT: reachable from outside"),
+                None => info!(status, "AutoNAT: no address of this node is confirmed reachable from outside"),
+            },
             NetEvent::RoutingTable { .. } | NetEvent::Identified { .. } | NetEvent::Ping { .. } => {}
         }
     }
