@@ -375,6 +375,7 @@ impl EventLoop {
                 self.engine.channel_removed(channel, tx_hash, now, &mut out);
                 self.apply(out);
                 if ours {
+                    self.metrics.remove_channel(channel.0);
                     self.events.emit(NodeEvent::ChannelClosed { channel, tx_hash });
                 }
                 // The peer keeps its reserved slot while another channel
@@ -750,7 +751,7 @@ impl EventLoop {
                 Effect::Serve { request_id, request } => self.serve(request_id, *request),
                 Effect::Deliver(d) => self.deliver(d),
                 Effect::Sever { channel, voucher, reason } => {
-                    Metrics::inc(&self.metrics.severances, format!("{reason:?}"));
+                    Metrics::inc(&self.metrics.severances, crate::metrics::sever_reason_code(reason));
                     self.events.emit(NodeEvent::Severing { channel, reason });
                     self.chain.job(ChainJob::Sever { channel, voucher, reason });
                 }
@@ -788,7 +789,8 @@ impl EventLoop {
     fn update_gauges(&mut self) {
         self.gauges_stale = false;
         self.metrics.in_flight.set(self.engine.in_flight() as i64);
-        for (id, c) in self.engine.channels() {
+        // A channel that left the graph has no series any more.
+        for (id, c) in self.engine.channels().filter(|(_, c)| !c.removed) {
             let l = ChannelLabel { channel: id.0 };
             self.metrics.channel_spendable.get_or_create(&l).set(c.ledger.spendable() as f64);
             self.metrics.channel_received.get_or_create(&l).set(c.ledger.received() as f64);
