@@ -4,7 +4,7 @@
 //! # async fn demo() -> Result<(), por_node::builder::BuildError> {
 //! use por_node::builder::NodeBuilder;
 //!
-//! let node = NodeBuilder::new("./my-node")
+//! let mut node = NodeBuilder::new("./my-node")
 //!     .chain(["http://127.0.0.1:3030"], "por.devnet", "./my-node/account.json")
 //!     .register(50, 5 * 10u128.pow(24))
 //!     .start()
