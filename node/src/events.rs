@@ -29,7 +29,8 @@ pub const EVENT_BUFFER: usize = 1024;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeEvent {
     /// A channel open on chain is tracked by the node from now on: requests
-    /// may go over it.
+    /// may go over it. (Channels the node restores from its store at start
+    /// were opened before; they are not announced again.)
     ChannelOpened {
         /// The channel.
         channel: ChannelId,
