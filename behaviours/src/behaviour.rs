@@ -24,8 +24,9 @@
 //! dials back to one of them on request; only then does the swarm take it
 //! as external ([`NetEvent::Reachability`] reports the change). AutoNAT
 //! serves such dial-backs for other nodes too, and by default neither asks
-//! nor dials back to private or loopback addresses, so a node on loopback
-//! or behind NAT without forwarding never has a confirmed address.
+//! nor dials back to private or loopback addresses
+//! ([`NetConfig::autonat_only_global_ips`]), so a node on loopback or behind
+//! NAT without forwarding never has a confirmed address.
 //! Channel neighbours have reserved slots ([`Behaviour::reserve_slot`]): they
 //! are not counted against the limit on connections in all, so strangers
 //! cannot crowd them out (the per-peer limit still holds for them). The DHT's
@@ -126,6 +127,17 @@ pub struct NetConfig {
     pub agent_version: String,
     /// Bounds of the DHT's provider store (see [`StoreLimits`]).
     pub store: StoreLimits,
+    /// AutoNAT asks only peers at public IPs to dial back, and dials back
+    /// only to public IPs. Turn it off on a private network whose nodes
+    /// reach each other at private addresses (a LAN, a cluster). Default
+    /// true.
+    pub autonat_only_global_ips: bool,
+    /// How long after start AutoNAT first asks a peer to dial back.
+    /// Default 15 s.
+    pub autonat_boot_delay: Duration,
+    /// How often AutoNAT asks again while the node's reachability is not
+    /// settled. Default 90 s.
+    pub autonat_retry_interval: Duration,
 }
 
 impl Default for NetConfig {
@@ -141,6 +153,9 @@ impl Default for NetConfig {
             rebootstrap_below: 8,
             agent_version: concat!("por/", env!("CARGO_PKG_VERSION")).to_string(),
             store: StoreLimits::default(),
+            autonat_only_global_ips: true,
+            autonat_boot_delay: Duration::from_secs(15),
+            autonat_retry_interval: Duration::from_secs(90),
         }
     }
 }
@@ -311,7 +326,15 @@ where
             identify: identify::Behaviour::new(
                 identify::Config::new("/por/1.0.0".into(), key.public()).with_agent_version(cfg.agent_version.clone()),
             ),
-            autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
+            autonat: autonat::Behaviour::new(
+                peer_id,
+                autonat::Config {
+                    only_global_ips: cfg.autonat_only_global_ips,
+                    boot_delay: cfg.autonat_boot_delay,
+                    retry_interval: cfg.autonat_retry_interval,
+                    ..autonat::Config::default()
+                },
+            ),
             ping: ping::Behaviour::new(ping::Config::new()),
         }
     }

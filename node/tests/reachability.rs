@@ -67,3 +67,48 @@ async fn a_node_on_loopback_only_reports_no_public_address_in_readyz() {
     assert!(note.starts_with("no public address") && note.contains("[node].external_addresses"), "{note}");
     assert!(a.handle.status().await.unwrap().external.is_empty());
 }
+
+/// AutoNAT's confirmation, on loopback: with `autonat_only_global_ips` off
+/// (as on a private network) a peer dials back to the address it observed
+/// A at, and only then does A announce it. With the default (public IPs
+/// only), C asks no one about a loopback address and is never confirmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_observed_address_is_announced_only_once_autonat_confirms_it() {
+    let dirs = [(); 4].map(|_| tempfile::tempdir().unwrap());
+    let cfg = |i: usize, private_ok: bool, first_probe: u64| {
+        let mut c = NodeConfig::new(dirs[i].path());
+        c.net.autonat_only_global_ips = !private_ok;
+        c.net.autonat_boot_delay = Duration::from_secs(first_probe);
+        c.net.autonat_retry_interval = Duration::from_secs(first_probe);
+        c
+    };
+    // Two pairs: A asks B, C asks D (who would dial back to anything). B
+    // and D ask nobody during the test: two peers that probe each other at
+    // once may each hold two connections to the other, and the per-peer
+    // limit (2) then refuses the second dial-back.
+    let b = start(cfg(1, true, 600), [2; 32], &mut Default::default()).await.unwrap();
+    let d = start(cfg(3, true, 600), [4; 32], &mut Default::default()).await.unwrap();
+    let mut ca = cfg(0, true, 1);
+    ca.bootstrap = vec![(b.peer_id, b.listen_addrs[0].clone())];
+    let a = start(ca, [1; 32], &mut Default::default()).await.unwrap();
+    let mut cc = cfg(2, false, 1);
+    cc.bootstrap = vec![(d.peer_id, d.listen_addrs[0].clone())];
+    let c = start(cc, [3; 32], &mut Default::default()).await.unwrap();
+    assert!(a.handle.status().await.unwrap().external.is_empty(), "nothing is announced before a dial-back");
+
+    let mut external = Vec::new();
+    for _ in 0..200 {
+        external = a.handle.status().await.unwrap().external;
+        if !external.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // What B observed A at, translated to A's listening port: A's own
+    // address (as B dialed it back, with A's id).
+    let own = a.listen_addrs[0].clone().with(Protocol::P2p(a.peer_id));
+    assert_eq!(external, vec![own.to_string()], "A's confirmed addresses");
+    // C has had as long, and two more of its probe intervals.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(c.handle.status().await.unwrap().external.is_empty(), "C asked no one about a loopback address");
+}
