@@ -12,7 +12,21 @@
 //!
 //! Around them: Kademlia under PoR's own protocol name in server mode,
 //! identify (which feeds Kademlia the listen addresses of peers that dialed
-//! us: Kademlia cannot learn them otherwise), ping, and connection limits.
+//! us: Kademlia cannot learn them otherwise), AutoNAT, ping, and connection
+//! limits.
+//!
+//! # Reachability
+//! Identify tells every peer the node's listen addresses and its *external*
+//! addresses, and Kademlia announces the external ones in the records it
+//! sends. An external address is either given by the operator (the node
+//! calls [`Swarm::add_external_address`]) or confirmed by AutoNAT (v1): the
+//! addresses peers say they observe us at are only candidates until a peer
+//! dials back to one of them on request; only then does the swarm take it
+//! as external ([`NetEvent::Reachability`] reports the change). AutoNAT
+//! serves such dial-backs for other nodes too, and by default neither asks
+//! nor dials back to private or loopback addresses
+//! ([`NetConfig::autonat_only_global_ips`]), so a node on loopback or behind
+//! NAT without forwarding never has a confirmed address.
 //! Channel neighbours have reserved slots ([`Behaviour::reserve_slot`]): they
 //! are not counted against the limit on connections in all, so strangers
 //! cannot crowd them out (the per-peer limit still holds for them). The DHT's
@@ -30,7 +44,7 @@ use libp2p::identity::Keypair;
 use libp2p::kad;
 use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, identify, noise, ping, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, autonat, identify, noise, ping, tcp, yamux};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -113,6 +127,17 @@ pub struct NetConfig {
     pub agent_version: String,
     /// Bounds of the DHT's provider store (see [`StoreLimits`]).
     pub store: StoreLimits,
+    /// AutoNAT asks only peers at public IPs to dial back, and dials back
+    /// only to public IPs. Turn it off on a private network whose nodes
+    /// reach each other at private addresses (a LAN, a cluster). Default
+    /// true.
+    pub autonat_only_global_ips: bool,
+    /// How long after start AutoNAT first asks a peer to dial back.
+    /// Default 15 s.
+    pub autonat_boot_delay: Duration,
+    /// How often AutoNAT asks again while the node's reachability is not
+    /// settled. Default 90 s.
+    pub autonat_retry_interval: Duration,
 }
 
 impl Default for NetConfig {
@@ -128,6 +153,9 @@ impl Default for NetConfig {
             rebootstrap_below: 8,
             agent_version: concat!("por/", env!("CARGO_PKG_VERSION")).to_string(),
             store: StoreLimits::default(),
+            autonat_only_global_ips: true,
+            autonat_boot_delay: Duration::from_secs(15),
+            autonat_retry_interval: Duration::from_secs(90),
         }
     }
 }
@@ -136,7 +164,7 @@ pub use composed::{Behaviour, BehaviourEvent};
 
 mod composed {
     // The derive generates `BehaviourEvent` with one undocumented variant per
-    // field: `Relay`, `Sync`, `Kad`, `Identify`, `Ping` (and the limits').
+    // field: `Relay`, `Sync`, `Kad`, `Identify`, `Autonat`, `Ping` (and the limits').
     #![allow(missing_docs)]
     use super::*;
 
@@ -158,6 +186,9 @@ mod composed {
         /// Peer discovery.
         pub kad: kad::Behaviour<ProviderStore>,
         pub(super) identify: identify::Behaviour,
+        /// Confirms observed addresses before they are used (see the
+        /// module docs, "Reachability").
+        pub(super) autonat: autonat::Behaviour,
         pub(super) ping: ping::Behaviour,
     }
 }
@@ -228,6 +259,14 @@ pub enum NetEvent<M> {
         /// Round-trip time, or `None` when the ping failed.
         rtt: Option<Duration>,
     },
+    /// AutoNAT's view of the node's reachability changed.
+    Reachability {
+        /// The address a peer dialed back to, when the node is public;
+        /// `None` when it is private (no dial-back succeeded) or unknown.
+        public: Option<Multiaddr>,
+        /// AutoNAT's status, for the log (`public`, `private`, `unknown`).
+        status: &'static str,
+    },
     /// Kademlia's routing table changed size; the node may re-bootstrap.
     RoutingTable {
         /// Peers in the table now.
@@ -286,6 +325,15 @@ where
             kad,
             identify: identify::Behaviour::new(
                 identify::Config::new("/por/1.0.0".into(), key.public()).with_agent_version(cfg.agent_version.clone()),
+            ),
+            autonat: autonat::Behaviour::new(
+                peer_id,
+                autonat::Config {
+                    only_global_ips: cfg.autonat_only_global_ips,
+                    boot_delay: cfg.autonat_boot_delay,
+                    retry_interval: cfg.autonat_retry_interval,
+                    ..autonat::Config::default()
+                },
             ),
             ping: ping::Behaviour::new(ping::Config::new()),
         }
@@ -348,6 +396,21 @@ where
         self.kad.get_providers(kad::RecordKey::new(&key))
     }
 
+    /// The addresses Kademlia's routing table holds for `peer` (what the
+    /// peer announced, or what we were told of it); empty if it is not in
+    /// the table.
+    pub fn known_addresses(&mut self, peer: &PeerId) -> Vec<Multiaddr> {
+        let mut out = Vec::new();
+        for bucket in self.kad.kbuckets() {
+            for e in bucket.iter() {
+                if e.node.key.preimage() == peer {
+                    out.extend(e.node.value.iter().cloned());
+                }
+            }
+        }
+        out
+    }
+
     /// Peers in Kademlia's routing table.
     pub fn routing_table_size(&mut self) -> usize {
         self.kad.kbuckets().map(|b| b.num_entries()).sum()
@@ -372,6 +435,11 @@ where
                 Some(NetEvent::RoutingTable { peers: self.routing_table_size() })
             }
             BehaviourEvent::Ping(ping::Event { peer, result, .. }) => Some(NetEvent::Ping { peer, rtt: result.ok() }),
+            BehaviourEvent::Autonat(autonat::Event::StatusChanged { new, .. }) => Some(match new {
+                autonat::NatStatus::Public(a) => NetEvent::Reachability { public: Some(a), status: "public" },
+                autonat::NatStatus::Private => NetEvent::Reachability { public: None, status: "private" },
+                autonat::NatStatus::Unknown => NetEvent::Reachability { public: None, status: "unknown" },
+            }),
             BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
                 result: kad::QueryResult::GetClosestPeers(Ok(found)),
                 ..

@@ -4,7 +4,8 @@
 //! `{"error": "<what is wrong and what to do>", "code": "<stable code>"}`
 //! with a fitting status code. The codes are snake_case and stable: the
 //! API's own (`bad_request`, `not_found`, `no_route`, `no_graph`,
-//! `no_chain`, `chain_error`, `stopped`, `not_sent`, `failed`) and, where a
+//! `no_chain`, `chain_error`, `stopped`, `not_sent`, `failed`,
+//! `over_cost_cap`) and, where a
 //! peer refused a request, the engine's refusal codes
 //! ([`por_core::protocol::Refusal::code`], such as `terms_mismatch` or
 //! `busy`). A `POST /request` that its first hop refused answers `200` with
@@ -25,7 +26,7 @@
 //! | `POST /request` | send a paid request along a given route; waits for its outcome |
 //! | `GET /metrics` | Prometheus text format (also on [`metrics_router`]'s listener) |
 //! | `GET /livez` | 200 while the node's event loop answers (the process is of use), else 503 |
-//! | `GET /readyz` | 200 when the chain answers (if configured), its graph is loaded and a channel neighbour is connected (or the node has no channel yet) and the node is not draining (stopping), else 503; the body says which check failed |
+//! | `GET /readyz` | 200 when the chain answers (if configured), its graph is loaded and a channel neighbour is connected (or the node has no channel yet) and the node is not draining (stopping), else 503; the body says which check failed, and whether the node has a public address (`checks.public_address`, `external_addresses`, a note when it has none; informational, not a condition) |
 //!
 //! The channel operations on chain need `[chain]` with an account (the node
 //! runs its chain agent then); without it they answer 503.
@@ -190,6 +191,7 @@ async fn status(State(api): State<Api>) -> Result<axum::Json<StatusView>, ApiErr
         node_key: s.key.to_hex(),
         peer_id: s.peer_id,
         listen: s.listen,
+        external: s.external,
         peers: s.peers,
         channels: s.channels.len(),
         in_flight: s.in_flight,
@@ -381,6 +383,11 @@ async fn livez(State(api): State<Api>) -> Response {
     }
 }
 
+/// `/readyz`'s note for a node with no public address.
+pub const NO_PUBLIC_ADDRESS: &str = "no public address: none is configured ([node].external_addresses) and AutoNAT has \
+     confirmed none; peers reach this node only on connections it opens. Set [node].external_addresses to the \
+     address peers can dial (a public IP, a forwarded or published port)";
+
 /// How long `/readyz` waits for the chain.
 const READY_CHAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -413,9 +420,12 @@ async fn readyz(State(api): State<Api>) -> Result<Response, ApiError> {
             graph,
             channel_neighbour: neighbour,
             draining: s.draining,
+            public_address: !s.external.is_empty(),
         },
         channels: s.channels.len(),
         neighbours_connected: up,
+        notes: if s.external.is_empty() { vec![NO_PUBLIC_ADDRESS.into()] } else { Vec::new() },
+        external_addresses: s.external,
     };
     let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     Ok((code, axum::Json(body)).into_response())
@@ -670,7 +680,8 @@ pub struct SendBody {
     /// The most response bytes to accept and pay for.
     #[serde(default)]
     max_response_bytes: Option<u64>,
-    /// The most to pay over all attempts, yocto.
+    /// The most to pay over all attempts, yocto. Default 10^22 (0.01 NEAR,
+    /// `por_node::client::DEFAULT_MAX_COST`); `"none"` for no limit.
     #[serde(default)]
     max_cost: Option<String>,
     /// The largest bound a route may have, ms.
@@ -688,6 +699,7 @@ pub struct SendBody {
 #[utoipa::path(post, path = "/send", tag = "requests", request_body = SendBody,
     responses((status = 200, body = SendView), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "no_route"),
+        (status = 422, body = ErrorBody, description = "over_cost_cap: the cheapest route costs more than `max_cost`"),
         (status = 502, body = ErrorBody, description = "every attempt failed; the code is the last refusal's")))]
 async fn send(State(api): State<Api>, raw: Bytes) -> Result<axum::Json<SendView>, ApiError> {
     let b: SendBody = parse_json(&raw)?;
@@ -697,7 +709,11 @@ async fn send(State(api): State<Api>, raw: Bytes) -> Result<axum::Json<SendView>
     if let Some(m) = b.max_response_bytes {
         opts.max_response_bytes = m;
     }
-    opts.max_cost = b.max_cost.as_deref().map(|c| parse_amount("max_cost", c)).transpose()?;
+    match b.max_cost.as_deref() {
+        None => {}
+        Some("none") => opts.max_cost = None,
+        Some(c) => opts.max_cost = Some(parse_amount("max_cost", c)?),
+    }
     opts.max_bound_ms = b.max_bound_ms;
     if let Some(a) = b.attempts {
         opts.attempts = a.clamp(1, 10);
@@ -708,6 +724,9 @@ async fn send(State(api): State<Api>, raw: Bytes) -> Result<axum::Json<SendView>
     let out = api.node.send(opts).await.map_err(|e| match e {
         crate::client::ClientError::Stopped => stopped(),
         e @ crate::client::ClientError::Route(_) => ApiError::new(StatusCode::NOT_FOUND, "no_route", e.to_string()),
+        e @ crate::client::ClientError::OverCostCap { .. } => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "over_cost_cap", e.to_string())
+        }
         crate::client::ClientError::Failed { ref tried, .. } => {
             // The last attempt's refusal code when a peer gave one.
             let code = tried.last().map_or("failed", |a| result_code(&a.result));

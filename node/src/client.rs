@@ -23,6 +23,18 @@ use tokio::time::Instant;
 use crate::handle::{NodeHandle, SendError};
 use crate::routes::{RouteError, RouteLimits};
 
+/// The most a [`NodeHandle::send`] pays over all its attempts unless told
+/// otherwise ([`SendOptions::max_cost`]): 0.01 NEAR (10^22 yocto).
+///
+/// A request's price is the sum of its route's edge fees, `base_fee +
+/// byte_fee · (body + response allowance)` per edge (DESIGN §2.3); on the
+/// local devnet's demo edges a request of a few KiB costs well under
+/// 10^12 yocto, so the cap is far above any ordinary request and still
+/// small enough that a mistake (a huge response allowance, an edge with
+/// an absurd fee) costs cents, not a deposit. Raise it, or set `None`, to
+/// pay more.
+pub const DEFAULT_MAX_COST: Amount = 10_000_000_000_000_000_000_000;
+
 /// What to send and within which limits. Every field's doc ends with its default.
 #[derive(Debug, Clone)]
 pub struct SendOptions {
@@ -34,7 +46,8 @@ pub struct SendOptions {
     pub body: Vec<u8>,
     /// The most response bytes to accept and pay for. Default 64 KiB.
     pub max_response_bytes: u64,
-    /// The most to pay over all attempts, yocto. Default no limit.
+    /// The most to pay over all attempts, yocto; `None` for no limit.
+    /// Default [`DEFAULT_MAX_COST`] (0.01 NEAR).
     pub max_cost: Option<Amount>,
     /// The largest bound a route may have, ms. Default no limit.
     pub max_bound_ms: Option<u64>,
@@ -67,7 +80,7 @@ impl SendOptions {
             service: service.into(),
             body: Vec::new(),
             max_response_bytes: 64 * 1024,
-            max_cost: None,
+            max_cost: Some(DEFAULT_MAX_COST),
             max_bound_ms: None,
             attempts: 3,
             timeout: Duration::from_secs(30),
@@ -85,6 +98,20 @@ pub enum ClientError {
     /// No route fits (first attempt), with why.
     #[error(transparent)]
     Route(#[from] RouteError),
+    /// Routes exist, but the cheapest costs more than the cost cap
+    /// ([`SendOptions::max_cost`], by default [`DEFAULT_MAX_COST`]).
+    #[error(
+        "the cheapest route to {to} costs {cheapest} yocto, over the cost cap of {cap} yocto; raise max_cost \
+         (default {DEFAULT_MAX_COST} yocto, 0.01 NEAR) to pay that much"
+    )]
+    OverCostCap {
+        /// The server.
+        to: String,
+        /// What the cheapest route costs, yocto.
+        cheapest: Amount,
+        /// The cap that was applied, yocto.
+        cap: Amount,
+    },
     /// Every attempt failed before an acknowledgement; the last reason.
     #[error("no attempt was acknowledged ({attempts} tried); last: {last}")]
     Failed {
@@ -98,6 +125,19 @@ pub enum ClientError {
 }
 
 impl NodeHandle {
+    /// Why the first attempt found no route: the cost cap, when a route
+    /// without it exists, else what the route search said.
+    fn no_route_error(&self, opts: &SendOptions, e: RouteError) -> ClientError {
+        let (RouteError::NoRoute { .. }, Some(cap)) = (&e, opts.max_cost) else { return ClientError::Route(e) };
+        let uncapped = RouteLimits { max_bound_ms: opts.max_bound_ms, ..RouteLimits::default() };
+        match self.routes_to(&opts.to, opts.body.len() as u64, opts.max_response_bytes, &uncapped, 1) {
+            Ok(routes) if routes.first().is_some_and(|r| r.cost > cap) => {
+                ClientError::OverCostCap { to: opts.to.to_hex(), cheapest: routes[0].cost, cap }
+            }
+            _ => ClientError::Route(e),
+        }
+    }
+
     /// Sends a request to `opts.to` over the best route and waits for its
     /// outcome, retrying over other routes as the core's [`Requester`]
     /// decides (see the module docs).
@@ -175,7 +215,7 @@ impl NodeHandle {
             }
         }
         req.finish().map_err(|e| match e {
-            RequestFailure::NoRoute => ClientError::Route(first_error.unwrap_or(RouteError::NoGraph)),
+            RequestFailure::NoRoute => self.no_route_error(&opts, first_error.unwrap_or(RouteError::NoGraph)),
             RequestFailure::Failed { attempts, last, tried } => ClientError::Failed { attempts, last, tried },
         })
     }

@@ -92,6 +92,13 @@ pub enum Command {
         /// The answer.
         reply: oneshot::Sender<Status>,
     },
+    /// The addresses Kademlia's routing table holds for a peer.
+    PeerAddresses {
+        /// The peer.
+        peer: libp2p::PeerId,
+        /// The answer (empty if the peer is not in the table).
+        reply: oneshot::Sender<Vec<libp2p::Multiaddr>>,
+    },
     /// Connected peers and their addresses.
     Peers {
         /// The answer.
@@ -184,6 +191,11 @@ pub struct Status {
     pub peer_id: String,
     /// Addresses it listens on.
     pub listen: Vec<String>,
+    /// Its external addresses: those the operator gave
+    /// ([`crate::NodeConfig::external_addresses`]) and those AutoNAT
+    /// confirmed. Peers and Kademlia are told these; empty means no public
+    /// address (peers reach the node only on connections it opens).
+    pub external: Vec<String>,
     /// Connected peers.
     pub peers: usize,
     /// Channels: id, peer key, what we can still spend, what we have received.
@@ -212,6 +224,7 @@ pub struct NodeHandle {
     pub(crate) tx: mpsc::Sender<Command>,
     pub(crate) key: NodeKey,
     pub(crate) graph: SharedGraph,
+    pub(crate) events: crate::events::WeakBus,
 }
 
 impl NodeHandle {
@@ -260,6 +273,21 @@ impl NodeHandle {
     /// Connected peers.
     pub async fn peers(&self) -> Result<Vec<PeerInfo>, Stopped> {
         self.ask(|reply| Command::Peers { reply }).await
+    }
+
+    /// Subscribes to the node's events ([`crate::events`]): every event
+    /// emitted from now on, in order, through a bounded buffer (a subscriber
+    /// that falls behind is told how many it missed). Once the node has
+    /// stopped the stream ends with [`crate::events::EventError::Stopped`].
+    pub fn events(&self) -> crate::events::EventStream {
+        self.events.subscribe()
+    }
+
+    /// The addresses Kademlia's routing table holds for `peer`: what it
+    /// announced (its listen and external addresses, by identify) or what
+    /// this node was told of it; empty if it is not in the table.
+    pub async fn peer_addresses(&self, peer: libp2p::PeerId) -> Result<Vec<libp2p::Multiaddr>, Stopped> {
+        self.ask(|reply| Command::PeerAddresses { peer, reply }).await
     }
 
     /// This node's key.

@@ -13,12 +13,17 @@
 //! - [`agent`]: the chain agent: follows the graph for the node and carries
 //!   out its chain jobs (severances, confirmations, finalization);
 //! - [`api`]: the HTTP API and `/metrics`;
+//! - [`builder`]: [`NodeBuilder`], a node embedded in an application (key,
+//!   chain, registration, agent) in a few lines;
 //! - [`chain`]: one trait over NEAR's JSON-RPC, the typed PoR contract
 //!   client, a follower that keeps the channel graph current, deployment;
 //! - [`client`]: [`NodeHandle::send`], a request to a node by key with
 //!   routing and retries;
 //! - [`committer`]: the group commit of vouchers (acks wait for the disk,
 //!   nothing else does);
+//! - [`events`]: the event stream an embedding application reads
+//!   ([`NodeEvent`]: channels opened and closed, requests served, late
+//!   fees, severances);
 //! - [`handle`]: [`NodeHandle`], the cloneable way in;
 //! - [`keys`]: the node key file;
 //! - [`metrics`]: Prometheus metrics fed by the event loop;
@@ -31,9 +36,11 @@
 pub mod agent;
 pub mod api;
 pub mod backup;
+pub mod builder;
 pub mod chain;
 pub mod client;
 pub mod committer;
+pub mod events;
 pub mod handle;
 pub mod keys;
 pub mod metrics;
@@ -44,7 +51,9 @@ pub mod service;
 pub mod store;
 pub mod upstream;
 
-pub use client::{Attempt, AttemptResult, ClientError, Outcome, OutcomeKind, SendOptions};
+pub use builder::{BuildError, BuiltNode, Node, NodeBuilder};
+pub use client::{Attempt, AttemptResult, ClientError, DEFAULT_MAX_COST, Outcome, OutcomeKind, SendOptions};
+pub use events::{EventError, EventStream, NodeEvent};
 pub use handle::{NodeHandle, PeerInfo, SendError, Status, Stopped};
 pub use routes::{NetworkGraph, PricedRoute, RouteError, RouteLimits};
 pub use runtime::{Envelope, NodeConfig, RunningNode, StartError, start};

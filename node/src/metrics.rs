@@ -2,6 +2,23 @@
 //! in a `Registry` the caller passes in (no globals, so several nodes can run
 //! in one process). Every metric has help text; amounts are in yocto, times
 //! in seconds.
+//!
+//! Labels: one name per meaning across every family, values snake_case (or
+//! numbers), so one PromQL `by (reason)` reads the same everywhere:
+//!
+//! | label | meaning | values |
+//! |---|---|---|
+//! | `direction` | a message's direction | `in`, `out` |
+//! | `kind` | a wire message's kind | `request`, `ack`, `response`, `notice`, `sync`, `sync_ack` |
+//! | `outcome` | how a request of ours ended (or a late payment for it) | `response`, `notice`, `refused`, `late_payment` |
+//! | `status` | a service reply's status | `200`, `404`, `500`, `504`, … |
+//! | `reason` | why a message was refused or a channel cut | refusal codes ([`por_core::protocol::Refusal::code`]), severance reasons (`missed_syncs`, `overdue`, `max_late`, `withheld_late_fee`, `false_notice`, `manual`) |
+//! | `channel` | a channel id | numbers |
+//! | `method`, `result` | a chain call and how it ended | contract methods; `ok`, `error` |
+//!
+//! Per-channel series (`channel`) exist while the channel is in the graph:
+//! they are removed when it leaves ([`Metrics::remove_channel`]), so a
+//! node's series do not grow with every channel it ever had.
 
 use std::sync::atomic::AtomicU64;
 
@@ -21,11 +38,58 @@ pub struct MessageLabels {
     pub kind: &'static str,
 }
 
-/// Label: one value.
+/// Label: how a request of ours ended.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct KindLabel {
-    /// The value.
-    pub kind: String,
+pub struct OutcomeLabel {
+    /// `response`, `notice`, `refused` or `late_payment`.
+    pub outcome: String,
+}
+
+/// Label: a service reply's status.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    /// The status code, as a number.
+    pub status: String,
+}
+
+/// Label: why something was refused or cut (snake_case codes).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// The code.
+    pub reason: String,
+}
+
+/// A label set of one label, made from its value ([`Metrics::inc`]).
+pub trait OneLabel: EncodeLabelSet + Clone + std::hash::Hash + Eq + Send + Sync + std::fmt::Debug + 'static {
+    /// The label set whose one value is `value`.
+    fn of(value: String) -> Self;
+}
+
+impl OneLabel for OutcomeLabel {
+    fn of(outcome: String) -> Self {
+        OutcomeLabel { outcome }
+    }
+}
+
+impl OneLabel for StatusLabel {
+    fn of(status: String) -> Self {
+        StatusLabel { status }
+    }
+}
+
+impl OneLabel for ReasonLabel {
+    fn of(reason: String) -> Self {
+        ReasonLabel { reason }
+    }
+}
+
+/// A severance reason as its snake_case code (its name on the wire and in
+/// JSON).
+pub fn sever_reason_code(reason: por_core::protocol::SeverReason) -> String {
+    match serde_json::to_value(reason) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => format!("{reason:?}"),
+    }
 }
 
 /// Label: a channel.
@@ -44,21 +108,21 @@ pub struct Metrics {
     /// Requests this node originated.
     pub requests_sent: Counter,
     /// Outcomes of requests this node originated, by outcome.
-    pub outcomes: Family<KindLabel, Counter>,
+    pub outcomes: Family<OutcomeLabel, Counter>,
     /// Requests served by a local service, by status.
-    pub served: Family<KindLabel, Counter>,
+    pub served: Family<StatusLabel, Counter>,
     /// Messages by direction and kind.
     pub messages: Family<MessageLabels, Counter>,
     /// Incoming messages refused by the engine, by reason (the stable
     /// codes of [`por_core::protocol::Refusal::code`]).
-    pub refusals: Family<KindLabel, Counter>,
+    pub refusals: Family<ReasonLabel, Counter>,
     /// Requests of ours their first hop refused, by its reason's code
     /// (`not_sent` when it gave none: unreachable).
-    pub refused_by_first_hop: Family<KindLabel, Counter>,
+    pub refused_by_first_hop: Family<ReasonLabel, Counter>,
     /// Requests refused below a node that took them, by reason's code: at a
     /// relay, those its next hop refused (the refusal went up); at the
     /// requester, its own that a node past the first hop refused.
-    pub refused_below: Family<KindLabel, Counter>,
+    pub refused_below: Family<ReasonLabel, Counter>,
     /// Late fees paid upstream, yocto.
     pub late_fees_paid: FloatCounter,
     /// Late fees received from downstream, yocto.
@@ -67,8 +131,8 @@ pub struct Metrics {
     pub overdue: Counter,
     /// Syncs not receipted by the neighbour.
     pub syncs_missed: Counter,
-    /// Channels this node cut, by reason.
-    pub severances: Family<KindLabel, Counter>,
+    /// Channels this node cut, by reason ([`sever_reason_code`]).
+    pub severances: Family<ReasonLabel, Counter>,
     /// Severance notices sent upstream.
     pub notices_sent: Counter,
     /// Severance notices received from downstream.
@@ -163,7 +227,7 @@ impl Metrics {
         r.register("requests_sent", "Requests this node originated", m.requests_sent.clone());
         r.register(
             "request_outcomes",
-            "Outcomes of requests this node originated (response, notice)",
+            "Outcomes of requests this node originated (response, notice, refused, late_payment)",
             m.outcomes.clone(),
         );
         r.register("requests_served", "Requests answered by a local service, by status", m.served.clone());
@@ -242,9 +306,16 @@ impl Metrics {
         self.messages.get_or_create(&MessageLabels { direction, kind }).inc();
     }
 
-    /// Bumps a labelled counter.
-    pub fn inc(family: &Family<KindLabel, Counter>, kind: impl Into<String>) {
-        family.get_or_create(&KindLabel { kind: kind.into() }).inc();
+    /// Bumps a counter of a family with one label.
+    pub fn inc<L: OneLabel>(family: &Family<L, Counter>, value: impl Into<String>) {
+        family.get_or_create(&L::of(value.into())).inc();
+    }
+
+    /// Removes the series of `channel` (it left the graph).
+    pub fn remove_channel(&self, channel: u64) {
+        let l = ChannelLabel { channel };
+        self.channel_spendable.remove(&l);
+        self.channel_received.remove(&l);
     }
 }
 
@@ -270,10 +341,103 @@ mod tests {
         let text = render(&reg);
         assert!(text.contains("# HELP por_messages PoR messages by direction and kind"), "{text}");
         assert!(text.contains("por_messages_total{direction=\"out\",kind=\"request\"} 1"), "{text}");
-        assert!(text.contains("por_request_outcomes_total{kind=\"response\"} 1"), "{text}");
+        assert!(text.contains("por_request_outcomes_total{outcome=\"response\"} 1"), "{text}");
         assert!(text.contains("por_late_fees_paid_yocto_total 1.5e21"), "{text}");
         assert!(text.contains("por_channel_spendable_yocto{channel=\"7\"}"), "{text}");
         assert!(text.contains("# TYPE por_paid_yocto counter"), "{text}");
+    }
+
+    #[test]
+    fn one_label_name_per_meaning_and_snake_case_values() {
+        use por_core::protocol::{Refusal, SeverReason};
+        let mut reg = Registry::default();
+        let m = Metrics::new(&mut reg);
+        let chain = ChainMetrics::new(&mut reg);
+        let rpc = crate::chain::RpcMetrics::new(&mut reg);
+        // Every labelled family, each with a value as the event loop gives it.
+        m.message("in", "sync_ack");
+        for o in ["response", "notice", "refused", "late_payment"] {
+            Metrics::inc(&m.outcomes, o);
+        }
+        Metrics::inc(&m.served, 504.to_string());
+        Metrics::inc(&m.refusals, Refusal::TermsMismatch.code());
+        Metrics::inc(&m.refused_by_first_hop, Refusal::Busy.code());
+        Metrics::inc(&m.refused_below, Refusal::UnknownChannel.code());
+        for r in [
+            SeverReason::MissedSyncs,
+            SeverReason::Overdue,
+            SeverReason::MaxLate,
+            SeverReason::WithheldLateFee,
+            SeverReason::FalseNotice,
+            SeverReason::Manual,
+        ] {
+            Metrics::inc(&m.severances, sever_reason_code(r));
+        }
+        m.channel_spendable.get_or_create(&ChannelLabel { channel: 3 }).set(1.0);
+        m.channel_received.get_or_create(&ChannelLabel { channel: 3 }).set(1.0);
+        chain.record("open_channel", false);
+        rpc.calls
+            .get_or_create(&crate::chain::RpcLabels { endpoint: "http://127.0.0.1:3030".into(), result: "failed" })
+            .inc();
+        let text = render(&reg);
+
+        // Each label name means one thing, whichever family carries it.
+        let meaning: std::collections::BTreeMap<&str, &[&str]> = [
+            ("direction", &["por_messages"][..]),
+            ("kind", &["por_messages"][..]),
+            ("outcome", &["por_request_outcomes"][..]),
+            ("status", &["por_requests_served"][..]),
+            ("reason", &["por_refusals", "por_first_hop_refusals", "por_refused_below", "por_severances"][..]),
+            ("channel", &["por_channel_spendable_yocto", "por_channel_received_yocto"][..]),
+            ("method", &["por_chain_calls"][..]),
+            ("result", &["por_chain_calls", "por_chain_rpc_calls"][..]),
+            ("endpoint", &["por_chain_rpc_calls", "por_chain_rpc_endpoint_in_use"][..]),
+            ("version", &["por_build"][..]),
+        ]
+        .into();
+        let mut seen = std::collections::BTreeSet::new();
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let Some((name, rest)) = line.split_once('{') else { continue };
+            let family = name.trim_end_matches("_total").trim_end_matches("_info");
+            let labels = rest.split('}').next().unwrap();
+            for pair in labels.split(',') {
+                let (label, value) = pair.split_once('=').unwrap();
+                let value = value.trim_matches('"');
+                if label == "le" {
+                    continue; // a histogram bucket's bound: Prometheus' own label
+                }
+                let families = meaning.get(label).unwrap_or_else(|| panic!("{line}: label {label} has no meaning"));
+                assert!(families.contains(&family), "{line}: {label} is not one of {families:?}'s labels");
+                if !["endpoint", "version", "method"].contains(&label) {
+                    assert!(
+                        !value.is_empty()
+                            && value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+                        "{line}: {label}={value:?} is not snake_case"
+                    );
+                }
+                seen.insert((label.to_string(), value.to_string()));
+            }
+        }
+        assert!(seen.contains(&("reason".into(), "missed_syncs".into())), "{text}");
+        assert!(seen.contains(&("reason".into(), "withheld_late_fee".into())), "{text}");
+        assert!(seen.contains(&("reason".into(), "terms_mismatch".into())), "{text}");
+        assert!(seen.contains(&("outcome".into(), "late_payment".into())), "{text}");
+        assert!(seen.contains(&("status".into(), "504".into())), "{text}");
+    }
+
+    #[test]
+    fn a_channels_series_go_when_it_is_removed() {
+        let mut reg = Registry::default();
+        let m = Metrics::new(&mut reg);
+        for channel in [3, 4] {
+            m.channel_spendable.get_or_create(&ChannelLabel { channel }).set(5.0);
+            m.channel_received.get_or_create(&ChannelLabel { channel }).set(6.0);
+        }
+        m.remove_channel(3);
+        let text = render(&reg);
+        assert!(!text.contains("channel=\"3\""), "{text}");
+        assert!(text.contains("por_channel_spendable_yocto{channel=\"4\"} 5"), "{text}");
+        assert!(text.contains("por_channel_received_yocto{channel=\"4\"} 6"), "{text}");
     }
 
     #[test]

@@ -42,6 +42,7 @@ use tracing::{debug, info, warn};
 use prometheus_client::registry::Registry;
 
 use crate::committer::{Committed, Committer};
+use crate::events::{EventBus, NodeEvent};
 use crate::handle::{ChainJob, Command, NodeHandle, PeerInfo, Status};
 use crate::metrics::{ChannelLabel, Metrics};
 use crate::routes::NetworkGraph;
@@ -75,6 +76,12 @@ pub struct NodeConfig {
     pub listen: Vec<Multiaddr>,
     /// Peers to bootstrap Kademlia from. Default none.
     pub bootstrap: Vec<(PeerId, Multiaddr)>,
+    /// Addresses this node is reachable at from outside (a public IP, a
+    /// port forwarded through NAT or a container's published port): told to
+    /// every peer by identify and put in Kademlia's records as they are,
+    /// without confirmation. Default none (only addresses that libp2p's
+    /// AutoNAT confirms are announced).
+    pub external_addresses: Vec<Multiaddr>,
     /// libp2p settings. Default [`NetConfig::default`].
     pub net: NetConfig,
     /// The protocol engine's settings. Default [`ProtocolConfig::default`].
@@ -95,6 +102,7 @@ impl NodeConfig {
             data_dir: data_dir.into(),
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("valid multiaddr")],
             bootstrap: Vec::new(),
+            external_addresses: Vec::new(),
             net: NetConfig::default(),
             protocol: ProtocolConfig::default(),
             service_timeout: Duration::from_secs(30),
@@ -177,6 +185,17 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
             _ => {}
         }
     }
+    for addr in &config.external_addresses {
+        swarm.add_external_address(addr.clone());
+    }
+    if config.external_addresses.is_empty() {
+        warn!(
+            "no public address: none is configured ([node].external_addresses), and peers reach this node only on \
+             connections it opens until AutoNAT confirms an address they observe it at"
+        );
+    } else {
+        info!(external = ?config.external_addresses, "announcing the configured external addresses");
+    }
     for (peer, addr) in &config.bootstrap {
         swarm.behaviour_mut().add_address(peer, addr.clone());
     }
@@ -193,6 +212,8 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
     let peer_id = *swarm.local_peer_id();
     let (tx, commands) = mpsc::channel(COMMAND_QUEUE);
     let graph: crate::handle::SharedGraph = Default::default();
+    let events = EventBus::new();
+    let weak_events = events.weak();
     let ev = EventLoop {
         swarm,
         engine: NodeEngine::new(protocol, signer.clone(), Ed25519Verifier),
@@ -214,11 +235,12 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
         peers: Peers::new(listen_addrs.clone(), config.bootstrap.clone()),
         graph: graph.clone(),
         terms_seen: None,
+        events,
     };
     let mut ev = ev;
     ev.restore(stored, requests, signed)?;
     let task = tokio::spawn(ev.run());
-    let handle = NodeHandle { tx, key, graph };
+    let handle = NodeHandle { tx, key, graph, events: weak_events };
     Ok(RunningNode { handle, peer_id, key, listen_addrs, task })
 }
 
@@ -258,6 +280,8 @@ struct EventLoop {
     graph: crate::handle::SharedGraph,
     /// The snapshot the engine has now.
     terms_seen: Option<Arc<NetworkGraph>>,
+    /// The event stream's sending end ([`crate::events`]).
+    events: EventBus,
 }
 
 /// How often the loop does its housekeeping (re-bootstrap, chain backlog).
@@ -294,7 +318,7 @@ impl EventLoop {
                     Some(c) => self.on_command(c),
                 },
                 Some(c) = self.commit.done.recv() => self.on_committed(c),
-                Some((id, reply)) = self.server.done.recv() => self.on_served(id, reply),
+                Some(served) = self.server.done.recv() => self.on_served(served),
                 _ = sleep => self.on_timers(),
                 _ = maintenance.tick() => self.on_maintenance(),
                 ev = self.swarm.select_next_some() => self.on_swarm(ev),
@@ -344,6 +368,9 @@ impl EventLoop {
             Command::Status { reply } => {
                 let _ = reply.send(self.status());
             }
+            Command::PeerAddresses { peer, reply } => {
+                let _ = reply.send(self.swarm.behaviour_mut().known_addresses(&peer));
+            }
             Command::Peers { reply } => {
                 let peers = self
                     .swarm
@@ -354,8 +381,14 @@ impl EventLoop {
             }
             Command::AttachChain { jobs } => self.chain.attach(jobs),
             Command::ChannelRemoved { channel, tx_hash } => {
+                // Once per channel of ours (the agent may report it again).
+                let ours = self.engine.channel(channel).is_some_and(|c| !c.removed);
                 self.engine.channel_removed(channel, tx_hash, now, &mut out);
                 self.apply(out);
+                if ours {
+                    self.metrics.remove_channel(channel.0);
+                    self.events.emit(NodeEvent::ChannelClosed { channel, tx_hash });
+                }
                 // The peer keeps its reserved slot while another channel
                 // with it is open.
                 if let Some(peer) = self.peers.of_channel(&channel) {
@@ -511,7 +544,14 @@ impl EventLoop {
         self.commit.store().put_channel(&setup).map_err(|e| e.to_string())?;
         self.peers.set_channel_peer(setup.channel, peer);
         self.swarm.behaviour_mut().reserve_slot(&peer);
+        let opened = NodeEvent::ChannelOpened {
+            channel: setup.channel,
+            peer: setup.remote,
+            local_deposit: setup.local_deposit,
+            remote_deposit: setup.remote_deposit,
+        };
         self.engine.open_channel(setup, now, out);
+        self.events.emit(opened);
         Ok(())
     }
 
@@ -526,6 +566,7 @@ impl EventLoop {
             key: self.engine.key(),
             peer_id: self.swarm.local_peer_id().to_string(),
             listen: self.peers.listen.iter().map(|a| a.to_string()).collect(),
+            external: self.swarm.external_addresses().map(|a| a.to_string()).collect(),
             peers: self.swarm.connected_peers().count(),
             channels,
             in_flight: self.engine.in_flight(),
@@ -554,6 +595,14 @@ impl EventLoop {
             SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
                 self.peers.connected(peer_id, endpoint.get_remote_address().clone());
                 self.metrics.peers.set(self.swarm.connected_peers().count() as i64);
+                return;
+            }
+            SwarmEvent::ExternalAddrConfirmed { address } => {
+                info!(%address, "public address confirmed: announced to peers and in Kademlia's records");
+                return;
+            }
+            SwarmEvent::ExternalAddrExpired { address } => {
+                warn!(%address, "external address expired: no longer announced");
                 return;
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
@@ -594,6 +643,10 @@ impl EventLoop {
             NetEvent::InboundFailed { peer, lane, error } => debug!(%peer, ?lane, "bad inbound message: {error}"),
             NetEvent::Providers { query, providers, done } => self.peers.on_providers(query, providers, done),
             NetEvent::Providing { query, result } => debug!(?query, ?result, "provider record announced"),
+            NetEvent::Reachability { public, status } => match public {
+                Some(a) => info!(address = %a, "AutoNAT: reachable from outside"),
+                None => info!(status, "AutoNAT: no address of this node is confirmed reachable from outside"),
+            },
             NetEvent::RoutingTable { .. } | NetEvent::Identified { .. } | NetEvent::Ping { .. } => {}
         }
     }
@@ -709,7 +762,8 @@ impl EventLoop {
                 Effect::Serve { request_id, request } => self.serve(request_id, *request),
                 Effect::Deliver(d) => self.deliver(d),
                 Effect::Sever { channel, voucher, reason } => {
-                    Metrics::inc(&self.metrics.severances, format!("{reason:?}"));
+                    Metrics::inc(&self.metrics.severances, crate::metrics::sever_reason_code(reason));
+                    self.events.emit(NodeEvent::Severing { channel, reason });
                     self.chain.job(ChainJob::Sever { channel, voucher, reason });
                 }
                 Effect::WatchChannel { channel } => {
@@ -727,11 +781,13 @@ impl EventLoop {
             EngineEvent::DeadlinePassed { .. } => {
                 self.metrics.overdue.inc();
             }
-            EngineEvent::LateFeesPaid { amount, .. } => {
+            EngineEvent::LateFeesPaid { channel, amount } => {
                 self.metrics.late_fees_paid.inc_by(amount as f64);
+                self.events.emit(NodeEvent::LateFeePaid { channel, amount });
             }
-            EngineEvent::LateFeesReceived { amount, .. } => {
+            EngineEvent::LateFeesReceived { channel, amount } => {
                 self.metrics.late_fees_received.inc_by(amount as f64);
+                self.events.emit(NodeEvent::LateFeeReceived { channel, amount });
             }
             EngineEvent::Refused { channel, kind, reason } => {
                 Metrics::inc(&self.metrics.refusals, reason.code());
@@ -744,7 +800,8 @@ impl EventLoop {
     fn update_gauges(&mut self) {
         self.gauges_stale = false;
         self.metrics.in_flight.set(self.engine.in_flight() as i64);
-        for (id, c) in self.engine.channels() {
+        // A channel that left the graph has no series any more.
+        for (id, c) in self.engine.channels().filter(|(_, c)| !c.removed) {
             let l = ChannelLabel { channel: id.0 };
             self.metrics.channel_spendable.get_or_create(&l).set(c.ledger.spendable() as f64);
             self.metrics.channel_received.get_or_create(&l).set(c.ledger.received() as f64);

@@ -88,7 +88,7 @@ async fn api_end_to_end() {
 
     let (code, body) = http(addr, "GET", "/metrics", "").await;
     assert_eq!(code, 200);
-    assert!(body.contains("por_request_outcomes_total{kind=\"response\"} 1"), "{body}");
+    assert!(body.contains("por_request_outcomes_total{outcome=\"response\"} 1"), "{body}");
     // At least once: a request whose ack is slow (a loaded machine) is sent
     // again under the engine's re-send rule.
     assert!(body.contains("por_messages_total{direction=\"out\",kind=\"request\"} "), "{body}");
@@ -138,7 +138,7 @@ async fn api_end_to_end() {
     assert_eq!(code, 200, "{body}");
     assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["outcome"], "response", "{body}");
     let (_, body) = http(addr, "GET", "/metrics", "").await;
-    assert!(body.contains("por_first_hop_refusals_total{kind=\"terms_mismatch\"} 1"), "{body}");
+    assert!(body.contains("por_first_hop_refusals_total{reason=\"terms_mismatch\"} 1"), "{body}");
 }
 
 /// `/readyz` is 503 while the only channel neighbour is away, and says why;

@@ -339,7 +339,8 @@ struct RequestArgs {
     /// The most response bytes to accept and pay for.
     #[arg(long, default_value_t = 65536)]
     max_response_bytes: u64,
-    /// The most to pay over all attempts (yocto or NEAR).
+    /// The most to pay over all attempts (yocto or NEAR; `none` for no
+    /// limit). Default 0.01 NEAR.
     #[arg(long)]
     max_cost: Option<String>,
     /// The largest bound a route may have, ms.
@@ -592,8 +593,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "max_response_bytes": r.max_response_bytes,
                 "attempts": r.attempts,
             });
-            if let Some(c) = &r.max_cost {
-                body["max_cost"] = json!(amount("max-cost", c)?.to_string());
+            match r.max_cost.as_deref() {
+                None => {}
+                Some("none") => body["max_cost"] = json!("none"),
+                Some(c) => body["max_cost"] = json!(amount("max-cost", c)?.to_string()),
             }
             if let Some(b) = r.max_bound_ms {
                 body["max_bound_ms"] = json!(b);

@@ -106,7 +106,37 @@ async fn limits_are_kept_and_errors_name_the_problem() {
     opts.max_bound_ms = None;
     opts.max_cost = Some(999);
     let e = h.send(opts.clone()).await.unwrap_err();
-    assert!(e.to_string().contains("cost of 999"), "{e}");
+    assert!(e.to_string().contains("costs 1000 yocto, over the cost cap of 999 yocto"), "{e}");
     opts.max_cost = Some(1_000);
     assert!(matches!(h.send(opts).await.unwrap().kind, OutcomeKind::Response(_)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_has_a_finite_default_cost_cap() {
+    let net = ChainNet::start(2, 0, |_| ProtocolConfig::default()).await;
+    // An edge dearer than the default cap (0.01 NEAR) by 1 yocto per message.
+    let dear = EdgeParams { latency_ms: 20, base_fee: por_node::DEFAULT_MAX_COST + 1, byte_fee: 0 };
+    net.open(0, 1, dear).await;
+    net.wait_graph(0, 1).await;
+    net.serve_echo(1).await;
+    let h = &net.nodes[0].node.handle;
+    let opts = SendOptions::new(net.nodes[1].node.key, "echo");
+    assert_eq!(opts.max_cost, Some(por_node::DEFAULT_MAX_COST));
+    let e = h.send(opts.clone()).await.unwrap_err();
+    assert!(
+        matches!(e, por_node::ClientError::OverCostCap { cheapest, cap, .. }
+            if cheapest == por_node::DEFAULT_MAX_COST + 1 && cap == por_node::DEFAULT_MAX_COST),
+        "{e:?}"
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains("over the cost cap of 10000000000000000000000 yocto") && text.contains("raise max_cost"),
+        "{text}"
+    );
+    // Nothing was paid for the refusal.
+    assert_eq!(h.status().await.unwrap().channels[0].2, DEPOSIT);
+    // A caller who accepts the price says so.
+    let out = h.send(SendOptions { max_cost: None, ..opts }).await.unwrap();
+    assert!(matches!(out.kind, OutcomeKind::Response(_)), "{out:?}");
+    assert_eq!(out.paid, por_node::DEFAULT_MAX_COST + 1);
 }

@@ -48,6 +48,21 @@ fn yaml_docs(rel: &str) -> Vec<Value> {
         .collect()
 }
 
+/// `p` with its `.` and `..` parts resolved (no file system access).
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn s(v: &Value) -> &str {
     v.as_str().unwrap_or_else(|| panic!("not a string: {v:?}"))
 }
@@ -455,9 +470,31 @@ fn compose_services_configs_ports_and_paths_agree() {
     // listeners; the host ports are the ones deploy/prometheus.yml scrapes
     // for `make testnet`.
     let pm = mounts("prometheus");
-    let (src, _) = pm.iter().find(|(_, d)| d == "/etc/prometheus/prometheus.yml").unwrap();
+    let flag = words(&svc("prometheus")["command"])
+        .into_iter()
+        .find_map(|w| w.strip_prefix("--config.file=").map(String::from));
+    let config_at = flag.expect("prometheus is started with --config.file");
+    let (src, _) =
+        pm.iter().find(|(_, d)| *d == config_at).unwrap_or_else(|| panic!("nothing is mounted at {config_at}: {pm:?}"));
     assert_eq!(src, "./compose/prometheus.yml");
     let inner = yaml("deploy/compose/prometheus.yml");
+    // Every rule file resolves, inside the container, to a mounted host file,
+    // the one it names in the checkout (deploy/alerts.yml).
+    let rules = list(&inner["rule_files"]);
+    assert!(!rules.is_empty(), "compose's Prometheus loads no alert rules");
+    for rule in rules {
+        let inside = normalize(&Path::new(&config_at).parent().unwrap().join(&rule));
+        let (host, _) = pm.iter().find(|(_, d)| Path::new(d) == inside).unwrap_or_else(|| {
+            panic!("rule file {rule} is {} in the container, where nothing is mounted: {pm:?}", inside.display())
+        });
+        let in_checkout = normalize(&deploy.join("compose").join(&rule));
+        assert_eq!(
+            normalize(&deploy.join(host)),
+            in_checkout,
+            "{rule}: the mount is not the file the checkout's path names"
+        );
+        assert!(in_checkout.is_file(), "{}", in_checkout.display());
+    }
     let targets: BTreeSet<String> =
         list(&inner["scrape_configs"][0]["static_configs"][0]["targets"]).into_iter().collect();
     let expected: BTreeSet<String> = configs.iter().map(|(n, cfg)| format!("{n}:{}", metrics_port(cfg))).collect();

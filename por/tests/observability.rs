@@ -281,8 +281,8 @@ async fn promtool_accepts_the_scrape_configs_and_live_metrics() {
     // and not only empty families.
     for (family, series) in [
         ("por_requests_sent", "por_requests_sent_total"),
-        ("por_request_outcomes", "por_request_outcomes_total{kind=\"response\"}"),
-        ("por_request_outcomes", "por_request_outcomes_total{kind=\"late_payment\"}"),
+        ("por_request_outcomes", "por_request_outcomes_total{outcome=\"response\"}"),
+        ("por_request_outcomes", "por_request_outcomes_total{outcome=\"late_payment\"}"),
         ("por_requests_served", "por_requests_served_total"),
         ("por_messages", "por_messages_total"),
         ("por_late_fees_paid_yocto", "por_late_fees_paid_yocto_total"),

@@ -24,6 +24,9 @@ pub struct StatusView {
     pub peer_id: String,
     /// The addresses it listens on.
     pub listen: Vec<String>,
+    /// Its external addresses (configured, or confirmed by AutoNAT): what
+    /// peers and Kademlia are told. Empty: no public address.
+    pub external: Vec<String>,
     /// Connected peers.
     pub peers: usize,
     /// Channels it tracks.
@@ -180,6 +183,11 @@ pub struct ReadyChecks {
     pub channel_neighbour: bool,
     /// Whether the node is draining (stopping).
     pub draining: bool,
+    /// Whether the node has a public address (configured in
+    /// `[node].external_addresses`, or confirmed by AutoNAT). Not required
+    /// for readiness: a node without one still serves the channels it opens
+    /// itself, but nodes that do not know it cannot dial it.
+    pub public_address: bool,
 }
 
 /// `GET /readyz` (200 when ready, 503 otherwise, with the same body).
@@ -193,4 +201,10 @@ pub struct Ready {
     pub channels: usize,
     /// Channel neighbours connected.
     pub neighbours_connected: usize,
+    /// The node's external addresses (see `checks.public_address`).
+    pub external_addresses: Vec<String>,
+    /// What is worth knowing beyond the checks; with no public address, that
+    /// and what to do.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }

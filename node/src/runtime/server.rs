@@ -6,23 +6,32 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use por_core::{Request, RequestId};
+use por_core::{NodeKey, Request, RequestId};
 use tokio::sync::mpsc;
 use tracing::warn;
 
 use super::EventLoop;
+use crate::events::NodeEvent;
 use crate::metrics::Metrics;
 use crate::service::{Reply, STATUS_FAILED, STATUS_TIMEOUT, STATUS_UNKNOWN_SERVICE, ServiceRequest, SharedService};
 
 /// Replies of handlers not yet taken by the loop.
 const SERVED_QUEUE: usize = 256;
 
+/// A handler's reply, with what the event stream says of the request.
+pub(super) struct Served {
+    id: RequestId,
+    requester: NodeKey,
+    service: String,
+    reply: Reply,
+}
+
 /// Services by name, and the replies coming back from their handlers.
 pub(super) struct ServerSide {
     services: HashMap<String, SharedService>,
-    done_tx: mpsc::Sender<(RequestId, Reply)>,
+    done_tx: mpsc::Sender<Served>,
     /// Replies of finished handlers (the loop's `select!` reads it).
-    pub(super) done: mpsc::Receiver<(RequestId, Reply)>,
+    pub(super) done: mpsc::Receiver<Served>,
     /// How long a handler may take before the node answers 504.
     timeout: Duration,
 }
@@ -49,10 +58,12 @@ impl ServerSide {
             max_response_bytes: request.max_response_bytes,
         };
         let done = self.done_tx.clone();
-        let Some(svc) = self.services.get(&request.service).cloned() else {
-            let why = format!("this node serves no service named {:?}", request.service);
+        let (requester, service) = (request.requester, request.service);
+        let Some(svc) = self.services.get(&service).cloned() else {
+            let why = format!("this node serves no service named {service:?}");
             tokio::spawn(async move {
-                let _ = done.send((id, Reply::error(STATUS_UNKNOWN_SERVICE, why))).await;
+                let reply = Reply::error(STATUS_UNKNOWN_SERVICE, why);
+                let _ = done.send(Served { id, requester, service, reply }).await;
             });
             return;
         };
@@ -64,7 +75,7 @@ impl ServerSide {
                 Ok(Err(e)) => Reply::error(STATUS_FAILED, format!("the handler failed: {e}")),
                 Err(_) => Reply::error(STATUS_TIMEOUT, format!("the handler took longer than {timeout:?}")),
             };
-            let _ = done.send((id, reply)).await;
+            let _ = done.send(Served { id, requester, service, reply }).await;
         });
     }
 }
@@ -76,7 +87,8 @@ impl EventLoop {
     }
 
     /// A handler answered: the engine signs the reply and sends it upstream.
-    pub(super) fn on_served(&mut self, id: RequestId, reply: Reply) {
+    pub(super) fn on_served(&mut self, served: Served) {
+        let Served { id, requester, service, reply } = served;
         let now = self.now();
         Metrics::inc(&self.metrics.served, reply.status.to_string());
         let mut out = Vec::new();
@@ -87,8 +99,11 @@ impl EventLoop {
             // handful of bytes, and an answer beats a late fee.
             bytes = Reply { status: reply.status, body: Vec::new(), error: None }.encode();
         }
-        if let Err(e) = self.engine.respond(id, bytes, now, &mut out) {
-            warn!(request = %id, "cannot respond: {e}");
+        match self.engine.respond(id, bytes, now, &mut out) {
+            Ok(()) => {
+                self.events.emit(NodeEvent::RequestServed { request_id: id, requester, service, status: reply.status })
+            }
+            Err(e) => warn!(request = %id, "cannot respond: {e}"),
         }
         self.apply(out);
     }

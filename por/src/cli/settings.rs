@@ -33,6 +33,7 @@ const SETTINGS_FLAGS: &[(&str, &str)] = &[
     ("data_dir", "node.data_dir"),
     ("listen", "node.listen"),
     ("bootstrap", "node.bootstrap"),
+    ("external_address", "node.external_addresses"),
     ("drain_timeout_secs", "node.drain_timeout_secs"),
     ("channel_backup", "node.channel_backup"),
     ("api_listen", "api.listen"),
@@ -61,6 +62,10 @@ pub(super) struct SettingsArgs {
     /// [node].bootstrap, a multiaddr ending in /p2p/<peer id> (repeatable).
     #[arg(long, env = "POR_NODE_BOOTSTRAP")]
     bootstrap: Vec<String>,
+    /// [node].external_addresses, a multiaddr peers can dial this node at
+    /// (repeatable).
+    #[arg(long, env = "POR_NODE_EXTERNAL_ADDRESSES")]
+    external_address: Vec<String>,
     /// [node].drain_timeout_secs.
     #[arg(long, env = "POR_NODE_DRAIN_TIMEOUT_SECS")]
     drain_timeout_secs: Option<String>,
@@ -104,6 +109,7 @@ impl SettingsArgs {
             one(&self.data_dir),
             many(&self.listen),
             many(&self.bootstrap),
+            many(&self.external_address),
             one(&self.drain_timeout_secs),
             one(&self.channel_backup),
             one(&self.api_listen),

@@ -544,6 +544,26 @@ mod tests {
     }
 
     #[test]
+    fn external_addresses_come_from_the_environment_or_flags_and_are_checked() {
+        let none = Flags::default();
+        let l = load(None, env(&[("POR_NODE_EXTERNAL_ADDRESSES", "/ip4/203.0.113.7/tcp/1,/dns4/x.org/tcp/2")]), &none)
+            .unwrap();
+        assert_eq!(l.config.node.external_addresses, ["/ip4/203.0.113.7/tcp/1", "/dns4/x.org/tcp/2"]);
+        assert_eq!(l.sources["node.external_addresses"], Source::Env("POR_NODE_EXTERNAL_ADDRESSES".into()));
+        let flags = Flags(vec![(
+            "node.external_addresses".into(),
+            FlagValue::Many(vec!["/ip4/198.51.100.1/tcp/4001".into()]),
+            "--external-address".into(),
+        )]);
+        let l = load(None, env(&[("POR_NODE_EXTERNAL_ADDRESSES", "/ip4/203.0.113.7/tcp/1")]), &flags).unwrap();
+        assert_eq!(l.config.node.external_addresses, ["/ip4/198.51.100.1/tcp/4001"]);
+        assert_eq!(l.sources["node.external_addresses"], Source::Flag("--external-address".into()));
+        let e =
+            load(None, env(&[("POR_NODE_EXTERNAL_ADDRESSES", "/ip4/0.0.0.0/tcp/1")]), &none).unwrap_err().to_string();
+        assert!(e.contains("[node].external_addresses") && e.contains("POR_NODE_EXTERNAL_ADDRESSES"), "{e}");
+    }
+
+    #[test]
     fn hostile_values_name_their_variable_or_flag() {
         let none = Flags::default();
         let e = load(None, env(&[("POR_CHAIN_POLL_MS", "soon")]), &none).unwrap_err().to_string();

@@ -104,6 +104,13 @@ pub struct NodeSection {
     pub listen: Vec<String>,
     /// Bootstrap peers as multiaddrs ending in `/p2p/<peer id>`. Default none.
     pub bootstrap: Vec<String>,
+    /// Addresses peers can dial this node at (a public IP and port, a port
+    /// forwarded through NAT, a container's published port), as multiaddrs
+    /// without `/p2p/`: announced to every peer (identify) and in
+    /// Kademlia's records, as given. Without them the node announces only
+    /// addresses AutoNAT confirms (a peer dialed back to it), and says at
+    /// start and in `/readyz` when it has none. Default none.
+    pub external_addresses: Vec<String>,
     /// Seconds a service handler may take before the node answers 504. Default 30.
     pub service_timeout_secs: u64,
     /// On SIGTERM or SIGINT the node drains (DESIGN §2.11): it refuses new
@@ -127,6 +134,7 @@ impl Default for NodeSection {
             data_dir: PathBuf::from("./por-data"),
             listen: vec!["/ip4/0.0.0.0/tcp/4001".into()],
             bootstrap: Vec::new(),
+            external_addresses: Vec::new(),
             service_timeout_secs: 30,
             drain_timeout_secs: 20,
             channel_backup: None,
@@ -243,6 +251,9 @@ pub enum ConfigError {
     /// A bootstrap entry is not a multiaddr ending in `/p2p/<peer id>`.
     #[error("[node].bootstrap: {0:?} must be a multiaddr ending in /p2p/<peer id>")]
     Bootstrap(String),
+    /// An external address is not a multiaddr a peer can dial.
+    #[error("[node].external_addresses: {0:?} {1} (e.g. /ip4/203.0.113.7/tcp/4001 or /dns4/node.example.org/tcp/4001)")]
+    ExternalAddress(String, &'static str),
     /// The API address is not `host:port`.
     #[error("[api].listen: {0:?} is not an address like 127.0.0.1:8080")]
     Api(String),
@@ -285,6 +296,7 @@ impl ConfigError {
         Some(match self {
             ConfigError::Listen(_) => "node.listen",
             ConfigError::Bootstrap(_) => "node.bootstrap",
+            ConfigError::ExternalAddress(..) => "node.external_addresses",
             ConfigError::Api(_) => "api.listen",
             ConfigError::MetricsListen(_) => "api.metrics_listen",
             ConfigError::Amount(_) => "chain.accept_deposit",
@@ -413,12 +425,34 @@ impl FileConfig {
             .map(|a| a.parse().map_err(|_| ConfigError::Listen(a.clone())))
             .collect::<Result<_, _>>()?;
         nc.bootstrap = self.node.bootstrap.iter().map(|b| parse_bootstrap(b)).collect::<Result<_, _>>()?;
+        nc.external_addresses =
+            self.node.external_addresses.iter().map(|a| parse_external(a)).collect::<Result<_, _>>()?;
         nc.protocol = self.protocol.clone();
         nc.protocol.contract = self.chain.contract.clone();
         nc.service_timeout = Duration::from_secs(self.node.service_timeout_secs);
         nc.channel_backup = self.node.channel_backup.clone();
         Ok(nc)
     }
+}
+
+/// Reads an external address: a multiaddr with a transport port, without
+/// a peer id (the node's own is added by those who dial it) and not an
+/// unspecified IP (`0.0.0.0`, `::`), which no peer can dial.
+pub fn parse_external(s: &str) -> Result<Multiaddr, ConfigError> {
+    let bad = |why| ConfigError::ExternalAddress(s.to_string(), why);
+    let addr: Multiaddr = s.parse().map_err(|_| bad("is not a multiaddr"))?;
+    for p in addr.iter() {
+        match p {
+            Protocol::P2p(_) => return Err(bad("must not name a peer id (/p2p/…): it is this node's own address")),
+            Protocol::Ip4(ip) if ip.is_unspecified() => return Err(bad("is an unspecified address no peer can dial")),
+            Protocol::Ip6(ip) if ip.is_unspecified() => return Err(bad("is an unspecified address no peer can dial")),
+            _ => {}
+        }
+    }
+    if !addr.iter().any(|p| matches!(p, Protocol::Tcp(_))) {
+        return Err(bad("has no /tcp/<port>: nodes speak TCP"));
+    }
+    Ok(addr)
 }
 
 /// Splits `/ip4/…/tcp/…/p2p/<id>` into the peer and its address.
@@ -440,6 +474,7 @@ mod tests {
         let cfg = FileConfig::parse(&text).unwrap();
         let nc = cfg.node_config().unwrap();
         assert_eq!(nc.bootstrap.len(), 1);
+        assert_eq!(nc.external_addresses, vec!["/ip4/203.0.113.7/tcp/4001".parse::<Multiaddr>().unwrap()]);
         assert_eq!(cfg.services["echo"], "http://127.0.0.1:9000/echo");
         assert_eq!(nc.protocol.contract, cfg.chain.contract);
         let files = cfg.files_config();
@@ -447,6 +482,30 @@ mod tests {
         assert_eq!(files.download_dir, Some(PathBuf::from("/srv/por-downloads")));
         assert_eq!(files.limits, por_files::StoreLimits::default(), "the example shows the defaults");
         assert_eq!(files.dir, cfg.node.data_dir.join("files"));
+    }
+
+    #[test]
+    fn external_addresses_peers_cannot_dial_are_refused_with_the_reason() {
+        let node_config = |a: &str| {
+            FileConfig::parse(&format!("[node]\nexternal_addresses = [{a:?}]"))
+                .and_then(|c| c.node_config())
+                .map(|n| n.external_addresses)
+        };
+        assert_eq!(node_config("/dns4/node.example.org/tcp/4001").unwrap().len(), 1);
+        for (bad, why) in [
+            ("203.0.113.7:4001", "is not a multiaddr"),
+            ("/ip4/0.0.0.0/tcp/4001", "unspecified address"),
+            ("/ip4/203.0.113.7/udp/4001", "has no /tcp/<port>"),
+            (
+                "/ip4/203.0.113.7/tcp/4001/p2p/12D3KooWKCS4p9NFkeXSbjTswPgaP1vvJrXwd1fE37GvxXqWhzwJ",
+                "must not name a peer id",
+            ),
+        ] {
+            let e = node_config(bad).unwrap_err();
+            assert_eq!(e.key(), Some("node.external_addresses"));
+            let text = e.to_string();
+            assert!(text.starts_with("[node].external_addresses: ") && text.contains(why), "{bad}: {text}");
+        }
     }
 
     #[test]
