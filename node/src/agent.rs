@@ -19,7 +19,8 @@
 //!     holds that the chain closed while the node was down (reconciled on
 //!     every poll);
 //! - follows the contract's late-fee terms on every poll
-//!   ([`NodeHandle::set_late_terms`]);
+//!   ([`NodeHandle::set_late_terms`]), and a change the owner submitted at
+//!   the moment it takes effect;
 //! - carries out the engine's jobs ([`ChainJob`]): a severance is sent at once
 //!   with the best voucher held, its transaction hash goes back to the engine
 //!   as soon as it is signed (the engine then sends the notices upstream,
@@ -93,6 +94,7 @@ pub async fn spawn<C: ChainClient + 'static>(
         severing: BTreeMap::new(),
         scan_from: None,
         late_terms: None,
+        late_terms_due: None,
     };
     Ok(tokio::spawn(agent.run(jobs)))
 }
@@ -116,7 +118,14 @@ struct Agent<C> {
     severing: BTreeMap<u64, Option<SignedVoucher>>,
     /// The contract's late-fee terms last handed to the engine.
     late_terms: Option<(Amount, u64)>,
+    /// Terms of a submitted config and when they take effect, with the
+    /// timer that hands them to the engine then.
+    late_terms_due: Option<(LateTermsAt, tokio::task::JoinHandle<()>)>,
 }
+
+/// Late-fee terms (`late_fee_per_sec`, `max_late_ms`) and the block time
+/// (ms) they take effect at.
+type LateTermsAt = ((Amount, u64), u64);
 
 impl<C: ChainClient> Agent<C> {
     async fn run(mut self, mut jobs: mpsc::Receiver<ChainJob>) {
@@ -248,12 +257,36 @@ impl<C: ChainClient> Agent<C> {
 
     /// Reads the contract's config and hands the engine its late-fee terms
     /// when they changed (the node started with the values of its start).
+    /// A change the owner submitted takes effect at a block time the
+    /// contract names (`pending_config`): the engine gets the new terms at
+    /// that moment, by a timer set from the chain's clock, not at the next
+    /// poll after it; a submission replaced meanwhile cancels its timer.
     async fn follow_config(&mut self) -> Result<(), ChainError> {
         let c = self.contract.config().await?;
         let terms = (c.late_fee_per_sec, c.max_late_ms);
         if self.late_terms != Some(terms) {
             self.late_terms = Some(terms);
             let _ = self.handle.set_late_terms(terms.0, terms.1).await;
+        }
+        // A contract without the view (older) changes its config at once.
+        let next = self.contract.pending_config().await.unwrap_or(None).and_then(|p| {
+            let t = (p.config.late_fee_per_sec, p.config.max_late_ms);
+            (t != terms).then_some((t, p.effective_ms))
+        });
+        if self.late_terms_due.as_ref().map(|(k, _)| *k) != next {
+            if let Some((_, timer)) = self.late_terms_due.take() {
+                timer.abort();
+            }
+            if let Some((t, at_ms)) = next {
+                let now_ms = self.contract.chain().status().await?.time_ms;
+                let wait = Duration::from_millis(at_ms.saturating_sub(now_ms));
+                let handle = self.handle.clone();
+                let timer = tokio::spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    let _ = handle.set_late_terms(t.0, t.1).await;
+                });
+                self.late_terms_due = Some(((t, at_ms), timer));
+            }
         }
         Ok(())
     }
