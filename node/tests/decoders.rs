@@ -572,3 +572,23 @@ fn rpc_deep_json_fails_cleanly() {
     let e = ask_rpc("view", body.into_bytes()).unwrap_err();
     assert!(matches!(e, ChainError::Decode { .. }), "{e:?}");
 }
+
+/// An edge the contract marks `closing` (its cooperative close proposed) is
+/// in the follower's graph, marked closing, so routes skip it; one without
+/// the field (an older contract) is not.
+#[test]
+fn graph_follower_reads_closing_edges() {
+    let answers = contract_answers();
+    let nodes = answers.iter().find(|a| a.0 == "graph_nodes").unwrap().1.clone();
+    for (edges, closing) in [
+        (EDGES_PAGE.to_string(), false),
+        (EDGES_PAGE.replace(r#""deposit_b":"6""#, r#""deposit_b":"6","closing":true"#), true),
+    ] {
+        let script = vec![b"3".to_vec(), nodes.clone().into_bytes(), edges.into_bytes()];
+        let c = PorContract::new(Scripted::new(script), "por.test".parse().unwrap());
+        let mut g = GraphFollower::new();
+        assert!(block_on(g.refresh(&c)).unwrap());
+        assert!(g.graph().edge(por_core::ChannelId(1)).is_some(), "still an edge");
+        assert_eq!(g.graph().is_closing(por_core::ChannelId(1)), closing);
+    }
+}
