@@ -272,7 +272,19 @@ fn every_public_method_runs_on_the_wasm() {
 
     // Cooperative close with vouchers both ways.
     n.ok("bob.test", "propose_close", json!({"channel_id": bc, "voucher": voucher("carol.test", bc, NEAR / 2)}), 0);
-    n.ok("carol.test", "confirm_close", json!({"channel_id": bc, "voucher": voucher("bob.test", bc, NEAR)}), 0);
+    // Closing: still an edge, marked so that nobody routes over it.
+    let edges = n.view("graph_edges", json!({"from_index": 0, "limit": 10}))["edges"].clone();
+    let closing: Vec<bool> = edges.as_array().unwrap().iter().map(|e| e["closing"].as_bool().unwrap()).collect();
+    let ids: Vec<u64> = edges.as_array().unwrap().iter().map(|e| e["channel_id"].as_u64().unwrap()).collect();
+    assert_eq!(closing, ids.iter().map(|&i| i == bc).collect::<Vec<_>>(), "{edges}");
+    // Carol also records her own latest voucher to Bob (equal to the one he
+    // proposed with: accepted, changes nothing).
+    n.ok(
+        "carol.test",
+        "confirm_close",
+        json!({"channel_id": bc, "voucher": voucher("bob.test", bc, NEAR), "own": voucher("carol.test", bc, NEAR / 2)}),
+        0,
+    );
 
     // Severance: forged voucher refused, then a good one; challenge; finalize.
     let mut forged = voucher("bob.test", ab, NEAR);
