@@ -16,7 +16,7 @@ use crate::Contract;
 use crate::events::Event;
 use crate::nodes::{AdjEntry, NodeStatus};
 use crate::partition::{CheckStatus, Store};
-use crate::vouchers::require_voucher;
+use crate::vouchers::{Floor, require_voucher};
 
 /// A channel's lifecycle state.
 #[near(serializers = [borsh])]
@@ -26,7 +26,9 @@ pub enum ChannelState {
     Proposed,
     /// An edge of the graph.
     Open,
-    /// One side proposed a cooperative close (still an edge).
+    /// One side proposed a cooperative close: still an edge for the
+    /// partition check (the two ends are still bound by it), but shown as
+    /// closing in the graph views, so no node routes new requests over it.
     CloseProposed {
         /// True when `a` proposed.
         by_a: bool,
@@ -263,12 +265,20 @@ impl Contract {
         self.channels.insert(id, ch);
     }
 
-    /// Records `voucher` (if any) as paid by the side `payer_is_a`.
-    fn record_voucher(&self, ch: &mut Channel, voucher: Option<&SignedVoucher>, payer_is_a: bool) -> u128 {
+    /// Records `voucher` (if any) as paid by the side `payer_is_a`, if it
+    /// passes `floor` (built from the amount recorded for that direction);
+    /// returns the amount recorded afterwards.
+    fn record_voucher(
+        &self,
+        ch: &mut Channel,
+        voucher: Option<&SignedVoucher>,
+        payer_is_a: bool,
+        floor: fn(u128) -> Floor,
+    ) -> u128 {
         let (payer, last) = if payer_is_a { (ch.a, ch.paid_by_a) } else { (ch.b, ch.paid_by_b) };
         let Some(sv) = voucher else { return last };
         let key = self.rec(payer).key;
-        let c = require_voucher(sv, ch.id, &key, last);
+        let c = require_voucher(sv, ch.id, &key, floor(last));
         if payer_is_a {
             ch.paid_by_a = c;
         } else {
@@ -277,25 +287,56 @@ impl Contract {
         c
     }
 
-    /// `propose_close`.
+    /// `propose_close`: the first proposal marks the edge as closing (the
+    /// graph version moves, so nodes following the graph stop routing over
+    /// it); the proposer may propose again with a better voucher while the
+    /// other side has not confirmed, so what it is paid after proposing
+    /// (late fees of requests in flight) is not lost.
     pub(crate) fn do_propose_close(&mut self, caller: AccountId, id: u64, voucher: Option<SignedVoucher>) {
         let mut ch = self.load_channel(id);
         let by_a = self.side_of(&ch, &caller, "propose_close");
-        require!(
-            ch.state == ChannelState::Open,
-            format!(
+        match ch.state {
+            ChannelState::Open => {}
+            ChannelState::CloseProposed { by_a: proposer_is_a } => {
+                require!(
+                    proposer_is_a == by_a,
+                    format!(
+                        "propose_close: the other side already proposed closing channel {id}; call confirm_close instead"
+                    )
+                );
+                require!(
+                    voucher.is_some(),
+                    format!(
+                        "propose_close: you already proposed closing channel {id}; propose again only with a better voucher of the other side"
+                    )
+                );
+            }
+            _ => near_sdk::env::panic_str(&format!(
                 "propose_close: channel {id} is {}; only an open channel can be closed cooperatively",
                 ch.state.name()
-            )
-        );
-        let paid = self.record_voucher(&mut ch, voucher.as_ref(), !by_a);
+            )),
+        }
+        let first = ch.state == ChannelState::Open;
+        let paid = self.record_voucher(&mut ch, voucher.as_ref(), !by_a, Floor::Above);
         ch.state = ChannelState::CloseProposed { by_a };
         self.channels.insert(id, ch);
+        if first {
+            self.bump_graph();
+        }
         Event::CloseProposed { channel_id: id, proposer: caller, paid_to_proposer: U128(paid) }.emit();
     }
 
-    /// `confirm_close`.
-    pub(crate) fn do_confirm_close(&mut self, caller: AccountId, id: u64, voucher: Option<SignedVoucher>) {
+    /// `confirm_close`: records the best voucher the proposer signed
+    /// (`voucher`) and the confirmer's own latest voucher to the proposer
+    /// (`own`), each at least what is recorded for its direction, then pays
+    /// both sides out.
+    pub(crate) fn do_confirm_close(
+        &mut self,
+        caller: AccountId,
+        id: u64,
+        voucher: Option<SignedVoucher>,
+        own: Option<SignedVoucher>,
+    ) {
         self.require_no_check("confirm_close");
         let mut ch = self.load_channel(id);
         let is_a = self.side_of(&ch, &caller, "confirm_close");
@@ -309,7 +350,8 @@ impl Contract {
             is_a != by_a,
             format!("confirm_close: you proposed closing channel {id}; the other side must confirm it")
         );
-        self.record_voucher(&mut ch, voucher.as_ref(), by_a);
+        self.record_voucher(&mut ch, voucher.as_ref(), by_a, Floor::AtLeast);
+        self.record_voucher(&mut ch, own.as_ref(), is_a, Floor::AtLeast);
         self.remove_edge(&ch);
         let (ca, cb) = self.pay_out(&mut ch);
         self.channels.insert(id, ch);
@@ -330,9 +372,14 @@ impl Contract {
         let by_a = self.side_of(&ch, &caller, "sever");
         require!(
             matches!(ch.state, ChannelState::Open | ChannelState::CloseProposed { .. }),
-            format!("sever: channel {id} is {}; only an open channel can be severed", ch.state.name())
+            format!(
+                "sever: channel {id} is {}; only an open channel can be severed (or one whose close is proposed)",
+                ch.state.name()
+            )
         );
-        self.record_voucher(&mut ch, voucher.as_ref(), !by_a);
+        // The best voucher the severer holds may be the one it proposed a
+        // close with, already recorded: it is accepted again.
+        self.record_voucher(&mut ch, voucher.as_ref(), !by_a, Floor::AtLeast);
         let deadline_ms = now_ms.saturating_add(self.config.challenge_period_ms);
         ch.state = ChannelState::Severed { by_a, at_ms: now_ms, deadline_ms };
         self.remove_edge(&ch);
@@ -372,7 +419,7 @@ impl Contract {
             now_ms < deadline_ms,
             format!("submit_voucher: the challenge window of channel {id} ended at {deadline_ms} ms; call finalize")
         );
-        let c = self.record_voucher(&mut ch, Some(&voucher), by_a);
+        let c = self.record_voucher(&mut ch, Some(&voucher), by_a, Floor::Above);
         let payer = self.rec(if by_a { ch.a } else { ch.b }).account_id.clone();
         self.channels.insert(id, ch);
         Event::VoucherSubmitted { channel_id: id, payer, cumulative: U128(c) }.emit();

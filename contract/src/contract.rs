@@ -9,10 +9,10 @@
 use near_sdk::json_types::U128;
 use near_sdk::store::{IterableMap, IterableSet, LazyOption, LookupMap, LookupSet, Vector};
 use near_sdk::{AccountId, BorshStorageKey, NearToken, PanicOnDefault, Promise, env, near, require};
-use por_core::{EdgeParams, NodeKey, SignedVoucher};
+use por_core::{EdgeParams, NodeKey, Signature, SignedVoucher};
 
 use crate::claims::ClaimKey;
-use crate::config::Config;
+use crate::config::{Config, PendingConfig};
 use crate::events::Event;
 use crate::partition::{CheckStatus, PendingCheck};
 use crate::splits::{SplitView, SplitsPage};
@@ -80,6 +80,8 @@ pub struct Contract {
     pub(crate) check: LazyOption<PendingCheck>,
     /// Splits waiting for their reconnection window, by severed channel.
     pub(crate) splits: IterableMap<u64, crate::splits::Split>,
+    /// A config the owner submitted that is not in force yet.
+    pub(crate) pending_config: Option<PendingConfig>,
 }
 
 fn now_ms() -> u64 {
@@ -122,30 +124,34 @@ impl Contract {
             check_channel: None,
             check: LazyOption::new(Key::Check, None),
             splits: IterableMap::new(Key::Splits),
+            pending_config: None,
         }
     }
 
-    /// Replaces the config (owner only).
-    pub fn update_config(&mut self, config: Config) {
-        require!(
-            env::predecessor_account_id() == self.config.owner,
-            format!("update_config: only the owner {} may change the config", self.config.owner)
-        );
-        config.validate();
-        self.config = config.clone();
-        Event::ConfigUpdated { config }.emit();
+    /// Submits a new config (owner only), within the limits of every
+    /// value; it takes effect `config_delay_ms` (of the config in force)
+    /// from now, replacing one still pending. Returns when (block time, ms).
+    pub fn update_config(&mut self, config: Config) -> u64 {
+        let now = now_ms();
+        self.apply_due_config(now);
+        self.do_update_config(&env::predecessor_account_id(), config, now)
     }
 
     /// Registers the caller as a node with `node_key`; the deposit minus the
-    /// node storage fee is its stake. Returns its graph index.
+    /// node storage fee is its stake. `signature` is the node key's over
+    /// the registration bytes naming this contract and the caller
+    /// (`por_core::Registration`): nobody registers a key they do not hold.
+    /// Returns its graph index.
     #[payable]
-    pub fn register_node(&mut self, node_key: NodeKey, service_ms: u64) -> u32 {
-        self.do_register(env::predecessor_account_id(), node_key, service_ms, deposit())
+    pub fn register_node(&mut self, node_key: NodeKey, service_ms: u64, signature: Signature) -> u32 {
+        self.apply_due_config(now_ms());
+        self.do_register(env::predecessor_account_id(), node_key, service_ms, &signature, deposit())
     }
 
     /// Adds the deposit to the caller's stake; returns the new stake.
     #[payable]
     pub fn add_stake(&mut self) -> U128 {
+        self.apply_due_config(now_ms());
         self.do_add_stake(env::predecessor_account_id(), deposit())
     }
 
@@ -153,12 +159,14 @@ impl Contract {
     /// to its stake, which must reach `min_stake`); returns the stake.
     #[payable]
     pub fn rejoin(&mut self) -> U128 {
+        self.apply_due_config(now_ms());
         self.do_rejoin(env::predecessor_account_id(), deposit())
     }
 
     /// Leaves: the stake goes to the caller's withdrawable balance. Needs no
     /// channel that is not closed and no open claim against the caller.
     pub fn leave(&mut self) -> U128 {
+        self.apply_due_config(now_ms());
         self.do_leave(env::predecessor_account_id(), now_ms())
     }
 
@@ -166,6 +174,7 @@ impl Contract {
     /// fee is the opener's deposit. Returns the channel id.
     #[payable]
     pub fn open_channel(&mut self, peer: AccountId, latency_ms: u64, base_fee: U128, byte_fee: U128) -> u64 {
+        self.apply_due_config(now_ms());
         let params = EdgeParams { latency_ms, base_fee: base_fee.0, byte_fee: byte_fee.0 };
         self.do_open(env::predecessor_account_id(), peer, params, deposit(), now_ms())
     }
@@ -173,38 +182,50 @@ impl Contract {
     /// The peer confirms a proposal with its deposit: the channel is an edge.
     #[payable]
     pub fn confirm_channel(&mut self, channel_id: u64) {
+        self.apply_due_config(now_ms());
         self.do_confirm(env::predecessor_account_id(), channel_id, deposit())
     }
 
     /// The opener cancels an unconfirmed proposal after `proposal_timeout_ms`.
     pub fn cancel_proposal(&mut self, channel_id: u64) {
+        self.apply_due_config(now_ms());
         self.do_cancel(env::predecessor_account_id(), channel_id, now_ms())
     }
 
-    /// Proposes a cooperative close with the best voucher the other side signed.
+    /// Proposes a cooperative close with the best voucher the other side
+    /// signed; the edge is shown as closing from then on (nodes stop routing
+    /// over it). The proposer may call it again with a better voucher until
+    /// the other side confirms.
     pub fn propose_close(&mut self, channel_id: u64, voucher: Option<SignedVoucher>) {
+        self.apply_due_config(now_ms());
         self.do_propose_close(env::predecessor_account_id(), channel_id, voucher)
     }
 
     /// Confirms the other side's close proposal with the best voucher the
-    /// proposer signed; both sides are credited, no penalty.
-    pub fn confirm_close(&mut self, channel_id: u64, voucher: Option<SignedVoucher>) {
-        self.do_confirm_close(env::predecessor_account_id(), channel_id, voucher)
+    /// proposer signed (`voucher`) and the caller's own latest voucher to
+    /// the proposer (`own`, may be omitted); both sides are credited, no
+    /// penalty.
+    pub fn confirm_close(&mut self, channel_id: u64, voucher: Option<SignedVoucher>, own: Option<SignedVoucher>) {
+        self.apply_due_config(now_ms());
+        self.do_confirm_close(env::predecessor_account_id(), channel_id, voucher, own)
     }
 
     /// Severs a channel with the best voucher the other side signed.
     pub fn sever(&mut self, channel_id: u64, voucher: Option<SignedVoucher>) -> CheckStatus {
+        self.apply_due_config(now_ms());
         self.do_sever(env::predecessor_account_id(), channel_id, voucher, now_ms())
     }
 
     /// The side that did not sever submits a better voucher signed by the
     /// severer, during the challenge window.
     pub fn submit_voucher(&mut self, channel_id: u64, voucher: SignedVoucher) {
+        self.apply_due_config(now_ms());
         self.do_submit_voucher(env::predecessor_account_id(), channel_id, voucher, now_ms())
     }
 
     /// Settles a severed channel after its challenge window (anyone).
     pub fn finalize(&mut self, channel_id: u64) {
+        self.apply_due_config(now_ms());
         self.do_finalize(channel_id, now_ms())
     }
 
@@ -213,16 +234,19 @@ impl Contract {
     /// apart and, if so, slashes the smaller side and pays the claims on it
     /// (continued by `continue_partition_check`).
     pub fn settle(&mut self, channel_id: u64) -> CheckStatus {
+        self.apply_due_config(now_ms());
         self.do_settle(channel_id, now_ms())
     }
 
     /// Continues the pending partition check by one bounded step (anyone).
     pub fn continue_partition_check(&mut self) -> CheckStatus {
+        self.apply_due_config(now_ms());
         self.do_continue()
     }
 
     /// Transfers `amount` of the caller's withdrawable balance to it.
     pub fn withdraw(&mut self, amount: U128) -> Promise {
+        self.apply_due_config(now_ms());
         let caller = env::predecessor_account_id();
         let have = self.balances.get(&caller).copied().unwrap_or(0);
         require!(amount.0 > 0, "withdraw: amount must be positive (yocto, as a decimal string)");
@@ -244,6 +268,7 @@ impl Contract {
     /// (owner only), never below what the contract's storage needs (see
     /// [`Contract::storage_need`]).
     pub fn withdraw_treasury(&mut self, amount: U128) {
+        self.apply_due_config(now_ms());
         let caller = env::predecessor_account_id();
         require!(
             caller == self.config.owner,
@@ -269,9 +294,15 @@ impl Contract {
 
     // ---- views ----
 
-    /// The config.
+    /// The config in force now.
     pub fn config(&self) -> Config {
-        self.config.clone()
+        self.config_at(now_ms())
+    }
+
+    /// The config the owner submitted that is not in force yet, with when
+    /// it takes effect; null when none is waiting.
+    pub fn pending_config(&self) -> Option<PendingConfig> {
+        self.pending_config_at(now_ms())
     }
 
     /// The graph version (bumps on every change of nodes, stakes, statuses or open edges).

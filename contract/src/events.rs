@@ -62,11 +62,25 @@ impl From<&Outcome> for OutcomeSummary {
 #[near(event_json(standard = "por"))]
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// The owner replaced the config.
+    /// The owner submitted a new config; it takes effect at
+    /// `effective_ms` (nodes schedule the change for then).
+    #[event_version("1.0.0")]
+    ConfigProposed {
+        /// The config submitted.
+        config: Config,
+        /// When it takes effect (block time, ms).
+        effective_ms: u64,
+        /// Whether it replaces a config that was still pending.
+        replaces: bool,
+    },
+    /// A submitted config took effect (emitted by the first call at or
+    /// after its time).
     #[event_version("1.0.0")]
     ConfigUpdated {
-        /// The new config.
+        /// The config now in force.
         config: Config,
+        /// When it took effect (block time, ms).
+        effective_ms: u64,
     },
     /// A node registered.
     #[event_version("1.0.0")]

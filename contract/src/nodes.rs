@@ -8,10 +8,12 @@
 
 use near_sdk::json_types::U128;
 use near_sdk::{AccountId, near, require};
-use por_core::NodeKey;
+use por_core::canonical::DOMAIN_REGISTRATION;
+use por_core::{NodeKey, Registration, Signature};
 
 use crate::Contract;
 use crate::events::Event;
+use crate::vouchers::HostVerifier;
 
 /// Bytes of storage the contract keeps room for, per registered node, for
 /// a pending partition check's state (the search's visited and frontier
@@ -183,7 +185,26 @@ impl Contract {
     }
 
     /// `register_node`.
-    pub(crate) fn do_register(&mut self, caller: AccountId, key: NodeKey, service_ms: u64, deposit: u128) -> u32 {
+    pub(crate) fn do_register(
+        &mut self,
+        caller: AccountId,
+        key: NodeKey,
+        service_ms: u64,
+        signature: &Signature,
+        deposit: u128,
+    ) -> u32 {
+        let proof = Registration {
+            contract: near_sdk::env::current_account_id().to_string(),
+            account: caller.to_string(),
+            node_key: key,
+        };
+        require!(
+            proof.verify(signature, &HostVerifier),
+            format!(
+                "register_node: the signature does not prove node key {key}: sign the registration bytes (domain {DOMAIN_REGISTRATION}, contract {}, account {caller}, the key) with the node key itself",
+                proof.contract
+            )
+        );
         require!(
             !self.node_of.contains_key(&caller),
             format!(

@@ -35,7 +35,7 @@ pub struct NodeView {
     pub live_channels: u32,
 }
 
-/// An open edge.
+/// An open edge (or a closing one: see `closing`).
 #[near(serializers = [json])]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EdgeView {
@@ -55,6 +55,10 @@ pub struct EdgeView {
     pub deposit_a: U128,
     /// Peer deposit.
     pub deposit_b: U128,
+    /// True once one side proposed a cooperative close: the edge still
+    /// binds its two ends (the partition check counts it) but carries no
+    /// new requests.
+    pub closing: bool,
 }
 
 /// A channel in any state.
@@ -237,6 +241,7 @@ impl Contract {
             params: c.params,
             deposit_a: U128(c.deposit_a),
             deposit_b: U128(c.deposit_b),
+            closing: matches!(c.state, ChannelState::CloseProposed { .. }),
         }
     }
 

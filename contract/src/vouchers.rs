@@ -43,6 +43,14 @@ pub enum VoucherError {
         /// The voucher's payer.
         got: NodeKey,
     },
+    /// Below what is already recorded for its direction (where a voucher
+    /// equal to it is accepted: see [`Floor::AtLeast`]).
+    Below {
+        /// Recorded cumulative amount.
+        last: Amount,
+        /// The voucher's.
+        got: Amount,
+    },
     /// Not above what is already recorded for its direction.
     NotIncreasing {
         /// Recorded cumulative amount.
@@ -74,6 +82,9 @@ impl VoucherError {
             VoucherError::NotIncreasing { last, got } => format!(
                 "voucher for {got} yocto does not exceed the {last} yocto already recorded for this direction (replayed or stale voucher)"
             ),
+            VoucherError::Below { last, got } => format!(
+                "voucher for {got} yocto is below the {last} yocto already recorded for this direction (stale voucher): submit the latest one"
+            ),
             VoucherError::BadSignature => {
                 "voucher signature does not verify against the payer's registered node key (forged or damaged)"
                     .to_string()
@@ -82,14 +93,38 @@ impl VoucherError {
     }
 }
 
+/// How a submitted voucher must compare with what is recorded for its
+/// direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Floor {
+    /// It must exceed the recorded amount: a voucher that only repeats
+    /// what is recorded is a replay (`submit_voucher`, `propose_close`).
+    Above(Amount),
+    /// It may equal the recorded amount (then it changes nothing): the
+    /// closing paths (`sever`, `confirm_close`), where the caller submits
+    /// the best voucher it holds, which the other side may have recorded
+    /// already (the one a close was proposed with, say).
+    AtLeast(Amount),
+}
+
+impl Floor {
+    /// The recorded amount.
+    pub fn recorded(self) -> Amount {
+        match self {
+            Floor::Above(a) | Floor::AtLeast(a) => a,
+        }
+    }
+}
+
 /// Checks `sv` for channel `channel` of contract `contract`, to be paid by
-/// `payer`, above `last`; returns its cumulative amount.
+/// `payer`, against what is recorded (`floor`); returns its cumulative
+/// amount.
 pub fn check_voucher(
     sv: &SignedVoucher,
     contract: &str,
     channel: u64,
     payer: &NodeKey,
-    last: Amount,
+    floor: Floor,
     verifier: &impl Verifier,
 ) -> Result<Amount, VoucherError> {
     let v = &sv.voucher;
@@ -102,8 +137,12 @@ pub fn check_voucher(
     if v.payer != *payer {
         return Err(VoucherError::WrongPayer { expected: *payer, got: v.payer });
     }
-    if v.cumulative <= last {
-        return Err(VoucherError::NotIncreasing { last, got: v.cumulative });
+    match floor {
+        Floor::Above(last) if v.cumulative <= last => {
+            return Err(VoucherError::NotIncreasing { last, got: v.cumulative });
+        }
+        Floor::AtLeast(last) if v.cumulative < last => return Err(VoucherError::Below { last, got: v.cumulative }),
+        _ => {}
     }
     if !sv.verify(verifier) {
         return Err(VoucherError::BadSignature);
@@ -113,9 +152,9 @@ pub fn check_voucher(
 
 /// [`check_voucher`] against this contract's account with the host
 /// verifier, refusing (panicking) with the error's message.
-pub fn require_voucher(sv: &SignedVoucher, channel: u64, payer: &NodeKey, last: Amount) -> Amount {
+pub fn require_voucher(sv: &SignedVoucher, channel: u64, payer: &NodeKey, floor: Floor) -> Amount {
     let me = env::current_account_id();
-    match check_voucher(sv, me.as_str(), channel, payer, last, &HostVerifier) {
+    match check_voucher(sv, me.as_str(), channel, payer, floor, &HostVerifier) {
         Ok(c) => c,
         Err(e) => env::panic_str(&e.message()),
     }

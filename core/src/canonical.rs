@@ -19,6 +19,9 @@ pub const DOMAIN_RESPONSE: &str = "por/response/v1";
 pub const DOMAIN_NOTICE: &str = "por/notice/v1";
 /// Domain tag of a sync acknowledgement.
 pub const DOMAIN_SYNC_ACK: &str = "por/sync-ack/v1";
+/// Domain tag of a registration proof (the node key over the contract and
+/// the registering account).
+pub const DOMAIN_REGISTRATION: &str = "por/registration/v1";
 
 /// Builder of canonical bytes.
 #[derive(Debug, Default, Clone)]

@@ -5,7 +5,7 @@
 //! registration and the node and simulator map keys to them. Several channels
 //! may join the same two nodes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -86,6 +86,9 @@ pub struct Graph {
     nodes: Vec<NodeInfo>,
     edges: BTreeMap<ChannelId, Edge>,
     adj: Vec<Vec<Adj>>,
+    /// Edges whose cooperative close is proposed: still edges (the
+    /// partition check counts them) but no route may use them.
+    closing: BTreeSet<ChannelId>,
 }
 
 impl Graph {
@@ -141,8 +144,30 @@ impl Graph {
         Ok(())
     }
 
+    /// Marks an open edge as closing (one side proposed a cooperative
+    /// close): routes no longer use it, the partition check still does.
+    /// Returns whether it is an edge of the graph.
+    pub fn set_closing(&mut self, channel: ChannelId) -> bool {
+        let known = self.edges.contains_key(&channel);
+        if known {
+            self.closing.insert(channel);
+        }
+        known
+    }
+
+    /// The closing edges, by channel id.
+    pub fn closing(&self) -> impl Iterator<Item = ChannelId> + '_ {
+        self.closing.iter().copied()
+    }
+
+    /// Whether the edge is closing (see [`Graph::set_closing`]).
+    pub fn is_closing(&self, channel: ChannelId) -> bool {
+        self.closing.contains(&channel)
+    }
+
     /// Removes an edge (closed or severed); returns it if it was open.
     pub fn remove_edge(&mut self, channel: ChannelId) -> Option<Edge> {
+        self.closing.remove(&channel);
         let e = self.edges.remove(&channel)?;
         for n in [e.a, e.b] {
             let list = &mut self.adj[n as usize];
@@ -255,5 +280,11 @@ mod tests {
         assert!(g.remove_edge(ChannelId(2)).is_none());
         assert_eq!(g.components(), vec![0, 0, 2, 3, 3]);
         assert_eq!(g.adjacent(2).len(), 0);
+        // A closing edge still joins its ends; removing it forgets the mark.
+        assert!(g.set_closing(ChannelId(1)) && g.is_closing(ChannelId(1)));
+        assert!(!g.set_closing(ChannelId(2)), "a removed edge cannot be closing");
+        assert_eq!(g.components(), vec![0, 0, 2, 3, 3]);
+        g.remove_edge(ChannelId(1));
+        assert!(!g.is_closing(ChannelId(1)));
     }
 }

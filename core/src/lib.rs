@@ -41,6 +41,7 @@ pub mod message;
 pub mod partition;
 pub mod peer;
 pub mod protocol;
+pub mod registration;
 pub mod requester;
 pub mod routing;
 pub mod settlement;
@@ -58,6 +59,7 @@ pub use partition::{Outcome, PartitionCheck, Progress, partition_oracle};
 pub use protocol::{ChannelSetup, Delivery, Effect, NodeEngine, ProtocolConfig, Timer, Wire};
 // `Outcome` at the root is the partition check's; the requester's is
 // `requester::Outcome`, also re-exported as `RequestOutcome`.
+pub use registration::Registration;
 pub use requester::{
     Attempt, AttemptResult, Next, Outcome as RequestOutcome, OutcomeKind, Refused, RequestFailure, Requester,
     RetryPolicy, RouteWants,

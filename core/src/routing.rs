@@ -165,7 +165,9 @@ pub fn find_routes(g: &Graph, q: &RouteQuery) -> Result<Vec<FoundRoute>, RouteEr
         service_ms,
         min_lat: Vec::new(),
         excluded,
-        excluded_channels: q.exclude_channels.iter().copied().collect(),
+        // A closing edge (its cooperative close proposed) carries no new
+        // request: both its ends stop routing over it.
+        excluded_channels: q.exclude_channels.iter().copied().chain(g.closing()).collect(),
     };
     ctx.min_lat = latency_to_target(&ctx);
     let no_route = |ctx: &Ctx| RouteError::NoRoute {
@@ -380,6 +382,17 @@ mod tests {
         assert_eq!(find_routes(&g, &q).unwrap()[0].nodes, vec![0, 3]);
         q.exclude_nodes.insert(3);
         assert_eq!(find_routes(&g, &q), Err(RouteError::EndExcluded(3)));
+    }
+
+    #[test]
+    fn closing_edges_carry_no_route() {
+        let mut g = graph(3, 0, &[(0, 1, 1, 1), (1, 2, 1, 1), (0, 2, 1, 20)]);
+        let q = RouteQuery::new(0, 2, 0, 0, 100);
+        assert_eq!(find_routes(&g, &q).unwrap()[0].nodes, vec![0, 1, 2]);
+        assert!(g.set_closing(ChannelId(1)));
+        assert_eq!(find_routes(&g, &q).unwrap()[0].nodes, vec![0, 2], "the closing edge 1–2 is skipped");
+        assert!(g.set_closing(ChannelId(2)));
+        assert!(matches!(find_routes(&g, &q), Err(RouteError::NoRoute { .. })));
     }
 
     /// Every simple path from `from` to `to`, by depth-first search: the oracle.

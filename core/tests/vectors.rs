@@ -131,6 +131,15 @@ fn build() -> Value {
         &sync_ack.signature,
     );
 
+    let registrations: Vec<Value> = [(1u8, "por.test.near", "alice.test.near"), (2, "por-devnet.local", "node-1.test")]
+        .into_iter()
+        .map(|(seed, contract, account)| {
+            let r =
+                Registration { contract: contract.into(), account: account.into(), node_key: signer(seed).public() };
+            entry(seed, json!({"contract": contract, "account": account}), &r.signing_bytes(), &r.sign(&signer(seed)))
+        })
+        .collect();
+
     let peers: Vec<Value> = (1u8..=3)
         .map(|i| json!({"public_key": signer(i).public().to_hex(), "peer_id": signer(i).public().peer_id()}))
         .collect();
@@ -143,6 +152,7 @@ fn build() -> Value {
         "response": resp_v,
         "notice": notice_v,
         "sync_ack": sync_v,
+        "registrations": registrations,
         "peer_ids": peers,
     })
 }
@@ -182,6 +192,7 @@ fn golden_vectors_match() {
 fn stored_signatures_verify() {
     let v: Value = serde_json::from_str(&std::fs::read_to_string(FILE).unwrap()).unwrap();
     let mut all: Vec<&Value> = v["vouchers"].as_array().unwrap().iter().collect();
+    all.extend(v["registrations"].as_array().unwrap());
     for k in ["request", "ack", "response", "notice", "sync_ack"] {
         all.push(&v[k]);
     }

@@ -13,6 +13,7 @@ use near_jsonrpc_client::{JsonRpcClient, methods};
 use near_primitives::transaction::{Action, FunctionCallAction, SignedTransaction, Transaction, TransactionV0};
 use near_primitives::types::{AccountId, Balance, BlockReference, Finality, FunctionArgs, Gas};
 use near_primitives::views::{FinalExecutionStatus, QueryRequest, TxExecutionStatus};
+use por_core::{NodeSigner, Registration, Signer};
 use por_devnet::genesis::{self, GenesisOptions, KeyFile, NEAR};
 use por_devnet::rpc::{DevnetServer, ServerConfig};
 
@@ -81,8 +82,12 @@ async fn main() -> anyhow::Result<()> {
             anyhow::Ok((el, o.receipts_outcome[0].outcome.gas_burnt.as_gas()))
         }
     };
-    let node_key = "11".repeat(32);
-    run(send("register_node", serde_json::json!({"node_key": node_key, "service_ms": 10}), 2 * NEAR)).await?;
+    // The node key proves itself over the contract and the account.
+    let node = NodeSigner::from_seed([0x11; 32]);
+    let proof =
+        Registration { contract: contract.to_string(), account: key.account_id.to_string(), node_key: node.public() };
+    let args = serde_json::json!({"node_key": node.public(), "service_ms": 10, "signature": proof.sign(&node)});
+    run(send("register_node", args, 2 * NEAR)).await?;
 
     let mut calls = Vec::with_capacity(n);
     let mut gas = 0;

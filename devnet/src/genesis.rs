@@ -151,6 +151,10 @@ pub fn devnet_contract_config(owner: &str) -> serde_json::Value {
         "settle_batch": 25,
         "node_storage_fee": (NEAR / 100).to_string(),
         "channel_storage_fee": (NEAR / 100).to_string(),
+        // Config changes land two seconds after the owner submits them (a
+        // day on a public network): short enough for tests, long enough
+        // that nodes follow a change when it lands, not before.
+        "config_delay_ms": 2_000,
     })
 }
 

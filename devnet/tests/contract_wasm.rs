@@ -54,16 +54,41 @@ fn voucher_bytes(contract: &str, channel: u64, payer: &[u8], cumulative: u128) -
     v
 }
 
-fn voucher(payer: &str, channel: u64, cumulative: u128) -> Value {
-    let sk = key(payer);
-    let pk = sk.public_key();
-    let sig = match sk.sign(&voucher_bytes(CONTRACT, channel, pk.key_data(), cumulative)) {
-        Signature::ED25519(s) => s.to_bytes(),
+/// `name`'s node key's signature over `bytes`, in hex.
+fn sign(name: &str, bytes: &[u8]) -> String {
+    match key(name).sign(bytes) {
+        Signature::ED25519(s) => hex(&s.to_bytes()),
         other => panic!("unexpected signature {other:?}"),
-    };
+    }
+}
+
+fn voucher(payer: &str, channel: u64, cumulative: u128) -> Value {
+    let pk = key(payer).public_key();
+    let sig = sign(payer, &voucher_bytes(CONTRACT, channel, pk.key_data(), cumulative));
     json!({"voucher": {"contract": CONTRACT, "channel": channel, "payer": hex(pk.key_data()),
                        "cumulative": cumulative.to_string()},
-           "signature": hex(&sig)})
+           "signature": sig})
+}
+
+/// por-core's canonical registration bytes, written out independently as
+/// the voucher's are: the domain tag, the contract and the registering
+/// account (u32 big-endian length prefixes), then the 32-byte node key.
+fn registration_bytes(contract: &str, account: &str, node_key: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for s in ["por/registration/v1", contract, account] {
+        v.extend_from_slice(&(s.len() as u32).to_be_bytes());
+        v.extend_from_slice(s.as_bytes());
+    }
+    v.extend_from_slice(node_key);
+    v
+}
+
+/// `register_node`'s arguments for `name` with its node key and the key's
+/// proof over this contract and `name`'s account.
+fn registration(name: &str, service_ms: u64) -> Value {
+    let pk = key(name).public_key();
+    let sig = sign(name, &registration_bytes(CONTRACT, name, pk.key_data()));
+    json!({"node_key": hex(pk.key_data()), "service_ms": service_ms, "signature": sig})
 }
 
 struct Net {
@@ -142,8 +167,7 @@ impl Net {
     }
 
     fn register(&mut self, name: &str, stake: u128) {
-        let k = hex(key(name).public_key().key_data());
-        self.ok(name, "register_node", json!({"node_key": k, "service_ms": 20}), stake + NEAR / 100);
+        self.ok(name, "register_node", registration(name, 20), stake + NEAR / 100);
     }
 
     fn open(&mut self, a: &str, b: &str, dep: u128) -> u64 {
@@ -174,6 +198,9 @@ impl Net {
 /// The reconnection window of the tests' config.
 const BIG_WINDOW_MS: u64 = 20_000;
 
+/// How long after `update_config` a config takes effect in these tests.
+const CONFIG_DELAY_MS: u64 = 1_000;
+
 fn config(extra: Value) -> Value {
     let mut c = json!({
         "owner": "owner.test",
@@ -190,6 +217,7 @@ fn config(extra: Value) -> Value {
         "settle_batch": 25,
         "node_storage_fee": (NEAR / 100).to_string(),
         "channel_storage_fee": (NEAR / 100).to_string(),
+        "config_delay_ms": CONFIG_DELAY_MS,
     });
     for (k, v) in extra.as_object().unwrap() {
         c[k] = v.clone();
@@ -204,17 +232,26 @@ fn every_public_method_runs_on_the_wasm() {
         n.account(a, 100 * NEAR);
     }
     n.ok("owner.test", "update_config", json!({"config": config(json!({"challenge_period_ms": 5_000}))}), 0);
+    assert_eq!(n.view("pending_config", json!({}))["config"]["challenge_period_ms"], 5_000);
+    assert_eq!(n.view("config", json!({}))["challenge_period_ms"], 10_000, "not before its time");
     n.refused("alice.test", "update_config", json!({"config": config(json!({}))}), 0, "only the owner");
+    n.refused(
+        "owner.test",
+        "update_config",
+        json!({"config": config(json!({"max_late_ms": 10}))}),
+        0,
+        "max_late_ms must be between",
+    );
+    n.chain.advance_time(CONFIG_DELAY_MS);
     n.register("alice.test", 5 * NEAR);
     n.register("bob.test", 5 * NEAR);
     n.register("carol.test", 5 * NEAR);
-    n.refused(
-        "dave.test",
-        "register_node",
-        json!({"node_key": hex(key("dave.test").public_key().key_data()), "service_ms": 1}),
-        NEAR,
-        "at least",
-    );
+    n.refused("dave.test", "register_node", registration("dave.test", 1), NEAR, "at least");
+    // Carol's proof does not register Dave's account, nor a key without one.
+    n.refused("dave.test", "register_node", registration("carol.test", 1), 2 * NEAR, "does not prove node key");
+    let mut unsigned = registration("dave.test", 1);
+    unsigned.as_object_mut().unwrap().remove("signature");
+    n.refused("dave.test", "register_node", unsigned, 2 * NEAR, "signature");
     n.ok("carol.test", "add_stake", json!({}), NEAR);
     // A non-payable method refuses a deposit (near-sdk's own check).
     let out = n.try_call("alice.test", "leave", json!({}), 1);
@@ -235,7 +272,19 @@ fn every_public_method_runs_on_the_wasm() {
 
     // Cooperative close with vouchers both ways.
     n.ok("bob.test", "propose_close", json!({"channel_id": bc, "voucher": voucher("carol.test", bc, NEAR / 2)}), 0);
-    n.ok("carol.test", "confirm_close", json!({"channel_id": bc, "voucher": voucher("bob.test", bc, NEAR)}), 0);
+    // Closing: still an edge, marked so that nobody routes over it.
+    let edges = n.view("graph_edges", json!({"from_index": 0, "limit": 10}))["edges"].clone();
+    let closing: Vec<bool> = edges.as_array().unwrap().iter().map(|e| e["closing"].as_bool().unwrap()).collect();
+    let ids: Vec<u64> = edges.as_array().unwrap().iter().map(|e| e["channel_id"].as_u64().unwrap()).collect();
+    assert_eq!(closing, ids.iter().map(|&i| i == bc).collect::<Vec<_>>(), "{edges}");
+    // Carol also records her own latest voucher to Bob (equal to the one he
+    // proposed with: accepted, changes nothing).
+    n.ok(
+        "carol.test",
+        "confirm_close",
+        json!({"channel_id": bc, "voucher": voucher("bob.test", bc, NEAR), "own": voucher("carol.test", bc, NEAR / 2)}),
+        0,
+    );
 
     // Severance: forged voucher refused, then a good one; challenge; finalize.
     let mut forged = voucher("bob.test", ab, NEAR);
@@ -316,7 +365,7 @@ fn every_public_method_runs_on_the_wasm() {
 fn big_config(budget: u64) -> Value {
     config(json!({
         "min_stake": "1", "node_storage_fee": (NEAR / 100).to_string(), "channel_storage_fee": (NEAR / 200).to_string(),
-        "severance_penalty": "0", "settle_batch": 25, "partition_step_budget": budget,
+        "severance_penalty": (NEAR / 100).to_string(), "settle_batch": 25, "partition_step_budget": budget,
     }))
 }
 
@@ -327,7 +376,11 @@ fn big_config(budget: u64) -> Value {
 /// `POR_GAS_DEGREE` changes the five (1 makes each half a ring).
 /// `POR_GAS_BUDGET` sets `partition_step_budget` (default: the contract's
 /// default, 1,000 storage reads per call); a comma-separated list runs the
-/// check once per budget on the same graph.
+/// check once per budget on the same graph. `POR_GAS_CLAIMS` (default 60)
+/// rich-side nodes each hold a reimbursement claim on a poor-side node
+/// before the bridge is cut (made by severing one of two parallel channels
+/// between them, the other then closed cooperatively), so `settle` pays
+/// claims in batches of `settle_batch` besides slashing.
 #[test]
 fn big_graph_partition_check_stays_under_300_tgas_per_call() {
     let nodes: usize = std::env::var("POR_GAS_NODES").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
@@ -345,8 +398,7 @@ fn big_graph_partition_check_stays_under_300_tgas_per_call() {
         n.account(&name(i), 10 * NEAR);
         // The first half is poorer by one yocto per node.
         let stake = if i < half { NEAR / 10 } else { NEAR / 10 + 1 };
-        let k = hex(key(&name(i)).public_key().key_data());
-        n.ok(&name(i), "register_node", json!({"node_key": k, "service_ms": 1}), stake + NEAR / 100);
+        n.ok(&name(i), "register_node", registration(&name(i), 1), stake + NEAR / 100);
     }
     // Each node, in one transaction, confirms the channels opened to it so
     // far and opens its own; channel ids are handed out in order from 1.
@@ -379,22 +431,43 @@ fn big_graph_partition_check_stays_under_300_tgas_per_call() {
         let calls = ids.drain(..).map(|id| ("confirm_channel", json!({ "channel_id": id }), 0)).collect();
         n.batch(&name(b), calls);
     }
+    let claims: usize = std::env::var("POR_GAS_CLAIMS").ok().and_then(|v| v.parse().ok()).unwrap_or(60).min(half);
+    for k in 0..claims {
+        let (poor, rich) = (name(k), name(half + k));
+        let cut = n.open(&poor, &rich, 0);
+        let kept = n.open(&poor, &rich, 0);
+        let st = n.ok(&rich, "sever", json!({ "channel_id": cut }), 0);
+        assert_eq!(st["outcome"], "Connected", "the parallel channel keeps the two joined");
+        n.ok(&rich, "propose_close", json!({ "channel_id": kept }), 0);
+        n.ok(&poor, "confirm_close", json!({ "channel_id": kept }), 0);
+    }
+    next_id += 2 * claims as u64;
     let bridge = n.open(&name(0), &name(half), 0);
     assert_eq!(bridge, next_id);
     edges += 1;
     assert_eq!(n.view("graph_edges", json!({"from_index": 0, "limit": 1}))["total"], edges);
     let build = t0.elapsed();
-    println!("\nbig graph: {nodes} nodes, {edges} edges, built in {build:?}");
+    println!("\nbig graph: {nodes} nodes, {edges} edges, {claims} claims across, built in {build:?}");
     // Every budget runs the check on the same graph (a snapshot of the chain).
     let snapshot = (budgets.len() > 1).then(|| n.chain.to_bytes());
     for (round, &budget) in budgets.iter().enumerate() {
         if round > 0 {
             n.chain = Chain::from_bytes(snapshot.as_ref().unwrap()).unwrap();
             n.ok("owner.test", "update_config", json!({ "config": big_config(budget) }), 0);
+            n.chain.advance_time(CONFIG_DELAY_MS);
         }
         run_check(&mut n, &name(0), bridge, budget, half);
         assert_eq!(n.view("node", json!({"account_id": name(1)}))["status"], "partitioned");
         assert_eq!(n.view("node", json!({"account_id": name(half + 1)}))["status"], "active");
+        // Every rich-side holder of a claim was paid back (the slash covers them all).
+        for k in 0..claims {
+            let held = n.view("claims", json!({"account_id": name(half + k)}))["held"].clone();
+            assert_eq!(held, json!([]), "{}'s claims on the cut-off half are paid", name(half + k));
+        }
+        if claims > 1 {
+            let paid = n.view("balances", json!({"account_id": name(half + claims - 1)}))["withdrawable"].clone();
+            assert_eq!(paid, (NEAR / 200).to_string(), "the half-penalty comes back in full");
+        }
     }
 }
 

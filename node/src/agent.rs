@@ -19,7 +19,8 @@
 //!     holds that the chain closed while the node was down (reconciled on
 //!     every poll);
 //! - follows the contract's late-fee terms on every poll
-//!   ([`NodeHandle::set_late_terms`]);
+//!   ([`NodeHandle::set_late_terms`]), and a change the owner submitted at
+//!   the moment it takes effect;
 //! - follows the splits the contract recorded ([`splits`]): reconnects into
 //!   the larger side when one leaves this node stranded on the smaller
 //!   ([`ReconnectPolicy`]), and settles those it is part of once their
@@ -117,6 +118,7 @@ pub async fn spawn<C: ChainClient + 'static>(
         split_watch: splits::SplitWatches::new(),
         proposed: BTreeMap::new(),
         own_terms: splits::OwnTerms::default(),
+        late_terms_due: None,
     };
     Ok(tokio::spawn(agent.run(jobs)))
 }
@@ -147,7 +149,14 @@ struct Agent<C> {
     proposed: BTreeMap<u64, u64>,
     /// Deposit and parameters of this node's channels, for proposals.
     own_terms: splits::OwnTerms,
+    /// Terms of a submitted config and when they take effect, with the
+    /// timer that hands them to the engine then.
+    late_terms_due: Option<(LateTermsAt, tokio::task::JoinHandle<()>)>,
 }
+
+/// Late-fee terms (`late_fee_per_sec`, `max_late_ms`) and the block time
+/// (ms) they take effect at.
+type LateTermsAt = ((Amount, u64), u64);
 
 impl<C: ChainClient> Agent<C> {
     async fn run(mut self, mut jobs: mpsc::Receiver<ChainJob>) {
@@ -225,7 +234,7 @@ impl<C: ChainClient> Agent<C> {
                 // Refused: most likely the channel is not open any more (the
                 // peer severed or closed it first). Ask the chain.
                 match self.contract.channel(id).await {
-                    Ok(Some(c)) if c.state == ChannelState::Open => {
+                    Ok(Some(c)) if matches!(c.state, ChannelState::Open | ChannelState::CloseProposed) => {
                         warn!(channel = id, "sever refused while the channel is open: {message}; retrying later")
                     }
                     Ok(_) => {
@@ -279,12 +288,36 @@ impl<C: ChainClient> Agent<C> {
 
     /// Reads the contract's config and hands the engine its late-fee terms
     /// when they changed (the node started with the values of its start).
+    /// A change the owner submitted takes effect at a block time the
+    /// contract names (`pending_config`): the engine gets the new terms at
+    /// that moment, by a timer set from the chain's clock, not at the next
+    /// poll after it; a submission replaced meanwhile cancels its timer.
     async fn follow_config(&mut self) -> Result<(), ChainError> {
         let c = self.contract.config().await?;
         let terms = (c.late_fee_per_sec, c.max_late_ms);
         if self.late_terms != Some(terms) {
             self.late_terms = Some(terms);
             let _ = self.handle.set_late_terms(terms.0, terms.1).await;
+        }
+        // A contract without the view (older) changes its config at once.
+        let next = self.contract.pending_config().await.unwrap_or(None).and_then(|p| {
+            let t = (p.config.late_fee_per_sec, p.config.max_late_ms);
+            (t != terms).then_some((t, p.effective_ms))
+        });
+        if self.late_terms_due.as_ref().map(|(k, _)| *k) != next {
+            if let Some((_, timer)) = self.late_terms_due.take() {
+                timer.abort();
+            }
+            if let Some((t, at_ms)) = next {
+                let now_ms = self.contract.chain().status().await?.time_ms;
+                let wait = Duration::from_millis(at_ms.saturating_sub(now_ms));
+                let handle = self.handle.clone();
+                let timer = tokio::spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    let _ = handle.set_late_terms(t.0, t.1).await;
+                });
+                self.late_terms_due = Some(((t, at_ms), timer));
+            }
         }
         Ok(())
     }
@@ -419,7 +452,10 @@ impl<C: ChainClient> Agent<C> {
 
     async fn confirm_close(&self, c: &ChannelView) {
         let Ok(best) = self.handle.best_voucher(ChannelId(c.channel_id)).await else { return };
-        match self.contract.confirm_close(c.channel_id, best.as_ref()).await {
+        // Our own latest voucher too: the close pays the proposer what we
+        // paid it after it proposed (DESIGN §2.8).
+        let own = self.handle.own_voucher(ChannelId(c.channel_id)).await.ok().flatten();
+        match self.contract.confirm_close_with_own(c.channel_id, best.as_ref(), own.as_ref()).await {
             Ok(_) => info!(channel = c.channel_id, "confirmed the peer's cooperative close"),
             Err(e) => warn!(channel = c.channel_id, "cannot confirm the close: {e}"),
         }

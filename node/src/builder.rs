@@ -335,7 +335,7 @@ impl BuiltNode {
                 Some(_) => {}
                 None => match register {
                     Some((service_ms, stake)) => {
-                        c.register_node(key, service_ms, stake + terms.node_storage_fee)
+                        c.register_node(&NodeSigner::from_seed(seed), service_ms, stake + terms.node_storage_fee)
                             .await
                             .map_err(|e| BuildError::ChainCall(format!("registering {account}: {e}")))?;
                         info!(%account, service_ms, stake, "registered on the contract");

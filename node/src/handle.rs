@@ -143,6 +143,13 @@ pub enum Command {
         /// The answer (none if unknown or nothing received).
         reply: oneshot::Sender<Option<SignedVoucher>>,
     },
+    /// The latest voucher this node signed to the peer on a channel.
+    OwnVoucher {
+        /// The channel.
+        channel: ChannelId,
+        /// The answer (none if unknown or nothing sent).
+        reply: oneshot::Sender<Option<SignedVoucher>>,
+    },
     /// Cut a channel now (operator's decision).
     Sever {
         /// The channel.
@@ -352,6 +359,12 @@ impl NodeHandle {
     /// The best voucher the peer of `channel` has given us.
     pub async fn best_voucher(&self, channel: ChannelId) -> Result<Option<SignedVoucher>, Stopped> {
         self.ask(|reply| Command::BestVoucher { channel, reply }).await
+    }
+
+    /// The latest voucher this node signed to the peer of `channel` (what a
+    /// cooperative close it confirms should pay the peer).
+    pub async fn own_voucher(&self, channel: ChannelId) -> Result<Option<SignedVoucher>, Stopped> {
+        self.ask(|reply| Command::OwnVoucher { channel, reply }).await
     }
 
     /// Cuts `channel` now: the chain agent severs it on chain with the best

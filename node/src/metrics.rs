@@ -369,6 +369,7 @@ mod tests {
             SeverReason::MaxLate,
             SeverReason::WithheldLateFee,
             SeverReason::FalseNotice,
+            SeverReason::Unacknowledged,
             SeverReason::Manual,
         ] {
             Metrics::inc(&m.severances, sever_reason_code(r));

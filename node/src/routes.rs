@@ -83,6 +83,11 @@ pub struct PricedRoute {
 
 impl por_core::protocol::TermsView for NetworkGraph {
     fn edge(&self, channel: ChannelId) -> Option<por_core::protocol::EdgeTerms> {
+        // A closing edge carries no new request: a route over it is refused
+        // as over an unknown edge, by both its ends.
+        if self.graph.is_closing(channel) {
+            return None;
+        }
         let e = self.graph.edge(channel)?;
         let (a, b) = (self.keys.get(e.a as usize)?, self.keys.get(e.b as usize)?);
         Some(por_core::protocol::EdgeTerms { ends: (*a, *b), params: e.params })
@@ -244,6 +249,20 @@ mod tests {
         let r = g.routes(&g.keys[0], &g.keys[3], 0, 0, &avoid, 3).unwrap();
         assert_eq!(r.len(), 1);
         assert_eq!(r[0].route.hops[0].channel, ChannelId(9));
+    }
+
+    #[test]
+    fn a_closing_edge_is_neither_routed_over_nor_accepted() {
+        use por_core::protocol::TermsView;
+        let mut g = line();
+        assert!(g.edge(ChannelId(2)).is_some());
+        assert!(g.graph.set_closing(ChannelId(2)));
+        // The route finder skips it: only the direct edge is left.
+        let r = g.routes(&g.keys[0], &g.keys[3], 0, 0, &RouteLimits::default(), 3).unwrap();
+        assert_eq!(r.iter().map(|r| r.route.hops.len()).collect::<Vec<_>>(), vec![1]);
+        // And a request routed over it is refused by a relay checking terms.
+        assert!(g.edge(ChannelId(2)).is_none(), "a closing edge offers no terms");
+        assert!(g.edge(ChannelId(1)).is_some());
     }
 
     #[test]

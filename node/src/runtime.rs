@@ -414,6 +414,9 @@ impl EventLoop {
             Command::BestVoucher { channel, reply } => {
                 let _ = reply.send(self.engine.ledger(channel).and_then(|l| l.best_received().cloned()));
             }
+            Command::OwnVoucher { channel, reply } => {
+                let _ = reply.send(self.engine.ledger(channel).and_then(|l| l.last_sent().cloned()));
+            }
             Command::Sever { channel, reply } => {
                 let open = self.engine.channel(channel).is_some_and(|c| !c.closed);
                 self.engine.sever(channel, SeverReason::Manual, &mut out);

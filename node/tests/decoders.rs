@@ -250,12 +250,17 @@ fn api_deep_json_fails_cleanly() {
 
 /// A chain whose every answer is the next scripted JSON (views) or return
 /// value (transactions); it parses view results as `NearRpcChain::view` does.
-#[derive(Default)]
 struct Scripted {
     answers: Mutex<std::collections::VecDeque<Vec<u8>>>,
+    /// The account it signs for.
+    account: AccountId,
 }
 
 impl Scripted {
+    fn new(answers: Vec<Vec<u8>>) -> Scripted {
+        Scripted { answers: Mutex::new(answers.into()), account: "alice.test".parse().unwrap() }
+    }
+
     fn next(&self) -> Vec<u8> {
         self.answers.lock().unwrap().pop_front().unwrap_or_default()
     }
@@ -288,7 +293,7 @@ impl ChainClient for Scripted {
     }
 
     fn signer_account(&self) -> Option<&AccountId> {
-        None
+        Some(&self.account)
     }
 }
 
@@ -315,6 +320,7 @@ fn contract_answers() -> Vec<(&'static str, String)> {
         NODES_PAGE.replace("{node0}", &node_json(0, "alice.test")).replace("{node1}", &node_json(1, "bob.test"));
     vec![
         ("config", CONFIG.into()),
+        ("pending_config", format!(r#"{{"config":{CONFIG},"effective_ms":5}}"#)),
         ("graph_version", "3".into()),
         ("node", node_json(0, "alice.test")),
         ("channel", CHANNEL.into()),
@@ -336,12 +342,13 @@ fn contract_answers() -> Vec<(&'static str, String)> {
 /// Calls `method` with the scripted `answer`; whether it decoded, or the
 /// typed error (a decode error for anything the node cannot read).
 fn call_contract(method: &str, answers: Vec<Vec<u8>>) -> Result<bool, ChainError> {
-    let chain = Scripted { answers: Mutex::new(answers.into()) };
+    let chain = Scripted::new(answers);
     let c = PorContract::new(chain, "por.test".parse().unwrap());
     let alice: AccountId = "alice.test".parse().unwrap();
     block_on(async {
         Ok(match method {
             "config" => c.config().await.map(|_| true)?,
+            "pending_config" => c.pending_config().await?.is_some(),
             "graph_version" => c.graph_version().await.map(|_| true)?,
             "node" => c.node(&alice).await?.is_some(),
             "channel" => c.channel(1).await?.is_some(),
@@ -354,7 +361,7 @@ fn call_contract(method: &str, answers: Vec<Vec<u8>>) -> Result<bool, ChainError
             "partition_check" => c.partition_check().await?.is_some(),
             "add_stake" => c.add_stake(1).await.map(|_| true)?,
             "open_channel" => c.open_channel(&alice, Default::default(), 1).await.map(|_| true)?,
-            "register_node" => c.register_node(por_core::NodeKey([1; 32]), 5, 1).await.map(|_| true)?,
+            "register_node" => c.register_node(&por_core::NodeSigner::from_seed([1; 32]), 5, 1).await.map(|_| true)?,
             "sever" => c.sever(1, None).await.map(|_| true)?,
             "continue_partition_check" => c.continue_partition_check().await.map(|_| true)?,
             other => unreachable!("{other}"),
@@ -389,7 +396,7 @@ proptest! {
         let edges = answers.iter().find(|a| a.0 == "graph_edges").unwrap().1.clone();
         let mut script = vec![version.to_string().into_bytes(), nodes.into_bytes(), edges.into_bytes()];
         script[which] = h.bytes(&script[which]);
-        let chain = Scripted { answers: Mutex::new(script.into()) };
+        let chain = Scripted::new(script);
         let c = PorContract::new(chain, "por.test".parse().unwrap());
         let mut g = GraphFollower::new();
         if let Err(e) = block_on(g.refresh(&c)) {
@@ -423,7 +430,7 @@ fn graph_follower_stops_on_endless_pages() {
         .replace(r#""total":2"#, r#""total":18446744073709551615"#);
     let mut script = vec![b"3".to_vec()];
     script.extend(std::iter::repeat_n(page.into_bytes(), 10_000));
-    let chain = Scripted { answers: Mutex::new(script.into()) };
+    let chain = Scripted::new(script);
     let c = PorContract::new(chain, "por.test".parse().unwrap());
     let mut g = GraphFollower::new();
     // The script runs out after 10 000 pages (then a `null` page is a decode
@@ -602,4 +609,24 @@ async fn an_allowance_above_the_frame_limit_is_refused_at_start() {
     let mut registry = prometheus_client::registry::Registry::default();
     let Err(e) = start(cfg, [1; 32], &mut registry).await else { panic!("started") };
     assert!(e.to_string().contains("protocol.limits.max_response_bytes = 4194305"), "{e}");
+}
+
+/// An edge the contract marks `closing` (its cooperative close proposed) is
+/// in the follower's graph, marked closing, so routes skip it; one without
+/// the field (an older contract) is not.
+#[test]
+fn graph_follower_reads_closing_edges() {
+    let answers = contract_answers();
+    let nodes = answers.iter().find(|a| a.0 == "graph_nodes").unwrap().1.clone();
+    for (edges, closing) in [
+        (EDGES_PAGE.to_string(), false),
+        (EDGES_PAGE.replace(r#""deposit_b":"6""#, r#""deposit_b":"6","closing":true"#), true),
+    ] {
+        let script = vec![b"3".to_vec(), nodes.clone().into_bytes(), edges.into_bytes()];
+        let c = PorContract::new(Scripted::new(script), "por.test".parse().unwrap());
+        let mut g = GraphFollower::new();
+        assert!(block_on(g.refresh(&c)).unwrap());
+        assert!(g.graph().edge(por_core::ChannelId(1)).is_some(), "still an edge");
+        assert_eq!(g.graph().is_closing(por_core::ChannelId(1)), closing);
+    }
 }

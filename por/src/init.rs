@@ -223,7 +223,8 @@ pub async fn init(o: &InitOptions, fresh_seed: [u8; 32]) -> Result<InitReport, I
     }
     std::fs::create_dir_all(&o.data_dir).map_err(|e| io("cannot create", &o.data_dir, e))?;
     let seed = load_or_create(&o.data_dir.join("node.key"), fresh_seed).map_err(|e| InitError::Io(e.to_string()))?;
-    let key = NodeSigner::from_seed(seed).public();
+    let node = NodeSigner::from_seed(seed);
+    let key = node.public();
     // The API's tokens (kept if they exist). Their bytes are drawn here: no
     // test depends on their value, only on the files.
     ApiTokens::load_or_create(&o.data_dir, rand::random()).map_err(|e| InitError::Io(e.to_string()))?;
@@ -272,7 +273,7 @@ pub async fn init(o: &InitOptions, fresh_seed: [u8; 32]) -> Result<InitReport, I
         }
         None => {
             let fee = c.config().await.map_err(chain)?.node_storage_fee;
-            let index = c.register_node(key, o.service_ms, o.stake + fee).await.map_err(chain)?;
+            let index = c.register_node(&node, o.service_ms, o.stake + fee).await.map_err(chain)?;
             report.index = Some(index);
             report.registered_now = true;
         }

@@ -229,7 +229,17 @@ async fn nodes_follow_the_contracts_late_fee_terms() {
     let mut config = net.view.config().await.unwrap();
     config.late_fee_per_sec *= 3;
     config.max_late_ms /= 2;
+    let before = net.nodes[0].node.handle.status().await.unwrap().late_terms;
     owner.update_config(&config).await.unwrap();
+    // Announced, not in force: the contract shows it pending (2 s on the
+    // devnet) and the nodes keep the terms in force until it lands.
+    let pending = net.view.pending_config().await.unwrap().expect("the change is pending");
+    assert_eq!(
+        (pending.config.late_fee_per_sec, pending.config.max_late_ms),
+        (config.late_fee_per_sec, config.max_late_ms)
+    );
+    assert_ne!(net.view.config().await.unwrap().max_late_ms, config.max_late_ms, "not in force before its time");
+    assert_eq!(net.nodes[0].node.handle.status().await.unwrap().late_terms, before);
     for i in 0..4 {
         let h = &net.nodes[i].node.handle;
         until(Duration::from_secs(10), &format!("node {i} prices lateness as the contract now does"), || async {
@@ -395,6 +405,11 @@ async fn a_sever_refused_during_a_partition_check_is_sent_again_and_lands() {
     let mut config = net.view.config().await.unwrap();
     config.partition_step_budget = 1;
     owner.update_config(&config).await.unwrap();
+    // The change takes effect after the contract's config_delay_ms.
+    until(Duration::from_secs(20), "the step budget is 1", || async {
+        net.view.config().await.unwrap().partition_step_budget == 1
+    })
+    .await;
     let slow = Arc::new(|r: ServiceRequest| async move {
         tokio::time::sleep(Duration::from_secs(20)).await;
         Reply::ok(r.body)

@@ -70,7 +70,7 @@ async fn contract_lifecycle_through_the_chain_client() {
 
     // Register.
     for (i, n) in nodes.iter().enumerate() {
-        let idx = n.c.register_node(n.key.public(), 10, STAKE + FEE).await.unwrap();
+        let idx = n.c.register_node(&n.key, 10, STAKE + FEE).await.unwrap();
         assert_eq!(idx as usize, i);
     }
     let mut follower = GraphFollower::new();

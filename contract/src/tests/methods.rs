@@ -12,40 +12,24 @@ fn two_nodes() -> (Chain, u64) {
 }
 
 #[test]
-fn new_and_config_update_owner_only() {
-    let mut ch = Chain::new(|_| {});
-    assert_eq!(ch.view(|c| c.config()).min_stake.0, N);
-    let mut cfg = ch.view(|c| c.config());
-    cfg.challenge_period_ms = 5;
-    let bad = cfg.clone();
-    ch.refuse("mallory", 0, "only the owner", |c| c.update_config(bad));
-    let mut worse = cfg.clone();
-    worse.partition_slash_bps = 10_001;
-    ch.refuse(OWNER, 0, "at most 10000", |c| c.update_config(worse));
-    let mut zero = cfg.clone();
-    zero.settle_batch = 0;
-    ch.refuse(OWNER, 0, "settle_batch", |c| c.update_config(zero));
-    ch.call(OWNER, 0, |c| c.update_config(cfg));
-    assert_eq!(ch.event_names(), ["config_updated"]);
-    assert_eq!(ch.view(|c| c.config()).challenge_period_ms, 5);
-}
-
-#[test]
 fn register_add_stake_and_refusals() {
     let mut ch = Chain::new(|_| {});
     let fee = ch.view(|c| c.config.node_storage_fee.0);
     let key = signer("alice").public();
-    ch.refuse("alice", N + fee - 1, "at least", |c| c.register_node(key, 10));
-    ch.refuse("alice", 0, "at least", |c| c.register_node(key, 10));
-    assert_eq!(ch.call("alice", N + fee, |c| c.register_node(key, 10)), 0);
+    let sig = proof("alice", "alice");
+    ch.refuse("alice", N + fee - 1, "at least", |c| c.register_node(key, 10, sig));
+    ch.refuse("alice", 0, "at least", |c| c.register_node(key, 10, sig));
+    assert_eq!(ch.call("alice", N + fee, |c| c.register_node(key, 10, sig)), 0);
     let (name, data) = ch.events().remove(0);
     assert_eq!(name, "node_registered");
     assert_eq!(data["stake"], N.to_string());
     assert_eq!(data["node_key"], key.to_hex());
     // Same account again, and the same key from another account.
     let other = signer("x").public();
-    ch.refuse("alice", N + fee, "already a registered node", |c| c.register_node(other, 10));
-    ch.refuse("bob", N + fee, "already registered", |c| c.register_node(key, 10));
+    let sig_x = proof("alice", "x");
+    ch.refuse("alice", N + fee, "already a registered node", |c| c.register_node(other, 10, sig_x));
+    let sig_bob = proof("bob", "alice");
+    ch.refuse("bob", N + fee, "already registered", |c| c.register_node(key, 10, sig_bob));
     assert_eq!(ch.register("bob", N), 1);
     let v0 = ch.view(|c| c.graph_version());
     assert_eq!(ch.call("bob", N, |c| c.add_stake()).0, 2 * N);
@@ -132,16 +116,17 @@ fn cooperative_close_credits_both_without_penalty() {
     let pay_ab = voucher("alice", id, 2 * N);
     let pay_ba = voucher("bob", id, N / 2);
     ch.refuse("carol", 0, "not a side", |c| c.propose_close(id, None));
-    ch.refuse("bob", 0, "must call propose_close first", |c| c.confirm_close(id, None));
+    ch.refuse("bob", 0, "must call propose_close first", |c| c.confirm_close(id, None, None));
     // Bob proposes with Alice's voucher (Alice paid Bob).
     ch.refuse("bob", 0, "wrong direction", |c| c.propose_close(id, Some(voucher("bob", id, 1))));
     ch.call("bob", 0, |c| c.propose_close(id, Some(pay_ab.clone())));
     assert_eq!(ch.event_names(), ["close_proposed"]);
-    ch.refuse("bob", 0, "only an open channel", |c| c.propose_close(id, None));
-    ch.refuse("bob", 0, "the other side must confirm", |c| c.confirm_close(id, None));
-    ch.refuse("alice", 0, "wrong direction", |c| c.confirm_close(id, Some(voucher("alice", id, 1))));
+    ch.refuse("bob", 0, "only with a better voucher", |c| c.propose_close(id, None));
+    ch.refuse("alice", 0, "call confirm_close instead", |c| c.propose_close(id, None));
+    ch.refuse("bob", 0, "the other side must confirm", |c| c.confirm_close(id, None, None));
+    ch.refuse("alice", 0, "wrong direction", |c| c.confirm_close(id, Some(voucher("alice", id, 1)), None));
     let v0 = ch.view(|c| c.graph_version());
-    ch.call("alice", 0, |c| c.confirm_close(id, Some(pay_ba)));
+    ch.call("alice", 0, |c| c.confirm_close(id, Some(pay_ba), None));
     let ev = ch.events();
     assert_eq!(ev[0].0, "channel_closed");
     // Alice: 5 − 2 + 0.5; Bob: 3 + 2 − 0.5.
@@ -153,7 +138,7 @@ fn cooperative_close_credits_both_without_penalty() {
     let v = ch.view(|c| c.channel(id)).unwrap();
     assert_eq!((v.state.as_str(), v.severer), ("closed", None), "a cooperative close names no severer");
     ch.refuse("alice", 0, "only an open channel", |c| c.sever(id, None));
-    ch.refuse("alice", 0, "must call propose_close first", |c| c.confirm_close(id, None));
+    ch.refuse("alice", 0, "must call propose_close first", |c| c.confirm_close(id, None, None));
     ch.assert_conserved();
 }
 
@@ -261,9 +246,11 @@ fn leave_needs_no_channels_and_no_claims() {
     assert_eq!(ch.view(|c| c.node_at(0)).unwrap().status, NodeStatus::Left);
     // Alice may register again, with a new key only.
     let old = signer("alice").public();
-    ch.refuse("alice", 2 * N, "already registered", |c| c.register_node(old, 1));
+    let sig = proof("alice", "alice");
+    ch.refuse("alice", 2 * N, "already registered", |c| c.register_node(old, 1, sig));
     let fresh = signer("alice2").public();
-    assert_eq!(ch.call("alice", 2 * N, |c| c.register_node(fresh, 1)), 3);
+    let sig = proof("alice", "alice2");
+    assert_eq!(ch.call("alice", 2 * N, |c| c.register_node(fresh, 1, sig)), 3);
     ch.assert_conserved();
 }
 
@@ -287,7 +274,7 @@ fn leave_refused_while_claims_against_the_node_are_open() {
     for id in [bc, ca] {
         let (p, q) = if id == bc { ("b", "c") } else { ("c", "a") };
         ch.call(p, 0, |c| c.propose_close(id, None));
-        ch.call(q, 0, |c| c.confirm_close(id, None));
+        ch.call(q, 0, |c| c.confirm_close(id, None, None));
     }
     ch.refuse("b", 0, "claims against you are still open", |c| c.leave());
     ch.now_ms += 40_000;
@@ -303,7 +290,7 @@ fn withdraw_pull_and_treasury() {
         let _ = c.withdraw(1.into());
     });
     ch.call("alice", 0, |c| c.propose_close(id, None));
-    ch.call("bob", 0, |c| c.confirm_close(id, None));
+    ch.call("bob", 0, |c| c.confirm_close(id, None, None));
     ch.refuse("alice", 0, "must be positive", |c| {
         let _ = c.withdraw(0.into());
     });
@@ -348,14 +335,14 @@ fn graph_changes_are_refused_while_a_check_is_pending() {
     ch.refuse("c", 0, "partition check", |c| c.confirm_channel(prop));
     ch.refuse("c", N, "partition check", |c| c.add_stake());
     ch.call("b", 0, |c| c.propose_close(bc, None));
-    ch.refuse("c", 0, "partition check", |c| c.confirm_close(bc, None));
+    ch.refuse("c", 0, "partition check", |c| c.confirm_close(bc, None, None));
     ch.refuse("a", 0, "partition check", |c| c.leave());
     // Not graph changes: still allowed.
     ch.call("b", 0, |c| c.submit_voucher(ab, voucher("a", ab, 1)));
     let calls = ch.finish_check();
     assert!(calls >= 1, "budget 1 leaves work for continue_partition_check");
     ch.refuse("x", 0, "no partition check is pending", |c| c.continue_partition_check());
-    ch.call("c", 0, |c| c.confirm_close(bc, None));
+    ch.call("c", 0, |c| c.confirm_close(bc, None, None));
     ch.assert_conserved();
 }
 
@@ -452,6 +439,7 @@ fn config_changes_do_not_reach_back() {
         c.claim_ttl_ms = 30_000;
         c.challenge_period_ms = 500;
         c.reconnect_window_ms = 20_000;
+        c.config_delay_ms = 1_000;
     });
     for (n, s) in [("x", 2 * N), ("a", 2 * N), ("b", 3 * N), ("c", 3 * N)] {
         ch.register(n, s);
@@ -468,7 +456,9 @@ fn config_changes_do_not_reach_back() {
     cfg.partition_slash_bps = 10_000;
     cfg.partition_step_budget = 1_000;
     ch.call(OWNER, 0, |c| c.update_config(cfg));
+    ch.now_ms += 1_000;
     ch.finish_check();
+    assert_eq!(ch.view(|c| c.config.partition_slash_bps), 10_000, "the new config is in force");
     let split = ch.view(|c| c.pending_split(ab)).expect("the split is recorded");
     assert_eq!(split.settle_after_ms, made + 20_000, "the window of the severance's config");
     assert_eq!(split.slash_bps, 1_000);
@@ -520,4 +510,30 @@ fn a_panic_that_is_a_bug_is_not_taken_for_a_refusal() {
         });
     }));
     assert!(r.is_err(), "an index out of bounds must fail the test, not count as a refusal");
+}
+
+#[test]
+fn registration_needs_the_node_keys_own_proof() {
+    let mut ch = Chain::new(|_| {});
+    let fee = ch.view(|c| c.config.node_storage_fee.0);
+    let key = signer("alice").public();
+    // Made for another account, by another key, for another contract, or
+    // not a signature at all: each is refused before anything is taken.
+    let for_bob = proof("bob", "alice");
+    ch.refuse("alice", N + fee, "does not prove node key", |c| c.register_node(key, 10, for_bob));
+    let by_mallory = proof("alice", "mallory");
+    ch.refuse("alice", N + fee, "does not prove node key", |c| c.register_node(key, 10, by_mallory));
+    let s = signer("alice");
+    let elsewhere =
+        por_core::Registration { contract: "evil.test.near".into(), account: acc("alice").to_string(), node_key: key }
+            .sign(&s);
+    ch.refuse("alice", N + fee, "does not prove node key", |c| c.register_node(key, 10, elsewhere));
+    ch.refuse("alice", N + fee, "does not prove node key", |c| c.register_node(key, 10, por_core::Signature([0; 64])));
+    // A voucher signature is no registration proof (domain separation).
+    let v = voucher("alice", 1, 1).signature;
+    ch.refuse("alice", N + fee, "does not prove node key", |c| c.register_node(key, 10, v));
+    assert_eq!(ch.view(|c| c.graph_nodes(0, 10)).total, 0);
+    let sig = proof("alice", "alice");
+    assert_eq!(ch.call("alice", N + fee, |c| c.register_node(key, 10, sig)), 0);
+    ch.assert_conserved();
 }

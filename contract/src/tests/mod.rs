@@ -2,9 +2,11 @@
 //! behaves like the chain: every call reads the state from storage, runs,
 //! writes it back, and a refused call (a panic) rolls storage back.
 
+mod closing;
 mod differential;
 mod methods;
 mod money;
+mod owner;
 mod scenarios;
 mod vectors;
 mod window;
@@ -73,6 +75,14 @@ pub fn acc(name: &str) -> AccountId {
 pub fn signer(name: &str) -> NodeSigner {
     let h = por_core::sha256(name.as_bytes());
     NodeSigner::from_seed(h.0)
+}
+
+/// The registration proof of `key_name`'s node key for account `who` on
+/// the test contract.
+pub fn proof(who: &str, key_name: &str) -> por_core::Signature {
+    let s = signer(key_name);
+    let account = if who.contains('.') { who.to_string() } else { acc(who).to_string() };
+    por_core::Registration { contract: CONTRACT.into(), account, node_key: s.public() }.sign(&s)
 }
 
 /// A voucher of `payer` on `channel` of the test contract.
@@ -265,7 +275,8 @@ impl Chain {
     pub fn register(&mut self, name: &str, stake: u128) -> u32 {
         let fee = self.view(|c| c.config.node_storage_fee.0);
         let key = signer(name).public();
-        self.call(name, stake + fee, |c| c.register_node(key, 10))
+        let sig = proof(name, name);
+        self.call(name, stake + fee, |c| c.register_node(key, 10, sig))
     }
 
     /// Opens and confirms a channel `a`–`b` with the deposits; its id.

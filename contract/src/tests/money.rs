@@ -349,8 +349,9 @@ fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
                 keygen += 1;
                 let kname = format!("{}-{keygen}", NAMES[a]);
                 let key = signer(&kname).public();
+                let sig = proof(NAMES[a], &kname);
                 let d = fee + unit * (1 + s as u128 % 4);
-                if let Ok(i) = ch.try_call(NAMES[a], d, |c| c.register_node(key, 1)) {
+                if let Ok(i) = ch.try_call(NAMES[a], d, |c| c.register_node(key, 1, sig)) {
                     keys[a] = Some(kname);
                     assert_eq!(i as usize, m.nodes.len());
                     m.nodes.push(MNode { who: a, stake: d - fee });
@@ -426,24 +427,22 @@ fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
                 let (who, payer, amt) =
                     if acts_a { (NAMES[k.a], k.b, k.paid_by_b) } else { (NAMES[k.b], k.a, k.paid_by_a) };
                 let sv = match (&keys[payer], amt) {
-                    (Some(kname), amt) if amt > 0 => {
-                        let s = signer(kname);
-                        Some(
-                            Voucher {
-                                contract: CONTRACT.into(),
-                                channel: ChannelId(id),
-                                payer: s.public(),
-                                cumulative: amt,
-                            }
-                            .sign(&s),
-                        )
-                    }
+                    (Some(kname), amt) if amt > 0 => Some(signed(kname, id, amt)),
                     _ => None,
                 };
                 let recorded = sv.as_ref().map(|_| amt);
+                // The confirmer also submits its own latest voucher to the
+                // proposer (what it paid since the proposal included).
+                let own_payer = if acts_a { k.a } else { k.b };
+                let own_amt = if acts_a { k.paid_by_a } else { k.paid_by_b };
+                let own = match (&keys[own_payer], own_amt, &op) {
+                    (Some(kname), amt, Op::ConfirmClose(_)) if amt > 0 => Some(signed(kname, id, amt)),
+                    _ => None,
+                };
+                let own_recorded = own.as_ref().map(|_| own_amt);
                 let done = match op {
                     Op::ProposeClose(..) => ch.try_call(who, 0, |c| c.propose_close(id, sv)).map(|_| ()),
-                    Op::ConfirmClose(_) => ch.try_call(who, 0, |c| c.confirm_close(id, sv)).map(|_| ()),
+                    Op::ConfirmClose(_) => ch.try_call(who, 0, |c| c.confirm_close(id, sv, own)).map(|_| ()),
                     Op::Sever(..) => ch.try_call(who, 0, |c| c.sever(id, sv)).map(|_| ()),
                     _ => match sv {
                         Some(sv) => ch.try_call(who, 0, |c| c.submit_voucher(id, sv)).map(|_| ()),
@@ -462,6 +461,9 @@ fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
                             // that did not act.
                             if let Some(v) = recorded {
                                 if acts_a { c.paid_by_b = v } else { c.paid_by_a = v }
+                            }
+                            if let Some(v) = own_recorded {
+                                if acts_a { c.paid_by_a = v } else { c.paid_by_b = v }
                             }
                             if let Op::ConfirmClose(_) = op {
                                 m.settle(id);
@@ -544,6 +546,12 @@ fn run(ops: Vec<Op>) -> std::collections::BTreeMap<&'static str, u32> {
     }
     assert_eq!(ch.view(|c| c.pending_splits(0, 100)).total, 0, "the model knows every pending split");
     ok
+}
+
+/// A voucher of the node key `kname` on channel `id`.
+fn signed(kname: &str, id: u64, cumulative: u128) -> SignedVoucher {
+    let s = signer(kname);
+    Voucher { contract: CONTRACT.into(), channel: ChannelId(id), payer: s.public(), cumulative }.sign(&s)
 }
 
 /// The name of node `n` in the model.

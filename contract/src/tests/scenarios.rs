@@ -275,7 +275,7 @@ fn a_large_partitioned_side_finishes_within_the_log_limits_and_the_read_budget()
         c.node_storage_fee = 0.into();
         c.channel_storage_fee = 0.into();
         c.severance_penalty = 0.into();
-        c.partition_step_budget = u64::MAX;
+        c.partition_step_budget = crate::partition::MAX_STEP_BUDGET;
     });
     let n = 3_500;
     ch.register("whale", 1_000_000_000);

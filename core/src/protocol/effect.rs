@@ -251,7 +251,9 @@ pub enum Refusal {
     CannotForward,
     /// A hop's edge parameters differ from the edge the contract records.
     TermsMismatch,
-    /// A hop's channel is not an open edge between its two nodes on chain.
+    /// A hop's channel is not an open edge between its two nodes on chain
+    /// (or its cooperative close is proposed: a closing edge carries no new
+    /// request).
     UnknownEdge,
     /// The route's `service_ms` differs from the server's registration.
     ServiceMismatch,

@@ -41,7 +41,9 @@ impl EdgeTerms {
 /// The chain's record of edges and servers, as the engine checks routes
 /// against it.
 pub trait TermsView: Send + Sync {
-    /// The open edge with this channel id, if the graph has it.
+    /// The open edge with this channel id, if the graph has it and it may
+    /// carry new requests (an edge whose cooperative close is proposed may
+    /// not).
     fn edge(&self, channel: ChannelId) -> Option<EdgeTerms>;
     /// The service time `server` registered, if it is a registered node.
     fn service_ms(&self, server: &NodeKey) -> Option<u64>;

@@ -7,7 +7,7 @@
 
 use near_primitives::types::AccountId;
 use por_core::bytes::amount_serde;
-use por_core::{Amount, EdgeParams, NodeIdx, NodeKey, Outcome, SignedVoucher};
+use por_core::{Amount, EdgeParams, NodeIdx, NodeKey, Outcome, Registration, SignedVoucher, Signer};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -57,6 +57,19 @@ pub struct ContractConfig {
     /// reimburses (at most half the penalty). Default 0.002 NEAR.
     #[serde(with = "amount_serde", default = "default_claim_storage_fee")]
     pub claim_storage_fee: Amount,
+    /// How long after the owner submits a config it takes effect. Absent
+    /// from an older contract (whose changes took effect at once): 0.
+    #[serde(default)]
+    pub config_delay_ms: u64,
+}
+
+/// A config the owner submitted that is not in force yet (`pending_config`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingConfig {
+    /// The config that will be in force.
+    pub config: ContractConfig,
+    /// From when, in block time (ms).
+    pub effective_ms: u64,
 }
 
 fn default_reconnect_window_ms() -> u64 {
@@ -122,6 +135,11 @@ pub struct EdgeView {
     /// Peer's deposit.
     #[serde(with = "amount_serde")]
     pub deposit_b: Amount,
+    /// Whether one side proposed a cooperative close: the edge still binds
+    /// its ends but carries no new request. Absent (false) from contracts
+    /// that predate it.
+    #[serde(default)]
+    pub closing: bool,
 }
 
 /// A channel's lifecycle state.
@@ -395,14 +413,21 @@ impl<C: ChainClient> PorContract<C> {
         self.call("update_config", json!({ "config": config }), 0).await
     }
 
-    /// `register_node`: deposit = stake + `node_storage_fee`. Returns the node's index.
+    /// `register_node` of the node whose key `node` holds, for the account
+    /// this client signs for, with the node key's proof over the contract
+    /// and that account ([`Registration`]): deposit = stake +
+    /// `node_storage_fee`. Returns the node's index.
     pub async fn register_node(
         &self,
-        node_key: NodeKey,
+        node: &impl Signer,
         service_ms: u64,
         deposit: Amount,
     ) -> Result<NodeIdx, ChainError> {
-        self.call_json("register_node", json!({ "node_key": node_key, "service_ms": service_ms }), deposit).await
+        let account = self.chain.signer_account().ok_or(ChainError::NoSigner)?;
+        let proof =
+            Registration { contract: self.contract.to_string(), account: account.to_string(), node_key: node.public() };
+        let args = json!({ "node_key": proof.node_key, "service_ms": service_ms, "signature": proof.sign(node) });
+        self.call_json("register_node", args, deposit).await
     }
 
     /// `add_stake`. Returns the new stake.
@@ -456,7 +481,19 @@ impl<C: ChainClient> PorContract<C> {
         channel_id: u64,
         voucher: Option<&SignedVoucher>,
     ) -> Result<TxOutcome, ChainError> {
-        self.call("confirm_close", json!({ "channel_id": channel_id, "voucher": voucher }), 0).await
+        self.confirm_close_with_own(channel_id, voucher, None).await
+    }
+
+    /// `confirm_close` with the best voucher paid by the proposer and this
+    /// side's own latest voucher to the proposer (`own`), so the close
+    /// pays the proposer what it was paid after proposing too.
+    pub async fn confirm_close_with_own(
+        &self,
+        channel_id: u64,
+        voucher: Option<&SignedVoucher>,
+        own: Option<&SignedVoucher>,
+    ) -> Result<TxOutcome, ChainError> {
+        self.call("confirm_close", json!({ "channel_id": channel_id, "voucher": voucher, "own": own }), 0).await
     }
 
     /// `sever` with the best voucher paid by the other side. Returns the
@@ -542,6 +579,12 @@ impl<C: ChainClient> PorContract<C> {
     /// `config`.
     pub async fn config(&self) -> Result<ContractConfig, ChainError> {
         self.view("config", json!({})).await
+    }
+
+    /// `pending_config`: the config the owner submitted and when it takes
+    /// effect, if one is waiting.
+    pub async fn pending_config(&self) -> Result<Option<PendingConfig>, ChainError> {
+        self.view("pending_config", json!({})).await
     }
 
     /// `graph_version`.

@@ -119,7 +119,7 @@ pub async fn deploy(opts: &DeployOptions) -> Result<TxOutcome, DeployError> {
 impl ContractConfig {
     /// A configuration for a public test network: one-hour challenge window,
     /// two-hour reconnection window, one-day proposal timeout, 1 NEAR
-    /// minimum stake.
+    /// minimum stake, config changes a day after they are submitted.
     pub fn public_default(owner: AccountId) -> ContractConfig {
         const NEAR: u128 = 1_000_000_000_000_000_000_000_000;
         ContractConfig {
@@ -138,6 +138,7 @@ impl ContractConfig {
             node_storage_fee: NEAR / 100,
             channel_storage_fee: NEAR / 100,
             claim_storage_fee: NEAR / 500,
+            config_delay_ms: 86_400_000,
         }
     }
 }

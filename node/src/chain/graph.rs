@@ -143,6 +143,9 @@ async fn read_graph<C: ChainClient>(
             graph
                 .add_edge(Edge { channel: ChannelId(e.channel_id), a: e.a, b: e.b, params: e.params })
                 .map_err(|err| ChainError::Decode { what: "graph_edges".into(), detail: err.to_string() })?;
+            if e.closing {
+                graph.set_closing(ChannelId(e.channel_id));
+            }
         }
         from += got;
         if got == 0 || u64::from(from) >= page.total {

@@ -38,7 +38,7 @@ pub use access::{
 };
 pub use contract::{
     Balances, ChannelState, ChannelView, CheckStatus, ClaimView, Claims, ContractConfig, EdgeView, GraphPage,
-    NodeStatus, NodeView, PorContract, Severed, SplitView, SplitsPage, Totals,
+    NodeStatus, NodeView, PendingConfig, PorContract, Severed, SplitView, SplitsPage, Totals,
 };
 pub use deploy::{DeployError, DeployOptions, MIN_PROTOCOL_VERSION, deploy, read_key_file};
 pub use endpoints::{EndpointError, EndpointLabel, RpcEndpoints, RpcLabels, RpcMetrics};

@@ -101,7 +101,7 @@ impl ChainNet {
             let mut registry = prometheus_client::registry::Registry::default();
             let seed = [i as u8 + 1; 32];
             let node = start(nc.clone(), seed, &mut registry).await.unwrap();
-            c.register_node(node.key, service_ms, STAKE + FEE).await.unwrap();
+            c.register_node(&por_core::NodeSigner::from_seed(seed), service_ms, STAKE + FEE).await.unwrap();
             let agent =
                 agent::spawn(c.clone(), kf.account_id.clone(), node.handle.clone(), agent_config()).await.unwrap();
             nc.listen = node.listen_addrs.clone();
