@@ -56,9 +56,8 @@ fn a_silent_first_hop_is_left_after_no_ack_and_the_other_route_answers() {
     assert_eq!((r.no_ack, r.refused, r.outcome_response, r.failed), (1, 0, 1, 0));
 }
 
-/// A's engine still tracks the abandoned attempt: it cuts A–B once B, still
-/// syncing, has acknowledged none of its copies, and delivers itself the
-/// notice, which starts no retry.
+/// A's engine still tracks the abandoned attempt: it cuts A–B for the late
+/// fees B never pays and delivers itself the notice, which starts no retry.
 #[test]
 fn the_abandoned_attempts_later_notice_starts_nothing() {
     let (s, _, lines) = run_traced(scenario("silent-first-hop"));
@@ -70,7 +69,7 @@ fn the_abandoned_attempts_later_notice_starts_nothing() {
     let sever = lines.iter().find(|l| l["ev"] == "sever").expect("A cuts A–B");
     assert_eq!(
         (sever["by"].as_u64(), sever["ch"].as_u64(), sever["reason"].as_str()),
-        (Some(0), Some(0), Some("Unacknowledged"))
+        (Some(0), Some(0), Some("WithheldLateFee"))
     );
     let done: Vec<_> = lines.iter().filter(|l| l["ev"] == "done").collect();
     assert_eq!(done.len(), 1);

@@ -118,10 +118,6 @@ pub enum SeverReason {
     WithheldLateFee,
     /// The neighbour sent a severance notice that never landed on chain.
     FalseNotice,
-    /// The neighbour answers syncs but acknowledged none of the copies of a
-    /// request sent to it (`resend.max_resends` of them, each given its
-    /// round trip): a live node that takes paid requests and ignores them.
-    Unacknowledged,
     /// The local operator (or the driver) asked for it.
     Manual,
 }

@@ -169,20 +169,6 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 if now >= d.deadline_ms.saturating_add(cap).saturating_add(self.slack(id)) {
                     return Some(SeverReason::MaxLate);
                 }
-                // Every copy sent, none acknowledged, each given its round
-                // trip, while the peer is heard: it takes requests and
-                // ignores them. Waiting for the last copy's deadline (and
-                // the grace) would leave us paying our own upstream for
-                // its silence meanwhile.
-                let ignored = !d.acked
-                    && d.request.is_some()
-                    && resend.max_resends > 0
-                    && d.resends >= resend.max_resends
-                    && now >= d.resent_ms.saturating_add(resend.timeout_ms(d.latency_ms))
-                    && now.saturating_sub(ch.last_heard_ms) <= ch.silence_ms();
-                if ignored {
-                    return Some(SeverReason::Unacknowledged);
-                }
                 if d.request.is_some()
                     && d.resends < resend.max_resends
                     && (!d.acked || d.overdue)

@@ -54,10 +54,10 @@ fn false_notice_gets_the_liar_cut() {
 }
 
 /// A relay that takes paid requests without a trace (no ack, no forward)
-/// while it keeps answering syncs: Alice re-sends within her budget, and
-/// once the last copy's round trip has passed unacknowledged while Bob is
-/// heard, cuts him for ignoring them (`Unacknowledged`), and pays Alex his
-/// lateness up to her notice.
+/// while it keeps answering syncs: Alice re-sends within her budget, counts
+/// what Bob owes from the last copy's deadline (Bob never acknowledged, so
+/// he may have got only that one), cuts him for withholding once the grace
+/// passes, and pays Alex his lateness up to her notice.
 #[test]
 fn a_silent_relay_is_cut_and_the_honest_books_are_exact() {
     let mut net = Net::paper(|n| {
@@ -70,27 +70,26 @@ fn a_silent_relay_is_cut_and_the_honest_books_are_exact() {
     // Alice forwards at 100 with budget 2·(200 + 100) = 600: deadline 700.
     // Copies (never acked): at 700 (her deadline), then at her Alice–Bob
     // sync ticks (every 1000 ms from 1100) once 2·200 + 50 = 450 ms passed
-    // since the last: 2100, 3100, 4100 (the fourth and last). Its round
-    // trip ends at 4100 + 450 = 4550 with no ack while Bob syncs: her tick
-    // at 5100 cuts him. (Before that rule she waited for the last copy's
-    // deadline, 4700, plus the 1500 grace, and cut at 7100, paying Alex
-    // 2000 more out of pocket.)
-    assert_eq!(net.severed, vec![(5_100, 1, ChannelId(2), SeverReason::Unacknowledged)]);
+    // since the last: 2100, 3100, 4100 (the fourth and last). Each moves
+    // the start of what Bob owes to the copy's deadline: 4100 + 600 = 4700.
+    // Her tick checks his payments against the lateness up to now − 1500
+    // (the late-fee grace): 0 at 5100 and 6100, 900 due at 7100: cut.
+    assert_eq!(net.severed, vec![(7_100, 1, ChannelId(2), SeverReason::WithheldLateFee)]);
     assert!(net.honest_cut(&[0, 1, 3]).is_empty());
-    // Her notice leaves at 5100 and reaches Alex at 5200; his bound was
-    // 2·(100 + 200 + 100) = 800: he is owed 4400, and Alice (who owes from
-    // her estimate 100 + 100 + 600 = 800 up to 5100 + 100) pays exactly that.
-    assert_eq!(net.terminal(0), vec![(5_200, "notice")]);
-    assert_eq!(net.late_total(0), 4_400);
+    // Her notice leaves at 7100 and reaches Alex at 7200; his bound was
+    // 2·(100 + 200 + 100) = 800: he is owed 6400, and Alice (who owes from
+    // her estimate 100 + 100 + 600 = 800 up to 7100 + 100) pays exactly that.
+    assert_eq!(net.terminal(0), vec![(7_200, "notice")]);
+    assert_eq!(net.late_total(0), 6_400);
     let none = Books::default();
     assert_eq!(
         net.books(0, ChannelId(1)),
-        Books { paid: 3 * EDGE, received: 4_400, late_received: 4_400, ..none },
+        Books { paid: 3 * EDGE, received: 6_400, late_received: 6_400, ..none },
         "Alex"
     );
     assert_eq!(
         net.books(1, ChannelId(1)),
-        Books { paid: 4_400, received: 3 * EDGE, late_paid: 4_400, ..none },
+        Books { paid: 6_400, received: 3 * EDGE, late_paid: 6_400, ..none },
         "Alice with Alex"
     );
     // Alice paid Bob his two edges with the first copy; he received
@@ -113,21 +112,21 @@ fn a_silent_hop_below_two_honest_relays() {
     net.run_until(30_000);
     // Bob forwards at 300 with 2·(100 + 100) = 400: deadline 700. Copies at
     // 700, then at his Bob–Eve ticks (every 500 ms from 800) once
-    // 2·100 + 50 = 250 ms passed: 1300, 1800, 2300 (the fourth). Its round
-    // trip ends at 2550 unacknowledged while Eve syncs: Bob's tick at 2800
-    // cuts her (before: at 4300, for withholding, after the grace).
-    assert_eq!(net.severed, vec![(2_800, 2, ChannelId(4), SeverReason::Unacknowledged)]);
+    // 2·100 + 50 = 250 ms passed: 1300, 1800, 2300 (the fourth). What Eve
+    // owes starts at 2300 + 400 = 2700; due after the 1500 grace from the
+    // tick at 4300 (100 by then): cut.
+    assert_eq!(net.severed, vec![(4_300, 2, ChannelId(4), SeverReason::WithheldLateFee)]);
     assert!(net.honest_cut(&[0, 1, 2, 5]).is_empty());
-    // The notice reaches Alice at 3000 and Alex at 3100. Bound 1000: Alex
-    // is owed 2100. Alice owes him from 100 + 100 + 800 = 1000 to
-    // 3000 + 100: 2100; Bob owes her from 300 + 200 + 400 = 900 to
-    // 2800 + 200: 2100.
-    assert_eq!(net.terminal(0), vec![(3_100, "notice")]);
+    // The notice reaches Alice at 4500 and Alex at 4600. Bound 1000: Alex
+    // is owed 3600. Alice owes him from 100 + 100 + 800 = 1000 to
+    // 4500 + 100: 3600; Bob owes her from 300 + 200 + 400 = 900 to
+    // 4300 + 200: 3600.
+    assert_eq!(net.terminal(0), vec![(4_600, "notice")]);
     let none = Books::default();
-    assert_eq!(net.books(0, ChannelId(1)), Books { paid: 4 * EDGE, received: 2_100, late_received: 2_100, ..none });
-    assert_eq!(net.books(1, ChannelId(1)), Books { paid: 2_100, received: 4 * EDGE, late_paid: 2_100, ..none });
-    assert_eq!(net.books(1, ChannelId(2)), Books { paid: 3 * EDGE, received: 2_100, late_received: 2_100, ..none });
-    assert_eq!(net.books(2, ChannelId(2)), Books { paid: 2_100, received: 3 * EDGE, late_paid: 2_100, ..none });
+    assert_eq!(net.books(0, ChannelId(1)), Books { paid: 4 * EDGE, received: 3_600, late_received: 3_600, ..none });
+    assert_eq!(net.books(1, ChannelId(1)), Books { paid: 3_600, received: 4 * EDGE, late_paid: 3_600, ..none });
+    assert_eq!(net.books(1, ChannelId(2)), Books { paid: 3 * EDGE, received: 3_600, late_received: 3_600, ..none });
+    assert_eq!(net.books(2, ChannelId(2)), Books { paid: 3_600, received: 3 * EDGE, late_paid: 3_600, ..none });
     assert_eq!(net.books(2, ChannelId(4)), Books { paid: 2 * EDGE, ..none }, "Bob, paid nothing by Eve");
 }
 
