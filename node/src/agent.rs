@@ -162,6 +162,8 @@ impl<C: ChainClient> Agent<C> {
     async fn run(mut self, mut jobs: mpsc::Receiver<ChainJob>) {
         let mut tick = tokio::time::interval(self.config.poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The agent's lag (metric) counts from its start until a first poll.
+        let mut last_poll = std::time::Instant::now();
         loop {
             tokio::select! {
                 biased;
@@ -170,8 +172,13 @@ impl<C: ChainClient> Agent<C> {
                     Some(j) => self.on_job(j).await,
                 },
                 _ = tick.tick() => {
-                    if let Err(e) = self.poll().await {
-                        warn!("chain poll failed (retrying at the next one): {e}");
+                    match self.poll().await {
+                        Ok(()) => last_poll = std::time::Instant::now(),
+                        Err(e) => warn!("chain poll failed (retrying at the next one): {e}"),
+                    }
+                    if let Some(m) = self.contract.metrics() {
+                        m.agent_lag.set(last_poll.elapsed().as_secs_f64());
+                        m.agent_graph_version.set(self.follower.version().unwrap_or(0) as i64);
                     }
                     if self.handle.tx.is_closed() {
                         return;

@@ -169,16 +169,30 @@ pub struct ChainCallLabels {
 pub struct ChainMetrics {
     /// Calls by method and result.
     pub calls: Family<ChainCallLabels, Counter>,
+    /// Seconds since the chain agent last completed a poll (graph, own
+    /// channels, partition check, splits); set at every poll, so it grows
+    /// while polls fail.
+    pub agent_lag: Gauge<f64, AtomicU64>,
+    /// The contract's `graph_version` the agent's copy of the graph reflects.
+    pub agent_graph_version: Gauge,
 }
 
 impl ChainMetrics {
     /// Registers the chain metrics in `registry` (prefix `por_chain`).
     pub fn new(registry: &mut Registry) -> Self {
         let m = ChainMetrics::default();
-        registry.sub_registry_with_prefix("por_chain").register(
-            "calls",
-            "Contract calls and views this node made, by method and result",
-            m.calls.clone(),
+        let r = registry.sub_registry_with_prefix("por_chain");
+        r.register("calls", "Contract calls and views this node made, by method and result", m.calls.clone());
+        r.register_with_unit(
+            "agent_lag",
+            "Time since the chain agent last completed a poll (it grows while polls fail)",
+            Unit::Seconds,
+            m.agent_lag.clone(),
+        );
+        r.register(
+            "agent_graph_version",
+            "The contract graph_version the chain agent's copy of the graph reflects",
+            m.agent_graph_version.clone(),
         );
         m
     }
@@ -369,7 +383,6 @@ mod tests {
             SeverReason::MaxLate,
             SeverReason::WithheldLateFee,
             SeverReason::FalseNotice,
-            SeverReason::Unacknowledged,
             SeverReason::Manual,
         ] {
             Metrics::inc(&m.severances, sever_reason_code(r));

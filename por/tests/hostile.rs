@@ -457,3 +457,28 @@ async fn a_sever_refused_during_a_partition_check_is_sent_again_and_lands() {
     assert!(open_on_chain(&net, 0, 1).await, "nobody cut 0–1");
     assert_eq!(books(&net, 0, c01).await, (q.payments[0], 0));
 }
+
+/// The chain agent reports its lag and the graph version it follows
+/// (`por_chain_agent_lag_seconds`, `por_chain_agent_graph_version`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chain_agent_reports_its_lag() {
+    let (mut net, _) = network(|_| ProtocolConfig::default()).await;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = por_node::metrics::ChainMetrics::new(&mut registry);
+    let n = &mut net.nodes[3];
+    n.agent.abort();
+    let c = n.c.clone().with_metrics(metrics.clone());
+    n.agent = por_node::agent::spawn(c, n.account.clone(), n.node.handle.clone(), chain_common::agent_config())
+        .await
+        .unwrap();
+    let version = net.view.graph_version().await.unwrap();
+    until(Duration::from_secs(10), "the agent reports the graph it follows", || async {
+        metrics.agent_graph_version.get() == version as i64
+    })
+    .await;
+    let lag = metrics.agent_lag.get();
+    assert!((0.0..2.0).contains(&lag), "a poll completed within the last 2 s: {lag}");
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(text.contains("por_chain_agent_lag_seconds") && text.contains("por_chain_agent_graph_version"), "{text}");
+}

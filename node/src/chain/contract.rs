@@ -363,7 +363,13 @@ impl<C: ChainClient> PorContract<C> {
         PorContract { chain, contract, gas: DEFAULT_GAS, metrics: None }
     }
 
-    /// Counts every call and view in `metrics` (`por_chain_calls_total`).
+    /// The metrics given with [`PorContract::with_metrics`], if any.
+    pub fn metrics(&self) -> Option<&crate::metrics::ChainMetrics> {
+        self.metrics.as_ref()
+    }
+
+    /// Counts every call and view in `metrics` (`por_chain_calls_total`);
+    /// the chain agent also reports its lag there.
     pub fn with_metrics(mut self, metrics: crate::metrics::ChainMetrics) -> PorContract<C> {
         self.metrics = Some(metrics);
         self
