@@ -511,14 +511,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print(out, &v);
         }
         Command::Node(NodeCmd::Run { config, settings }) => {
-            let loaded = load_config(Some(&config), &settings.flags(&cli.from_env))?;
+            let loaded = load_config(Some(&config), &settings.flags(&cli.from_env)?)?;
             check_placeholders(&loaded)?;
             crate::run::run(&loaded.config, rand::random(), out, crate::run::stop_signal()).await?;
         }
         Command::Config(ConfigCmd::Show { config, settings }) => {
             let default = Path::new(DEFAULT_CONFIG);
             let file = config.as_deref().or(default.exists().then_some(default));
-            let loaded = load_config(file, &settings.flags(&cli.from_env))?;
+            let loaded = load_config(file, &settings.flags(&cli.from_env)?)?;
             match out {
                 Output::Json => print(
                     out,

@@ -58,6 +58,32 @@ fn config_show_names_each_source_and_paths_follow_the_file() {
     assert!(row.contains(" 7 ") && row.ends_with("flag --poll-ms"), "{row}");
     let o = por(tmp.path(), &["config", "show", "--config", f, "--output", "json"], &[("POR_CHAIN_POLL_MS", "6")]);
     assert_eq!(json_of(&o)["settings"]["chain.poll_ms"]["source"], "env POR_CHAIN_POLL_MS");
+    // Every other setting has a flag too: --set KEY=VALUE.
+    let o = por(
+        tmp.path(),
+        &[
+            "config",
+            "show",
+            "--config",
+            f,
+            "--output",
+            "json",
+            "--set",
+            "protocol.policy.offline_grace_ms=45000",
+            "--set",
+            "chain.reconnect_peers=carol.testnet,dave.testnet",
+        ],
+        &[("POR_PROTOCOL_POLICY_OFFLINE_GRACE_MS", "1000")],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let s = &json_of(&o)["settings"];
+    assert_eq!(s["protocol.policy.offline_grace_ms"]["value"], 45000);
+    assert_eq!(s["protocol.policy.offline_grace_ms"]["source"], "flag --set protocol.policy.offline_grace_ms");
+    assert_eq!(s["chain.reconnect_peers"]["value"], serde_json::json!(["carol.testnet", "dave.testnet"]));
+    for (bad, says) in [("nonsense", "KEY=VALUE"), ("chain.no_such=1", "not a setting")] {
+        let o = por(tmp.path(), &["config", "show", "--config", f, "--set", bad], &[]);
+        assert!(!o.status.success() && text(&o).contains(says), "{bad}: {}", text(&o));
+    }
 }
 
 #[test]

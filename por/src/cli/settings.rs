@@ -96,12 +96,17 @@ pub(super) struct SettingsArgs {
     /// [chain].accept_deposit, yocto.
     #[arg(long, env = "POR_CHAIN_ACCEPT_DEPOSIT")]
     accept_deposit: Option<String>,
+    /// Any setting, by the dotted key `por config show` lists (e.g.
+    /// `--set protocol.policy.offline_grace_ms=60000`; lists
+    /// comma-separated). Repeatable; wins over the file and the environment.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
 }
 
 impl SettingsArgs {
     /// The flags given on the command line (not those clap read from the
     /// environment, named in `from_env`), as configuration overrides.
-    pub(super) fn flags(&self, from_env: &BTreeSet<String>) -> Flags {
+    pub(super) fn flags(&self, from_env: &BTreeSet<String>) -> anyhow::Result<Flags> {
         let one = |v: &Option<String>| v.clone().map(FlagValue::One);
         let many = |v: &Vec<String>| (!v.is_empty()).then(|| FlagValue::Many(v.clone()));
         let values = [
@@ -129,7 +134,18 @@ impl SettingsArgs {
                 out.push((key.to_string(), v, format!("--{}", id.replace('_', "-"))));
             }
         }
-        Flags(out)
+        let known = crate::config::layers::settings();
+        for kv in &self.set {
+            let Some((key, value)) = kv.split_once('=') else {
+                bail!("--set {kv:?}: expected KEY=VALUE, e.g. --set chain.poll_ms=500");
+            };
+            let key = key.trim();
+            if !known.iter().any(|(k, _)| k == key) {
+                bail!("--set {key}: not a setting of por (`por config show` lists them)");
+            }
+            out.push((key.to_string(), FlagValue::One(value.to_string()), format!("--set {key}")));
+        }
+        Ok(Flags(out))
     }
 }
 
