@@ -214,6 +214,32 @@ async fn a_neighbour_filling_its_slots_is_busy_and_others_get_through() {
     assert_eq!(books(&net, 1, c12).await.0, 3 * q.payments[1]);
 }
 
+/// The first outcome of a request is its acknowledgement, within 5 s.
+async fn acked(rx: &mut tokio::sync::mpsc::Receiver<por_core::protocol::Delivery>) {
+    let d = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
+    assert!(matches!(d, por_core::protocol::Delivery::Acked { .. }), "{d:?}");
+}
+
+/// The request's severance notice, within `within` (else panics with
+/// `expected`).
+async fn next_notice(
+    rx: &mut tokio::sync::mpsc::Receiver<por_core::protocol::Delivery>,
+    within: Duration,
+    expected: &str,
+) -> por_core::SeveranceNotice {
+    tokio::time::timeout(within, async {
+        loop {
+            match rx.recv().await {
+                Some(por_core::protocol::Delivery::Notice { notice, .. }) => return notice,
+                Some(_) => continue,
+                None => panic!("the outcome stream closed without a notice"),
+            }
+        }
+    })
+    .await
+    .expect(expected)
+}
+
 /// Whether the channel between nodes `a` and `b` is still open on chain.
 async fn open_on_chain(net: &ChainNet, a: usize, b: usize) -> bool {
     let s = net.nodes[a].node.handle.status().await.unwrap();
@@ -272,21 +298,10 @@ async fn a_notice_does_not_wait_for_a_slow_sever() {
     let r = route(&net, 0);
     let q = r.quote(4, 64).unwrap();
     let (_, mut rx) = h0.request(r, "echo", b"ping".to_vec(), 64).await.unwrap();
-    let d = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
-    assert!(matches!(d, por_core::protocol::Delivery::Acked { .. }), "{d:?}");
+    acked(&mut rx).await;
     let cut = tokio::time::Instant::now();
     assert!(net.nodes[1].node.handle.sever(ChannelId(c12)).await.unwrap());
-    let notice = tokio::time::timeout(Duration::from_secs(3), async {
-        loop {
-            match rx.recv().await {
-                Some(por_core::protocol::Delivery::Notice { notice, .. }) => return notice,
-                Some(_) => continue,
-                None => panic!("the outcome stream closed without a notice"),
-            }
-        }
-    })
-    .await
-    .expect("the notice came before the sever was final");
+    let notice = next_notice(&mut rx, Duration::from_secs(3), "the notice came before the sever was final").await;
     assert_eq!(notice.channel, ChannelId(c12));
     assert!(cut.elapsed() < Duration::from_secs(4), "before finality: {:?}", cut.elapsed());
     // The cut lands; the requester's edge to the honest relay stays.
@@ -418,24 +433,13 @@ async fn a_sever_refused_during_a_partition_check_is_sent_again_and_lands() {
     let r = route(&net, 0);
     let q = r.quote(4, 64).unwrap();
     let (_, mut rx) = net.nodes[0].node.handle.request(r, "echo", b"ping".to_vec(), 64).await.unwrap();
-    let d = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.unwrap().unwrap();
-    assert!(matches!(d, por_core::protocol::Delivery::Acked { .. }), "{d:?}");
+    acked(&mut rx).await;
     // Node 3 cuts its channel to 1 by hand: a check starts and stays pending.
     let s = net.nodes[3].c.sever(c31, None).await.unwrap();
     assert!(s.check.is_pending(), "{:?}", s.check);
     // Node 1 cuts 2 while the check is pending: its notice reaches 0 at once…
     assert!(net.nodes[1].node.handle.sever(ChannelId(c12)).await.unwrap());
-    let notice = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            match rx.recv().await {
-                Some(por_core::protocol::Delivery::Notice { notice, .. }) => return notice,
-                Some(_) => continue,
-                None => panic!("the outcome stream closed without a notice"),
-            }
-        }
-    })
-    .await
-    .expect("the notice left although the sever was refused");
+    let notice = next_notice(&mut rx, Duration::from_secs(5), "the notice left although the sever was refused").await;
     assert_eq!(notice.channel, ChannelId(c12));
     // …while the chain still has the channel open (the sever was refused).
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -23,7 +23,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use near_primitives::types::AccountId;
 use por_core::graph::GraphView;
-use por_core::partition::{Outcome, partition_oracle};
 use por_core::{Amount, EdgeParams, NodeIdx};
 use tracing::{debug, info, warn};
 
@@ -49,7 +48,7 @@ pub struct ReconnectPolicy {
     /// channel the agent tracked.
     pub deposit: Option<Amount>,
     /// Candidates proposed to per split before the agent gives up (and
-    /// says so). Default 3.
+    /// says so), and proposals out at once in all. Default 3.
     pub max_tries: u32,
 }
 
@@ -99,24 +98,24 @@ impl<C: ChainClient> Agent<C> {
         }
         let now = self.contract.chain().status().await?.time_ms;
         let Some(me) = self.my_index() else { return Ok(()) };
+        // One pass over the graph for every split (the partition rule of
+        // `por_core::partition`, decided here for each split's two ends).
+        let sides = Sides::of(self.follower.graph());
         for split in &page.splits {
             let (Some(severer), Some(other)) =
                 (self.follower.index_of(&split.severer), self.follower.index_of(&split.other))
             else {
                 continue;
             };
-            let small = match partition_oracle(self.follower.graph(), severer, other) {
-                Outcome::Partitioned { nodes, .. } => nodes,
-                Outcome::Connected | Outcome::Tie { .. } => Vec::new(),
-            };
-            let stranded = small.binary_search(&me).is_ok();
+            let small = sides.smaller(severer, other);
+            let stranded = small.is_some_and(|s| sides.of_node(me) == s);
             let end = me == severer || me == other;
             if now >= split.settle_after_ms {
                 if self.config.settle_splits && (end || stranded || self.split_watch.contains_key(&split.channel_id)) {
                     self.settle(split.channel_id).await;
                 }
-            } else if stranded && self.config.reconnect.enabled {
-                self.reconnect(split, &small, end, now).await;
+            } else if let Some(small) = small.filter(|_| stranded && self.config.reconnect.enabled) {
+                self.reconnect(split, &sides, small, end, now).await;
             }
         }
         Ok(())
@@ -139,7 +138,7 @@ impl<C: ChainClient> Agent<C> {
 
     /// This node is on the small side of `split`, whose window is open:
     /// propose a channel into the larger side, one candidate at a time.
-    async fn reconnect(&mut self, split: &SplitView, small: &[NodeIdx], end: bool, now: u64) {
+    async fn reconnect(&mut self, split: &SplitView, sides: &Sides, small: NodeIdx, end: bool, now: u64) {
         let window = split.settle_after_ms.saturating_sub(split.severed_at_ms);
         if !end && now < split.severed_at_ms + window / 3 {
             return;
@@ -156,8 +155,13 @@ impl<C: ChainClient> Agent<C> {
             let tries = watch.proposals.len();
             return self.give_up(split.channel_id, &format!("no proposal of {tries} was confirmed"));
         }
+        // However many splits an answer lists, at most `max_tries`
+        // proposals (and their deposits) are out at once.
+        if self.proposed.len() as u32 >= self.config.reconnect.max_tries {
+            return;
+        }
         let tried: Vec<NodeIdx> = watch.proposals.iter().map(|p| p.1).collect();
-        let Some(peer) = self.candidate(split, small, &tried) else {
+        let Some(peer) = self.candidate(split, sides, small, &tried) else {
             return self.give_up(split.channel_id, "no peer of the larger side is left to propose to");
         };
         let deposit = self.config.reconnect.deposit.unwrap_or(self.own_terms.deposit);
@@ -207,11 +211,11 @@ impl<C: ChainClient> Agent<C> {
     /// The next peer to propose to: the policy's list first, then the
     /// larger side by stake. Never a node of the small side, one already
     /// tried, or (unless listed) an end of the severed channel.
-    fn candidate(&self, split: &SplitView, small: &[NodeIdx], tried: &[NodeIdx]) -> Option<NodeIdx> {
+    fn candidate(&self, split: &SplitView, sides: &Sides, small: NodeIdx, tried: &[NodeIdx]) -> Option<NodeIdx> {
         let me = self.my_index()?;
         let usable = |i: NodeIdx| {
             i != me
-                && small.binary_search(&i).is_err()
+                && sides.of_node(i) != small
                 && !tried.contains(&i)
                 && self.follower.node(i).is_some_and(|n| n.status == NodeStatus::Active)
         };
@@ -226,10 +230,10 @@ impl<C: ChainClient> Agent<C> {
             .max_by_key(|&i| (self.follower.graph().stake(i), std::cmp::Reverse(i)))
     }
 
-    /// Cancels this agent's reconnection proposals that are still
-    /// unconfirmed once the contract allows it (`proposal_timeout_ms` after
-    /// they were made) and they are not the current try of a pending split,
-    /// so their deposits come back; forgets those confirmed or gone.
+    /// Reads this agent's reconnection proposals: forgets those confirmed
+    /// or gone, and cancels those still unconfirmed once the contract
+    /// allows it (`proposal_timeout_ms` after they were made) and they are
+    /// not the current try of a pending split, so their deposits come back.
     async fn cancel_stale_proposals(&mut self) {
         if self.proposed.is_empty() {
             return;
@@ -238,27 +242,69 @@ impl<C: ChainClient> Agent<C> {
             (Ok(s), Ok(c)) => (s.time_ms, c.proposal_timeout_ms),
             _ => return,
         };
-        let due: Vec<u64> = self.proposed.iter().filter(|(_, made)| now > *made + timeout).map(|(id, _)| *id).collect();
-        for id in due {
-            if self.split_watch.values().any(|w| w.proposals.last().is_some_and(|p| p.0 == id)) {
-                continue;
-            }
+        let out: Vec<(u64, u64)> = self.proposed.iter().map(|(id, made)| (*id, *made)).collect();
+        for (id, made) in out {
+            let current = self.split_watch.values().any(|w| w.proposals.last().is_some_and(|p| p.0 == id));
             match self.contract.channel(id).await {
-                Ok(Some(c)) if c.state == ChannelState::Proposed => match self.contract.cancel_proposal(id).await {
-                    Ok(_) => {
-                        info!(
-                            channel = id,
-                            "cancelled an unconfirmed reconnection proposal; its deposit is withdrawable"
-                        );
-                        self.proposed.remove(&id);
+                Ok(Some(c)) if c.state == ChannelState::Proposed => {
+                    if current || now <= made + timeout {
+                        continue;
                     }
-                    Err(e) => debug!(channel = id, "cancel_proposal (retried at the next poll): {e}"),
-                },
+                    match self.contract.cancel_proposal(id).await {
+                        Ok(_) => {
+                            info!(
+                                channel = id,
+                                "cancelled an unconfirmed reconnection proposal; its deposit is withdrawable"
+                            );
+                            self.proposed.remove(&id);
+                        }
+                        Err(e) => debug!(channel = id, "cancel_proposal (retried at the next poll): {e}"),
+                    }
+                }
+                // Confirmed (or gone): no longer out.
                 Ok(_) => {
                     self.proposed.remove(&id);
                 }
                 Err(e) => debug!(channel = id, "cannot read a reconnection proposal: {e}"),
             }
+        }
+    }
+}
+
+/// The graph's components with their stakes: which side of a split is the
+/// smaller, as the contract decides it (by stake; a tie partitions nobody).
+struct Sides {
+    /// Each node's component label.
+    label: Vec<NodeIdx>,
+    /// Each label's total stake.
+    stake: std::collections::HashMap<NodeIdx, Amount>,
+}
+
+impl Sides {
+    fn of(g: &por_core::graph::Graph) -> Sides {
+        let label = g.components();
+        let mut stake = std::collections::HashMap::new();
+        for (n, l) in label.iter().enumerate() {
+            let s: &mut Amount = stake.entry(*l).or_default();
+            *s = s.saturating_add(g.stake(n as NodeIdx));
+        }
+        Sides { label, stake }
+    }
+
+    fn of_node(&self, n: NodeIdx) -> NodeIdx {
+        self.label[n as usize]
+    }
+
+    /// The label of the smaller side if `a` and `b` are apart and their
+    /// sides' stakes differ.
+    fn smaller(&self, a: NodeIdx, b: NodeIdx) -> Option<NodeIdx> {
+        let (la, lb) = (self.of_node(a), self.of_node(b));
+        let (sa, sb) = (self.stake[&la], self.stake[&lb]);
+        match sa.cmp(&sb) {
+            _ if la == lb => None,
+            std::cmp::Ordering::Less => Some(la),
+            std::cmp::Ordering::Greater => Some(lb),
+            std::cmp::Ordering::Equal => None,
         }
     }
 }
