@@ -63,6 +63,11 @@ pub struct Chain {
     pub(crate) fees: Arc<RuntimeFeesConfig>,
     pub(crate) code_cache: HashMap<CryptoHash, Arc<ContractCode>>,
     pub(crate) vm_cache: MockContractRuntimeCache,
+    /// Milliseconds the block of a transaction adds to the clock: the
+    /// chain's `block_ms` when only transactions move the clock, 1 when
+    /// [`Chain::follow_wall_clock`] says blocks come with wall time (not
+    /// part of the state: the server sets it at each start).
+    pub(crate) tx_block_ms: u64,
 }
 
 impl std::fmt::Debug for Chain {

@@ -90,6 +90,7 @@ impl Chain {
     }
 
     fn from_state(state: ChainState) -> Chain {
+        let block_ms = state.block_ms;
         let store = RuntimeConfigStore::new(None);
         let rc = store.get_config(PROTOCOL_VERSION);
         let mut wasm = (*rc.wasm_config).clone();
@@ -101,6 +102,7 @@ impl Chain {
             fees: rc.fees.clone(),
             code_cache: HashMap::new(),
             vm_cache: MockContractRuntimeCache::default(),
+            tx_block_ms: block_ms,
         }
     }
 
@@ -163,6 +165,19 @@ impl Chain {
     /// Adds an empty block `block_ms` after the head; returns it.
     pub fn produce_block(&mut self) -> BlockInfo {
         self.push_block(self.state.block_ms)
+    }
+
+    /// Says whether something else produces a block every `block_ms` of
+    /// wall time ([`crate::rpc::DevnetServer`] does, unless told not to).
+    /// Then a transaction's block comes 1 ms after the head instead of
+    /// `block_ms`: on NEAR, transactions share the blocks that come with
+    /// time, so a busy devnet must not run its clock ahead of the wall
+    /// (each transaction used to add a whole block time, and windows of a
+    /// few seconds, such as a split's reconnection window, passed after a
+    /// few transactions). Without a ticker, transactions alone move the
+    /// clock, `block_ms` each, as before.
+    pub fn follow_wall_clock(&mut self, on: bool) {
+        self.tx_block_ms = if on { 1 } else { self.state.block_ms };
     }
 
     /// Moves the clock forward by `ms` (one block carrying the whole jump);
@@ -381,7 +396,7 @@ impl Chain {
         }
 
         // Valid: it gets a block and is charged.
-        let block = self.push_block(self.state.block_ms);
+        let block = self.push_block(self.tx_block_ms);
         let acct = self.state.accounts.get_mut(&signer_id).expect("checked above");
         acct.balance -= cost;
         if signed {

@@ -23,7 +23,8 @@
 //!
 //! At most [`ServerConfig::max_in_flight`] requests are read and served at
 //! once. The chain runs on blocking threads behind a mutex (the VM is
-//! synchronous); a block is produced every `block_ms` of wall time; changes
+//! synchronous); a block is produced every `block_ms` of wall time (and a transaction's
+//! block adds only 1 ms: [`Chain::follow_wall_clock`]); changes
 //! are written to the state file by one task, coalesced, atomically (see
 //! [`crate::genesis::save_atomic`]).
 
@@ -166,6 +167,8 @@ impl DevnetServer {
             .map_err(|source| ServerError::Bind { addr: cfg.listen, source })?;
         let addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: cfg.listen, source })?;
         let block_ms = chain.block_ms().max(1);
+        let mut chain = chain;
+        chain.follow_wall_clock(cfg.produce_blocks);
         let chain = Arc::new(Mutex::new(chain));
         let (dirty_tx, dirty_rx) = mpsc::channel(1);
         let shared = Shared {

@@ -238,6 +238,28 @@ fn not_enough_balance_is_refused() {
 }
 
 #[test]
+fn transactions_do_not_run_the_clock_ahead_when_blocks_come_with_wall_time() {
+    let mut n = net(10 * NEAR);
+    n.chain.follow_wall_clock(true);
+    let h0 = n.chain.head();
+    for i in 0..20u8 {
+        assert!(call(&mut n, "set", &[b'k', i], 0).is_success());
+    }
+    let h1 = n.chain.head();
+    assert_eq!(h1.height, h0.height + 20, "each transaction still gets a block");
+    assert_eq!(h1.timestamp_ns - h0.timestamp_ns, 20_000_000, "1 ms each, not 20 block times");
+    let h2 = n.chain.produce_block();
+    assert_eq!(h2.timestamp_ns - h1.timestamp_ns, 1_000_000_000, "the ticker's blocks keep block_ms");
+    n.chain.follow_wall_clock(false);
+    assert!(call(&mut n, "set", b"again", 0).is_success());
+    assert_eq!(
+        n.chain.head().timestamp_ns - h2.timestamp_ns,
+        1_000_000_000,
+        "alone, a transaction moves the clock a block"
+    );
+}
+
+#[test]
 fn time_moves_and_state_survives_persistence() {
     let mut n = net(10 * NEAR);
     let h0 = n.chain.head();
