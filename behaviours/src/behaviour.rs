@@ -1,14 +1,15 @@
 //! The composed libp2p behaviour of a PoR node and the domain events it
 //! emits.
 //!
-//! PoR's own traffic is one-way messages between neighbours on two *lanes*,
-//! each a request-response protocol whose answer is only a transport
-//! [`Receipt`]: the relay lane (`/por/relay/1.0.0`: paid requests, acks,
-//! responses, severance notices) and the sync lane (`/por/sync/1.0.0`: the
-//! heartbeat). Protocol-level answers (an ack for a paid request, a sync ack)
-//! are messages of their own, so no substream stays open while a node waits
-//! for the protocol, and a request-response timeout only ever covers one
-//! message in flight.
+//! PoR's own traffic is one-way messages between neighbours on two *lanes*
+//! ([`crate::lanes`]), each a long-lived stream per neighbour and direction
+//! carrying frames of messages and, the other way, frames of their
+//! transport [`Receipt`]s: the relay lane (`/por/relay/2.0.0`: paid
+//! requests, acks, responses, severance notices) and the sync lane
+//! (`/por/sync/2.0.0`: the heartbeat). Protocol-level answers (an ack for a
+//! paid request, a sync ack) are messages of their own; a receipt only
+//! says that the node took the message or why it refused it, and a lane's
+//! timeout only ever covers one message waiting for its receipt.
 //!
 //! Around them: Kademlia under PoR's own protocol name in server mode,
 //! identify (which feeds Kademlia the listen addresses of peers that dialed
@@ -42,18 +43,18 @@ use std::time::Duration;
 use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::identity::Keypair;
 use libp2p::kad;
-use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport, ResponseChannel};
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, SwarmBuilder, autonat, identify, noise, ping, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, Swarm, SwarmBuilder, autonat, identify, noise, ping, tcp, yamux};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::codec::CborLpCodec;
-use crate::protocol::{KAD_PROTOCOL, MAX_RELAY_MESSAGE, MAX_SYNC_MESSAGE, RELAY_PROTOCOL, SYNC_PROTOCOL};
+pub use crate::frame::MAX_RECEIPT;
+use crate::lanes::{LaneConfig, Lanes};
+pub use crate::lanes::{MessageId, ReplyTo};
+use crate::protocol::{
+    KAD_PROTOCOL, MAX_RELAY_FRAME, MAX_RELAY_MESSAGE, MAX_SYNC_FRAME, MAX_SYNC_MESSAGE, RELAY_PROTOCOL, SYNC_PROTOCOL,
+};
 use crate::store::{ProviderStore, StoreLimits};
-
-/// Largest receipt: a refusal reason.
-pub const MAX_RECEIPT: usize = 4 * 1024;
 
 /// The transport-level answer to one message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,10 +94,19 @@ impl Receipt {
 /// Which protocol a message travels on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Lane {
-    /// `/por/relay/1.0.0`.
+    /// `/por/relay/2.0.0`.
     Relay,
-    /// `/por/sync/1.0.0`.
+    /// `/por/sync/2.0.0`.
     Sync,
+}
+
+impl std::fmt::Display for Lane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Lane::Relay => "relay",
+            Lane::Sync => "sync",
+        })
+    }
 }
 
 /// Network settings. Every field's default is given in its doc.
@@ -108,8 +118,21 @@ pub struct NetConfig {
     /// How long a sync may take to be delivered and receipted; a sync that
     /// takes longer counts as missed. Default 5 s.
     pub sync_timeout: Duration,
-    /// Substreams in flight per connection and protocol. Default 256.
-    pub max_concurrent_streams: usize,
+    /// Messages queued to one neighbour on one lane and not yet written
+    /// (a slow reader's backlog) beyond which further sends are refused at
+    /// once with `Busy`. Default 1024.
+    pub max_queued_messages: usize,
+    /// Bytes queued to one neighbour on one lane beyond which further sends
+    /// are refused with `Busy` (a message finding the queue empty is taken
+    /// whatever its size). Default 32 MiB.
+    pub max_queued_bytes: usize,
+    /// Messages read from one neighbour's stream and not yet receipted by
+    /// the node beyond which the stream is not read (the neighbour is held
+    /// back by flow control). Default 1024.
+    pub max_inbound_messages: usize,
+    /// Bytes read from one neighbour's stream and not yet receipted beyond
+    /// which the stream is not read. Default 32 MiB.
+    pub max_inbound_bytes: usize,
     /// How long an idle connection stays open. Channel neighbours sync every
     /// few hundred ms, so only non-neighbours go idle. Default 120 s.
     pub idle_connection_timeout: Duration,
@@ -145,7 +168,10 @@ impl Default for NetConfig {
         NetConfig {
             relay_timeout: Duration::from_secs(30),
             sync_timeout: Duration::from_secs(5),
-            max_concurrent_streams: 256,
+            max_queued_messages: 1024,
+            max_queued_bytes: 32 << 20,
+            max_inbound_messages: 1024,
+            max_inbound_bytes: 32 << 20,
             idle_connection_timeout: Duration::from_secs(120),
             max_connections: 512,
             max_connections_per_peer: 2,
@@ -180,9 +206,9 @@ mod composed {
         /// Connections per peer, for everyone.
         pub(super) per_peer: connection_limits::Behaviour,
         /// The relay lane.
-        pub relay: request_response::Behaviour<CborLpCodec<M, Receipt>>,
+        pub relay: Lanes<M>,
         /// The sync lane.
-        pub sync: request_response::Behaviour<CborLpCodec<M, Receipt>>,
+        pub sync: Lanes<M>,
         /// Peer discovery.
         pub kad: kad::Behaviour<ProviderStore>,
         pub(super) identify: identify::Behaviour,
@@ -205,36 +231,40 @@ pub enum NetEvent<M> {
         /// The message.
         msg: M,
         /// Where the receipt goes.
-        reply: ResponseChannel<Receipt>,
+        reply: ReplyTo,
     },
-    /// A message we sent was receipted.
+    /// A message we sent was receipted by the peer, or refused `Busy` at
+    /// once by this node because the queue to the peer is full (see
+    /// [`NetConfig::max_queued_messages`]).
     Delivered {
         /// The receiver.
         peer: PeerId,
         /// Its lane.
         lane: Lane,
         /// The id [`Behaviour::send`] returned.
-        id: OutboundRequestId,
+        id: MessageId,
         /// The receipt.
         receipt: Receipt,
     },
-    /// A message we sent was not receipted: the peer could not be reached,
-    /// timed out, closed the connection, or sent garbage.
+    /// A message we sent was not receipted: it exceeded the message limit,
+    /// the peer could not be reached, did not receipt it in time, or its
+    /// stream or connection broke.
     Failed {
         /// The receiver.
         peer: PeerId,
         /// Its lane.
         lane: Lane,
         /// The id [`Behaviour::send`] returned.
-        id: OutboundRequestId,
+        id: MessageId,
         /// What happened.
         error: String,
-        /// The message certainly never reached the peer (it could not be
-        /// dialed, or does not speak the protocol); otherwise it may have.
+        /// The message certainly never reached the peer (it was too large,
+        /// the peer could not be dialed, or no stream could be opened);
+        /// otherwise it may have.
         undelivered: bool,
     },
-    /// A peer sent a message we could not read (too large, malformed) or did
-    /// not wait for our receipt.
+    /// A peer's stream broke a rule (a frame or message too large, a
+    /// malformed frame or message) and was dropped, or broke.
     InboundFailed {
         /// The sender.
         peer: PeerId,
@@ -299,14 +329,18 @@ where
     /// Builds the behaviour for `key`.
     pub fn new(key: &Keypair, cfg: &NetConfig) -> Self {
         let peer_id = key.public().to_peer_id();
-        let lane = |proto: StreamProtocol, max: usize, timeout: Duration| {
-            request_response::Behaviour::with_codec(
-                CborLpCodec::new(max, MAX_RECEIPT),
-                [(proto, ProtocolSupport::Full)],
-                request_response::Config::default()
-                    .with_request_timeout(timeout)
-                    .with_max_concurrent_streams(cfg.max_concurrent_streams),
-            )
+        let lane = |lane, protocol, max_message, max_frame, timeout| {
+            Lanes::new(LaneConfig {
+                lane,
+                protocol,
+                max_message,
+                max_frame,
+                timeout,
+                max_queued_messages: cfg.max_queued_messages,
+                max_queued_bytes: cfg.max_queued_bytes,
+                max_inbound_messages: cfg.max_inbound_messages,
+                max_inbound_bytes: cfg.max_inbound_bytes,
+            })
         };
         let mut kad_cfg = kad::Config::new(KAD_PROTOCOL);
         kad_cfg.set_query_timeout(Duration::from_secs(30));
@@ -320,8 +354,8 @@ where
         Behaviour {
             limits: connection_limits::Behaviour::new(limits),
             per_peer: connection_limits::Behaviour::new(per_peer),
-            relay: lane(RELAY_PROTOCOL, MAX_RELAY_MESSAGE, cfg.relay_timeout),
-            sync: lane(SYNC_PROTOCOL, MAX_SYNC_MESSAGE, cfg.sync_timeout),
+            relay: lane(Lane::Relay, RELAY_PROTOCOL, MAX_RELAY_MESSAGE, MAX_RELAY_FRAME, cfg.relay_timeout),
+            sync: lane(Lane::Sync, SYNC_PROTOCOL, MAX_SYNC_MESSAGE, MAX_SYNC_FRAME, cfg.sync_timeout),
             kad,
             identify: identify::Behaviour::new(
                 identify::Config::new("/por/1.0.0".into(), key.public()).with_agent_version(cfg.agent_version.clone()),
@@ -340,20 +374,36 @@ where
     }
 
     /// Sends `msg` to `peer` on `lane` (dialing it if needed, with any
-    /// address a behaviour knows).
-    pub fn send(&mut self, peer: &PeerId, lane: Lane, msg: M) -> OutboundRequestId {
+    /// address a behaviour knows). It leaves at the next
+    /// [`Behaviour::flush`] (or swarm poll, see [`Behaviour::hold_frames`])
+    /// together with everything else for `peer` on `lane`, as one frame.
+    pub fn send(&mut self, peer: &PeerId, lane: Lane, msg: M) -> MessageId {
         match lane {
-            Lane::Relay => self.relay.send_request(peer, msg),
-            Lane::Sync => self.sync.send_request(peer, msg),
+            Lane::Relay => self.relay.send(peer, &msg),
+            Lane::Sync => self.sync.send(peer, &msg),
         }
     }
 
     /// Answers an inbound message. `false` when the sender is gone.
-    pub fn receipt(&mut self, lane: Lane, reply: ResponseChannel<Receipt>, receipt: Receipt) -> bool {
+    pub fn receipt(&mut self, lane: Lane, reply: ReplyTo, receipt: Receipt) -> bool {
         match lane {
-            Lane::Relay => self.relay.send_response(reply, receipt).is_ok(),
-            Lane::Sync => self.sync.send_response(reply, receipt).is_ok(),
+            Lane::Relay => self.relay.receipt(reply, receipt),
+            Lane::Sync => self.sync.receipt(reply, receipt),
         }
+    }
+
+    /// With `hold` on, messages and receipts leave only at
+    /// [`Behaviour::flush`] (a node calls it at the end of each event-loop
+    /// turn); off (the default), whenever the swarm polls the behaviour.
+    pub fn hold_frames(&mut self, hold: bool) {
+        self.relay.hold_frames(hold);
+        self.sync.hold_frames(hold);
+    }
+
+    /// Sends what is queued: per neighbour and lane, one frame.
+    pub fn flush(&mut self) {
+        self.relay.flush();
+        self.sync.flush();
     }
 
     /// Gives `peer` (a channel neighbour) a reserved slot: its connections
@@ -420,8 +470,7 @@ where
     /// the way (identify feeds Kademlia the peer's listen addresses).
     pub fn on_event(&mut self, ev: BehaviourEvent<M>) -> Option<NetEvent<M>> {
         match ev {
-            BehaviourEvent::Relay(e) => lane_event(Lane::Relay, e),
-            BehaviourEvent::Sync(e) => lane_event(Lane::Sync, e),
+            BehaviourEvent::Relay(e) | BehaviourEvent::Sync(e) => Some(e),
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
                 let speaks_por = info.protocols.contains(&RELAY_PROTOCOL);
                 if info.protocols.contains(&KAD_PROTOCOL) {
@@ -473,28 +522,6 @@ where
     }
 }
 
-fn lane_event<M>(lane: Lane, e: request_response::Event<M, Receipt>) -> Option<NetEvent<M>> {
-    use request_response::{Event, Message};
-    Some(match e {
-        Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
-            NetEvent::Inbound { peer, lane, msg: request, reply: channel }
-        }
-        Event::Message { peer, message: Message::Response { request_id, response }, .. } => {
-            NetEvent::Delivered { peer, lane, id: request_id, receipt: response }
-        }
-        Event::OutboundFailure { peer, request_id, error, .. } => {
-            let undelivered = matches!(
-                error,
-                request_response::OutboundFailure::DialFailure
-                    | request_response::OutboundFailure::UnsupportedProtocols
-            );
-            NetEvent::Failed { peer, lane, id: request_id, error: error.to_string(), undelivered }
-        }
-        Event::InboundFailure { peer, error, .. } => NetEvent::InboundFailed { peer, lane, error: error.to_string() },
-        Event::ResponseSent { .. } => return None,
-    })
-}
-
 /// Why a swarm could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -517,11 +544,11 @@ where
         .map_err(|e| BuildError::Transport(e.to_string()))?
         .with_behaviour(move |key| Behaviour::new(key, &cfg2))
         .map_err(|e| BuildError::Transport(e.to_string()))?
-        // Lazy negotiation: a new substream's protocol proposal and its first
-        // message leave together, so a one-way PoR message costs no extra
+        // Lazy negotiation: a new lane stream's protocol proposal and its
+        // first frame leave together, so opening a stream costs no extra
         // round trip (with plain V1 the opener waits for the protocol's echo).
-        // A peer that does not speak the protocol then shows up as a failed
-        // write instead of `UnsupportedProtocols`.
+        // A peer that does not speak the protocol then shows up as a broken
+        // stream.
         .with_swarm_config(|c| {
             c.with_idle_connection_timeout(cfg.idle_connection_timeout)
                 .with_substream_upgrade_protocol_override(libp2p::core::upgrade::Version::V1Lazy)

@@ -1,7 +1,9 @@
-//! Length-prefixed CBOR framing.
+//! CBOR encoding and length-prefixed CBOR framing.
 //!
-//! Every PoR message on a libp2p substream is one frame: a 4-byte big-endian
-//! length, then that many bytes of CBOR (cbor4ii, serde). The length is
+//! [`encode`] and [`decode`] are the CBOR (cbor4ii, serde) of every PoR
+//! message; the lanes' frames ([`crate::frame`]) carry them. Here too: a
+//! frame of one message for request-response protocols (a 4-byte big-endian
+//! length, then that many bytes of CBOR), as [`CborLpCodec`]. The length is
 //! checked against the protocol's limit *before* the buffer is allocated, so a
 //! peer cannot make us allocate more than the limit, and an oversized message
 //! fails with an error that names both sizes, on both sides.
@@ -29,6 +31,14 @@ pub enum FrameError {
         /// The limit.
         max: usize,
     },
+    /// A message's length exceeds the lane's limit for one message.
+    #[error("message of {len} bytes exceeds the limit of {max} bytes")]
+    MessageTooLarge {
+        /// Declared or actual length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The bytes are not the CBOR of the expected message.
     #[error("malformed message: {0}")]
     Decode(String),
@@ -41,7 +51,9 @@ impl From<FrameError> for io::Error {
     fn from(e: FrameError) -> io::Error {
         let kind = match e {
             FrameError::Encode(_) => io::ErrorKind::InvalidInput,
-            FrameError::TooLarge { .. } | FrameError::Decode(_) => io::ErrorKind::InvalidData,
+            FrameError::TooLarge { .. } | FrameError::MessageTooLarge { .. } | FrameError::Decode(_) => {
+                io::ErrorKind::InvalidData
+            }
         };
         io::Error::new(kind, e)
     }

@@ -1,10 +1,14 @@
 //! libp2p glue for PoR: wire framing with explicit size limits and the
-//! behaviours for `/por/relay/1.0.0` and `/por/sync/1.0.0`.
+//! behaviours for the lanes `/por/relay/2.0.0` and `/por/sync/2.0.0`.
 //!
 //! What is here now:
-//! - [`codec`]: the length-prefixed CBOR framing every PoR protocol uses, as a
-//!   `request_response::Codec` with per-protocol request and response limits
-//!   checked before anything is allocated;
+//! - [`codec`]: CBOR encoding and length-prefixed framing, and a
+//!   `request_response::Codec` with per-direction limits checked before
+//!   anything is allocated (for request-response protocols: the file
+//!   benches' baselines);
+//! - [`frame`]: the v2 lane frames (messages and receipts) and their limits;
+//! - [`lanes`]: a lane as a behaviour: a long-lived stream per neighbour,
+//!   frames per turn, receipts in-band, back-pressure;
 //! - [`protocol`]: the protocol names and their limits;
 //! - [`behaviour`]: the composed behaviour (relay and sync lanes, Kademlia,
 //!   identify, ping, connection limits), the swarm builder and the domain
@@ -16,8 +20,12 @@
 
 pub mod behaviour;
 pub mod codec;
+pub mod frame;
+pub mod lanes;
 pub mod protocol;
 pub mod store;
 
-pub use behaviour::{Behaviour, BehaviourEvent, BuildError, Lane, NetConfig, NetEvent, Receipt, build_swarm};
+pub use behaviour::{
+    Behaviour, BehaviourEvent, BuildError, Lane, MessageId, NetConfig, NetEvent, Receipt, ReplyTo, build_swarm,
+};
 pub use codec::{CborLpCodec, FrameError};

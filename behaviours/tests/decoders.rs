@@ -1,6 +1,7 @@
 //! Every decoder of the wire survives anything: the relay and sync messages,
-//! vouchers, acks, notices, syncs and receipts through the CBOR codec, and
-//! the length-prefixed frames through the libp2p codec, fed arbitrary,
+//! vouchers, acks, notices, syncs and receipts through the CBOR codec, the
+//! lanes' frames (read as the lanes read them) and the length-prefixed
+//! frames of the request-response codec, fed arbitrary,
 //! truncated and mutated bytes and hostile shapes (deep nesting, huge
 //! declared lengths). Each answer is the message or a typed error; valid
 //! messages round-trip.
@@ -19,7 +20,8 @@ use futures::io::Cursor;
 use libp2p::request_response::Codec;
 use por_behaviours::behaviour::MAX_RECEIPT;
 use por_behaviours::codec::{decode, encode, read_frame, write_frame};
-use por_behaviours::protocol::{MAX_RELAY_MESSAGE, MAX_SYNC_MESSAGE, RELAY_PROTOCOL};
+use por_behaviours::frame::{self, FrameBuf, FrameReader};
+use por_behaviours::protocol::{MAX_RELAY_FRAME, MAX_RELAY_MESSAGE, MAX_SYNC_MESSAGE, RELAY_PROTOCOL};
 use por_behaviours::{CborLpCodec, FrameError, Receipt};
 use por_core::protocol::{PaidRequest, Refusal};
 use por_core::{Ack, Request, Response, SeveranceNotice, SignedVoucher, SyncAck, SyncMessage, Wire};
@@ -119,8 +121,44 @@ fn typed_io_error(e: &std::io::Error) -> Result<(), TestCaseError> {
     }
 }
 
+/// Reads one frame from `bytes` as a lane does.
+fn read_lane_frame(bytes: Vec<u8>, max: usize) -> std::io::Result<Option<Vec<u8>>> {
+    let mut io = Cursor::new(bytes);
+    let mut r = FrameReader::default();
+    block_on(futures::future::poll_fn(|cx| r.poll_frame(&mut io, cx, max)))
+}
+
 proptest! {
     #![proptest_config(fuzz::config(256))]
+
+    /// The lanes' frames: a frame of a wire message (a stream's messages)
+    /// or of a receipt (its receipts), made hostile, reads as a frame whose
+    /// entries are the messages or a typed error; a valid one round-trips.
+    #[test]
+    fn lane_frames(m in fuzz::wire(), r in receipt(), seq in any::<u64>(), h in fuzz::hostile(), side in any::<bool>()) {
+        let mut f = FrameBuf::new();
+        if side {
+            f.push_message(&encode(&m).unwrap());
+        } else {
+            f.push_receipt(seq, &r).unwrap();
+        }
+        let valid = f.finish();
+        let body = read_lane_frame(valid.clone(), MAX_RELAY_FRAME).unwrap().unwrap();
+        if side {
+            prop_assert_eq!(&frame::messages::<Wire>(&body, MAX_RELAY_MESSAGE).unwrap()[0].0, &m);
+        } else {
+            prop_assert_eq!(&frame::receipts(&body).unwrap()[0], &(seq, r.clone()));
+        }
+        match read_lane_frame(h.bytes(&valid), MAX_RELAY_FRAME) {
+            Ok(Some(body)) => {
+                // Entries or a typed error; either side's reading of it.
+                let _ = frame::messages::<Wire>(&body, MAX_RELAY_MESSAGE);
+                let _ = frame::receipts(&body);
+            }
+            Ok(None) => {}
+            Err(e) => typed_io_error(&e)?,
+        }
+    }
 
     /// The relay lane's codec, as the swarm runs it: a framed wire message
     /// (request side) or receipt (response side), made hostile, reads as the
@@ -263,6 +301,21 @@ fn huge_inner_lengths_in_a_frame_fail_cleanly() {
         let mut io = Cursor::new(framed(&cbor_map1("Request", &huge)));
         let e = block_on(codec.read_request(&RELAY_PROTOCOL, &mut io)).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidData, "{e}");
+    }
+}
+
+/// The same in a lane's frame: the entry fails as malformed, naming it.
+#[test]
+fn huge_inner_lengths_in_a_lane_frame_fail_cleanly() {
+    for huge in fuzz::cbor_huge_lengths() {
+        let mut f = FrameBuf::new();
+        f.push_message(&cbor_map1("Request", &huge));
+        let frame = f.finish();
+        let body = read_lane_frame(frame, MAX_RELAY_FRAME).unwrap().unwrap();
+        match frame::messages::<Wire>(&body, MAX_RELAY_MESSAGE) {
+            Err(FrameError::Decode(why)) => assert!(why.starts_with("entry 0: "), "{why}"),
+            other => panic!("{other:?}"),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! Real swarms over TCP on 127.0.0.1: messages and receipts on both lanes,
-//! an oversized message refused with a clear error, and discovery through a
-//! bootstrap peer (identify feeding Kademlia).
+//! an oversized message refused with a clear error, a lane stream reopened
+//! after its connection dropped, and discovery through a bootstrap peer
+//! (identify feeding Kademlia).
 
 use std::time::Duration;
 
@@ -123,6 +124,44 @@ async fn oversized_message_fails_with_the_limit_named() {
     })
     .await;
     assert!(err.contains("exceeds the limit"), "{err}");
+}
+
+#[tokio::test]
+async fn the_lane_reopens_after_the_connection_drops() {
+    let (mut a, _) = spawn_node(13).await;
+    let (b, b_addr) = spawn_node(14).await;
+    let b_id = *b.local_peer_id();
+    a.behaviour_mut().add_address(&b_id, b_addr);
+    let id = a.behaviour_mut().send(&b_id, Lane::Relay, Msg::Hello(1));
+    let (got, mut b) = pair(&mut a, b, |ev| match ev {
+        NetEvent::Delivered { id: i, receipt, .. } if *i == id => Some(receipt.clone()),
+        NetEvent::Failed { error, .. } => panic!("failed: {error}"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(got, Receipt::Accepted);
+    // B drops the connection; A's next message dials again, on a new stream.
+    assert!(b.disconnect_peer_id(a.local_peer_id().to_owned()).is_ok());
+    let closed = async {
+        loop {
+            tokio::select! {
+                ev = a.select_next_some() => if let SwarmEvent::ConnectionClosed { num_established: 0, .. } = ev {
+                    return;
+                },
+                _ = b.select_next_some() => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), closed).await.expect("the connection closes");
+    assert!(!a.is_connected(&b_id));
+    let id = a.behaviour_mut().send(&b_id, Lane::Relay, Msg::Hello(2));
+    let (got, _b) = pair(&mut a, b, |ev| match ev {
+        NetEvent::Delivered { id: i, receipt, .. } if *i == id => Some(receipt.clone()),
+        NetEvent::Failed { error, .. } => panic!("failed: {error}"),
+        _ => None,
+    })
+    .await;
+    assert_eq!(got, Receipt::Accepted);
 }
 
 #[tokio::test]

@@ -1,16 +1,22 @@
 //! The event loop: one task owns the swarm, the protocol engine and the
 //! store; everything else talks to it through a [`NodeHandle`].
 //!
-//! The loop is a flat `select!` whose arms only dispatch, in this order:
-//! commands (shutdown first), finished service calls, due timers, then
-//! network events. Slow work (service handlers, chain transactions) is
-//! spawned and its result comes back on a bounded channel.
+//! The loop runs in *turns*: it waits for one input, then takes every other
+//! input already ready (at most [`TURN_INPUTS`]), each dispatched by a flat
+//! `select!` in this order: commands (shutdown first), finished group
+//! commits and service calls, due timers, housekeeping, then network
+//! events. At the end of the turn ([`EventLoop::end_turn`]) what the turn
+//! made leaves: the group commit starts, and the messages for each
+//! neighbour go out as one frame per lane (`por_behaviours::lanes`). No
+//! timer delays a frame. Slow work (service handlers, chain transactions)
+//! is spawned and its result comes back on a bounded channel.
 //!
 //! The loop's state is grouped by role, each in its own file: the
 //! requester side (`requester`: our requests and who waits for them), the
 //! server side (`server`: services and their handlers), the chain link
-//! (`chain_link`: jobs for the chain agent) and the peers (`peers`:
-//! channels' peers, connections, receipts, lookups). What they share (the
+//! (`chain_link`: jobs for the chain agent), the peers (`peers`:
+//! channels' peers, connections, receipts, lookups) and the network
+//! events (`net`: messages in and out). What they share (the
 //! swarm, the engine, the group commit, timers, metrics) is the loop's own.
 //!
 //! Effects of the engine are carried out in the order the engine gives them,
@@ -26,14 +32,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use libp2p::metrics::Recorder;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm};
-use por_behaviours::{Behaviour, Lane, NetConfig, NetEvent, Receipt, build_swarm};
+use por_behaviours::{Behaviour, NetConfig, build_swarm};
 use por_core::protocol::inflight::Entry;
-use por_core::protocol::{
-    ChannelSetup, Effect, EngineEvent, NodeEngine, ProtocolConfig, Refusal, SeverReason, Timer, Wire,
-};
+use por_core::protocol::{ChannelSetup, Effect, EngineEvent, NodeEngine, ProtocolConfig, SeverReason, Timer, Wire};
 use por_core::{ChannelId, Ed25519Verifier, NodeKey, NodeSigner, Signer};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -53,6 +56,7 @@ use requester::RequesterSide;
 use server::ServerSide;
 
 mod chain_link;
+mod net;
 mod peers;
 mod requester;
 mod server;
@@ -172,6 +176,8 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
         .map_err(|e| StartError::DataDir(config.data_dir.display().to_string(), e))?;
     let keypair = libp2p::identity::Keypair::ed25519_from_bytes(seed).expect("32 bytes are a valid ed25519 seed");
     let mut swarm = build_swarm::<Envelope>(keypair, &config.net)?;
+    // Messages leave at the end of each turn of the loop, not as made.
+    swarm.behaviour_mut().hold_frames(true);
     for addr in &config.listen {
         swarm.listen_on(addr.clone()).map_err(|e| StartError::Listen(addr.clone(), e.to_string()))?;
     }
@@ -284,6 +290,21 @@ struct EventLoop {
     events: EventBus,
 }
 
+/// Inputs one turn of the loop handles at most before it sends what they
+/// made (a bound so that a flood of ready inputs cannot hold frames back).
+const TURN_INPUTS: usize = 64;
+
+/// What [`EventLoop::next_input`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Input {
+    /// Handled one input.
+    Handled,
+    /// None was ready (only when not waiting).
+    NoneReady,
+    /// The node is stopping.
+    Stop,
+}
+
 /// How often the loop does its housekeeping (re-bootstrap, chain backlog).
 const MAINTENANCE: Duration = Duration::from_secs(5);
 /// Re-bootstrap Kademlia when its routing table holds fewer peers than this.
@@ -297,38 +318,75 @@ impl EventLoop {
     async fn run(mut self) {
         let mut maintenance = tokio::time::interval(MAINTENANCE);
         maintenance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // What `restore` queued leaves now.
+        self.end_turn();
         loop {
-            let next_timer = self.timers.peek().map(|Reverse((at, _))| *at);
-            let sleep = async {
-                match next_timer {
-                    Some(at) => {
-                        let after = Duration::from_millis(at.saturating_sub(self.epoch_ms));
-                        tokio::time::sleep_until((self.start + after).into()).await
-                    }
-                    None => std::future::pending().await,
+            // A turn: wait for one input, take every other one already
+            // ready (at most TURN_INPUTS in all), then send what they made.
+            if self.next_input(&mut maintenance, true).await == Input::Stop {
+                return;
+            }
+            for _ in 1..TURN_INPUTS {
+                match self.next_input(&mut maintenance, false).await {
+                    Input::Stop => return,
+                    Input::NoneReady => break,
+                    Input::Handled => {}
                 }
-            };
-            tokio::select! {
-                biased;
-                cmd = self.commands.recv() => match cmd {
-                    None | Some(Command::Shutdown) => {
-                        self.commit.flush().await;
-                        return;
-                    }
-                    Some(c) => self.on_command(c),
-                },
-                Some(c) = self.commit.done.recv() => self.on_committed(c),
-                Some(served) = self.server.done.recv() => self.on_served(served),
-                _ = sleep => self.on_timers(),
-                _ = maintenance.tick() => self.on_maintenance(),
-                ev = self.swarm.select_next_some() => self.on_swarm(ev),
             }
-            self.changes_to_commit();
-            self.commit.kick();
-            if self.gauges_stale {
-                self.update_gauges();
-            }
+            self.end_turn();
         }
+    }
+
+    /// Handles one input: commands (shutdown first), finished group commits
+    /// and service calls, due timers, housekeeping, then network events.
+    /// With `wait` off, returns [`Input::NoneReady`] at once when none is
+    /// ready.
+    async fn next_input(&mut self, maintenance: &mut tokio::time::Interval, wait: bool) -> Input {
+        let next_timer = self.timers.peek().map(|Reverse((at, _))| *at);
+        let sleep = async {
+            match next_timer {
+                Some(at) => {
+                    let after = Duration::from_millis(at.saturating_sub(self.epoch_ms));
+                    tokio::time::sleep_until((self.start + after).into()).await
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            cmd = self.commands.recv() => match cmd {
+                None | Some(Command::Shutdown) => {
+                    self.end_turn();
+                    self.commit.flush().await;
+                    return Input::Stop;
+                }
+                Some(c) => self.on_command(c),
+            },
+            Some(c) = self.commit.done.recv() => self.on_committed(c),
+            Some(served) = self.server.done.recv() => self.on_served(served),
+            _ = sleep => self.on_timers(),
+            _ = maintenance.tick() => self.on_maintenance(),
+            ev = self.swarm.select_next_some() => self.on_swarm(ev),
+            _ = std::future::ready(()), if !wait => return Input::NoneReady,
+        }
+        Input::Handled
+    }
+
+    /// The end of a turn: what the turn's inputs made leaves. The group
+    /// commit starts writing the turn's vouchers and requests, and the
+    /// lanes send what was queued as one frame per neighbour and lane
+    /// (acks held behind the commit leave in the turn their commit ends).
+    fn end_turn(&mut self) {
+        // The engine's own flush step (`NodeEngine::flush`, on branch
+        // wire-sign: signing the turn's responses and requests in one batch)
+        // is to be called here first, its effects applied, before anything
+        // below.
+        self.changes_to_commit();
+        self.commit.kick();
+        if self.gauges_stale {
+            self.update_gauges();
+        }
+        self.swarm.behaviour_mut().flush();
     }
 
     /// A group commit finished: the acks it held may leave.
@@ -591,118 +649,6 @@ impl EventLoop {
         self.apply(out);
     }
 
-    fn on_swarm(&mut self, ev: SwarmEvent<por_behaviours::BehaviourEvent<Envelope>>) {
-        self.p2p_metrics.record(&ev);
-        let ev = match ev {
-            SwarmEvent::Behaviour(ev) => ev,
-            SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
-                self.peers.connected(peer_id, endpoint.get_remote_address().clone());
-                self.metrics.peers.set(self.swarm.connected_peers().count() as i64);
-                return;
-            }
-            SwarmEvent::ExternalAddrConfirmed { address } => {
-                info!(%address, "public address confirmed: announced to peers and in Kademlia's records");
-                return;
-            }
-            SwarmEvent::ExternalAddrExpired { address } => {
-                warn!(%address, "external address expired: no longer announced");
-                return;
-            }
-            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
-                self.peers.disconnected(&peer_id);
-                self.metrics.peers.set(self.swarm.connected_peers().count() as i64);
-                return;
-            }
-            _ => {
-                self.metrics.peers.set(self.swarm.connected_peers().count() as i64);
-                return;
-            }
-        };
-        let Some(ev) = self.swarm.behaviour_mut().on_event(ev) else { return };
-        match ev {
-            NetEvent::Inbound { peer, lane, msg, reply } => {
-                let receipt = self.on_inbound(peer, msg);
-                self.swarm.behaviour_mut().receipt(lane, reply, receipt);
-            }
-            NetEvent::Failed { peer, lane, error, id, undelivered } => {
-                if lane == Lane::Sync {
-                    self.metrics.syncs_missed.inc();
-                }
-                debug!(%peer, ?lane, "message not delivered: {error}");
-                if let Some((channel, request)) = self.peers.receipt(&id)
-                    && undelivered
-                {
-                    let why = format!("the first hop is unreachable: {error}");
-                    self.downstream_refused(request, channel, why.into());
-                }
-            }
-            NetEvent::Delivered { id, receipt, .. } => {
-                if let Some((channel, request)) = self.peers.receipt(&id)
-                    && let Receipt::Refused { reason, detail } = receipt
-                {
-                    self.downstream_refused(request, channel, por_core::Refused::by_peer(reason, detail));
-                }
-            }
-            NetEvent::InboundFailed { peer, lane, error } => debug!(%peer, ?lane, "bad inbound message: {error}"),
-            NetEvent::Providers { query, providers, done } => self.peers.on_providers(query, providers, done),
-            NetEvent::Providing { query, result } => debug!(?query, ?result, "provider record announced"),
-            NetEvent::Reachability { public, status } => match public {
-                Some(a) => info!(address = %a, "AutoNAT: reachable from outside"),
-                None => info!(status, "AutoNAT: no address of this node is confirmed reachable from outside"),
-            },
-            NetEvent::RoutingTable { .. } | NetEvent::Identified { .. } | NetEvent::Ping { .. } => {}
-        }
-    }
-
-    fn on_inbound(&mut self, peer: PeerId, env: Envelope) -> Receipt {
-        if self.peers.of_channel(&env.channel) != Some(peer) {
-            let detail = format!("channel {} is not a channel with you", env.channel);
-            return Receipt::refused(Refusal::UnknownChannel, detail);
-        }
-        let now = self.now();
-        let mut out = Vec::new();
-        self.metrics.message("in", env.msg.kind());
-        if matches!(env.msg, Wire::Notice(_)) {
-            self.metrics.notices_received.inc();
-        }
-        let voucher = match &env.msg {
-            Wire::Request(p) => Some(p.voucher.clone()),
-            _ => None,
-        };
-        if voucher.is_some() {
-            self.refresh_terms();
-        }
-        self.engine.handle_message(env.channel, env.msg, now, &mut out);
-        // A refused request is refused in the receipt too, with the reason,
-        // so the sender learns at once why (the engine refuses silently).
-        let refused = out.iter().find_map(|e| match e {
-            Effect::Event(EngineEvent::Refused { kind: "request", reason, .. }) => Some(*reason),
-            _ => None,
-        });
-        let refusal = match (refused, voucher) {
-            // A voucher the ledger refuses says what is wrong with it
-            // (forged, replayed, insolvent…); a stale voucher is refused as
-            // underpaid once the channel's credit cannot cover it. A fresh
-            // one the engine kept as credit (its `Persist` is in `out`) was
-            // fine: the request paid too little. Checked only on refusal:
-            // the accepted path does not verify twice.
-            (Some(reason @ (Refusal::BadVoucher | Refusal::Underpaid)), Some(v)) => {
-                let credited = out.iter().any(|e| matches!(e, Effect::Persist { received: true, .. }));
-                match self.engine.ledger(env.channel).and_then(|l| l.check(&v, &Ed25519Verifier).err()) {
-                    Some(why) if !credited => Some((reason, format!("voucher refused: {why}"))),
-                    _ => Some((reason, format!("request refused: {reason}"))),
-                }
-            }
-            (Some(reason), Some(_)) => Some((reason, format!("request refused: {reason}"))),
-            _ => None,
-        };
-        self.apply(out);
-        match refusal {
-            Some((reason, detail)) => Receipt::refused(reason, detail),
-            None => Receipt::Accepted,
-        }
-    }
-
     /// Gives the engine the graph last published, if it changed.
     fn refresh_terms(&mut self) {
         let now = self.graph.read().unwrap_or_else(|e| e.into_inner()).clone();
@@ -735,8 +681,8 @@ impl EventLoop {
         for e in out {
             match e {
                 Effect::Persist { channel, voucher, received } => {
-                    // Logged before anything of this batch is sent (the swarm
-                    // writes to sockets only when polled, after this call).
+                    // Logged before anything of this batch is sent (the lanes
+                    // write only at the end of the turn, after this call).
                     if !received && let Err(e) = self.sent_log.append(&voucher) {
                         warn!(%channel, "cannot log a signed voucher: {e}");
                     }
@@ -808,29 +754,6 @@ impl EventLoop {
             let l = ChannelLabel { channel: id.0 };
             self.metrics.channel_spendable.get_or_create(&l).set(c.ledger.spendable() as f64);
             self.metrics.channel_received.get_or_create(&l).set(c.ledger.received() as f64);
-        }
-    }
-
-    fn send(&mut self, channel: ChannelId, msg: Wire) {
-        let Some(peer) = self.peers.of_channel(&channel) else {
-            warn!(%channel, "message for a channel without a peer");
-            return;
-        };
-        let lane = match msg {
-            Wire::Sync(_) | Wire::SyncAck(_) => Lane::Sync,
-            _ => Lane::Relay,
-        };
-        self.metrics.message("out", msg.kind());
-        if matches!(msg, Wire::Notice(_)) {
-            self.metrics.notices_sent.inc();
-        }
-        let request = match &msg {
-            Wire::Request(p) => Some(p.request.id()),
-            _ => None,
-        };
-        let id = self.swarm.behaviour_mut().send(&peer, lane, Envelope { channel, msg });
-        if let Some(r) = request {
-            self.peers.sent_request(id, channel, r);
         }
     }
 }

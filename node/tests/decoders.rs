@@ -18,15 +18,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::executor::block_on;
-use futures::io::Cursor;
-use libp2p::request_response::Codec;
 use near_primitives::hash::CryptoHash;
 use near_primitives::transaction::Action;
 use near_primitives::types::AccountId;
-use por_behaviours::behaviour::MAX_RECEIPT;
+use por_behaviours::FrameError;
 use por_behaviours::codec::{decode, encode};
-use por_behaviours::protocol::{MAX_RELAY_MESSAGE, RELAY_PROTOCOL};
-use por_behaviours::{CborLpCodec, FrameError, Receipt};
+use por_behaviours::frame::{self, FrameBuf};
+use por_behaviours::protocol::{MAX_RELAY_FRAME, MAX_RELAY_MESSAGE};
 use por_node::chain::{ChainClient, ChainError, ChainStatus, GraphFollower, NearRpcChain, PorContract, TxOutcome};
 use por_node::{Envelope, NodeConfig, Reply, start};
 use proptest::prelude::*;
@@ -51,8 +49,8 @@ proptest! {
     #![proptest_config(fuzz::config(256))]
 
     /// What the relay and sync lanes decode: a valid envelope round-trips
-    /// through the lane's codec; a hostile one reads as an envelope or a
-    /// typed `InvalidData` / early end.
+    /// through a lane's frame; a hostile one reads as an envelope or a
+    /// typed error.
     #[test]
     fn envelope_decoder(m in envelope(), h in fuzz::hostile()) {
         let body = encode(&m).unwrap();
@@ -62,13 +60,12 @@ proptest! {
             Err(FrameError::Decode(_)) => {}
             Err(e) => return Err(TestCaseError::fail(format!("not a decode error: {e:?}"))),
         }
-        let mut framed = (body.len() as u32).to_be_bytes().to_vec();
-        framed.extend_from_slice(&body);
-        let mut codec = CborLpCodec::<Envelope, Receipt>::new(MAX_RELAY_MESSAGE, MAX_RECEIPT);
-        let mut io = Cursor::new(h.bytes(&framed));
-        if let Err(e) = block_on(codec.read_request(&RELAY_PROTOCOL, &mut io)) {
-            prop_assert!(matches!(e.kind(), std::io::ErrorKind::InvalidData | std::io::ErrorKind::UnexpectedEof), "{e:?}");
-        }
+        // In a lane's frame: the envelope, or a typed error.
+        let mut f = FrameBuf::new();
+        f.push_message(&body);
+        let framed = f.finish();
+        prop_assert_eq!(&frame::messages::<Envelope>(&framed[4..], MAX_RELAY_MESSAGE).unwrap()[0].0, &m);
+        let _ = frame::messages::<Envelope>(&h.bytes(&framed[4..]), MAX_RELAY_MESSAGE);
     }
 
     /// A server's reply as the requester's API reads it out of a response
@@ -592,10 +589,11 @@ fn the_largest_allowance_fits_the_relay_frame() {
     };
     let bytes = encode(&env).unwrap();
     assert!(bytes.len() <= MAX_RELAY_MESSAGE, "{} > {MAX_RELAY_MESSAGE}", bytes.len());
-    let mut codec = CborLpCodec::<Envelope, Receipt>::new(MAX_RELAY_MESSAGE, MAX_RECEIPT);
-    let mut framed = (bytes.len() as u32).to_be_bytes().to_vec();
-    framed.extend_from_slice(&bytes);
-    let back = block_on(codec.read_request(&RELAY_PROTOCOL, &mut Cursor::new(framed))).unwrap();
+    let mut f = FrameBuf::new();
+    f.push_message(&bytes);
+    let framed = f.finish();
+    assert!(framed.len() - 4 <= MAX_RELAY_FRAME, "{} > {MAX_RELAY_FRAME}", framed.len() - 4);
+    let (back, _) = frame::messages::<Envelope>(&framed[4..], MAX_RELAY_MESSAGE).unwrap().remove(0);
     assert_eq!(back.msg, env.msg);
 }
 

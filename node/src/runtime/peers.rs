@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 
-use libp2p::request_response::OutboundRequestId;
 use libp2p::{Multiaddr, PeerId};
+use por_behaviours::MessageId;
 use por_core::{ChannelId, RequestId};
 use tokio::sync::oneshot;
 
@@ -19,7 +19,7 @@ pub(super) struct Peers {
     /// The remote address of a connection to each connected peer.
     endpoints: HashMap<PeerId, Multiaddr>,
     /// Requests sent downstream whose receipt has not come back yet.
-    outbound: HashMap<OutboundRequestId, (ChannelId, RequestId)>,
+    outbound: HashMap<MessageId, (ChannelId, RequestId)>,
     /// Addresses this node listens on.
     pub(super) listen: Vec<Multiaddr>,
     /// Peers to bootstrap Kademlia from (again when its table runs low).
@@ -79,13 +79,13 @@ impl Peers {
     }
 
     /// Request `request` left on `channel` as outbound message `id`.
-    pub(super) fn sent_request(&mut self, id: OutboundRequestId, channel: ChannelId, request: RequestId) {
+    pub(super) fn sent_request(&mut self, id: MessageId, channel: ChannelId, request: RequestId) {
         self.outbound.insert(id, (channel, request));
     }
 
     /// The receipt of outbound message `id` came back (or it failed): the
     /// request it carried, if it carried one.
-    pub(super) fn receipt(&mut self, id: &OutboundRequestId) -> Option<(ChannelId, RequestId)> {
+    pub(super) fn receipt(&mut self, id: &MessageId) -> Option<(ChannelId, RequestId)> {
         self.outbound.remove(id)
     }
 
