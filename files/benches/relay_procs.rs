@@ -173,7 +173,8 @@ async fn node_role(o: Opts) -> anyhow::Result<()> {
                 say(&json!({ "id": id.to_hex() }));
             }
             "fetch" => {
-                let id: ContentId = cmd["id"].as_str().unwrap_or_default().parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+                let id: ContentId =
+                    cmd["id"].as_str().unwrap_or_default().parse().map_err(|e| anyhow::anyhow!("{e}"))?;
                 let hops = cmd["hops"].as_array().into_iter().flatten().map(|h| RouteHop {
                     channel: ChannelId(h[0].as_u64().unwrap_or_default()),
                     node: key_of(h[1].as_u64().unwrap_or_default() as u8),
@@ -193,7 +194,11 @@ async fn node_role(o: Opts) -> anyhow::Result<()> {
                 let t = Instant::now();
                 let report = f.fetch(id, &opts, &tx).await?;
                 let secs = t.elapsed().as_secs_f64();
-                anyhow::ensure!(report.blocks == report.fetched_blocks, "only {} blocks fetched", report.fetched_blocks);
+                anyhow::ensure!(
+                    report.blocks == report.fetched_blocks,
+                    "only {} blocks fetched",
+                    report.fetched_blocks
+                );
                 files.push(f);
                 say(&json!({ "secs": secs, "bytes": report.size }));
             }
@@ -498,8 +503,12 @@ fn measure(procs: &mut [&mut Proc], go: impl FnOnce(&mut [&mut Proc]) -> Value) 
 fn direct(net: &Net, file: &Path, len: u64) -> Measured {
     let listen = net.listen(&[SRV_IP], DIRECT_PORT).remove(0);
     let f = file.display().to_string();
-    let mut server =
-        Proc::spawn("direct server", "direct-server", net.ns("srv").as_deref(), &args(&[("listen", &listen), ("file", &f)]));
+    let mut server = Proc::spawn(
+        "direct server",
+        "direct-server",
+        net.ns("srv").as_deref(),
+        &args(&[("listen", &listen), ("file", &f)]),
+    );
     let hello = server.recv();
     let (peer, addr) = (hello["peer"].as_str().expect("peer"), hello["addr"].as_str().expect("addr"));
     let mut client = Proc::spawn(
@@ -607,7 +616,16 @@ fn driver(argv: &[String]) {
         );
         println!(
             "{:<4} {:>9} {:>9} {:>7} | CPU ms/MiB: {:>8} {:>8} | {:>9} {:>8} {:>8} | {:>11}",
-            "run", "direct MB/s", "PoR MB/s", "ratio", "d.client", "d.server", "requester", "relay", "server", "relay/1 end"
+            "run",
+            "direct MB/s",
+            "PoR MB/s",
+            "ratio",
+            "d.client",
+            "d.server",
+            "requester",
+            "relay",
+            "server",
+            "relay/1 end"
         );
         let mut rows: Vec<[f64; 8]> = Vec::new();
         for run in 0..runs {
@@ -638,7 +656,16 @@ fn driver(argv: &[String]) {
         let rel: Vec<f64> = rows.iter().map(|r| r[6] / ((r[3] + r[4]) / 2.0)).collect();
         println!(
             "{:<4} {:>11.1} {:>9.1} {:>7.2} | {:>20.2} {:>8.2} | {:>9.2} {:>8.2} {:>8.2} | {:>10.2}x",
-            "med", m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7], median(rel.clone())
+            "med",
+            m[0],
+            m[1],
+            m[2],
+            m[3],
+            m[4],
+            m[5],
+            m[6],
+            m[7],
+            median(rel.clone())
         );
         println!(
             "medians: PoR/direct throughput {:.2} (goal >= 0.9 when network-bound); relay CPU per MiB / one end of direct {:.2}x (goal <= 1.5x on loopback); load at the end {}",
