@@ -54,6 +54,9 @@ bench: contract
 	$(CARGO) bench -p por-core --bench routing
 	$(CARGO) bench -p por-devnet --bench rpc_call
 	$(CARGO) bench -p por-files --bench files
+	@# files through one relay, nodes as separate processes; the network-bound
+	@# part needs root (network namespaces, tbf) and is skipped without it
+	CARGO="$(CARGO)" bash files/benches/netns/run.sh
 	$(CARGO) bench -p por-node --bench relay
 	$(CARGO) build --release -p por-sim
 	$(CARGO_TARGET_DIR)/release/por-sim bench --nodes 1000,10000 --requests 1000000

@@ -19,248 +19,50 @@
 //!    goes silent — a severance notice, a late payment (its deadline passed),
 //!    no outcome within twice the bound plus a grace, or a refused route — is
 //!    **skipped** for a while (doubling on each repeat); its range goes back
-//!    to the queue at once. A late reply that still arrives and verifies is
-//!    used.
-//! 5. **Done**: the file is hashed whole once more, moved into the store and
-//!    announced in the DHT: the fetcher becomes a provider.
+//!    to the queue at once. A route that answers *busy* (a node at its limit
+//!    for a neighbour) only pauses the provider for [`BUSY_PAUSE`]. A late
+//!    reply that still arrives and verifies is used.
+//! 5. **Done**: the verified blocks' CVs are checked to hash to the id (the
+//!    data itself was hashed once, when it was verified), the file is moved
+//!    into the store and announced in the DHT: the fetcher becomes a
+//!    provider.
+//!
+//! A response body is decoded in place and its blocks written from it: the
+//! fetcher copies no block between the node's delivery and the disk.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use blake3::hazmat::ChainingValue;
-use por_core::{Amount, NodeKey, Route};
-use serde::Serialize;
+use por_core::{Amount, NodeKey};
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use super::id::ContentId;
-use super::store::{Partial, Store, StoreError};
+use super::store::{Partial, Store};
 use super::tree::block_count;
 use super::wire::{FileRequest, MAX_BLOCKS_PER_REQUEST, response_allowance};
 use exchange::request;
 use por_node::handle::NodeHandle;
+use providers::{PState, Provider};
+
+pub use report::{FetchError, FetchOptions, FetchReport, Progress};
+pub use routes::{FixedRoutes, RouteSource};
 
 mod exchange;
+mod providers;
+mod report;
+mod routes;
 
 /// How often verified blocks are made durable and recorded.
 pub const PERSIST_EVERY: Duration = Duration::from_millis(200);
-
-/// Where routes to a provider come from. The node plugs in its view of the
-/// chain's channel graph ([`NodeHandle::routes_to`]); tests use [`FixedRoutes`].
-pub trait RouteSource: Send + Sync + 'static {
-    /// Routes from this node to `to` for requests of `body_bytes` with a
-    /// response allowance of `max_response_bytes`, best first; empty when
-    /// none is known.
-    fn routes(&self, to: &NodeKey, body_bytes: u64, max_response_bytes: u64) -> Vec<Route>;
-}
-
-/// Routes given up front, per provider.
-#[derive(Debug, Clone, Default)]
-pub struct FixedRoutes {
-    routes: HashMap<NodeKey, Vec<Route>>,
-}
-
-impl FixedRoutes {
-    /// No routes yet.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds a route to the route's server.
-    pub fn with(mut self, route: Route) -> Self {
-        if let Some(s) = route.server().copied() {
-            self.routes.entry(s).or_default().push(route);
-        }
-        self
-    }
-}
-
-impl RouteSource for FixedRoutes {
-    fn routes(&self, to: &NodeKey, _: u64, _: u64) -> Vec<Route> {
-        self.routes.get(to).cloned().unwrap_or_default()
-    }
-}
-
-/// Routes over the channel graph the node last read from the chain.
-impl RouteSource for NodeHandle {
-    fn routes(&self, to: &NodeKey, body_bytes: u64, max_response_bytes: u64) -> Vec<Route> {
-        match self.routes_to(to, body_bytes, max_response_bytes, &por_node::routes::RouteLimits::default(), 3) {
-            Ok(rs) => rs.into_iter().map(|r| r.route).collect(),
-            Err(e) => {
-                debug!(to = %to.peer_id(), "no route: {e}");
-                Vec::new()
-            }
-        }
-    }
-}
-
-/// How to fetch. Every field's doc ends with its default.
-#[derive(Debug, Clone)]
-pub struct FetchOptions {
-    /// The most to spend on this download, yocto: the sum of the route costs
-    /// of every request sent. No default: the caller sets it.
-    pub max_price: Amount,
-    /// Providers to try besides those the DHT names. Default none.
-    pub providers: Vec<NodeKey>,
-    /// Requests in flight per provider. Default 4.
-    pub per_provider_in_flight: usize,
-    /// Requests in flight in all. Default 16.
-    pub max_in_flight: usize,
-    /// Blocks per request, 1 to 4. Default 4 (1 MiB).
-    pub blocks_per_request: u32,
-    /// How long a silent provider is skipped the first time (doubling on
-    /// every repeat). Default 5 s.
-    pub skip_for: Duration,
-    /// Added to twice a route's bound to get a request's timeout. Default 3 s.
-    pub grace: Duration,
-    /// How long a DHT lookup for providers may take. Default 10 s.
-    pub discover_timeout: Duration,
-}
-
-impl FetchOptions {
-    /// Defaults, spending at most `max_price` yocto.
-    pub fn new(max_price: Amount) -> Self {
-        FetchOptions {
-            max_price,
-            providers: Vec::new(),
-            per_provider_in_flight: 4,
-            max_in_flight: 16,
-            blocks_per_request: MAX_BLOCKS_PER_REQUEST,
-            skip_for: Duration::from_secs(5),
-            grace: Duration::from_secs(3),
-            discover_timeout: Duration::from_secs(10),
-        }
-    }
-}
-
-/// A download's progress (what `por files get` shows).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Progress {
-    /// `starting`, `finding providers`, `fetching`, `verifying`, `done` or `failed`.
-    pub state: String,
-    /// The file's size, once authenticated.
-    pub size: Option<u64>,
-    /// Blocks in all.
-    pub blocks: u64,
-    /// Blocks verified (resumed ones included).
-    pub verified_blocks: u64,
-    /// Blocks found verified on disk when the download (re)started.
-    pub resumed_blocks: u64,
-    /// Blocks fetched, verified and recorded by this run.
-    pub fetched_blocks: u64,
-    /// Spent so far, yocto, as a decimal string.
-    pub spent: String,
-    /// Providers being fetched from.
-    pub providers_active: usize,
-    /// Providers skipped for now (silent).
-    pub providers_skipped: usize,
-    /// Providers dropped (bad data or do not hold it).
-    pub providers_dropped: usize,
-    /// Verified bytes per second in this run.
-    pub bytes_per_sec: f64,
-    /// Why it failed.
-    pub error: Option<String>,
-    /// A stable code of why it failed (see [`crate::FilesError::code`]).
-    pub code: Option<String>,
-}
-
-/// What a finished download did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FetchReport {
-    /// The file's size.
-    pub size: u64,
-    /// Blocks in all.
-    pub blocks: u64,
-    /// Blocks that were already verified on disk.
-    pub resumed_blocks: u64,
-    /// Blocks fetched by this run.
-    pub fetched_blocks: u64,
-    /// What this run spent, yocto.
-    pub spent: Amount,
-    /// Providers that served verified blocks.
-    pub providers_used: Vec<NodeKey>,
-    /// Providers dropped, with the reason.
-    pub dropped: Vec<(NodeKey, String)>,
-}
-
-/// Why a download stopped.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum FetchError {
-    /// No provider is known.
-    #[error(
-        "no provider of {0} found in the DHT and none given: check the id, make sure this node has peers \
-         (`por status`), or name a provider with --provider PEER_ID"
-    )]
-    NoProviders(ContentId),
-    /// Providers are known but none can be reached over the channel graph.
-    #[error("{0} provider(s) found but no route to any of them: open a channel towards one (`por channel open`)")]
-    NoRoute(usize),
-    /// Every provider failed.
-    #[error("no provider left for {id}: {}", reasons.join("; "))]
-    NoneLeft {
-        /// The file.
-        id: ContentId,
-        /// What happened to each provider.
-        reasons: Vec<String>,
-    },
-    /// The next request would go over the price limit.
-    #[error(
-        "price limit reached: spent {spent} of {limit} yocto with {remaining} block(s) to go; \
-         verified blocks are kept, run again with a higher --max-price to resume"
-    )]
-    PriceLimit {
-        /// Spent by this run.
-        spent: Amount,
-        /// The limit.
-        limit: Amount,
-        /// Blocks still missing.
-        remaining: u64,
-    },
-    /// The store failed.
-    #[error("file store: {0}")]
-    Store(String),
-    /// The file does not fit in the store's quota
-    /// ([`StoreError::QuotaExceeded`]). No block was asked for: at most the
-    /// tail, which tells the size, was paid.
-    #[error("{0}")]
-    QuotaExceeded(String),
-    /// The disk has no room ([`StoreError::DiskFull`]). What was verified
-    /// is kept; run again once there is room to resume.
-    #[error("{0}")]
-    DiskFull(String),
-    /// The node stopped.
-    #[error("the node has stopped")]
-    Stopped,
-}
-
-impl FetchError {
-    /// A stable code for the API: `no_providers`, `no_route`, `none_left`,
-    /// `price_limit`, `quota_exceeded`, `disk_full`, `store_failed` or `stopped`.
-    pub fn code(&self) -> &'static str {
-        match self {
-            FetchError::NoProviders(_) => "no_providers",
-            FetchError::NoRoute(_) => "no_route",
-            FetchError::NoneLeft { .. } => "none_left",
-            FetchError::PriceLimit { .. } => "price_limit",
-            FetchError::Store(_) => "store_failed",
-            FetchError::QuotaExceeded(_) => "quota_exceeded",
-            FetchError::DiskFull(_) => "disk_full",
-            FetchError::Stopped => "stopped",
-        }
-    }
-}
-
-impl From<StoreError> for FetchError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            e @ StoreError::QuotaExceeded { .. } => FetchError::QuotaExceeded(e.to_string()),
-            e @ StoreError::DiskFull(_) => FetchError::DiskFull(e.to_string()),
-            e => FetchError::Store(e.to_string()),
-        }
-    }
-}
+/// How long a provider whose route answered busy gets no new request: a
+/// node's limit for a neighbour frees as the requests in flight end, so
+/// this is back-pressure, not silence (no doubling, no skip counted).
+pub const BUSY_PAUSE: Duration = Duration::from_millis(50);
 
 /// What the fetcher needs from the files subsystem.
 pub(crate) struct Ctx {
@@ -270,26 +72,6 @@ pub(crate) struct Ctx {
     pub key: NodeKey,
     /// Blocks fetched, verified and recorded, over all downloads.
     pub blocks_fetched: Arc<AtomicU64>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum PState {
-    Active,
-    Skipped { until: Instant },
-    Dropped(String),
-}
-
-struct Provider {
-    key: NodeKey,
-    route: Route,
-    cost: Amount,
-    bound_ms: u64,
-    in_flight: usize,
-    state: PState,
-    served: u64,
-    last_problem: Option<String>,
-    /// Times it was skipped.
-    skips: u32,
 }
 
 /// What one request is for.
@@ -305,11 +87,26 @@ struct InFlight {
     requeued: bool,
 }
 
+/// Verified blocks, left inside the response they came in: the response
+/// body is moved from the node to the writer, never copied.
+struct Blocks {
+    /// The response body.
+    bytes: Vec<u8>,
+    /// Where the blocks are in it.
+    at: Range<usize>,
+}
+
+impl Blocks {
+    fn data(&self) -> &[u8] {
+        &self.bytes[self.at.clone()]
+    }
+}
+
 enum Outcome {
     Verified {
         size: u64,
         first: u64,
-        data: Vec<u8>,
+        data: Blocks,
         cvs: Vec<ChainingValue>,
     },
     /// The reply does not verify: drop the provider.
@@ -318,6 +115,9 @@ enum Outcome {
     Refused(String),
     /// No usable outcome in time, a notice, or a refused route: skip it.
     Silent(String),
+    /// A node of the route is at its limit for its neighbour (back-pressure):
+    /// send the provider nothing for [`BUSY_PAUSE`], then go on.
+    Busy(String),
 }
 
 enum Event {
@@ -486,6 +286,10 @@ impl Fetch<'_> {
                             self.skip(fl.provider, why);
                             self.requeue(&fl, &verified, &mut missing);
                         }
+                        Outcome::Busy(why) => {
+                            self.pause(fl.provider, why);
+                            self.requeue(&fl, &verified, &mut missing);
+                        }
                     }
                 }
                 Ok(None) => return Err(FetchError::Stopped),
@@ -544,7 +348,7 @@ impl Fetch<'_> {
         writer: &Arc<Mutex<Writer>>,
         writes: &mut tokio::task::JoinSet<Result<(), FetchError>>,
         first: u64,
-        data: Vec<u8>,
+        data: Blocks,
         cvs: Vec<ChainingValue>,
     ) {
         let writer = writer.clone();
@@ -552,7 +356,7 @@ impl Fetch<'_> {
         let total = self.ctx.blocks_fetched.clone();
         writes.spawn_blocking(move || {
             let mut w = writer.lock().unwrap_or_else(|e| e.into_inner());
-            w.partial.write(first, &data, &cvs)?;
+            w.partial.write(first, data.data(), &cvs)?;
             if w.last_persist.elapsed() >= PERSIST_EVERY {
                 let counted = w.partial.persist()?;
                 w.last_persist = Instant::now();
@@ -585,173 +389,6 @@ impl Fetch<'_> {
             p.providers_dropped = dropped;
             p.bytes_per_sec = bytes / secs;
         });
-    }
-
-    /// Asks the DHT (and the caller's list) for providers; keeps those with a
-    /// route. Returns how many are new.
-    async fn discover(&mut self) -> Result<usize, FetchError> {
-        self.last_discovery = Some(Instant::now());
-        let mut keys: Vec<NodeKey> = self.opts.providers.clone();
-        match tokio::time::timeout(self.opts.discover_timeout, self.ctx.node.find_providers(self.id.provider_key()))
-            .await
-        {
-            Ok(Ok(peers)) => keys.extend(peers.iter().filter_map(|p| NodeKey::from_peer_id_bytes(&p.to_bytes()))),
-            Ok(Err(_)) => return Err(FetchError::Stopped),
-            Err(_) => debug!(id = %self.id, "provider lookup timed out"),
-        }
-        let allowance = response_allowance(self.bpr());
-        let body = FileRequest::Range { id: self.id, first: u64::MAX, count: u32::MAX }.encode().len() as u64;
-        let mut new = 0;
-        let mut unroutable = 0;
-        for key in keys {
-            if key == self.ctx.key || self.known.contains(&key) {
-                continue;
-            }
-            let best = self
-                .ctx
-                .routes
-                .routes(&key, body, allowance)
-                .into_iter()
-                .filter(|r| r.server() == Some(&key))
-                .filter_map(|r| r.quote(body, allowance).ok().map(|q| (q.total(), q.bound_ms(), r)))
-                .min_by_key(|(cost, bound, _)| (*cost, *bound));
-            let Some((cost, bound_ms, route)) = best else {
-                unroutable += 1;
-                continue;
-            };
-            self.known.insert(key);
-            self.providers.push(Provider {
-                key,
-                route,
-                cost,
-                bound_ms,
-                in_flight: 0,
-                state: PState::Active,
-                served: 0,
-                last_problem: None,
-                skips: 0,
-            });
-            new += 1;
-        }
-        if self.providers.is_empty() {
-            return Err(if unroutable > 0 {
-                FetchError::NoRoute(unroutable)
-            } else {
-                FetchError::NoProviders(self.id)
-            });
-        }
-        Ok(new)
-    }
-
-    /// Gets the authenticated size and the last block from the cheapest
-    /// provider that proves it.
-    async fn fetch_tail(&mut self) -> Result<(u64, u64, Vec<u8>, Vec<ChainingValue>), FetchError> {
-        loop {
-            self.unskip();
-            let pick = (0..self.providers.len())
-                .filter(|&i| self.providers[i].state == PState::Active)
-                .min_by_key(|&i| (self.providers[i].cost, self.providers[i].bound_ms));
-            let Some(i) = pick else {
-                self.stuck(1).await?;
-                continue;
-            };
-            if self.spent + self.providers[i].cost > self.opts.max_price {
-                return Err(FetchError::PriceLimit { spent: self.spent, limit: self.opts.max_price, remaining: 1 });
-            }
-            let req = self.send(i, Want::Tail);
-            loop {
-                match self.rx.recv().await {
-                    Some(Event::Slow(r)) if r == req => {}
-                    Some(Event::Slow(_)) => {}
-                    Some(Event::Done(r, out)) if r == req => {
-                        self.requests.remove(&r);
-                        self.providers[i].in_flight -= 1;
-                        match out {
-                            Outcome::Verified { size, first, data, cvs } => {
-                                self.providers[i].served += 1;
-                                return Ok((size, first, data, cvs));
-                            }
-                            Outcome::Bad(w) | Outcome::Refused(w) => self.providers[i].state = PState::Dropped(w),
-                            Outcome::Silent(w) => self.skip(i, w),
-                        }
-                        break;
-                    }
-                    Some(Event::Done(..)) => {}
-                    None => return Err(FetchError::Stopped),
-                }
-            }
-        }
-    }
-
-    /// Nothing could be sent: wait for a skipped provider, look for new ones,
-    /// or give up with the reason.
-    async fn stuck(&mut self, remaining: u64) -> Result<(), FetchError> {
-        let usable: Vec<&Provider> = self.providers.iter().filter(|p| !matches!(p.state, PState::Dropped(_))).collect();
-        if usable.iter().any(|p| p.state == PState::Active) {
-            // Active providers exist but none was affordable.
-            return Err(FetchError::PriceLimit { spent: self.spent, limit: self.opts.max_price, remaining });
-        }
-        let wake = usable
-            .iter()
-            .filter_map(|p| match p.state {
-                PState::Skipped { until, .. } => Some(until),
-                _ => None,
-            })
-            .min();
-        let rediscover = self.last_discovery.is_none_or(|t| t.elapsed() >= Duration::from_secs(2));
-        if rediscover {
-            let before = self.providers.len();
-            let _ = self.discover().await;
-            if self.providers.len() > before {
-                return Ok(());
-            }
-        }
-        if let Some(until) = wake {
-            tokio::time::sleep_until(until.into()).await;
-            self.unskip();
-            return Ok(());
-        }
-        Err(FetchError::NoneLeft {
-            id: self.id,
-            reasons: self
-                .providers
-                .iter()
-                .map(|p| {
-                    let why = match &p.state {
-                        PState::Dropped(w) => w.clone(),
-                        _ => p.last_problem.clone().unwrap_or_default(),
-                    };
-                    format!("{}: {why}", p.key.peer_id())
-                })
-                .collect(),
-        })
-    }
-
-    fn unskip(&mut self) {
-        let now = Instant::now();
-        for p in &mut self.providers {
-            if let PState::Skipped { until, .. } = p.state
-                && until <= now
-            {
-                p.state = PState::Active;
-            }
-        }
-    }
-
-    /// Skips provider `i` for a while. Only a failure after the provider
-    /// was given another chance doubles the pause (the requests that were
-    /// in flight when it went silent count once), up to 16 times.
-    fn skip(&mut self, i: usize, why: String) {
-        let p = &mut self.providers[i];
-        p.last_problem = Some(why);
-        let times = match p.state {
-            PState::Dropped(_) | PState::Skipped { .. } => return,
-            PState::Active => p.skips + 1,
-        };
-        p.skips = times;
-        let d = self.opts.skip_for * 2u32.pow(times.saturating_sub(1).min(4));
-        debug!(provider = %p.key.peer_id(), times, pause = ?d, "skipped: {}", p.last_problem.as_deref().unwrap_or(""));
-        p.state = PState::Skipped { until: Instant::now() + d };
     }
 
     fn on_slow(&mut self, req: u64, verified: &[bool], missing: &mut BTreeSet<u64>) {

@@ -10,8 +10,8 @@
 //!   leaves either the old state or the new one, never a torn file.
 //!
 //! The store never writes a block that has not been verified against the
-//! content id, and a completed download is hashed once more as a whole
-//! before it becomes a blob.
+//! content id, and a completed download becomes a blob only once its
+//! blocks' CVs hash to the id.
 //!
 //! Disk space: every write reserves its room under the store's quota and
 //! free-space floor first ([`super::space`]); a download reserves and
@@ -221,14 +221,30 @@ impl Store {
 
     /// Blocks `[first, first + count)` of a complete file with their proof.
     pub fn read_range(&self, id: &ContentId, first: u64, count: u64) -> Result<Option<ProvenRange>, StoreError> {
+        let Some((size, proof)) = self.prove_range(id, first, count)? else { return Ok(None) };
+        let mut data = vec![0u8; range_len(size, first, count) as usize];
+        self.read_blocks(id, first, &mut data)?;
+        Ok(Some(ProvenRange { size, data, proof }))
+    }
+
+    /// The size of a complete file and the proof of blocks `[first, first +
+    /// count)`; `None` when the range is not inside the file.
+    pub fn prove_range(
+        &self,
+        id: &ContentId,
+        first: u64,
+        count: u64,
+    ) -> Result<Option<(u64, Vec<ChainingValue>)>, StoreError> {
         let ob = self.outboard(id)?;
-        let Ok(proof) = ob.prove(first, count) else { return Ok(None) };
-        let size = ob.size();
+        Ok(ob.prove(first, count).ok().map(|proof| (ob.size(), proof)))
+    }
+
+    /// Reads a complete file's bytes from the start of block `first` into
+    /// `buf` (all of it), so that a reply is read in place, not copied.
+    pub fn read_blocks(&self, id: &ContentId, first: u64, buf: &mut [u8]) -> Result<(), StoreError> {
         let p = self.blob_path(id);
         let f = File::open(&p).map_err(io("cannot open", &p))?;
-        let mut data = vec![0u8; range_len(size, first, count) as usize];
-        f.read_exact_at(&mut data, first * BLOCK_SIZE).map_err(io("cannot read", &p))?;
-        Ok(Some(ProvenRange { size, data, proof }))
+        f.read_exact_at(buf, first.saturating_mul(BLOCK_SIZE)).map_err(io("cannot read", &p))
     }
 
     /// Adds the file at `path` (copied into the store while it is hashed).
@@ -471,13 +487,27 @@ impl Store {
         Ok(Partial { id: *id, size, data, data_path, state_path, cvs, unpersisted: 0 })
     }
 
-    /// Turns a finished download into a blob: hashes it whole once more,
-    /// writes its outboard and moves it into `blobs/`.
+    /// Turns a finished download into a blob: builds its outboard from the
+    /// verified blocks' CVs, checks that they hash to the id, and moves it
+    /// into `blobs/`. The data is not hashed again: every block was hashed
+    /// once when it was verified (in memory, before it was written) or, for
+    /// a resumed download, when its bytes on disk were re-checked
+    /// ([`Store::partial`]). A one-block file is hashed again (at most one
+    /// block), as its id is the hash of the data, not of a CV.
     pub fn finish(&self, p: Partial, name: &str) -> Result<(), StoreError> {
         p.data.sync_all().map_err(io("cannot sync", &p.data_path))?;
-        let f = File::open(&p.data_path).map_err(io("cannot open", &p.data_path))?;
-        let (id, ob) = Outboard::from_reader(std::io::BufReader::with_capacity(1 << 20, f), p.size)
-            .map_err(io("cannot hash", &p.data_path))?;
+        let cvs: Option<Vec<ChainingValue>> = p.cvs.iter().copied().collect();
+        let (id, ob) = match cvs {
+            Some(cvs) if cvs.len() > 1 => {
+                let ob = Outboard::from_block_cvs(p.size, cvs);
+                (ob.root_id().ok_or(StoreError::Corrupt(p.id))?, ob)
+            }
+            _ => {
+                let f = File::open(&p.data_path).map_err(io("cannot open", &p.data_path))?;
+                Outboard::from_reader(std::io::BufReader::with_capacity(1 << 20, f), p.size)
+                    .map_err(io("cannot hash", &p.data_path))?
+            }
+        };
         if id != p.id {
             let _ = fs::remove_file(&p.state_path);
             let _ = fs::remove_file(p.state_path.with_extension("state.tmp"));

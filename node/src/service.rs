@@ -54,6 +54,22 @@ impl Reply {
     pub fn decode(b: &[u8]) -> Option<Reply> {
         cbor4ii::serde::from_slice(b).ok()
     }
+
+    /// [`Reply::decode`] without copying the body out of `b`.
+    pub fn decode_ref(b: &[u8]) -> Option<ReplyRef<'_>> {
+        cbor4ii::serde::from_slice(b).ok()
+    }
+}
+
+/// A [`Reply`] read in place: its body borrows the response's bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ReplyRef<'a> {
+    /// See [`Reply::status`].
+    pub status: u16,
+    /// The service's bytes, inside the response's bytes.
+    pub body: &'a [u8],
+    /// See [`Reply::error`].
+    pub error: Option<String>,
 }
 
 /// A paid request handed to a service.
@@ -103,7 +119,13 @@ mod tests {
         let r = Reply::ok(vec![0xab; 100_000]);
         let bytes = r.encode();
         assert!(bytes.len() < 100_000 + 32, "{} bytes", bytes.len());
-        assert_eq!(Reply::decode(&bytes), Some(r));
+        assert_eq!(Reply::decode(&bytes), Some(r.clone()));
         assert_eq!(Reply::decode(b"not cbor"), None);
+        let v = Reply::decode_ref(&bytes).unwrap();
+        assert_eq!((v.status, v.body, v.error), (r.status, &r.body[..], None));
+        assert!(bytes.as_ptr_range().contains(&v.body.as_ptr()), "the body is read in place");
+        assert_eq!(Reply::decode_ref(b"not cbor"), None);
+        let e = Reply::error(404, "no such service").encode();
+        assert_eq!(Reply::decode_ref(&e).unwrap().error.as_deref(), Some("no such service"));
     }
 }
