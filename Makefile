@@ -26,6 +26,17 @@ deps:
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
 	fi
+	@# chromium and chromedriver for por/tests/network_page.rs (the network
+	@# page in a real headless browser): Debian's packages.
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+	  if ! command -v apt-get >/dev/null 2>&1; then \
+	    echo "deps: chromium/chromedriver missing and no apt-get: install Chromium and its chromedriver yourself" >&2; exit 1; \
+	  fi; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  echo "deps: installing Debian's chromium and chromium-driver packages"; \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null; \
+	fi
 
 ## contract: the NEAR contract's wasm, in artifacts/por_contract.wasm.
 contract: deps

@@ -21,6 +21,8 @@
 //! - follows the contract's late-fee terms on every poll
 //!   ([`NodeHandle::set_late_terms`]), and a change the owner submitted at
 //!   the moment it takes effect;
+//! - keeps the node's chain history ([`crate::history`]): every new graph
+//!   is diffed with the last, and so are the pending splits;
 //! - follows the splits the contract recorded ([`splits`]): reconnects into
 //!   the larger side when one leaves this node stranded on the smaller
 //!   ([`ReconnectPolicy`]), and settles those it is part of once their
@@ -50,6 +52,7 @@ use crate::chain::{ChainClient, ChainError, ChannelState, ChannelView, GraphFoll
 use crate::handle::{ChainJob, NodeHandle};
 use crate::routes::NetworkGraph;
 
+mod history;
 pub mod splits;
 
 pub use splits::ReconnectPolicy;
@@ -278,6 +281,7 @@ impl<C: ChainClient> Agent<C> {
         let changed = self.follower.refresh(&self.contract).await?;
         if changed {
             self.handle.set_graph(NetworkGraph::from_follower(&self.follower));
+            self.record_history().await;
         }
         // Our channels are read on every poll, not only when the graph moved:
         // proposals, closes and challenge windows do not change the graph.

@@ -24,6 +24,8 @@
 //! | `GET /routes?to=KEY&body_bytes=&max_response_bytes=&count=` | routes over the chain's graph |
 //! | `POST /send` | send a request to a node (key or account) over the best route, with retries |
 //! | `POST /request` | send a paid request along a given route; waits for its outcome |
+//! | `GET /network?events=` | the network view: graph, this node's record of outcomes, chain history ([`network`]) |
+//! | `GET /ui` | the network page (HTML, script, style built in; no token: it asks for one, see [`network`]) |
 //! | `GET /metrics` | Prometheus text format (also on [`metrics_router`]'s listener) |
 //! | `GET /livez` | 200 while the node's event loop answers (the process is of use), else 503 |
 //! | `GET /readyz` | 200 when the chain answers (if configured), its graph is loaded and a channel neighbour is connected (or the node has no channel yet) and the node is not draining (stopping), else 503; the body says which check failed, and whether the node has a public address (`checks.public_address`, `external_addresses`, a note when it has none; informational, not a condition) |
@@ -75,6 +77,7 @@ use crate::service::Reply;
 
 pub mod auth;
 mod guard;
+pub mod network;
 pub mod openapi;
 pub mod views;
 
@@ -117,7 +120,8 @@ pub fn versioned(router: Router) -> Router {
 #[openapi(
     paths(
         status, channels, open_channel, channel_backup, confirm_channel, close_channel, sever_channel, peers, routes,
-        send, request, metrics, livez, readyz, openapi::serve_document
+        send, request, metrics, livez, readyz, openapi::serve_document, network::network, network::ui,
+        network::ui_js, network::ui_css
     ),
     tags(
         (name = "node", description = "the node itself"),
@@ -153,6 +157,10 @@ pub fn router_with_chain(node: NodeHandle, registry: Arc<Registry>, chain: Optio
         .route("/metrics", get(metrics))
         .route("/livez", get(livez))
         .route("/readyz", get(readyz))
+        .route("/network", get(network::network))
+        .route("/ui", get(network::ui))
+        .route("/ui/app.js", get(network::ui_js))
+        .route("/ui/style.css", get(network::ui_css))
         .layer(DefaultBodyLimit::max(MAX_API_BODY))
         .with_state(Api { node, registry, chain });
     guard(routes, GuardConfig::default())

@@ -232,6 +232,9 @@ pub struct NodeHandle {
     pub(crate) key: NodeKey,
     pub(crate) graph: SharedGraph,
     pub(crate) events: crate::events::WeakBus,
+    /// The record of outcomes ([`crate::outcomes`]) and the chain history
+    /// ([`crate::history`]).
+    pub(crate) seen: (crate::outcomes::Reader, crate::history::HistoryLog),
 }
 
 impl NodeHandle {
@@ -306,6 +309,16 @@ impl NodeHandle {
     /// every change of the contract's `graph_version`; tests may too).
     pub fn set_graph(&self, graph: NetworkGraph) {
         *self.graph.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(graph));
+    }
+
+    /// The record of outcomes of this node's requests, as of now.
+    pub fn outcomes(&self) -> crate::outcomes::OutcomesView {
+        self.seen.0.view(crate::outcomes::now_ms())
+    }
+
+    /// The node's chain history (the chain agent writes it).
+    pub fn history(&self) -> crate::history::HistoryLog {
+        self.seen.1.clone()
     }
 
     /// The graph last published, if any.

@@ -15,6 +15,8 @@
 //! | `reason` | why a message was refused or a channel cut | refusal codes ([`por_core::protocol::Refusal::code`]), severance reasons (`missed_syncs`, `overdue`, `max_late`, `withheld_late_fee`, `false_notice`, `manual`) |
 //! | `channel` | a channel id | numbers |
 //! | `method`, `result` | a chain call and how it ended | contract methods; `ok`, `error` |
+//! | `window` | a sliding window of the outcome record | `5m`, `1h`, `24h` |
+//! | `server` | a server's node key (at most [`crate::outcomes::MAX_SERVER_SERIES`]) | 64 hex characters |
 //!
 //! Per-channel series (`channel`) exist while the channel is in the graph:
 //! they are removed when it leaves ([`Metrics::remove_channel`]), so a
@@ -333,6 +335,89 @@ impl Metrics {
     }
 }
 
+/// Labels of the outcome record's window counts.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WindowLabels {
+    /// `5m`, `1h` or `24h`.
+    pub window: &'static str,
+    /// `on_time`, `late`, `notice` or `refused`.
+    pub outcome: &'static str,
+}
+
+/// Labels of a server's series (at most
+/// [`crate::outcomes::MAX_SERVER_SERIES`] servers have one).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServerWindowLabels {
+    /// The server's node key, hex.
+    pub server: String,
+    /// `5m`, `1h` or `24h`.
+    pub window: &'static str,
+}
+
+/// The outcome record's metrics ([`crate::outcomes`]), set every few
+/// seconds from the record. Bounded: 12 series of window counts, one
+/// gauge, and a ratio per window for at most
+/// [`crate::outcomes::MAX_SERVER_SERIES`] servers (the most used in the
+/// last hour; a server that drops out of them loses its series).
+#[derive(Debug, Clone, Default)]
+pub struct OutcomeMetrics {
+    /// Requests of ours that ended in each window, by outcome, over every server.
+    pub window: Family<WindowLabels, Gauge>,
+    /// Servers in the record.
+    pub servers: Gauge,
+    /// Per server and window, the share of its ended requests answered
+    /// within their bound.
+    pub server_on_time: Family<ServerWindowLabels, FloatGauge>,
+}
+
+impl OutcomeMetrics {
+    /// Registers them in `registry` (prefix `por_observed`).
+    pub fn new(registry: &mut Registry) -> Self {
+        let m = OutcomeMetrics::default();
+        let r = registry.sub_registry_with_prefix("por_observed");
+        r.register(
+            "requests",
+            "Requests of this node that ended in the window (bucketed by minute, 24h by hour), by outcome",
+            m.window.clone(),
+        );
+        r.register("servers", "Servers in this node's outcome record", m.servers.clone());
+        r.register(
+            "server_on_time_ratio",
+            "Share of a server's ended requests answered within their bound, per window (the most used servers)",
+            m.server_on_time.clone(),
+        );
+        m
+    }
+
+    /// Sets them from `view`, with series for the `max_servers` servers
+    /// most used in the last hour.
+    pub fn set(&self, view: &crate::outcomes::OutcomesView, max_servers: usize) {
+        for (window, _) in crate::outcomes::WINDOWS {
+            let mut sum = [0u64; 4];
+            for c in view.servers.iter().filter_map(|s| s.windows.get(window)) {
+                for (i, n) in [c.on_time, c.late, c.notices, c.refused_total()].into_iter().enumerate() {
+                    sum[i] += n;
+                }
+            }
+            for (outcome, n) in ["on_time", "late", "notice", "refused"].into_iter().zip(sum) {
+                self.window.get_or_create(&WindowLabels { window, outcome }).set(n as i64);
+            }
+        }
+        self.servers.set(view.servers.len() as i64);
+        let mut used: Vec<_> = view.servers.iter().collect();
+        let hour = |o: &crate::outcomes::Observed| o.windows.get("1h").map_or(0, |c| c.ended());
+        used.sort_by(|a, b| hour(b).cmp(&hour(a)).then(a.key.cmp(&b.key)));
+        self.server_on_time.clear();
+        for s in used.into_iter().take(max_servers) {
+            for (window, _) in crate::outcomes::WINDOWS {
+                if let Some(r) = s.windows.get(window).and_then(|c| c.on_time_ratio()) {
+                    self.server_on_time.get_or_create(&ServerWindowLabels { server: s.key.clone(), window }).set(r);
+                }
+            }
+        }
+    }
+}
+
 /// Renders `registry` in the Prometheus text format.
 pub fn render(registry: &Registry) -> String {
     let mut s = String::new();
@@ -368,6 +453,11 @@ mod tests {
         let m = Metrics::new(&mut reg);
         let chain = ChainMetrics::new(&mut reg);
         let rpc = crate::chain::RpcMetrics::new(&mut reg);
+        let observed = OutcomeMetrics::new(&mut reg);
+        let dir = tempfile::tempdir().unwrap();
+        let mut rec = crate::outcomes::Recorder::open(dir.path(), Some(observed.clone()));
+        rec.overdue(por_core::ChannelId(1), 1);
+        observed.set(&rec.reader().view(1), 2);
         // Every labelled family, each with a value as the event loop gives it.
         m.message("in", "sync_ack");
         for o in ["response", "notice", "refused", "late_payment"] {
@@ -399,7 +489,9 @@ mod tests {
         let meaning: std::collections::BTreeMap<&str, &[&str]> = [
             ("direction", &["por_messages"][..]),
             ("kind", &["por_messages"][..]),
-            ("outcome", &["por_request_outcomes"][..]),
+            ("outcome", &["por_request_outcomes", "por_observed_requests"][..]),
+            ("window", &["por_observed_requests", "por_observed_server_on_time_ratio"][..]),
+            ("server", &["por_observed_server_on_time_ratio"][..]),
             ("status", &["por_requests_served"][..]),
             ("reason", &["por_refusals", "por_first_hop_refusals", "por_refused_below", "por_severances"][..]),
             ("channel", &["por_channel_spendable_yocto", "por_channel_received_yocto"][..]),

@@ -220,6 +220,9 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
     let graph: crate::handle::SharedGraph = Default::default();
     let events = EventBus::new();
     let weak_events = events.weak();
+    let outcomes =
+        crate::outcomes::Recorder::open(&config.data_dir, Some(crate::metrics::OutcomeMetrics::new(registry)));
+    let seen = (outcomes.reader(), crate::history::HistoryLog::open(&config.data_dir));
     let ev = EventLoop {
         swarm,
         engine: NodeEngine::new(protocol, signer.clone(), Ed25519Verifier),
@@ -242,11 +245,12 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
         graph: graph.clone(),
         terms_seen: None,
         events,
+        outcomes,
     };
     let mut ev = ev;
     ev.restore(stored, requests, signed)?;
     let task = tokio::spawn(ev.run());
-    let handle = NodeHandle { tx, key, graph, events: weak_events };
+    let handle = NodeHandle { tx, key, graph, events: weak_events, seen };
     Ok(RunningNode { handle, peer_id, key, listen_addrs, task })
 }
 
@@ -288,6 +292,8 @@ struct EventLoop {
     terms_seen: Option<Arc<NetworkGraph>>,
     /// The event stream's sending end ([`crate::events`]).
     events: EventBus,
+    /// The record of outcomes ([`crate::outcomes`]).
+    outcomes: crate::outcomes::Recorder,
 }
 
 /// Inputs one turn of the loop handles at most before it sends what they
@@ -358,6 +364,9 @@ impl EventLoop {
                 None | Some(Command::Shutdown) => {
                     self.end_turn();
                     self.commit.flush().await;
+                    if let Err(e) = self.outcomes.save() {
+                        warn!("cannot save the record of outcomes: {e}");
+                    }
                     return Input::Stop;
                 }
                 Some(c) => self.on_command(c),
@@ -515,6 +524,7 @@ impl EventLoop {
         }
         self.forget_ended_waiters();
         self.chain.retry_backlog();
+        self.outcomes.tick(self.now());
     }
 
     /// Brings back the channels kept on disk (after a restart).
@@ -727,8 +737,9 @@ impl EventLoop {
 
     fn on_engine_event(&mut self, ev: EngineEvent) {
         match ev {
-            EngineEvent::DeadlinePassed { .. } => {
+            EngineEvent::DeadlinePassed { channel, .. } => {
                 self.metrics.overdue.inc();
+                self.outcomes.overdue(channel, self.now());
             }
             EngineEvent::LateFeesPaid { channel, amount } => {
                 self.metrics.late_fees_paid.inc_by(amount as f64);

@@ -137,6 +137,15 @@ enum Command {
     Status(ApiArgs),
     /// A running node's connected peers.
     Peers(ApiArgs),
+    /// The network as a running node sees it (what its page at /ui draws):
+    /// the graph, the servers it used ranked by responses within bound,
+    /// recent chain events.
+    Network {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(flatten)]
+        args: crate::network_cli::NetworkArgs,
+    },
     /// Channels: list, open, confirm, close, sever.
     Channel {
         #[command(flatten)]
@@ -548,6 +557,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             print(out, &json!({ "status": status, "channels": channels["channels"] }));
         }
         Command::Peers(a) => print(out, &api(&api_base(&a)?, "GET", "/peers", None).await?),
+        Command::Network { api: a, args } => {
+            let v = crate::network_cli::fetch(&api_base(&a)?, args.events).await?;
+            if args.json || out == Output::Json {
+                print(Output::Json, &serde_json::to_value(&v)?);
+            } else {
+                print!("{}", crate::network_cli::render_tables(&v));
+            }
+        }
         Command::Channel { api: a, cmd: ChannelCmd::Restore { file } } => {
             let n = restore_channels(a.config.as_deref(), &file)?;
             print(out, &json!({ "restored": n, "from": file.display().to_string() }));

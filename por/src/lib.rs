@@ -14,6 +14,7 @@
 //! - [`cli`]: the command line (clap) and what each command does;
 //! - [`apiclient`]: the CLI's client of a running node's HTTP API;
 //! - [`files_cli`]: `por files`;
+//! - [`network_cli`]: `por network`;
 //! - [`output`]: every command's result as a table or as JSON.
 //!
 //! `main.rs` parses the command line, sets up logging on stderr and calls
@@ -25,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod files_cli;
 pub mod init;
+pub mod network_cli;
 pub mod output;
 pub mod run;
 #[cfg(feature = "devnet")]

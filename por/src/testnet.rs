@@ -427,6 +427,19 @@ async fn file_share(dir: PathBuf, apis: Vec<NodeApi>, state: Arc<Mutex<String>>)
     }
 }
 
+/// The network page's line: node 0's `/ui`, with its read-only token in
+/// the URL's fragment (which the browser never sends; the page takes it and
+/// removes it), and the same view in the CLI.
+fn network_page(api: &NodeApi, dir: &Path) -> String {
+    let token = std::fs::read_to_string(dir.join("node0").join(por_node::api::auth::READONLY_TOKEN_FILE))
+        .map(|t| t.trim().to_string())
+        .unwrap_or_default();
+    format!(
+        "network page (open in a browser): {api}/ui#token={token}\n  or: por network --config {}/node0/por.toml\n",
+        dir.display()
+    )
+}
+
 async fn print_status(apis: &[NodeApi], metrics: &[String], rpc: &str, dir: &Path, t: &Tally, share: &str) {
     use std::io::IsTerminal;
     let mut out = String::new();
@@ -475,6 +488,7 @@ async fn print_status(apis: &[NodeApi], metrics: &[String], rpc: &str, dir: &Pat
         dir.display(),
         apis[0]
     );
+    out += &network_page(&apis[0], dir);
     out += "logs: <state>/node<i>/node.log — Ctrl-C stops everything\n";
     print!("{out}");
     let _ = std::io::Write::flush(&mut std::io::stdout());

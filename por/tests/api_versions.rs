@@ -36,7 +36,7 @@ fn every_route_answers_under_v1_and_at_its_old_path_with_the_same_scopes() {
     let (admin, readonly) = (read("api-admin.token"), read("api-readonly.token"));
     let base = format!("http://{api}");
 
-    for path in ["/status", "/channels", "/peers", "/files", "/metrics"] {
+    for path in ["/status", "/channels", "/peers", "/files", "/metrics", "/network"] {
         let (v1, v1_body) = curl("GET", &format!("{base}/v1{path}"), Some(&admin));
         let (old, old_body) = curl("GET", &format!("{base}{path}"), Some(&admin));
         assert_eq!((v1, old), (200, 200), "{path}: {v1_body} / {old_body}");
@@ -51,6 +51,11 @@ fn every_route_answers_under_v1_and_at_its_old_path_with_the_same_scopes() {
             let (code, body) = curl("GET", &format!("{base}{path}"), None);
             assert!(code == 200 || code == 503, "{path} needs no token: {code} {body}");
         }
+    }
+    // The network page's files hold no data: no token, under /v1 too.
+    for path in ["/ui", "/v1/ui", "/ui/app.js", "/ui/style.css"] {
+        let (code, body) = curl("GET", &format!("{base}{path}"), None);
+        assert_eq!(code, 200, "{path}: {body}");
     }
     // The read-only token's limits hold under the prefix.
     let (code, body) = curl("GET", &format!("{base}/v1/channels/backup"), Some(&readonly));
@@ -85,6 +90,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/livez"),
     ("get", "/readyz"),
     ("get", "/openapi.json"),
+    ("get", "/network"),
+    ("get", "/ui"),
+    ("get", "/ui/app.js"),
+    ("get", "/ui/style.css"),
     ("get", "/files"),
     ("post", "/files/add"),
     ("post", "/files/get"),

@@ -30,6 +30,9 @@ fn por_testnet_starts_a_network_that_answers_requests_and_stops_cleanly() {
     let tn = dir.path().join("tn").canonicalize().unwrap();
     let curl = format!("curl -H \"Authorization: Bearer $(cat {}/node0/api-admin.token)\"", tn.display());
     assert!(stdout.contains(&curl), "{stdout}");
+    // The network page, with node 0's read-only token in the URL's fragment.
+    let readonly = std::fs::read_to_string(tn.join("node0/api-readonly.token")).unwrap();
+    assert!(stdout.contains(&format!("http://127.0.0.1:8391/ui#token={}", readonly.trim())), "{stdout}");
     let last = stdout.lines().rev().find(|l| l.starts_with("demo requests by outcome")).unwrap_or_default();
     let responses: u64 = last
         .split("\"response\": ")

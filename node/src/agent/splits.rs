@@ -88,6 +88,10 @@ impl<C: ChainClient> Agent<C> {
     /// window passed, and reconnects when one leaves this node stranded.
     pub(super) async fn follow_splits(&mut self) -> Result<(), ChainError> {
         let page = self.contract.pending_splits(0, SPLITS_PER_POLL).await?;
+        // Only a complete list can say which splits are over.
+        if page.total <= page.splits.len() as u64 {
+            self.handle.history().observe_splits(&page.splits, self.follower.version().unwrap_or(0));
+        }
         let pending: BTreeSet<u64> = page.splits.iter().map(|s| s.channel_id).collect();
         self.split_watch.retain(|id, _| pending.contains(id));
         // Proposals of splits that are over (or that reconnected) which

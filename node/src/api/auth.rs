@@ -59,6 +59,11 @@ pub const SCOPES: &[(&str, &str, Need)] = &[
     ("HEAD", "/livez", Need::Nothing),
     ("GET", "/readyz", Need::Nothing),
     ("HEAD", "/readyz", Need::Nothing),
+    // The network page's files: no data in them (it reads `/network` with
+    // the token the user gives it; see `super::network`).
+    ("GET", "/ui", Need::Nothing),
+    ("GET", "/ui/app.js", Need::Nothing),
+    ("GET", "/ui/style.css", Need::Nothing),
     // Signed vouchers, enough to claim the node's money on chain: admin.
     ("GET", "/channels/backup", Need::Admin),
     ("GET", "*", Need::ReadOnly),

@@ -93,7 +93,9 @@ impl EventLoop {
             signature: Signature([0; 64]),
         };
         let signed = request.sign(&self.requester.signer);
+        let route = signed.route.clone();
         let id = self.engine.send_request(signed, now, out).map_err(|e| e.to_string())?;
+        self.outcomes.sent(id, &route, quote.bound_ms(), now);
         let (tx, rx) = mpsc::channel(DELIVERY_BUFFER);
         self.requester.waiters.insert(id, Waiter { tx, sent_ms: now, bound_ms: quote.bound_ms(), ended: false });
         self.metrics.requests_sent.inc();
@@ -109,6 +111,7 @@ impl EventLoop {
             | Delivery::Refused { request_id, .. } => (*request_id, true),
         };
         let now = self.now();
+        self.outcomes.delivered(&d, now);
         let Some(w) = self.requester.waiters.get_mut(&id) else { return };
         if terminal && w.ended {
             return;
@@ -176,6 +179,7 @@ impl EventLoop {
         warn!(%request, %channel, "request refused by the first hop: {why}");
         Metrics::inc(&self.metrics.outcomes, "refused");
         Metrics::inc(&self.metrics.refused_by_first_hop, why.code_str().to_string());
+        self.outcomes.first_hop_refused(request, channel, why.code_str(), now);
         self.requester.remember_refusal(request, why);
         self.gauges_stale = true;
     }
