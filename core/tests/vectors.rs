@@ -77,6 +77,7 @@ fn build() -> Value {
         max_response_bytes: 1024,
         budget: 3_000,
         signature: Signature([0; 64]),
+        path: Default::default(),
     }
     .sign(&signer(1));
     let request = entry(

@@ -10,6 +10,7 @@ use super::*;
 fn hand(net: &mut Net, from: usize, to: usize, channel: ChannelId, req: Request) -> (RequestId, Vec<Effect>) {
     let mut out = Vec::new();
     let id = net.nodes[from].send_request(req, 0, &mut out).unwrap();
+    net.nodes[from].flush(0, &mut out);
     let paid = out
         .into_iter()
         .find_map(|e| match e {
@@ -19,6 +20,7 @@ fn hand(net: &mut Net, from: usize, to: usize, channel: ChannelId, req: Request)
         .expect("the request left");
     let mut got = Vec::new();
     net.nodes[to].handle_message(channel, Wire::Request(paid), 100, &mut got);
+    net.nodes[to].flush(100, &mut got);
     (id, got)
 }
 
@@ -29,8 +31,10 @@ fn refusal(out: &[Effect]) -> Option<Refusal> {
     })
 }
 
+/// Whether `out` acknowledges a request (an ack that only lists refusals
+/// acknowledges nothing).
 fn acked(out: &[Effect]) -> bool {
-    out.iter().any(|e| matches!(e, Effect::Send { msg: Wire::Ack(_), .. }))
+    out.iter().any(|e| matches!(e, Effect::Send { msg: Wire::Ack(a), .. } if !a.accepted.is_empty()))
 }
 
 fn paper() -> Net {
@@ -123,6 +127,7 @@ fn a_first_hop_refusing_everything_gains_one_payment_at_most() {
         let req = net.build(&[0, 1, 2], nonce, |_| {});
         let mut out = Vec::new();
         let id = net.nodes[0].send_request(req, 0, &mut out).unwrap();
+        net.nodes[0].flush(0, &mut out);
         // Alice's receipt says refused; she never acknowledges.
         assert!(net.nodes[0].downstream_refused(id, ChannelId(1), Some(Refusal::Busy), 1, &mut Vec::new()));
         let paid = net.nodes[0].ledger(ChannelId(1)).unwrap().paid();
@@ -133,10 +138,12 @@ fn a_first_hop_refusing_everything_gains_one_payment_at_most() {
     let due = req.quote().unwrap().total();
     let mut out = Vec::new();
     let id = net.nodes[0].send_request(req, 0, &mut out).unwrap();
+    net.nodes[0].flush(0, &mut out);
     assert!(net.nodes[0].downstream_refused(id, ChannelId(1), Some(Refusal::Busy), 1, &mut Vec::new()));
     assert_eq!(net.nodes[0].ledger(ChannelId(1)).unwrap().paid(), due, "held: the largest request's price");
     let req = net.build(&[0, 1, 2], 100, |r| r.max_response_bytes = 1_000);
     let id = net.nodes[0].send_request(req, 0, &mut out).unwrap();
+    net.nodes[0].flush(0, &mut out);
     assert!(net.nodes[0].downstream_refused(id, ChannelId(1), Some(Refusal::Busy), 1, &mut Vec::new()));
     assert_eq!(net.nodes[0].ledger(ChannelId(1)).unwrap().paid(), due);
 }
@@ -191,9 +198,11 @@ fn a_requester_keeps_to_its_own_limits() {
     for nonce in 0..2 {
         let req = net.build(&[0, 1, 2], nonce, |_| {});
         net.nodes[0].send_request(req, 0, &mut out).unwrap();
+        net.nodes[0].flush(0, &mut out);
     }
     let req = net.build(&[0, 1, 2], 2, |_| {});
     let e = net.nodes[0].send_request(req, 0, &mut out).unwrap_err();
+    net.nodes[0].flush(0, &mut out);
     assert_eq!(e, RequestError::Busy(ChannelId(1)));
 }
 
@@ -243,6 +252,7 @@ fn a_repeat_with_a_forged_voucher_is_not_acknowledged() {
         let mut out = Vec::new();
         let p = PaidRequest { request: req.clone(), voucher: v };
         net.nodes[1].handle_message(ChannelId(1), Wire::Request(Box::new(p)), 200, &mut out);
+        net.nodes[1].flush(200, &mut out);
         assert!(!acked(&out), "{out:?}");
         assert_eq!(refusal(&out), Some(Refusal::BadVoucher));
     }
@@ -269,6 +279,7 @@ fn duplicate_and_short_claims() {
     };
     let mut out = Vec::new();
     net.nodes[1].handle_message(ChannelId(2), Wire::Sync(Box::new(msg)), 900, &mut out);
+    net.nodes[1].flush(900, &mut out);
     assert!(
         out.iter().any(|e| matches!(e, Effect::Event(EngineEvent::Refused { reason: Refusal::DuplicateClaim, .. }))),
         "{out:?}"
@@ -286,6 +297,7 @@ fn duplicate_and_short_claims() {
     };
     out.clear();
     net.nodes[1].handle_message(ChannelId(2), Wire::Sync(Box::new(msg)), 900, &mut out);
+    net.nodes[1].flush(900, &mut out);
     let ack = out
         .iter()
         .find_map(|e| match e {
@@ -316,6 +328,7 @@ fn a_notice_signed_by_no_end_of_its_channel_is_refused_and_its_sender_cut() {
     let (mut net, id) = start();
     let mut out = Vec::new();
     net.nodes[1].handle_message(ChannelId(2), Wire::Notice(notice_by(id, 5)), 400, &mut out);
+    net.nodes[1].flush(400, &mut out);
     assert!(
         matches!(
             out[..],
@@ -330,6 +343,7 @@ fn a_notice_signed_by_no_end_of_its_channel_is_refused_and_its_sender_cut() {
     let (mut net, id) = start();
     out.clear();
     net.nodes[1].handle_message(ChannelId(2), Wire::Notice(notice_by(id, 4)), 400, &mut out);
+    net.nodes[1].flush(400, &mut out);
     assert!(out.iter().any(|e| matches!(e, Effect::Send { channel: ChannelId(1), msg: Wire::Notice(_) })), "{out:?}");
     assert!(!out.iter().any(|e| matches!(e, Effect::Sever { .. })), "{out:?}");
 }
@@ -348,6 +362,7 @@ fn a_notice_refuted_by_a_cooperative_close_cuts_its_sender() {
     let notice = SeveranceNotice::create(id, ChannelId(3), Hash32([7; 32]), &NodeSigner::from_seed([3; 32]));
     let mut out = Vec::new();
     net.nodes[1].handle_message(ChannelId(2), Wire::Notice(notice), 400, &mut out);
+    net.nodes[1].flush(400, &mut out);
     assert!(out.iter().any(|e| matches!(e, Effect::WatchChannel { channel: ChannelId(3) })), "{out:?}");
     let passed_up = out
         .iter()
@@ -361,12 +376,15 @@ fn a_notice_refuted_by_a_cooperative_close_cuts_its_sender() {
     // round trip to Bob–Carol (2 · (100 + 200 + 100) ms).
     let mut at_alex = Vec::new();
     net.nodes[0].handle_message(ChannelId(1), Wire::Notice(passed_up), 500, &mut at_alex);
+    net.nodes[0].flush(500, &mut at_alex);
     at_alex.clear();
     net.nodes[0].notice_refuted(ChannelId(3), 600, &mut at_alex);
+    net.nodes[0].flush(600, &mut at_alex);
     assert!(matches!(at_alex[..], [Effect::SetTimer { at_ms: 1_400, timer: Timer::ConfirmNotice(_) }]), "{at_alex:?}");
     // Alice got it from Bob, who signed it: Bob lied, and she cuts him now.
     out.clear();
     net.nodes[1].notice_refuted(ChannelId(3), 500, &mut out);
+    net.nodes[1].flush(500, &mut out);
     assert!(
         matches!(out[..], [Effect::Sever { channel: ChannelId(2), reason: SeverReason::FalseNotice, .. }]),
         "{out:?}"
@@ -374,6 +392,7 @@ fn a_notice_refuted_by_a_cooperative_close_cuts_its_sender() {
     // A channel no notice named refutes nothing.
     out.clear();
     net.nodes[1].notice_refuted(ChannelId(4), 500, &mut out);
+    net.nodes[1].flush(500, &mut out);
     assert!(out.is_empty(), "{out:?}");
 }
 
@@ -416,6 +435,7 @@ fn a_relay_checks_its_edge_and_below_only() {
             0,
             &mut out,
         );
+        net.nodes[2].flush(0, &mut out);
         out
     };
     // Alex–Alice's fee is wrong: Alice's business, not Bob's.
