@@ -315,7 +315,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
 
     /// Handles a message that arrived over `channel`.
     pub fn handle_message(&mut self, channel: ChannelId, msg: Wire, now: u64, out: &mut Vec<Effect>) {
-        if self.config.faults.drop_requests && matches!(msg, Wire::Request(_)) {
+        if self.config.faults.drop_requests && matches!(msg, Wire::Request(_) | Wire::Requests(_)) {
             // Fault injection: a silent hop; the request leaves no trace.
             return;
         }
@@ -327,7 +327,24 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let kind = msg.kind();
         match self.channels.get_mut(&channel) {
             Some(c) if !c.closed => c.heard(now),
-            _ => return refuse(out, channel, kind, Refusal::UnknownChannel),
+            // A channel we closed: its payer still hears why each request
+            // of a frame went unanswered (the ack lists the refusals).
+            Some(_) => {
+                if let Some((voucher, requests)) = match &msg {
+                    Wire::Request(p) => Some((&p.voucher, std::slice::from_ref(&p.request))),
+                    Wire::Requests(f) => Some((&f.voucher, &f.requests[..])),
+                    _ => None,
+                } {
+                    let refused: Vec<RefusedRequest> = requests
+                        .iter()
+                        .map(|r| RefusedRequest { request_id: r.id(), reason: Refusal::UnknownChannel })
+                        .collect();
+                    let slot = self.outbox.ack_slot(channel, voucher.digest());
+                    self.outbox.fill_ack(channel, slot, Vec::new(), refused);
+                }
+                return refuse(out, channel, kind, Refusal::UnknownChannel);
+            }
+            None => return refuse(out, channel, kind, Refusal::UnknownChannel),
         }
         match msg {
             Wire::Request(p) => {

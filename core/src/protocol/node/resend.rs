@@ -14,6 +14,7 @@ use std::hash::BuildHasherDefault;
 
 use crate::bytes::RequestId;
 use crate::crypto::{Signer, Verifier};
+use crate::ledger::LedgerError;
 use crate::protocol::channel::ChannelMap;
 use crate::protocol::config::{ProtocolConfig, Resend};
 use crate::protocol::effect::{Effect, Refusal};
@@ -203,12 +204,22 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         out: &mut Vec<Effect>,
     ) -> Result<(), Refusal> {
         // Acknowledge only a voucher we hold: the peer's own, signed, and
-        // covered by the best one we kept (a repeat brings nothing new).
-        let held = self.channels.get(&channel).is_some_and(|c| {
-            voucher.voucher.cumulative <= c.ledger.received() && super::stale_voucher_ok(&c.ledger, voucher, &signed)
-        });
-        if !held {
-            return Err(Refusal::BadVoucher);
+        // covered by the best one we kept, or a newer one of the peer's,
+        // which its frame carried for the requests it sent since (a
+        // cumulative voucher: what it pays beyond is the channel's credit).
+        let Some(c) = self.channels.get_mut(&channel) else { return Err(Refusal::UnknownChannel) };
+        match c.ledger.check(voucher, &signed) {
+            Ok(delta) => {
+                if self.config.emit_persists {
+                    out.push(Effect::Persist { channel, voucher: voucher.clone(), received: true });
+                }
+                if c.ledger.commit(voucher.clone()).is_ok() {
+                    c.credit = c.credit.saturating_add(delta);
+                    self.credits_changed.insert(channel);
+                }
+            }
+            Err(LedgerError::NotIncreasing { .. }) if super::stale_voucher_ok(&c.ledger, voucher, &signed) => {}
+            Err(_) => return Err(Refusal::BadVoucher),
         }
         // The copy left after our answer should have arrived (so the answer
         // was lost, not crossing the copy): always when the answer left in
