@@ -121,20 +121,33 @@ impl MerklePath {
     }
 }
 
+/// BLAKE3 of the canonical bytes `Canon::new(domain).fixed(parts[0])…`,
+/// fed to the hasher as they come (no buffer: leaves and inner nodes are
+/// hashed at every hop).
+fn hash_canon(domain: &str, parts: &[&[u8]]) -> Hash32 {
+    let mut h = ::blake3::Hasher::new();
+    h.update(&(domain.len() as u32).to_be_bytes());
+    h.update(domain.as_bytes());
+    for p in parts {
+        h.update(p);
+    }
+    Hash32(*h.finalize().as_bytes())
+}
+
 /// The hash of an inner node over its two children.
 pub fn node(left: &Hash32, right: &Hash32) -> Hash32 {
-    blake3(&Canon::new(DOMAIN_MERKLE_NODE).fixed(&left.0).fixed(&right.0).take())
+    hash_canon(DOMAIN_MERKLE_NODE, &[&left.0, &right.0])
 }
 
 /// The leaf of a request in its requester's batch: its id (which commits to
 /// every signed field and, through it, the body's hash).
 pub fn request_leaf(id: &RequestId) -> Hash32 {
-    blake3(&Canon::new(DOMAIN_REQUEST_LEAF).fixed(&id.0).take())
+    hash_canon(DOMAIN_REQUEST_LEAF, &[&id.0])
 }
 
 /// The leaf of a response in its server's batch: `H(request id ‖ H(body))`.
 pub fn response_leaf(id: &RequestId, body_hash: &Hash32) -> Hash32 {
-    blake3(&Canon::new(DOMAIN_RESPONSE_LEAF).fixed(&id.0).fixed(&body_hash.0).take())
+    hash_canon(DOMAIN_RESPONSE_LEAF, &[&id.0, &body_hash.0])
 }
 
 /// What a root's signature says: which kind of batch it is.
@@ -196,9 +209,11 @@ pub fn sign_batch(kind: Batch, leaves: &[Hash32], signer: &impl Signer) -> (Sign
 }
 
 /// Roots a node has verified, so that it verifies each batch once however
-/// many of its objects reach it. Bounded: past [`RootCache::CAPACITY`] it
-/// forgets everything and starts again (a forgotten root is verified again,
-/// nothing worse).
+/// many of its objects reach it. Only roots of batches of more than one are
+/// kept (an object whose path is empty is its batch: its root comes once,
+/// and remembering it would cost more than v1 did). Bounded: past
+/// [`RootCache::CAPACITY`] it forgets everything and starts again (a
+/// forgotten root is verified again, nothing worse).
 #[derive(Debug, Default)]
 pub struct RootCache {
     seen: std::collections::HashSet<(Batch, NodeKey, Hash32)>,
@@ -209,16 +224,21 @@ impl RootCache {
     pub const CAPACITY: usize = 65_536;
 
     /// True when `signature` by `signer` holds over the batch `root` of
-    /// `kind`, or a signature over that root was verified before. Only a
-    /// root whose signature held is remembered.
+    /// `kind` that `path` leads to, or a signature over that root was
+    /// verified before. Only a root whose signature held, of a batch of more
+    /// than one (`path` not empty), is remembered.
     pub fn verify(
         &mut self,
         kind: Batch,
         signer: &NodeKey,
         root: &Hash32,
+        path: &MerklePath,
         signature: &Signature,
         v: &impl Verifier,
     ) -> bool {
+        if path.is_empty() {
+            return v.verify(signer, &kind.signing_bytes(signer, root), signature);
+        }
         if self.seen.contains(&(kind, *signer, *root)) {
             return true;
         }
@@ -280,6 +300,15 @@ mod tests {
         assert_eq!(MerklePath::new(0b100, vec![Hash32([0; 32]); 2]), Err(PathError::StrayBit { steps: 2, bit: 2 }));
         assert!(MerklePath::new(u32::MAX, vec![Hash32([0; 32]); 32]).is_ok());
         assert_eq!(MerklePath::new(1, vec![]), Err(PathError::StrayBit { steps: 0, bit: 0 }));
+    }
+
+    #[test]
+    fn leaves_hash_their_canonical_bytes() {
+        let id = RequestId([7; 32]);
+        let h = Hash32([9; 32]);
+        assert_eq!(response_leaf(&id, &h), blake3(&Canon::new(DOMAIN_RESPONSE_LEAF).fixed(&id.0).fixed(&h.0).take()));
+        assert_eq!(request_leaf(&id), blake3(&Canon::new(DOMAIN_REQUEST_LEAF).fixed(&id.0).take()));
+        assert_eq!(node(&h, &h), blake3(&Canon::new(DOMAIN_MERKLE_NODE).fixed(&h.0).fixed(&h.0).take()));
     }
 
     #[test]

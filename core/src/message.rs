@@ -145,7 +145,7 @@ impl Request {
     /// [`Request::verify`] for a request whose id is known, remembering the
     /// roots verified in `cache` (one verification per batch).
     pub fn verify_cached(&self, id: &RequestId, cache: &mut RootCache, v: &impl Verifier) -> bool {
-        cache.verify(Batch::Requests, &self.requester, &self.root(id), &self.signature, v)
+        cache.verify(Batch::Requests, &self.requester, &self.root(id), &self.path, &self.signature, v)
     }
 
     /// The price and budgets of this request on its route.
@@ -212,7 +212,7 @@ impl Response {
     ) -> bool {
         self.request_id == *request_id
             && self.server == *server
-            && cache.verify(Batch::Responses, server, &self.path.root(self.leaf()), &self.signature, v)
+            && cache.verify(Batch::Responses, server, &self.path.root(self.leaf()), &self.path, &self.signature, v)
     }
 }
 

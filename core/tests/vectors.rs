@@ -297,7 +297,7 @@ fn stored_batches_verify_along_their_paths() {
         let mut cache = RootCache::default();
         for (i, (leaf, path)) in leaves.iter().zip(&paths).enumerate() {
             assert_eq!(path.root(*leaf), root, "{k} leaf {i}");
-            assert!(cache.verify(kind, &key, &path.root(*leaf), &sig, &counting));
+            assert!(cache.verify(kind, &key, &path.root(*leaf), path, &sig, &counting));
             let other = leaves[(i + 1) % leaves.len()];
             assert_ne!(path.root(other), root, "{k}: leaf {i}'s path takes another leaf");
             let mut forged = path.siblings().to_vec();

@@ -138,9 +138,11 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let mut chans = std::mem::take(&mut self.outbox.chans);
         self.sign_requests(&mut chans);
         self.sign_responses(&mut chans);
-        for (channel, items) in chans {
+        for (channel, items) in chans.drain(..) {
             self.flush_channel(channel, items, now, out);
         }
+        // Keep the list's allocation for the next turn.
+        self.outbox.chans = chans;
     }
 
     /// One signature over the root of this node's own requests of the turn.
@@ -215,12 +217,12 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         };
         let digest = voucher.as_ref().map(|v| v.digest());
         let keep = self.config.resend.max_resends > 0;
-        let mut msgs: Vec<Option<Wire>> = Vec::with_capacity(items.len());
+        let start = out.len();
         let mut frame: Vec<Request> = Vec::new();
         let mut frame_at = None;
         for it in items {
-            match it {
-                Item::Wire(w) => msgs.push(Some(w)),
+            let msg = match it {
+                Item::Wire(w) => w,
                 Item::Request { id, request, resend, .. } => {
                     let (Some(v), Some(digest)) = (voucher.as_ref(), digest) else { continue };
                     if let Some(d) =
@@ -231,31 +233,27 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                             d.request = Some(Box::new(PaidRequest { request: (*request).clone(), voucher: v.clone() }));
                         }
                     }
-                    if frame_at.is_none() {
-                        frame_at = Some(msgs.len());
-                        msgs.push(None);
-                    }
+                    frame_at.get_or_insert(out.len());
                     frame.push(*request);
+                    continue;
                 }
                 Item::Ack { voucher_digest, accepted, refused } => {
-                    msgs.push(Some(Wire::Ack(Ack::create(voucher_digest, accepted, refused, &self.signer))));
+                    Wire::Ack(Ack::create(voucher_digest, accepted, refused, &self.signer))
                 }
-                Item::Response(r) => msgs.push(Some(Wire::Response(r))),
-            }
+                Item::Response(r) => Wire::Response(r),
+            };
+            out.push(Effect::Send { channel, msg });
         }
         if let (Some(at), Some(voucher)) = (frame_at, voucher) {
-            msgs[at] = Some(if frame.len() == 1 {
+            let msg = if frame.len() == 1 {
                 let request = frame.pop().expect("one request");
                 Wire::Request(Box::new(PaidRequest { request, voucher }))
             } else {
                 Wire::Requests(Box::new(RequestFrame { voucher, requests: frame }))
-            });
+            };
+            out.insert(at, Effect::Send { channel, msg });
         }
-        let mut sent = false;
-        for msg in msgs.into_iter().flatten() {
-            out.push(Effect::Send { channel, msg });
-            sent = true;
-        }
+        let sent = out.len() > start;
         if sent && let Some(c) = self.channels.get_mut(&channel) {
             // Any message is proof of life (see `send_sync`).
             c.last_sent_ms = now;

@@ -74,8 +74,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let Some(reason) = reason.or(undelivered_first.then_some(Refusal::Other)) else {
             return false;
         };
-        let ours = self.end_refused(id, RefusedBelow { request_id: id, reason, channel }, now, DownEnd::Refused, out);
-        ours
+        self.end_refused(id, RefusedBelow { request_id: id, reason, channel }, now, DownEnd::Refused, out)
     }
 
     /// A refusal came up from the downstream on `channel`.
