@@ -216,7 +216,7 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
     let weak_events = events.weak();
     let ev = EventLoop {
         swarm,
-        engine: NodeEngine::new(protocol, signer.clone(), Ed25519Verifier),
+        engine: NodeEngine::new(protocol, signer, Ed25519Verifier),
         sent_log,
         commit: Committer::with_backup(store, config.channel_backup.clone().map(|p| (p, key))),
         commands,
@@ -229,7 +229,7 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
         gauges_stale: false,
         metrics: Metrics::new(registry),
         p2p_metrics: libp2p::metrics::Metrics::new(registry),
-        requester: RequesterSide::new(signer),
+        requester: RequesterSide::new(),
         server: ServerSide::new(config.service_timeout),
         chain: ChainLink::default(),
         peers: Peers::new(listen_addrs.clone(), config.bootstrap.clone()),
@@ -629,18 +629,22 @@ impl EventLoop {
                     self.metrics.syncs_missed.inc();
                 }
                 debug!(%peer, ?lane, "message not delivered: {error}");
-                if let Some((channel, request)) = self.peers.receipt(&id)
+                if let Some((channel, requests)) = self.peers.receipt(&id)
                     && undelivered
                 {
                     let why = format!("the first hop is unreachable: {error}");
-                    self.downstream_refused(request, channel, why.into());
+                    for request in requests {
+                        self.downstream_refused(request, channel, why.clone().into());
+                    }
                 }
             }
             NetEvent::Delivered { id, receipt, .. } => {
-                if let Some((channel, request)) = self.peers.receipt(&id)
+                if let Some((channel, requests)) = self.peers.receipt(&id)
                     && let Receipt::Refused { reason, detail } = receipt
                 {
-                    self.downstream_refused(request, channel, por_core::Refused::by_peer(reason, detail));
+                    for request in requests {
+                        self.downstream_refused(request, channel, por_core::Refused::by_peer(reason, detail.clone()));
+                    }
                 }
             }
             NetEvent::InboundFailed { peer, lane, error } => debug!(%peer, ?lane, "bad inbound message: {error}"),
@@ -728,7 +732,9 @@ impl EventLoop {
         }
     }
 
-    fn apply(&mut self, out: Vec<Effect>) {
+    fn apply(&mut self, mut out: Vec<Effect>) {
+        // The end of the engine's turn: it signs and emits what it queued.
+        self.engine.flush(self.now(), &mut out);
         // The requests and credits the engine changed go into the commit
         // before any ack of this batch is gated: an ack waits for them.
         self.changes_to_commit();
@@ -764,6 +770,9 @@ impl EventLoop {
                 Effect::SetTimer { at_ms, timer } => self.timers.push(Reverse((at_ms, timer))),
                 Effect::Serve { request_id, request } => self.serve(request_id, *request),
                 Effect::Deliver(d) => self.deliver(d),
+                Effect::RefusedByPeer { channel, request_id, reason } => {
+                    self.downstream_refused(request_id, channel, por_core::Refused::by_peer(reason, reason.to_string()))
+                }
                 Effect::Sever { channel, voucher, reason } => {
                     Metrics::inc(&self.metrics.severances, crate::metrics::sever_reason_code(reason));
                     self.events.emit(NodeEvent::Severing { channel, reason });
@@ -824,13 +833,14 @@ impl EventLoop {
         if matches!(msg, Wire::Notice(_)) {
             self.metrics.notices_sent.inc();
         }
-        let request = match &msg {
-            Wire::Request(p) => Some(p.request.id()),
-            _ => None,
+        let requests = match &msg {
+            Wire::Request(p) => vec![p.request.id()],
+            Wire::Requests(f) => f.requests.iter().map(|r| r.id()).collect(),
+            _ => Vec::new(),
         };
         let id = self.swarm.behaviour_mut().send(&peer, lane, Envelope { channel, msg });
-        if let Some(r) = request {
-            self.peers.sent_request(id, channel, r);
+        if !requests.is_empty() {
+            self.peers.sent_request(id, channel, requests);
         }
     }
 }
