@@ -63,6 +63,7 @@ check: deps
 ## bench: the benchmarks; figures go to docs/BENCHMARKS.md.
 bench: contract
 	$(CARGO) bench -p por-core --bench routing
+	$(CARGO) bench -p por-core --bench batch_sign
 	$(CARGO) bench -p por-devnet --bench rpc_call
 	$(CARGO) bench -p por-files --bench files
 	@# files through one relay, nodes as separate processes; the network-bound

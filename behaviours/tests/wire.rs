@@ -68,6 +68,7 @@ fn request(body: Vec<u8>, budget: u128) -> Request {
         max_response_bytes: 100,
         budget,
         signature: Signature([0; 64]),
+        path: Default::default(),
     }
     .sign(&s)
 }

@@ -9,12 +9,22 @@
 
 /// Domain tag of a cumulative voucher.
 pub const DOMAIN_VOUCHER: &str = "por/voucher/v1";
-/// Domain tag of an acknowledgement of a paid request.
-pub const DOMAIN_ACK: &str = "por/ack/v1";
-/// Domain tag of a request.
-pub const DOMAIN_REQUEST: &str = "por/request/v1";
-/// Domain tag of a server's response.
-pub const DOMAIN_RESPONSE: &str = "por/response/v1";
+/// Domain tag of a payee's acknowledgement of one frame of paid requests:
+/// the voucher that came with them and the ids it accepted.
+pub const DOMAIN_ACK: &str = "por/ack/v2";
+/// Domain tag of a request's fields (its id is SHA-256 of these bytes).
+pub const DOMAIN_REQUEST: &str = "por/request/v2";
+/// Domain tag of a request's leaf in its requester's batch.
+pub const DOMAIN_REQUEST_LEAF: &str = "por/request-leaf/v2";
+/// Domain tag of the root a requester signs over one batch of requests.
+pub const DOMAIN_REQUEST_ROOT: &str = "por/request-root/v2";
+/// Domain tag of a response's leaf, `H(request id ‖ H(body))`, in its
+/// server's batch.
+pub const DOMAIN_RESPONSE_LEAF: &str = "por/response-leaf/v2";
+/// Domain tag of the root a server signs over one batch of responses.
+pub const DOMAIN_RESPONSE_ROOT: &str = "por/response-root/v2";
+/// Domain tag of an inner node of a batch's Merkle tree.
+pub const DOMAIN_MERKLE_NODE: &str = "por/merkle-node/v2";
 /// Domain tag of a severance notice.
 pub const DOMAIN_NOTICE: &str = "por/notice/v1";
 /// Domain tag of a sync acknowledgement.

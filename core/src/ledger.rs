@@ -83,6 +83,12 @@ pub struct ChannelLedger {
     pub remote_deposit: Amount,
     sent: Option<SignedVoucher>,
     received: Option<SignedVoucher>,
+    /// What we have paid beyond `sent` in this turn, not signed yet
+    /// ([`ChannelLedger::pay_later`]): the cumulative amount the next
+    /// voucher will carry. Never stored: the engine signs it at its flush,
+    /// before the turn ends.
+    #[serde(skip)]
+    pending: Option<Amount>,
 }
 
 impl ChannelLedger {
@@ -95,12 +101,23 @@ impl ChannelLedger {
         local_deposit: Amount,
         remote_deposit: Amount,
     ) -> Self {
-        ChannelLedger { contract, channel, local, remote, local_deposit, remote_deposit, sent: None, received: None }
+        ChannelLedger {
+            contract,
+            channel,
+            local,
+            remote,
+            local_deposit,
+            remote_deposit,
+            sent: None,
+            received: None,
+            pending: None,
+        }
     }
 
-    /// Everything we have paid the peer.
+    /// Everything we have paid the peer (what [`ChannelLedger::pay_later`]
+    /// recorded and no voucher carries yet included).
     pub fn paid(&self) -> Amount {
-        self.sent.as_ref().map_or(0, |v| v.voucher.cumulative)
+        self.pending.unwrap_or_else(|| self.sent.as_ref().map_or(0, |v| v.voucher.cumulative))
     }
 
     /// Everything the peer has paid us (the best voucher we hold).
@@ -113,7 +130,8 @@ impl ChannelLedger {
         self.received.as_ref()
     }
 
-    /// The last voucher we signed.
+    /// The last voucher we signed (not counting what
+    /// [`ChannelLedger::pay_later`] recorded since).
     pub fn last_sent(&self) -> Option<&SignedVoucher> {
         self.sent.as_ref()
     }
@@ -144,7 +162,35 @@ impl ChannelLedger {
     pub fn pay(&mut self, amount: Amount, signer: &impl Signer) -> Result<SignedVoucher, LedgerError> {
         let v = self.prepare_payment(amount)?.sign(signer);
         self.sent = Some(v.clone());
+        self.pending = None;
         Ok(v)
+    }
+
+    /// Records a payment of `amount` that the next voucher will carry,
+    /// without signing one: the requests of one turn over this channel go
+    /// under one voucher, signed by [`ChannelLedger::sign_pending`].
+    /// Refused, with nothing changed, when we could not cover it.
+    pub fn pay_later(&mut self, amount: Amount) -> Result<(), LedgerError> {
+        let v = self.prepare_payment(amount)?;
+        self.pending = Some(v.cumulative);
+        Ok(())
+    }
+
+    /// Whether [`ChannelLedger::pay_later`] recorded payments no voucher
+    /// carries yet.
+    pub fn has_pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// Signs one voucher for everything [`ChannelLedger::pay_later`]
+    /// recorded; `None` when nothing is pending. The caller persists it
+    /// before sending it.
+    pub fn sign_pending(&mut self, signer: &impl Signer) -> Option<SignedVoucher> {
+        let cumulative = self.pending.take()?;
+        let v = Voucher { contract: self.contract.clone(), channel: self.channel, payer: self.local, cumulative }
+            .sign(signer);
+        self.sent = Some(v.clone());
+        Some(v)
     }
 
     /// Checks an incoming voucher without changing anything; returns how much

@@ -14,6 +14,7 @@
 //! - [`canonical`]: the domain-separated bytes every signature covers;
 //! - [`crypto`]: the signing and verifying traits (and ed25519-dalek under `native`);
 //! - [`voucher`]: cumulative vouchers, acks, channel ids;
+//! - [`merkle`]: batch signatures (one root per turn, a path per object);
 //! - [`message`]: requests, routes, responses, severance notices, syncs;
 //! - [`cost`]: fees, payments and per-hop budgets along a path;
 //! - [`ledger`]: one channel's two directions and the checks on a voucher;
@@ -37,6 +38,7 @@ pub mod cost;
 pub mod crypto;
 pub mod graph;
 pub mod ledger;
+pub mod merkle;
 pub mod message;
 pub mod partition;
 pub mod peer;

@@ -7,9 +7,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::bytes::{Hash32, NodeKey, RequestId, Signature, amount_serde, sha256};
-use crate::canonical::{Canon, DOMAIN_NOTICE, DOMAIN_REQUEST, DOMAIN_RESPONSE, DOMAIN_SYNC_ACK};
+use crate::canonical::{Canon, DOMAIN_NOTICE, DOMAIN_REQUEST, DOMAIN_SYNC_ACK};
 use crate::cost::{CostError, EdgeParams, PathQuote, quote};
 use crate::crypto::{Signer, Verifier};
+use crate::merkle::{Batch, MerklePath, RootCache, blake3, request_leaf, response_leaf};
 use crate::voucher::{Amount, ChannelId, SignedVoucher};
 
 /// One hop of a route: the channel crossed and the node it reaches, with the
@@ -83,18 +84,30 @@ pub struct Request {
     /// What the requester pays for the whole route (`payments[0]`).
     #[serde(with = "amount_serde")]
     pub budget: Amount,
-    /// The requester's signature over [`Request::signing_bytes`].
+    /// The requester's signature over the root of the batch the request
+    /// was signed in ([`Batch::Requests`]); for a batch of one the root is
+    /// the request's leaf.
     pub signature: Signature,
+    /// The path from the request's leaf to that root (empty for a batch of
+    /// one). Not part of the id.
+    #[serde(default, skip_serializing_if = "MerklePath::is_empty")]
+    pub path: MerklePath,
 }
 
 impl Request {
-    /// Canonical bytes: every field but the signature, with the body hashed.
+    /// Canonical bytes: every field but the signature and the path, with the
+    /// body's BLAKE3 hash in place of the body.
     pub fn signing_bytes(&self) -> Vec<u8> {
+        self.signing_bytes_with(&blake3(&self.body))
+    }
+
+    /// [`Request::signing_bytes`] with the body's hash already computed.
+    pub fn signing_bytes_with(&self, body_hash: &Hash32) -> Vec<u8> {
         let mut c = Canon::new(DOMAIN_REQUEST);
         c.fixed(&self.requester.0).u64(self.nonce);
         self.route.write(&mut c);
         c.str(&self.service)
-            .fixed(&sha256(&self.body).0)
+            .fixed(&body_hash.0)
             .u64(self.body.len() as u64)
             .u64(self.max_response_bytes)
             .u128(self.budget);
@@ -106,16 +119,33 @@ impl Request {
         RequestId(sha256(&self.signing_bytes()).0)
     }
 
-    /// Fills in the signature.
+    /// Signs it alone (a batch of one: one signature, no path). A node
+    /// signs the requests of one turn together
+    /// ([`crate::merkle::sign_batch`]).
     pub fn sign(mut self, signer: &impl Signer) -> Self {
         debug_assert_eq!(signer.public(), self.requester);
-        self.signature = signer.sign(&self.signing_bytes());
+        let root = request_leaf(&self.id());
+        self.signature = signer.sign(&Batch::Requests.signing_bytes(&self.requester, &root));
+        self.path = MerklePath::default();
         self
     }
 
-    /// True when the requester's signature holds.
+    /// The root this request's path leads to from its leaf.
+    pub fn root(&self, id: &RequestId) -> Hash32 {
+        self.path.root(request_leaf(id))
+    }
+
+    /// True when the requester's signature holds over the batch this
+    /// request's path leads to.
     pub fn verify(&self, v: &impl Verifier) -> bool {
-        v.verify(&self.requester, &self.signing_bytes(), &self.signature)
+        let root = self.root(&self.id());
+        v.verify(&self.requester, &Batch::Requests.signing_bytes(&self.requester, &root), &self.signature)
+    }
+
+    /// [`Request::verify`] for a request whose id is known, remembering the
+    /// roots verified in `cache` (one verification per batch).
+    pub fn verify_cached(&self, id: &RequestId, cache: &mut RootCache, v: &impl Verifier) -> bool {
+        cache.verify(Batch::Requests, &self.requester, &self.root(id), &self.path, &self.signature, v)
     }
 
     /// The price and budgets of this request on its route.
@@ -124,7 +154,8 @@ impl Request {
     }
 }
 
-/// The server's answer, signed over the request id and the body's hash.
+/// The server's answer: its leaf `H(request id ‖ H(body))` is in the batch
+/// of responses the server signed in one turn.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Response {
     /// The request answered.
@@ -134,33 +165,54 @@ pub struct Response {
     /// The body.
     #[serde(with = "serde_bytes_vec")]
     pub body: Vec<u8>,
-    /// The server's signature over [`Response::signing_bytes`].
+    /// The server's signature over its batch's root ([`Batch::Responses`]);
+    /// for a batch of one the root is this response's leaf.
     pub signature: Signature,
+    /// The path from the leaf to the root (empty for a batch of one).
+    #[serde(default, skip_serializing_if = "MerklePath::is_empty")]
+    pub path: MerklePath,
 }
 
 impl Response {
-    /// Canonical bytes the server signs.
-    pub fn signing_bytes(request_id: &RequestId, server: &NodeKey, body_hash: &Hash32) -> Vec<u8> {
-        Canon::new(DOMAIN_RESPONSE).fixed(&request_id.0).fixed(&server.0).fixed(&body_hash.0).take()
+    /// An unsigned response; the server signs it with its turn's batch
+    /// ([`crate::merkle::sign_batch`]) or alone ([`Response::create`]).
+    pub fn unsigned(request_id: RequestId, server: NodeKey, body: Vec<u8>) -> Self {
+        Response { request_id, server, body, signature: Signature([0; 64]), path: MerklePath::default() }
     }
 
-    /// The server answers `request_id` with `body`.
+    /// The server answers `request_id` with `body`, alone (a batch of one:
+    /// one signature, no path).
     pub fn create(request_id: RequestId, body: Vec<u8>, server: &impl Signer) -> Self {
-        let key = server.public();
-        let signature = server.sign(&Self::signing_bytes(&request_id, &key, &sha256(&body)));
-        Response { request_id, server: key, body, signature }
+        let mut r = Response::unsigned(request_id, server.public(), body);
+        r.signature = server.sign(&Batch::Responses.signing_bytes(&r.server, &r.leaf()));
+        r
+    }
+
+    /// This response's leaf (hashes the body).
+    pub fn leaf(&self) -> Hash32 {
+        response_leaf(&self.request_id, &blake3(&self.body))
     }
 
     /// True when this answers `request_id`, comes from `server`, and the
-    /// signature holds.
+    /// server's signature holds over the root its path leads to.
     pub fn verify(&self, request_id: &RequestId, server: &NodeKey, v: &impl Verifier) -> bool {
         self.request_id == *request_id
             && self.server == *server
-            && v.verify(
-                server,
-                &Self::signing_bytes(&self.request_id, &self.server, &sha256(&self.body)),
-                &self.signature,
-            )
+            && v.verify(server, &Batch::Responses.signing_bytes(server, &self.path.root(self.leaf())), &self.signature)
+    }
+
+    /// [`Response::verify`], remembering the roots verified in `cache` (one
+    /// verification per batch). Hashes the body once.
+    pub fn verify_cached(
+        &self,
+        request_id: &RequestId,
+        server: &NodeKey,
+        cache: &mut RootCache,
+        v: &impl Verifier,
+    ) -> bool {
+        self.request_id == *request_id
+            && self.server == *server
+            && cache.verify(Batch::Responses, server, &self.path.root(self.leaf()), &self.path, &self.signature, v)
     }
 }
 

@@ -82,43 +82,72 @@ impl SignedVoucher {
     }
 }
 
-/// A payee's acknowledgement: "I hold this voucher for this request".
+/// A payee's acknowledgement of one frame of paid requests (DESIGN §2.12):
+/// "I hold the voucher with this digest, and I accepted these requests
+/// under it". One signature per frame, however many requests it carried.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ack {
-    /// The request the payment was for.
-    pub request_id: RequestId,
-    /// [`SignedVoucher::digest`] of the voucher acknowledged.
+    /// [`SignedVoucher::digest`] of the voucher the frame carried.
     pub voucher_digest: Hash32,
+    /// The requests of the frame the payee accepted (repeats of requests it
+    /// holds included), in the frame's order.
+    pub accepted: Vec<RequestId>,
     /// The payee.
     pub payee: NodeKey,
-    /// The payee's signature over [`Ack::signing_bytes`].
+    /// The payee's signature over [`Ack::signing_bytes`]; all zero when
+    /// `accepted` is empty (nothing is acknowledged, nothing is signed).
     pub signature: Signature,
+    /// The requests of the frame the payee refused, each with its reason. Not
+    /// signed: a refusal is evidence for nothing on chain, and the transport
+    /// authenticates the peer; the payer takes only ids it sent over the
+    /// channel and has no ack for. Absent means none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<RefusedRequest>,
+}
+
+/// A request of a frame that its payee refused (see [`Ack::refused`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedRequest {
+    /// The request.
+    pub request_id: RequestId,
+    /// Why.
+    pub reason: crate::protocol::Refusal,
 }
 
 impl Ack {
-    /// Canonical bytes of an ack.
-    pub fn signing_bytes(request_id: &RequestId, voucher_digest: &Hash32, payee: &NodeKey) -> Vec<u8> {
-        Canon::new(DOMAIN_ACK).fixed(&request_id.0).fixed(&voucher_digest.0).fixed(&payee.0).take()
+    /// Canonical bytes of an ack: the voucher's digest, the payee, and the
+    /// accepted ids with their count.
+    pub fn signing_bytes(voucher_digest: &Hash32, payee: &NodeKey, accepted: &[RequestId]) -> Vec<u8> {
+        let mut c = Canon::new(DOMAIN_ACK);
+        c.fixed(&voucher_digest.0).fixed(&payee.0).u32(u32::try_from(accepted.len()).unwrap_or(u32::MAX));
+        for id in accepted {
+            c.fixed(&id.0);
+        }
+        c.take()
     }
 
-    /// The payee acknowledges `voucher` for `request_id`.
-    pub fn create(request_id: RequestId, voucher: &SignedVoucher, payee: &impl Signer) -> Ack {
-        let voucher_digest = voucher.digest();
+    /// The payee acknowledges the requests `accepted` of a frame that came
+    /// with the voucher of digest `voucher_digest`, and lists those it
+    /// `refused`. Signs only when it accepted something.
+    pub fn create(
+        voucher_digest: Hash32,
+        accepted: Vec<RequestId>,
+        refused: Vec<RefusedRequest>,
+        payee: &impl Signer,
+    ) -> Ack {
         let key = payee.public();
-        let signature = payee.sign(&Self::signing_bytes(&request_id, &voucher_digest, &key));
-        Ack { request_id, voucher_digest, payee: key, signature }
+        let signature = if accepted.is_empty() {
+            Signature([0; 64])
+        } else {
+            payee.sign(&Self::signing_bytes(&voucher_digest, &key, &accepted))
+        };
+        Ack { voucher_digest, accepted, payee: key, signature, refused }
     }
 
-    /// True when this acks exactly `voucher` for `request_id`, signed by
-    /// `payee`.
-    pub fn verify(&self, request_id: &RequestId, voucher: &SignedVoucher, payee: &NodeKey, v: &impl Verifier) -> bool {
-        self.request_id == *request_id
+    /// True when `payee` signed this ack (and it accepts something).
+    pub fn verify(&self, payee: &NodeKey, v: &impl Verifier) -> bool {
+        !self.accepted.is_empty()
             && self.payee == *payee
-            && self.voucher_digest == voucher.digest()
-            && v.verify(
-                payee,
-                &Self::signing_bytes(&self.request_id, &self.voucher_digest, &self.payee),
-                &self.signature,
-            )
+            && v.verify(payee, &Self::signing_bytes(&self.voucher_digest, &self.payee, &self.accepted), &self.signature)
     }
 }

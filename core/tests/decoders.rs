@@ -12,7 +12,9 @@ mod fuzz;
 
 use std::fmt::Debug;
 
-use por_core::{EdgeParams, Outcome, Route, SeveranceNotice, SignedVoucher, SyncMessage, Wire};
+use por_core::merkle::MerklePath;
+use por_core::protocol::RequestFrame;
+use por_core::{Ack, EdgeParams, Hash32, Outcome, Route, SeveranceNotice, SignedVoucher, SyncMessage, Wire};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use serde::Serialize;
@@ -91,6 +93,9 @@ macro_rules! decoder_property {
 
 decoder_property! {
     wire_json_and_cbor: Wire = fuzz::wire();
+    frame_json_and_cbor: RequestFrame = fuzz::request_frame();
+    ack_json_and_cbor: Ack = fuzz::ack();
+    merkle_path_json_and_cbor: MerklePath = fuzz::merkle_path();
     voucher_json_and_cbor: SignedVoucher = fuzz::signed_voucher();
     notice_json_and_cbor: SeveranceNotice = fuzz::notice();
     sync_json_and_cbor: SyncMessage = fuzz::sync_message();
@@ -166,4 +171,60 @@ fn deep_nesting_fails_cleanly() {
             assert!(cbor4ii::serde::from_slice::<SignedVoucher>(&huge).is_err());
         }
     });
+}
+
+/// A Merkle path is canonical and bounded: more steps than any batch can
+/// have, or a side bit for a step it does not have, is refused naming the
+/// problem, on JSON and on CBOR, inside a response as on its own.
+#[test]
+fn malformed_merkle_paths_are_refused_with_a_clear_error() {
+    #[derive(serde::Serialize)]
+    struct Raw {
+        sides: u32,
+        siblings: Vec<Hash32>,
+    }
+    let long = Raw { sides: 0, siblings: vec![Hash32([1; 32]); 33] };
+    let stray = Raw { sides: 0b1000, siblings: vec![Hash32([1; 32]); 2] };
+    for (raw, want) in [(long, "merkle path of 33 steps exceeds the limit of 32"), (stray, "sets a side bit at step 3")]
+    {
+        let json = serde_json::to_vec(&raw).unwrap();
+        let e = serde_json::from_slice::<MerklePath>(&json).unwrap_err().to_string();
+        assert!(e.contains(want), "{e}");
+        let cbor = cbor4ii::serde::to_vec(Vec::new(), &raw).unwrap();
+        let e = cbor4ii::serde::from_slice::<MerklePath>(&cbor).unwrap_err().to_string();
+        assert!(e.contains(want), "{e}");
+        // Inside a response on the wire.
+        let mut resp = serde_json::to_value(por_core::Response::create(
+            por_core::RequestId([2; 32]),
+            b"x".to_vec(),
+            &por_core::NodeSigner::from_seed([3; 32]),
+        ))
+        .unwrap();
+        resp["path"] = serde_json::to_value(&raw).unwrap();
+        let e = serde_json::from_value::<por_core::Response>(resp).unwrap_err().to_string();
+        assert!(e.contains(want), "{e}");
+    }
+    // A valid path of 32 steps with every bit set decodes.
+    let full = Raw { sides: u32::MAX, siblings: vec![Hash32([1; 32]); 32] };
+    let path: MerklePath = serde_json::from_slice(&serde_json::to_vec(&full).unwrap()).unwrap();
+    assert_eq!(path.len(), 32);
+}
+
+/// An ack or a frame missing a field is refused naming the field.
+#[test]
+fn acks_and_frames_missing_fields_are_refused_by_name() {
+    let e = serde_json::from_str::<Ack>(r#"{"voucher_digest":"00","payee":"00","signature":"00"}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("voucher_digest") || e.contains("expected 32 bytes"), "{e}");
+    let digest = "00".repeat(32);
+    let key = "11".repeat(32);
+    let sig = "22".repeat(64);
+    let e =
+        serde_json::from_str::<Ack>(&format!(r#"{{"voucher_digest":"{digest}","payee":"{key}","signature":"{sig}"}}"#))
+            .unwrap_err()
+            .to_string();
+    assert!(e.contains("missing field `accepted`"), "{e}");
+    let e = serde_json::from_str::<RequestFrame>(r#"{"requests":[]}"#).unwrap_err().to_string();
+    assert!(e.contains("missing field `voucher`"), "{e}");
 }

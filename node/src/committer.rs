@@ -206,9 +206,10 @@ impl Committer {
         if !self.pending.is_empty() { self.next_seq } else { self.in_flight.unwrap_or(self.durable) }
     }
 
-    /// Returns `msg` if it may leave now; holds it otherwise. Acks and sync
-    /// acks wait for every voucher written before them; a response waits
-    /// behind a held ack of its request on the same channel, so the payer
+    /// Returns `msg` if it may leave now; holds it otherwise. Acks (one per
+    /// frame of requests) and sync acks wait for every voucher written
+    /// before them; a response waits behind a held ack that accepted its
+    /// request on the same channel, so the payer
     /// sees the ack first (a fast service would otherwise answer before the
     /// fsync ends). Only the server's own response can wait for its own
     /// commit: a relay's commit starts when the request passes, well before
@@ -219,10 +220,9 @@ impl Committer {
             // on disk before the upstream may spend it.
             Wire::Ack(_) | Wire::SyncAck(_) | Wire::Refused(_) => self.covering(),
             Wire::Response(r) => {
-                let held = self
-                    .gated
-                    .iter()
-                    .find(|(_, ch, m)| *ch == channel && matches!(m, Wire::Ack(a) if a.request_id == r.request_id));
+                let held = self.gated.iter().find(|(_, ch, m)| {
+                    *ch == channel && matches!(m, Wire::Ack(a) if a.accepted.contains(&r.request_id))
+                });
                 match held {
                     Some((need, _, _)) => *need,
                     None => return Some((channel, msg)),
@@ -340,7 +340,7 @@ mod tests {
     }
 
     fn ack(s: &NodeSigner, v: &SignedVoucher, n: u8) -> Wire {
-        Wire::Ack(Ack::create(RequestId([n; 32]), v, s))
+        Wire::Ack(Ack::create(v.digest(), vec![RequestId([n; 32])], Vec::new(), s))
     }
 
     fn received(store: &Store, channel: u64) -> Option<u128> {

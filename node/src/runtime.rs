@@ -225,7 +225,7 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
     let seen = (outcomes.reader(), crate::history::HistoryLog::open(&config.data_dir));
     let ev = EventLoop {
         swarm,
-        engine: NodeEngine::new(protocol, signer.clone(), Ed25519Verifier),
+        engine: NodeEngine::new(protocol, signer, Ed25519Verifier),
         sent_log,
         commit: Committer::with_backup(store, config.channel_backup.clone().map(|p| (p, key))),
         commands,
@@ -238,7 +238,7 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
         gauges_stale: false,
         metrics: Metrics::new(registry),
         p2p_metrics: libp2p::metrics::Metrics::new(registry),
-        requester: RequesterSide::new(signer),
+        requester: RequesterSide::new(),
         server: ServerSide::new(config.service_timeout),
         chain: ChainLink::default(),
         peers: Peers::new(listen_addrs.clone(), config.bootstrap.clone()),
@@ -386,10 +386,13 @@ impl EventLoop {
     /// lanes send what was queued as one frame per neighbour and lane
     /// (acks held behind the commit leave in the turn their commit ends).
     fn end_turn(&mut self) {
-        // The engine's own flush step (`NodeEngine::flush`, on branch
-        // wire-sign: signing the turn's responses and requests in one batch)
-        // is to be called here first, its effects applied, before anything
-        // below.
+        // The engine's flush step first: it signs what the turn queued (one
+        // voucher per channel for the requests it pays, one root for our
+        // requests, one for our responses, one ack per frame received) and
+        // emits the sends, which the lanes then carry in this turn's frames.
+        let mut out = Vec::new();
+        self.engine.flush(self.now(), &mut out);
+        self.apply(out);
         self.changes_to_commit();
         self.commit.kick();
         if self.gauges_stale {
@@ -720,6 +723,9 @@ impl EventLoop {
                 Effect::SetTimer { at_ms, timer } => self.timers.push(Reverse((at_ms, timer))),
                 Effect::Serve { request_id, request } => self.serve(request_id, *request),
                 Effect::Deliver(d) => self.deliver(d),
+                Effect::RefusedByPeer { channel, request_id, reason } => {
+                    self.downstream_refused(request_id, channel, por_core::Refused::by_peer(reason, reason.to_string()))
+                }
                 Effect::Sever { channel, voucher, reason } => {
                     Metrics::inc(&self.metrics.severances, crate::metrics::sever_reason_code(reason));
                     self.events.emit(NodeEvent::Severing { channel, reason });

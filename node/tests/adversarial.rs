@@ -106,6 +106,7 @@ fn paid(from: &NodeSigner, to: por_core::NodeKey, nonce: u64, voucher: SignedVou
         max_response_bytes: 64,
         budget: 1_000,
         signature: Signature([0; 64]),
+        path: Default::default(),
     }
     .sign(from);
     Envelope { channel: CHANNEL, msg: Wire::Request(Box::new(PaidRequest { request, voucher })) }

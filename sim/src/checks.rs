@@ -37,8 +37,6 @@ pub(crate) struct Track {
     pub(crate) first_hop: u32,
     /// The logical request (its slot in the simulator's table).
     pub(crate) req: u32,
-    /// The request's nonce (the first hop's refusal names it).
-    pub(crate) nonce: u64,
     /// When its bound ends.
     pub(crate) bound_at: u64,
     /// When it must be resolved by (bound plus `max_late_ms` and slack).
@@ -146,7 +144,6 @@ mod tests {
             from: 0,
             to: 1,
             req: 0,
-            nonce: 1,
             bound_at: 1_000,
             limit_at: 5_000,
             tol_ms: 500,

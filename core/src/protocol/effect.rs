@@ -6,7 +6,16 @@
 //!
 //! # Ordering rule (durability)
 //! A [`Effect::Persist`] must be durable before the driver sends any later
-//! [`Wire::Ack`] or [`Wire::SyncAck`]. The engine always emits the `Persist`
+//! [`Wire::Ack`] or [`Wire::SyncAck`].
+//!
+//! # Flush (DESIGN §2.12)
+//! Handlers queue what they have for each neighbour; nothing leaves until
+//! the driver calls [`NodeEngine::flush`](crate::protocol::NodeEngine::flush)
+//! at the end of its event-loop turn. The flush signs what the turn
+//! produced with as few signatures as it can (one voucher per channel for
+//! the requests it pays, one root for this node's own requests, one root for
+//! its responses, one ack per frame received) and emits the `Send`s. No
+//! timer delays anything: a flush emits everything queued. The engine always emits the `Persist`
 //! of a received voucher before the ack that acknowledges it, so a crash can
 //! never leave an ack out there for a voucher the node lost. Other effects
 //! need not wait: a relay forwards at once (DESIGN §2.4), and the node
@@ -28,14 +37,32 @@ pub struct PaidRequest {
     pub voucher: SignedVoucher,
 }
 
+/// The paid requests one node sends over one channel in one turn: one
+/// cumulative voucher pays for all of them (DESIGN §2.12). The voucher
+/// must cover, beyond what the payee held before (and the credit the payer
+/// has with it), every request's share; requests it does not cover are
+/// refused [`Refusal::Underpaid`] in the frame's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestFrame {
+    /// The cumulative voucher paying for the frame.
+    pub voucher: SignedVoucher,
+    /// The requests, each as its requester signed it (with its batch path).
+    pub requests: Vec<Request>,
+}
+
 /// A message between two neighbours over one channel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Wire {
-    /// A paid request travelling downstream.
+    /// A paid request travelling downstream: a frame of one (the same as a
+    /// [`Wire::Requests`] with one request, without the list).
     Request(Box<PaidRequest>),
-    /// The payee's acknowledgement of a paid request, upstream.
+    /// Several paid requests under one voucher, downstream.
+    Requests(Box<RequestFrame>),
+    /// The payee's acknowledgement of one frame ([`Wire::Request`] or
+    /// [`Wire::Requests`]), upstream: one per frame.
     Ack(Ack),
-    /// The server's signed response, upstream.
+    /// The server's signed response (with its path in the server's batch),
+    /// upstream.
     Response(Box<Response>),
     /// A severance notice for one request, upstream, sent at once.
     Notice(SeveranceNotice),
@@ -80,6 +107,7 @@ impl Wire {
     pub fn kind(&self) -> &'static str {
         match self {
             Wire::Request(_) => "request",
+            Wire::Requests(_) => "requests",
             Wire::Ack(_) => "ack",
             Wire::Response(_) => "response",
             Wire::Notice(_) => "notice",
@@ -274,6 +302,8 @@ pub enum Refusal {
     /// This node is stopping (DESIGN §2.11): it answers what it already
     /// took but takes no new request; try another route.
     Draining,
+    /// A frame of requests with no request in it.
+    EmptyFrame,
     /// A reason this build does not know (sent by a newer peer).
     #[serde(other)]
     Other,
@@ -308,6 +338,7 @@ impl Refusal {
             Refusal::DuplicateClaim => "duplicate_claim",
             Refusal::NoticeWrongSeverer => "notice_wrong_severer",
             Refusal::Draining => "draining",
+            Refusal::EmptyFrame => "empty_frame",
             Refusal::Other => "other",
         }
     }
@@ -341,6 +372,7 @@ impl std::fmt::Display for Refusal {
             Refusal::DuplicateClaim => "the sync claims a late fee for one request twice",
             Refusal::NoticeWrongSeverer => "the notice's severer is not an end of the channel it names",
             Refusal::Draining => "this node is stopping and takes no new requests; try another route",
+            Refusal::EmptyFrame => "the frame carries no request",
             Refusal::Other => "refused for a reason this node does not know",
         })
     }
@@ -394,6 +426,19 @@ pub enum Effect {
         request_id: RequestId,
         /// The request.
         request: Box<Request>,
+    },
+    /// The neighbour on `channel` refused request `request_id` (the ack of
+    /// the frame that carried it says so): call
+    /// [`NodeEngine::downstream_refused`](crate::protocol::NodeEngine::downstream_refused)
+    /// with `Some(reason)`, as for a refusal in a transport receipt, and
+    /// tell the requester if it was ours.
+    RefusedByPeer {
+        /// The channel.
+        channel: ChannelId,
+        /// The request.
+        request_id: RequestId,
+        /// The peer's reason.
+        reason: Refusal,
     },
     /// Report to the local requester.
     Deliver(Delivery),

@@ -74,7 +74,8 @@ mod tests;
 pub use channel::{ChannelSetup, ChannelState, IdSet};
 pub use config::{FailurePolicy, FaultInjection, ProtocolConfig, Resend, late_fee};
 pub use effect::{
-    Delivery, Effect, EngineEvent, PaidRequest, Refusal, RefusedBelow, SeverReason, Timer, Wire, offline_tx_hash,
+    Delivery, Effect, EngineEvent, PaidRequest, Refusal, RefusedBelow, RequestFrame, SeverReason, Timer, Wire,
+    offline_tx_hash,
 };
 pub use node::{NodeEngine, RequestError, RespondError};
 pub use terms::{EdgeTerms, Limits, StaticTerms, TermsView, check_route};

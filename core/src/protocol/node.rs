@@ -19,21 +19,24 @@ use crate::bytes::{NodeKey, RequestId};
 use crate::cost::CostError;
 use crate::crypto::{Signer, Verifier};
 use crate::ledger::{ChannelLedger, LedgerError};
+use crate::merkle::RootCache;
 use crate::message::{Request, Response};
 use crate::protocol::channel::{ChannelMap, ChannelSetup, ChannelState};
 use crate::protocol::config::{self, ProtocolConfig};
-use crate::protocol::effect::{Delivery, Effect, EngineEvent, PaidRequest, Refusal, Timer, Wire};
+use crate::protocol::effect::{Delivery, Effect, EngineEvent, PaidRequest, Refusal, RequestFrame, Timer, Wire};
 use crate::protocol::inflight::{Answer, DownEnd, DownLeg, Entry, Hold, Origin, Requests, UpLeg};
 use crate::protocol::terms::{TermsView, check_route};
-use crate::voucher::{Ack, ChannelId, SignedVoucher};
+use crate::voucher::{Ack, ChannelId, RefusedRequest, SignedVoucher};
 use std::sync::Arc;
 
+mod flush;
 mod notice;
 mod refused;
 mod resend;
 mod restore;
 mod sync;
 
+use flush::Outbox;
 use notice::NoticeWatch;
 use resend::KeptAnswers;
 pub(crate) use resend::keep_until;
@@ -113,6 +116,11 @@ pub struct NodeEngine<S, V> {
     /// ([`NodeEngine::take_changed_credits`]); kept only by a node with a
     /// store.
     credits_changed: std::collections::BTreeSet<ChannelId>,
+    /// What the handlers queued for the neighbours since the last
+    /// [`NodeEngine::flush`].
+    outbox: Outbox,
+    /// Batch roots whose signature this node verified ([`RootCache`]).
+    roots: RootCache,
 }
 
 impl<S: Signer, V: Verifier> NodeEngine<S, V> {
@@ -135,6 +143,8 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             terms: None,
             draining: false,
             credits_changed: Default::default(),
+            outbox: Outbox::default(),
+            roots: RootCache::default(),
         }
     }
 
@@ -202,12 +212,10 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             return;
         }
         self.draining = true;
-        let start = out.len();
         let open: Vec<ChannelId> = self.channels.iter().filter(|(_, c)| !c.closed).map(|(id, _)| *id).collect();
         for channel in open {
             self.send_sync(channel, now, Vec::new(), out);
         }
-        self.note_sends(out, start, now);
     }
 
     /// Whether [`NodeEngine::drain`] was called.
@@ -229,8 +237,11 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
     }
 
-    /// Sends a request this node signed: pays the first hop for the whole
-    /// route (DESIGN §2.3) and starts its bound.
+    /// Sends a request of this node's: pays the first hop for the whole
+    /// route (DESIGN §2.3) and starts its bound. The request leaves at the
+    /// next [`NodeEngine::flush`], signed there together with this node's
+    /// other requests of the turn (its `signature` and `path` are
+    /// overwritten: the caller need not sign it).
     pub fn send_request(
         &mut self,
         request: Request,
@@ -259,7 +270,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             return Err(RequestError::Busy(channel));
         }
         let due = q.payments[0];
-        let (voucher, fresh, from_credit) = pay_with_credit(ch, due, &self.signer)?;
+        let from_credit = pay_with_credit(ch, due)?;
         if from_credit > 0 {
             self.credits_changed.insert(channel);
         }
@@ -270,7 +281,8 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             latency_ms: hop.params.latency_ms,
             sent_ms: now,
             deadline_ms: deadline,
-            voucher_digest: voucher.digest(),
+            // Set at the flush, which signs the frame's voucher.
+            voucher_digest: crate::bytes::Hash32([0; 32]),
             acked: false,
             overdue: false,
             received: 0,
@@ -282,7 +294,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             pays: due,
             out: out_hold,
         };
-        let mut entry = Entry {
+        let entry = Entry {
             id,
             server: *request.route.server().unwrap_or(&hop.node),
             max_response_bytes: request.max_response_bytes,
@@ -294,14 +306,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             served: false,
             hold: Hold::default(),
         };
-        if self.config.emit_persists && fresh {
-            out.push(Effect::Persist { channel, voucher: voucher.clone(), received: false });
-        }
-        let paid = Box::new(PaidRequest { request, voucher });
-        if let Some(d) = entry.down.as_mut() {
-            d.request = self.keep_copy(&paid);
-        }
-        out.push(Effect::Send { channel, msg: Wire::Request(paid) });
+        self.outbox.request(channel, id, Box::new(request), true, false);
         out.push(Effect::SetTimer { at_ms: deadline, timer: Timer::Deadline(id) });
         self.requests.insert(entry);
         self.track_down(channel, id, now, out);
@@ -310,24 +315,46 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
 
     /// Handles a message that arrived over `channel`.
     pub fn handle_message(&mut self, channel: ChannelId, msg: Wire, now: u64, out: &mut Vec<Effect>) {
-        if self.config.faults.drop_requests && matches!(msg, Wire::Request(_)) {
+        if self.config.faults.drop_requests && matches!(msg, Wire::Request(_) | Wire::Requests(_)) {
             // Fault injection: a silent hop; the request leaves no trace.
             return;
         }
         self.expire_kept(now);
-        let start = out.len();
         self.handle_message_inner(channel, msg, now, out);
-        self.note_sends(out, start, now);
     }
 
     fn handle_message_inner(&mut self, channel: ChannelId, msg: Wire, now: u64, out: &mut Vec<Effect>) {
         let kind = msg.kind();
         match self.channels.get_mut(&channel) {
             Some(c) if !c.closed => c.heard(now),
-            _ => return refuse(out, channel, kind, Refusal::UnknownChannel),
+            // A channel we closed: its payer still hears why each request
+            // of a frame went unanswered (the ack lists the refusals).
+            Some(_) => {
+                if let Some((voucher, requests)) = match &msg {
+                    Wire::Request(p) => Some((&p.voucher, std::slice::from_ref(&p.request))),
+                    Wire::Requests(f) => Some((&f.voucher, &f.requests[..])),
+                    _ => None,
+                } {
+                    let refused: Vec<RefusedRequest> = requests
+                        .iter()
+                        .map(|r| RefusedRequest { request_id: r.id(), reason: Refusal::UnknownChannel })
+                        .collect();
+                    let slot = self.outbox.ack_slot(channel, voucher.digest());
+                    self.outbox.fill_ack(channel, slot, Vec::new(), refused);
+                }
+                return refuse(out, channel, kind, Refusal::UnknownChannel);
+            }
+            None => return refuse(out, channel, kind, Refusal::UnknownChannel),
         }
         match msg {
-            Wire::Request(p) => self.on_request(channel, *p, now, out),
+            Wire::Request(p) => {
+                let PaidRequest { request, voucher } = *p;
+                self.on_frame(channel, voucher, vec![request], now, out)
+            }
+            Wire::Requests(f) => {
+                let RequestFrame { voucher, requests } = *f;
+                self.on_frame(channel, voucher, requests, now, out)
+            }
             Wire::Ack(a) => self.on_ack(channel, a, out),
             Wire::Response(r) => self.on_response(channel, r, now, out),
             Wire::Notice(n) => self.on_notice(channel, n, now, out),
@@ -337,13 +364,16 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
     }
 
-    /// The local service answers a request this node serves.
+    /// The local service answers a request this node serves. The response
+    /// leaves at the next [`NodeEngine::flush`], signed with the turn's
+    /// other responses under one root; `_out` gets nothing now (kept so
+    /// that every input has the same shape).
     pub fn respond(
         &mut self,
         id: RequestId,
         body: Vec<u8>,
         now: u64,
-        out: &mut Vec<Effect>,
+        _out: &mut Vec<Effect>,
     ) -> Result<(), RespondError> {
         let e = match self.requests.get_mut(&id) {
             Some(e) if e.down.is_none() && !e.served && e.up.is_some() => e,
@@ -353,7 +383,8 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             return Err(RespondError::TooLarge { got: body.len() as u64, max: e.max_response_bytes });
         }
         e.served = true;
-        let response = Box::new(Response::create(id, body, &self.signer));
+        // Signed at the flush, with the turn's other responses.
+        let response = Box::new(Response::unsigned(id, self.key, body));
         if let Some(up) = e.up.as_mut() {
             up.frozen_at = Some(now.saturating_add(up.latency_ms));
             if let Some(c) = self.channels.get(&up.channel).filter(|c| !c.closed) {
@@ -361,7 +392,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                     up.answer = Some(Answer::Response(response.clone()));
                     up.keep_until_ms = keep_until(up, c.sync_ms, &self.config.resend);
                 }
-                out.push(Effect::Send { channel: up.channel, msg: Wire::Response(response) });
+                self.outbox.response(up.channel, response);
             }
         }
         self.answered(&id);
@@ -382,12 +413,38 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
     }
 
-    fn on_request(&mut self, channel: ChannelId, paid: PaidRequest, now: u64, out: &mut Vec<Effect>) {
-        let PaidRequest { request, voucher } = paid;
-        if let Err(why) = self.accept_request(channel, request, &voucher, now, out) {
-            self.credit_refused(channel, voucher, out);
-            refuse(out, channel, "request", why);
+    /// A frame of paid requests under one voucher (DESIGN §2.12): the
+    /// voucher's signature is verified once, each request is checked and
+    /// paid from it in the frame's order (what it does not cover is refused
+    /// [`Refusal::Underpaid`]), and the frame gets one ack, signed at the
+    /// flush, listing the ids accepted and those refused with why.
+    fn on_frame(
+        &mut self,
+        channel: ChannelId,
+        voucher: SignedVoucher,
+        requests: Vec<Request>,
+        now: u64,
+        out: &mut Vec<Effect>,
+    ) {
+        if requests.is_empty() {
+            return refuse(out, channel, "requests", Refusal::EmptyFrame);
         }
+        let signed = Known(voucher.verify(&self.verifier));
+        // The ack's place among what leaves on the channel: before any
+        // answer repeated for a request of the frame.
+        let slot = self.outbox.ack_slot(channel, voucher.digest());
+        let (mut accepted, mut refused) = (Vec::new(), Vec::new());
+        for request in requests {
+            match self.accept_request(channel, request, &voucher, signed, now, out) {
+                Ok(id) => accepted.push(id),
+                Err((request_id, reason)) => {
+                    refused.push(RefusedRequest { request_id, reason });
+                    self.credit_refused(channel, &voucher, signed, out);
+                    refuse(out, channel, "request", reason);
+                }
+            }
+        }
+        self.outbox.fill_ack(channel, slot, accepted, refused);
     }
 
     /// A refused request costs its payer nothing (DESIGN §2.10): a valid
@@ -395,13 +452,13 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// its amount anyway) and what it paid becomes the channel's credit, which
     /// the payer's next request spends. The payer books the same credit when
     /// it learns of the refusal ([`NodeEngine::first_hop_refused`]).
-    fn credit_refused(&mut self, channel: ChannelId, voucher: SignedVoucher, out: &mut Vec<Effect>) {
+    fn credit_refused(&mut self, channel: ChannelId, voucher: &SignedVoucher, signed: Known, out: &mut Vec<Effect>) {
         let Some(ch) = self.channels.get_mut(&channel).filter(|c| !c.closed) else { return };
-        let Ok(delta) = ch.ledger.check(&voucher, &self.verifier) else { return };
+        let Ok(delta) = ch.ledger.check(voucher, &signed) else { return };
         if self.config.emit_persists {
             out.push(Effect::Persist { channel, voucher: voucher.clone(), received: true });
         }
-        if ch.ledger.commit(voucher).is_ok() {
+        if ch.ledger.commit(voucher.clone()).is_ok() {
             ch.credit = ch.credit.saturating_add(delta);
             self.credits_changed.insert(channel);
         }
@@ -410,11 +467,30 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// Checks a paid request in the order that commits nothing until every
     /// check passed (route and signature, the route against the chain and
     /// the limits, the voucher, the caps, paying onwards), then accepts it.
+    /// `signed`: whether the voucher's signature holds (checked once per
+    /// frame). The request's body is hashed once, here.
     fn accept_request(
         &mut self,
         channel: ChannelId,
         request: Request,
         voucher: &SignedVoucher,
+        signed: Known,
+        now: u64,
+        out: &mut Vec<Effect>,
+    ) -> Result<RequestId, (RequestId, Refusal)> {
+        // One serialisation serves the id, the leaf and the refusal's name.
+        let id = RequestId(crate::bytes::sha256(&request.signing_bytes()).0);
+        self.check_and_accept(channel, id, request, voucher, signed, now, out).map(|()| id).map_err(|why| (id, why))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn check_and_accept(
+        &mut self,
+        channel: ChannelId,
+        id: RequestId,
+        request: Request,
+        voucher: &SignedVoucher,
+        signed: Known,
         now: u64,
         out: &mut Vec<Effect>,
     ) -> Result<(), Refusal> {
@@ -429,33 +505,28 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         if hop.channel != channel || ch.ledger.remote != upstream {
             return Err(Refusal::NotOnRoute);
         }
-        // One serialisation serves both the id and the signature check.
-        let signed = request.signing_bytes();
-        let id = RequestId(crate::bytes::sha256(&signed).0);
         if let Some(e) = self.requests.get(&id) {
             if e.up.as_ref().is_some_and(|u| u.channel == channel) {
-                self.on_repeat(id, channel, voucher, now, out);
-                return Ok(());
+                return self.on_repeat(id, channel, voucher, signed, now, out);
             }
             return Err(Refusal::Duplicate);
         }
         if self.kept.get(&id).is_some_and(|u| u.channel == channel) {
-            self.on_repeat(id, channel, voucher, now, out);
-            return Ok(());
+            return self.on_repeat(id, channel, voucher, signed, now, out);
         }
         if self.draining {
             return Err(Refusal::Draining);
         }
-        if !self.verifier.verify(&request.requester, &signed, &request.signature) {
+        if !request.verify_cached(&id, &mut self.roots, &self.verifier) {
             return Err(Refusal::BadSignature);
         }
         check_route(&request, pos, self.terms.as_deref(), &self.config.limits)?;
         let q = hop_terms(&request, pos).map_err(|_| Refusal::BadQuote)?;
         // A request sent again after a loss may carry a voucher that a later
         // one already covered: it is then paid from the channel's credit.
-        let fresh = match ch.ledger.check(voucher, &self.verifier) {
+        let fresh = match ch.ledger.check(voucher, &signed) {
             Ok(delta) => Some(delta),
-            Err(LedgerError::NotIncreasing { .. }) if stale_voucher_ok(&ch.ledger, voucher, &self.verifier) => None,
+            Err(LedgerError::NotIncreasing { .. }) if stale_voucher_ok(&ch.ledger, voucher, &signed) => None,
             Err(_) => return Err(Refusal::BadVoucher),
         };
         let available = ch.credit.saturating_add(fresh.unwrap_or(0));
@@ -491,18 +562,16 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             if exceeds(nch.out_held.plus(hold), lim) {
                 return Err(Refusal::Busy);
             }
-            let (v, fresh, from_credit) =
-                pay_with_credit(nch, q.pay_next, &self.signer).map_err(|_| Refusal::CannotForward)?;
+            let from_credit = pay_with_credit(nch, q.pay_next).map_err(|_| Refusal::CannotForward)?;
             nch.out_held = nch.out_held.plus(hold);
             if from_credit > 0 {
                 self.credits_changed.insert(n.channel);
             }
-            Some((n.clone(), v, fresh))
+            Some(n.clone())
         } else {
             None
         };
         let ch = self.channels.get_mut(&channel).expect("checked above");
-        let ack = Ack::create(id, voucher, &self.signer);
         if ch.credit != available - q.due {
             ch.credit = available - q.due;
             self.credits_changed.insert(channel);
@@ -542,38 +611,33 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             hold,
         };
         match next {
-            Some((n, v, fresh)) => {
+            Some(n) => {
                 let deadline = now.saturating_add(budget);
-                let voucher_digest = v.digest();
-                if self.config.emit_persists && fresh {
-                    out.push(Effect::Persist { channel: n.channel, voucher: v.clone(), received: false });
-                }
-                let paid = Box::new(PaidRequest { request, voucher: v });
                 entry.down = Some(DownLeg {
                     channel: n.channel,
                     latency_ms: n.params.latency_ms,
                     sent_ms: now,
                     deadline_ms: deadline,
-                    voucher_digest,
+                    // The flush sets the digest and the kept copy, with the
+                    // frame's voucher.
+                    voucher_digest: crate::bytes::Hash32([0; 32]),
                     acked: false,
                     overdue: false,
                     received: 0,
                     ended: None,
                     owed_from_ms: deadline,
-                    request: self.keep_copy(&paid),
+                    request: None,
                     resends: 0,
                     resent_ms: now,
                     pays: q.pay_next,
                     out: hold,
                 });
-                out.push(Effect::Send { channel: n.channel, msg: Wire::Request(paid) });
-                out.push(Effect::Send { channel, msg: Wire::Ack(ack) });
+                self.outbox.request(n.channel, id, Box::new(request), false, false);
                 out.push(Effect::SetTimer { at_ms: deadline, timer: Timer::Deadline(id) });
                 self.requests.insert(entry);
                 self.track_down(n.channel, id, now, out);
             }
             None => {
-                out.push(Effect::Send { channel, msg: Wire::Ack(ack) });
                 out.push(Effect::Serve { request_id: id, request: Box::new(request) });
                 self.requests.insert(entry);
             }
@@ -583,26 +647,36 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         Ok(())
     }
 
+    /// The ack of a frame we sent: one signature (verified once) for every
+    /// id it accepted; the ids it refused go to the driver as refusals
+    /// ([`Effect::RefusedByPeer`]). An accepted id we did not send over this
+    /// channel is refused [`Refusal::UnknownRequest`] (the rest of the ack
+    /// still counts); an ack of an earlier copy, under an earlier voucher,
+    /// acknowledges nothing (the copy's own ack will).
     fn on_ack(&mut self, channel: ChannelId, ack: Ack, out: &mut Vec<Effect>) {
         let remote = self.channels[&channel].ledger.remote;
-        let Some(e) = self.requests.get_mut(&ack.request_id) else {
-            return refuse(out, channel, "ack", Refusal::UnknownRequest);
-        };
-        let Some(d) = e.down.as_mut().filter(|d| d.channel == channel) else {
-            return refuse(out, channel, "ack", Refusal::UnknownRequest);
-        };
-        let bytes = Ack::signing_bytes(&ack.request_id, &ack.voucher_digest, &ack.payee);
-        if ack.payee != remote
-            || ack.voucher_digest != d.voucher_digest
-            || !self.verifier.verify(&remote, &bytes, &ack.signature)
-        {
+        if !ack.accepted.is_empty() && !ack.verify(&remote, &self.verifier) {
             return refuse(out, channel, "ack", Refusal::BadSignature);
         }
-        if !d.acked {
+        for id in &ack.accepted {
+            let Some(e) = self.requests.get_mut(id) else {
+                refuse(out, channel, "ack", Refusal::UnknownRequest);
+                continue;
+            };
+            let Some(d) = e.down.as_mut().filter(|d| d.channel == channel) else {
+                refuse(out, channel, "ack", Refusal::UnknownRequest);
+                continue;
+            };
+            if d.voucher_digest != ack.voucher_digest || d.acked {
+                continue;
+            }
             d.acked = true;
             if e.origin.is_some() {
-                out.push(Effect::Deliver(Delivery::Acked { request_id: ack.request_id }));
+                out.push(Effect::Deliver(Delivery::Acked { request_id: *id }));
             }
+        }
+        for r in ack.refused {
+            out.push(Effect::RefusedByPeer { channel, request_id: r.request_id, reason: r.reason });
         }
     }
 
@@ -621,7 +695,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         if resp.body.len() as u64 > e.max_response_bytes {
             return refuse(out, channel, "response", Refusal::ResponseTooLarge);
         }
-        if !resp.verify(&id, &e.server, &self.verifier) {
+        if !resp.verify_cached(&id, &e.server, &mut self.roots, &self.verifier) {
             return refuse(out, channel, "response", Refusal::BadSignature);
         }
         d.ended = Some((now, DownEnd::Response));
@@ -644,23 +718,11 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                     up.answer = Some(Answer::Response(resp.clone()));
                     up.keep_until_ms = keep_until(up, c.sync_ms, &self.config.resend);
                 }
-                out.push(Effect::Send { channel: up.channel, msg: Wire::Response(resp) });
+                self.outbox.wire(up.channel, Wire::Response(resp));
             }
         }
         self.answered(&id);
         self.try_finish(id, now);
-    }
-
-    /// Records when we last sent something on each channel a batch used
-    /// (any message is proof of life; see `send_sync`).
-    fn note_sends(&mut self, out: &[Effect], start: usize, now: u64) {
-        for e in &out[start..] {
-            if let Effect::Send { channel, .. } = e
-                && let Some(c) = self.channels.get_mut(channel)
-            {
-                c.last_sent_ms = now;
-            }
-        }
     }
 
     /// Registers `id` as sent down `channel`: watch the peer's liveness from
@@ -709,22 +771,27 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
 }
 
 /// Pays `due` over `ch`, spending first the credit its peer holds from
-/// requests refused over it (DESIGN §2.10): returns the voucher that goes
-/// with the request, whether it is new (a request the credit covers whole
-/// goes with the last voucher, which the peer holds) and what the credit
-/// paid.
-fn pay_with_credit<S: Signer>(
-    ch: &mut ChannelState,
-    due: crate::voucher::Amount,
-    signer: &S,
-) -> Result<(SignedVoucher, bool, crate::voucher::Amount), LedgerError> {
+/// requests refused over it (DESIGN §2.10); what is left goes into the
+/// channel's next voucher, which the flush signs once for the turn
+/// ([`ChannelLedger::pay_later`]). Returns what the credit paid.
+fn pay_with_credit(ch: &mut ChannelState, due: crate::voucher::Amount) -> Result<crate::voucher::Amount, LedgerError> {
     let from_credit = if ch.ledger.last_sent().is_some() { ch.credit_out.min(due) } else { 0 };
-    let (voucher, fresh) = match ch.ledger.last_sent() {
-        Some(last) if from_credit == due => (last.clone(), false),
-        _ => (ch.ledger.pay(due - from_credit, signer)?, true),
-    };
+    if from_credit < due || ch.ledger.last_sent().is_none() {
+        ch.ledger.pay_later(due - from_credit)?;
+    }
     ch.credit_out -= from_credit;
-    Ok((voucher, fresh, from_credit))
+    Ok(from_credit)
+}
+
+/// A verifier that knows the answer: the voucher of a frame is verified
+/// once, and the ledger's checks for each of its requests reuse the result.
+#[derive(Clone, Copy)]
+pub(super) struct Known(bool);
+
+impl Verifier for Known {
+    fn verify(&self, _: &NodeKey, _: &[u8], _: &crate::bytes::Signature) -> bool {
+        self.0
+    }
 }
 
 /// What one node of a route needs of the quote (DESIGN §2.3, §2.5), without

@@ -214,6 +214,7 @@ impl Net {
             max_response_bytes: 64,
             budget: 0,
             signature: Signature([0; 64]),
+            path: Default::default(),
         };
         tweak(&mut req);
         req.budget = req.quote().map(|q| q.total()).unwrap_or(0);
@@ -221,7 +222,9 @@ impl Net {
         req.sign(&signer)
     }
 
-    fn apply(&mut self, n: usize, out: Vec<Effect>) {
+    /// Carries out `out`, after node `n`'s flush (the end of its turn).
+    fn apply(&mut self, n: usize, mut out: Vec<Effect>) {
+        self.nodes[n].flush(self.now, &mut out);
         for e in out {
             match e {
                 Effect::Send { channel, msg } => {
@@ -270,6 +273,12 @@ impl Net {
                     }
                 }
                 Effect::Deliver(d) => self.deliveries.push((self.now, n, d)),
+                // The refusal came in the frame's ack, which took the edge's
+                // latency already.
+                Effect::RefusedByPeer { channel, request_id, reason } if self.receipts => {
+                    self.at(self.now, Ev::Receipt { node: n, channel, id: request_id, reason })
+                }
+                Effect::RefusedByPeer { .. } => {}
                 Effect::Event(EngineEvent::LateFeesPaid { channel, amount }) => {
                     *self.late_paid.entry(n).or_default() += amount;
                     self.late_on.entry((n, channel)).or_default().0 += amount;
@@ -336,22 +345,7 @@ impl Net {
             }
             let mut out = Vec::new();
             match ev {
-                Ev::Msg { channel, msg, .. } => {
-                    let id = match &msg {
-                        Wire::Request(p) if self.receipts => Some(p.request.id()),
-                        _ => None,
-                    };
-                    self.nodes[n].handle_message(channel, msg, t, &mut out);
-                    let refused = out.iter().find_map(|e| match e {
-                        Effect::Event(EngineEvent::Refused { kind: "request", reason, .. }) => Some(*reason),
-                        _ => None,
-                    });
-                    if let (Some(id), Some(reason)) = (id, refused) {
-                        let (a, b, l) = self.chans[&channel];
-                        let node = if a == n { b } else { a };
-                        self.at(t + l, Ev::Receipt { node, channel, id, reason });
-                    }
-                }
+                Ev::Msg { channel, msg, .. } => self.nodes[n].handle_message(channel, msg, t, &mut out),
                 Ev::Receipt { channel, id, reason, .. } => {
                     if self.nodes[n].downstream_refused(id, channel, Some(reason), t, &mut out) {
                         self.refused_receipts.push((t, n, id));
@@ -618,6 +612,7 @@ fn refusals_underpaid_and_forged() {
         max_response_bytes: 0,
         budget: 0,
         signature: Signature([0; 64]),
+        path: Default::default(),
     }
     .sign(&alex);
     let mut ledger = net.nodes[0].ledger(ChannelId(1)).unwrap().clone();
@@ -695,6 +690,7 @@ fn oversized_response_is_dropped_by_the_first_hop() {
     let big = crate::message::Response::create(id, vec![0; 65], &carol);
     let mut out = Vec::new();
     net.nodes[2].handle_message(ChannelId(3), Wire::Response(Box::new(big)), 400, &mut out);
+    net.nodes[2].flush(400, &mut out);
     assert!(
         matches!(out[..], [Effect::Event(EngineEvent::Refused { reason: Refusal::ResponseTooLarge, .. })]),
         "{out:?}"
@@ -705,6 +701,7 @@ fn oversized_response_is_dropped_by_the_first_hop() {
     forged.server = carol.public();
     out.clear();
     net.nodes[2].handle_message(ChannelId(3), Wire::Response(Box::new(forged)), 400, &mut out);
+    net.nodes[2].flush(400, &mut out);
     assert!(matches!(out[..], [Effect::Event(EngineEvent::Refused { reason: Refusal::BadSignature, .. })]), "{out:?}");
     let _ = Hash32([0; 32]);
     let _ = Signer::public(&carol);
@@ -727,6 +724,7 @@ fn hop_terms_match_the_quote() {
         max_response_bytes: 100,
         budget: 0,
         signature: Signature([0; 64]),
+        path: Default::default(),
     };
     let q = req.quote().unwrap();
     for pos in 1..=4 {

@@ -7,7 +7,9 @@
 //! same messages.
 #![allow(dead_code)]
 
-use por_core::protocol::{PaidRequest, Refusal, RefusedBelow};
+use por_core::merkle::MerklePath;
+use por_core::protocol::{PaidRequest, Refusal, RefusedBelow, RequestFrame};
+use por_core::voucher::RefusedRequest;
 use por_core::{
     Ack, ChannelId, EdgeParams, Hash32, NodeKey, Overdue, Request, RequestId, Response, Route, RouteHop,
     SeveranceNotice, Signature, SignedVoucher, SyncAck, SyncMessage, Voucher, Wire,
@@ -191,10 +193,21 @@ pub fn route() -> impl Strategy<Value = Route> {
     (prop::collection::vec(hop, 0..4), any::<u64>()).prop_map(|(hops, service_ms)| Route { hops, service_ms })
 }
 
+/// A Merkle path of up to five steps (empty half the time: a batch of one).
+pub fn merkle_path() -> impl Strategy<Value = MerklePath> {
+    prop_oneof![
+        Just(MerklePath::default()),
+        (any::<u32>(), prop::collection::vec(hash32(), 1..6)).prop_map(|(sides, siblings)| {
+            let mask = (1u32 << siblings.len()) - 1;
+            MerklePath::new(sides & mask, siblings).expect("within the limits")
+        }),
+    ]
+}
+
 /// A request (signature not valid: decoders do not verify).
 pub fn request() -> impl Strategy<Value = Request> {
-    (node_key(), any::<u64>(), route(), text(), body(), any::<u64>(), amount(), signature()).prop_map(
-        |(requester, nonce, route, service, body, max_response_bytes, budget, signature)| Request {
+    (node_key(), any::<u64>(), route(), text(), body(), any::<u64>(), amount(), signature(), merkle_path()).prop_map(
+        |(requester, nonce, route, service, body, max_response_bytes, budget, signature, path)| Request {
             requester,
             nonce,
             route,
@@ -203,18 +216,21 @@ pub fn request() -> impl Strategy<Value = Request> {
             max_response_bytes,
             budget,
             signature,
+            path,
         },
     )
 }
 
 /// A response.
 pub fn response() -> impl Strategy<Value = Response> {
-    (request_id(), node_key(), body(), signature()).prop_map(|(request_id, server, body, signature)| Response {
-        request_id,
-        server,
-        body,
-        signature,
-    })
+    (request_id(), node_key(), body(), signature(), merkle_path())
+        .prop_map(|(request_id, server, body, signature, path)| Response { request_id, server, body, signature, path })
+}
+
+/// A frame of up to three paid requests under one voucher.
+pub fn request_frame() -> impl Strategy<Value = RequestFrame> {
+    (signed_voucher(), prop::collection::vec(request(), 1..4))
+        .prop_map(|(voucher, requests)| RequestFrame { voucher, requests })
 }
 
 /// A signed voucher.
@@ -227,14 +243,17 @@ pub fn signed_voucher() -> impl Strategy<Value = SignedVoucher> {
     )
 }
 
-/// An ack.
+/// A frame ack accepting and refusing up to three requests each.
 pub fn ack() -> impl Strategy<Value = Ack> {
-    (request_id(), hash32(), node_key(), signature()).prop_map(|(request_id, voucher_digest, payee, signature)| Ack {
-        request_id,
-        voucher_digest,
-        payee,
-        signature,
-    })
+    let refused = (request_id(), refusal()).prop_map(|(request_id, reason)| RefusedRequest { request_id, reason });
+    (hash32(), prop::collection::vec(request_id(), 0..4), node_key(), signature(), prop::collection::vec(refused, 0..3))
+        .prop_map(|(voucher_digest, accepted, payee, signature, refused)| Ack {
+            voucher_digest,
+            accepted,
+            payee,
+            signature,
+            refused,
+        })
 }
 
 /// A severance notice.
@@ -314,6 +333,7 @@ pub fn refusal() -> impl Strategy<Value = Refusal> {
 pub fn wire() -> impl Strategy<Value = Wire> {
     prop_oneof![
         paid_request().prop_map(|p| Wire::Request(Box::new(p))),
+        request_frame().prop_map(|f| Wire::Requests(Box::new(f))),
         ack().prop_map(Wire::Ack),
         response().prop_map(|r| Wire::Response(Box::new(r))),
         notice().prop_map(Wire::Notice),

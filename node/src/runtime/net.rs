@@ -58,11 +58,13 @@ impl EventLoop {
                     self.metrics.syncs_missed.inc();
                 }
                 debug!(%peer, ?lane, "message not delivered: {error}");
-                if let Some((channel, request)) = self.peers.receipt(&id)
+                if let Some((channel, requests)) = self.peers.receipt(&id)
                     && undelivered
                 {
                     let why = format!("the first hop is unreachable: {error}");
-                    self.downstream_refused(request, channel, why.into());
+                    for request in requests {
+                        self.downstream_refused(request, channel, why.clone().into());
+                    }
                 }
             }
             NetEvent::Delivered { id, lane, receipt, .. } => {
@@ -71,10 +73,12 @@ impl EventLoop {
                 if lane == Lane::Sync && matches!(receipt, Receipt::Refused { reason: Refusal::Busy, .. }) {
                     self.metrics.syncs_missed.inc();
                 }
-                if let Some((channel, request)) = self.peers.receipt(&id)
+                if let Some((channel, requests)) = self.peers.receipt(&id)
                     && let Receipt::Refused { reason, detail } = receipt
                 {
-                    self.downstream_refused(request, channel, por_core::Refused::by_peer(reason, detail));
+                    for request in requests {
+                        self.downstream_refused(request, channel, por_core::Refused::by_peer(reason, detail.clone()));
+                    }
                 }
             }
             NetEvent::InboundFailed { peer, lane, error } => debug!(%peer, ?lane, "bad inbound message: {error}"),
@@ -150,13 +154,14 @@ impl EventLoop {
         if matches!(msg, Wire::Notice(_)) {
             self.metrics.notices_sent.inc();
         }
-        let request = match &msg {
-            Wire::Request(p) => Some(p.request.id()),
-            _ => None,
+        let requests = match &msg {
+            Wire::Request(p) => vec![p.request.id()],
+            Wire::Requests(f) => f.requests.iter().map(|r| r.id()).collect(),
+            _ => Vec::new(),
         };
         let id = self.swarm.behaviour_mut().send(&peer, lane, Envelope { channel, msg });
-        if let Some(r) = request {
-            self.peers.sent_request(id, channel, r);
+        if !requests.is_empty() {
+            self.peers.sent_request(id, channel, requests);
         }
     }
 }

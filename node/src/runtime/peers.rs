@@ -19,7 +19,7 @@ pub(super) struct Peers {
     /// The remote address of a connection to each connected peer.
     endpoints: HashMap<PeerId, Multiaddr>,
     /// Requests sent downstream whose receipt has not come back yet.
-    outbound: HashMap<MessageId, (ChannelId, RequestId)>,
+    outbound: HashMap<MessageId, (ChannelId, Vec<RequestId>)>,
     /// Addresses this node listens on.
     pub(super) listen: Vec<Multiaddr>,
     /// Peers to bootstrap Kademlia from (again when its table runs low).
@@ -78,14 +78,15 @@ impl Peers {
         peers
     }
 
-    /// Request `request` left on `channel` as outbound message `id`.
-    pub(super) fn sent_request(&mut self, id: MessageId, channel: ChannelId, request: RequestId) {
-        self.outbound.insert(id, (channel, request));
+    /// Requests `requests` (one frame) left on `channel` as outbound
+    /// message `id`.
+    pub(super) fn sent_request(&mut self, id: MessageId, channel: ChannelId, requests: Vec<RequestId>) {
+        self.outbound.insert(id, (channel, requests));
     }
 
     /// The receipt of outbound message `id` came back (or it failed): the
-    /// request it carried, if it carried one.
-    pub(super) fn receipt(&mut self, id: &MessageId) -> Option<(ChannelId, RequestId)> {
+    /// requests it carried, if it carried any.
+    pub(super) fn receipt(&mut self, id: &MessageId) -> Option<(ChannelId, Vec<RequestId>)> {
         self.outbound.remove(id)
     }
 

@@ -7,7 +7,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use por_core::protocol::{Delivery, Effect};
-use por_core::{ChannelId, NodeSigner, Refused, Request, RequestId, Route, Signature};
+use por_core::{ChannelId, Refused, Request, RequestId, Route, Signature};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -31,8 +31,6 @@ struct Waiter {
 
 /// Requests of ours: who waits for each, and recent refusals.
 pub(super) struct RequesterSide {
-    /// Signs the requests this node originates.
-    signer: NodeSigner,
     waiters: HashMap<RequestId, Waiter>,
     /// Why recent requests of ours were refused by their first hop (the
     /// waiter's stream closes without an outcome), oldest first in `order`.
@@ -41,8 +39,8 @@ pub(super) struct RequesterSide {
 }
 
 impl RequesterSide {
-    pub(super) fn new(signer: NodeSigner) -> Self {
-        RequesterSide { signer, waiters: HashMap::new(), refusals: HashMap::new(), order: VecDeque::new() }
+    pub(super) fn new() -> Self {
+        RequesterSide { waiters: HashMap::new(), refusals: HashMap::new(), order: VecDeque::new() }
     }
 
     /// Why request `id` was refused by its first hop, if it was (recently).
@@ -91,10 +89,11 @@ impl EventLoop {
             max_response_bytes,
             budget,
             signature: Signature([0; 64]),
+            path: Default::default(),
         };
-        let signed = request.sign(&self.requester.signer);
-        let route = signed.route.clone();
-        let id = self.engine.send_request(signed, now, out).map_err(|e| e.to_string())?;
+        let route = request.route.clone();
+        // The engine signs it at the end of the turn, with the turn's others.
+        let id = self.engine.send_request(request, now, out).map_err(|e| e.to_string())?;
         self.outcomes.sent(id, &route, quote.bound_ms(), now);
         let (tx, rx) = mpsc::channel(DELIVERY_BUFFER);
         self.requester.waiters.insert(id, Waiter { tx, sent_ms: now, bound_ms: quote.bound_ms(), ended: false });
@@ -166,6 +165,9 @@ impl EventLoop {
         let now = self.now();
         let mut out = Vec::new();
         let ours = self.engine.downstream_refused(request, channel, why.code, now, &mut out);
+        // The refusal going up is queued for the turn's flush; flushing here
+        // (a rare path) tells whether there was anything to pass up.
+        self.engine.flush(now, &mut out);
         if !out.is_empty()
             && let Some(code) = why.code
         {

@@ -21,7 +21,6 @@ impl Sim {
             self.settle_split_at(channel, self.now.max(deadline));
         }
         let mut open: Vec<(RequestId, Track)> = self.tracks.drain().collect();
-        self.by_nonce.clear();
         open.sort_by_key(|(id, _)| *id);
         for (id, t) in &open {
             let r = &mut self.stats.requests;

@@ -148,12 +148,12 @@ pub(crate) enum Ev {
     Wake {
         req: u32,
     },
-    /// The transport's receipt for a request its next hop refused, back at
-    /// its sender (the node learns of it the same way).
+    /// A request its next hop refused (the ack of the frame that carried it
+    /// said so), at its sender.
     Receipt {
         to: u32,
         channel: ChannelId,
-        nonce: u64,
+        id: RequestId,
         reason: Refusal,
     },
 }
@@ -215,9 +215,6 @@ pub struct Sim {
     rng: ChaCha8Rng,
     routes: RouteCache,
     pub(crate) tracks: HashMap<RequestId, Track, BuildHasherDefault<IdHasher>>,
-    /// Attempts in flight by their nonce (a first hop's refusal names the
-    /// nonce, and only the nonce is read off a refused request).
-    by_nonce: HashMap<u64, RequestId, BuildHasherDefault<IdHasher>>,
     /// Requests being driven, by slot (`None`: a free slot, in `free_reqs`).
     reqs: Vec<Option<Logical>>,
     free_reqs: Vec<u32>,
@@ -301,17 +298,7 @@ impl Sim {
                     None
                 } else {
                     self.trace_msg("recv", to, channel, &msg);
-                    // The sender of a request learns of a refusal from the
-                    // receipt: a requester ends its attempt, a relay passes
-                    // the refusal up.
-                    let nonce = match &msg {
-                        Wire::Request(p) => Some(p.request.nonce),
-                        _ => None,
-                    };
                     self.nodes[to as usize].engine.handle_message(channel, msg, now, &mut out);
-                    if let Some(nonce) = nonce {
-                        self.receipt(to, channel, nonce, &out);
-                    }
                     Some(to)
                 }
             }
@@ -393,7 +380,7 @@ impl Sim {
                 None
             }
             Ev::Wake { req } => self.wake(req, &mut out),
-            Ev::Receipt { to, channel, nonce, reason } => self.refused(to, channel, nonce, reason, &mut out),
+            Ev::Receipt { to, channel, id, reason } => self.refused(to, channel, id, reason, &mut out),
         };
         if let Some(n) = node {
             self.apply(n, &mut out);
@@ -402,7 +389,10 @@ impl Sim {
         self.buf = out;
     }
 
+    /// Ends node `n`'s turn: its flush (which signs and sends what the
+    /// turn queued), then its effects.
     fn apply(&mut self, n: u32, out: &mut Vec<Effect>) {
+        self.nodes[n as usize].engine.flush(self.now, out);
         let mut effects: Vec<Effect> = std::mem::take(out);
         for e in effects.drain(..) {
             match e {
@@ -425,6 +415,10 @@ impl Sim {
                     }
                 }
                 Effect::Deliver(d) => self.deliver(n, d),
+                // The ack carrying it took the edge's latency already.
+                Effect::RefusedByPeer { channel, request_id, reason } => {
+                    self.push(self.now, 0, Ev::Receipt { to: n, channel, id: request_id, reason })
+                }
                 Effect::Event(ev) => self.engine_event(n, ev),
             }
         }
@@ -712,7 +706,8 @@ impl Sim {
         }
         let req = match msg {
             Wire::Request(p) => short(&p.request.id()),
-            Wire::Ack(a) => short(&a.request_id),
+            Wire::Requests(f) => f.requests.first().map(|r| short(&r.id())).unwrap_or_default(),
+            Wire::Ack(a) => a.accepted.first().map(short).unwrap_or_default(),
             Wire::Response(r) => short(&r.request_id),
             Wire::Notice(n) => short(&n.request_id),
             Wire::Refused(r) => short(&r.request_id),

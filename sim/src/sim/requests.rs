@@ -13,13 +13,13 @@
 
 use std::io::Write;
 
-use por_core::protocol::{Delivery, Effect, EngineEvent, Limits, Refusal};
+use por_core::protocol::{Delivery, Effect, Limits, Refusal};
 use por_core::requester::{AttemptResult, Next, OutcomeKind, Refused, RequestFailure, Requester, RetryPolicy};
 use por_core::{Attempt, ChannelId, Request, RequestId, Route, RouteHop, Signature};
 
 use super::{Ev, FixedOutcome, Logical, Sim};
 use crate::checks::Track;
-use crate::crypto::{SimSigner, sim_key};
+use crate::crypto::sim_key;
 use crate::routes::RouteNeeds;
 use crate::stats::{Stats, short};
 
@@ -181,6 +181,7 @@ impl Sim {
             max_response_bytes,
             budget: 0,
             signature: Signature([0; 64]),
+            path: Default::default(),
         };
         let q = match request.quote() {
             Ok(q) => q,
@@ -192,7 +193,7 @@ impl Sim {
         };
         let (cost, bound_ms) = (q.total(), q.bound_ms());
         request.budget = cost;
-        let request = request.sign(&SimSigner(sim_key(from)));
+        // The engine signs it at the flush, with the turn's other requests.
         let hops = route.hops.len() as u64;
         let cfg = self.nodes[from as usize].engine.config();
         let first_sync = self.nodes[from as usize].engine.channel(r.channels[0]).map_or(0, |c| c.sync_ms);
@@ -216,7 +217,6 @@ impl Sim {
                     to,
                     first_hop: r.nodes[1],
                     req,
-                    nonce,
                     bound_at,
                     limit_at: bound_at + limit + 1,
                     tol_ms: tol,
@@ -226,7 +226,6 @@ impl Sim {
                     lie,
                 };
                 self.tracks.insert(id, t);
-                self.by_nonce.insert(nonce, id);
                 self.requester(req).sent(id, route, cost, bound_ms, now);
                 trace_line!(
                     self,
@@ -291,7 +290,6 @@ impl Sim {
                 // Refused past the first hop: what the attempt paid is
                 // credit with the first hop, not spent.
                 let Some(t) = self.tracks.remove(request_id) else { return };
-                self.by_nonce.remove(&t.nonce);
                 let of = if t.acked { &mut self.stats.spent_by } else { &mut self.stats.unacked_by };
                 *of.entry(t.from).or_default() -= t.cost;
                 trace_line!(
@@ -323,7 +321,6 @@ impl Sim {
             self.stats.violation(self.now, "second_outcome", Some(id), format!("node {n}: a second terminal outcome"));
             return None;
         };
-        self.by_nonce.remove(&t.nonce);
         let late = self.now > t.bound_at;
         let r = &mut self.stats.requests;
         match (response, late) {
@@ -363,43 +360,24 @@ impl Sim {
         Some(t.req)
     }
 
-    /// After `to`'s engine handled a request that came over `channel`: if it
-    /// refused it, the receipt goes back to the sender.
-    pub(super) fn receipt(&mut self, to: u32, channel: ChannelId, nonce: u64, out: &[Effect]) {
-        let refused = out.iter().find_map(|e| match e {
-            Effect::Event(EngineEvent::Refused { kind: "request", reason, channel: c }) if *c == channel => {
-                Some(*reason)
-            }
-            _ => None,
-        });
-        if let Some(reason) = refused {
-            let ch = &self.chans[channel.0 as usize];
-            let sender = if ch.a == to { ch.b } else { ch.a };
-            let at = self.now + ch.latency_ms;
-            self.push(at, 0, Ev::Receipt { to: sender, channel, nonce, reason });
-        }
-    }
-
-    /// The receipt of a refused request reached its sender `n`: a relay
-    /// passes the refusal up (returns `n`, whose effects to apply); if the
-    /// engine agrees the request was ours and unacknowledged, the attempt
-    /// ends and its requester hears why.
+    /// The refusal of a request reached its sender `n` (in the ack of the
+    /// frame that carried it): a relay passes the refusal up (returns `n`,
+    /// whose turn to end); if the engine agrees the request was ours and
+    /// unacknowledged, the attempt ends and its requester hears why.
     pub(super) fn refused(
         &mut self,
         n: u32,
         channel: ChannelId,
-        nonce: u64,
+        id: RequestId,
         reason: Refusal,
         out: &mut Vec<Effect>,
     ) -> Option<u32> {
         if self.offline(n) {
             return None;
         }
-        let &id = self.by_nonce.get(&nonce)?;
         if !self.nodes[n as usize].engine.downstream_refused(id, channel, Some(reason), self.now, out) {
-            return (!out.is_empty()).then_some(n);
+            return Some(n);
         }
-        self.by_nonce.remove(&nonce);
         let t = self.tracks.remove(&id)?;
         if !t.acked {
             *self.stats.unacked_by.entry(n).or_default() -= t.cost;

@@ -188,7 +188,6 @@ impl Sim {
             rng,
             routes: RouteCache::default(),
             tracks: HashMap::default(),
-            by_nonce: HashMap::default(),
             reqs: Vec::new(),
             free_reqs: Vec::new(),
             fixed: Vec::new(),

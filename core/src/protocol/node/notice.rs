@@ -133,7 +133,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             }
             c.notices_out.push(notice.clone());
             c.notice_sends.push((0, 0));
-            out.push(Effect::Send { channel: up.channel, msg: Wire::Notice(notice) });
+            self.outbox.wire(up.channel, Wire::Notice(notice));
             let ch = up.channel;
             self.answered(&id);
             self.arm_sync(ch, now, out);

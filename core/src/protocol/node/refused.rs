@@ -74,10 +74,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         let Some(reason) = reason.or(undelivered_first.then_some(Refusal::Other)) else {
             return false;
         };
-        let start = out.len();
-        let ours = self.end_refused(id, RefusedBelow { request_id: id, reason, channel }, now, DownEnd::Refused, out);
-        self.note_sends(out, start, now);
-        ours
+        self.end_refused(id, RefusedBelow { request_id: id, reason, channel }, now, DownEnd::Refused, out)
     }
 
     /// A refusal came up from the downstream on `channel`.
@@ -140,7 +137,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                     up.answer = Some(Answer::Refused(r.clone()));
                     up.keep_until_ms = keep_until(up, c.sync_ms, &self.config.resend);
                 }
-                out.push(Effect::Send { channel: up.channel, msg: Wire::Refused(r) });
+                self.outbox.wire(up.channel, Wire::Refused(r));
             }
             self.answered(&id);
             false
@@ -187,6 +184,7 @@ mod tests {
             max_response_bytes: 0,
             budget: 100,
             signature: Signature([0; 64]),
+            path: Default::default(),
         }
         .sign(&me);
         let id = e.send_request(request, 0, &mut out).unwrap();

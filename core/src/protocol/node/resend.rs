@@ -14,11 +14,12 @@ use std::hash::BuildHasherDefault;
 
 use crate::bytes::RequestId;
 use crate::crypto::{Signer, Verifier};
+use crate::ledger::LedgerError;
 use crate::protocol::channel::ChannelMap;
 use crate::protocol::config::{ProtocolConfig, Resend};
-use crate::protocol::effect::{Effect, PaidRequest, Refusal, Wire};
+use crate::protocol::effect::{Effect, Refusal};
 use crate::protocol::inflight::{Answer, Entry, Hold, IdHasher, UpLeg};
-use crate::voucher::{Ack, ChannelId, SignedVoucher};
+use crate::voucher::{ChannelId, SignedVoucher};
 
 use super::NodeEngine;
 
@@ -178,11 +179,6 @@ pub(crate) fn keep_until(up: &UpLeg, sync_ms: u64, resend: &Resend) -> u64 {
 }
 
 impl<S: Signer, V: Verifier> NodeEngine<S, V> {
-    /// A copy of a paid request to send again, when re-sending is on.
-    pub(super) fn keep_copy(&self, paid: &PaidRequest) -> Option<Box<PaidRequest>> {
-        (self.config.resend.max_resends > 0).then(|| Box::new(paid.clone()))
-    }
-
     /// Forgets the kept answers whose time is up, except those whose
     /// upstream was away since they left (down, restarting): it may not have
     /// them, so they stay a round after it is back (DESIGN §2.11). A channel
@@ -194,7 +190,8 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     }
 
     /// The upstream sent again a request we already hold: our ack or our
-    /// answer may have been lost. Acknowledge again, and repeat the answer
+    /// answer may have been lost. Acknowledge again (the frame's ack lists
+    /// it: `Ok`), and repeat the answer
     /// unless the copy may only have crossed it; what we owe for lateness
     /// then runs until the repeat can arrive (the loss was on our message).
     pub(super) fn on_repeat(
@@ -202,19 +199,28 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         id: RequestId,
         channel: ChannelId,
         voucher: &SignedVoucher,
+        signed: super::Known,
         now: u64,
         out: &mut Vec<Effect>,
-    ) {
+    ) -> Result<(), Refusal> {
         // Acknowledge only a voucher we hold: the peer's own, signed, and
-        // covered by the best one we kept (a repeat brings nothing new).
-        let held = self.channels.get(&channel).is_some_and(|c| {
-            voucher.voucher.cumulative <= c.ledger.received()
-                && super::stale_voucher_ok(&c.ledger, voucher, &self.verifier)
-        });
-        if !held {
-            return super::refuse(out, channel, "request", Refusal::BadVoucher);
+        // covered by the best one we kept, or a newer one of the peer's,
+        // which its frame carried for the requests it sent since (a
+        // cumulative voucher: what it pays beyond is the channel's credit).
+        let Some(c) = self.channels.get_mut(&channel) else { return Err(Refusal::UnknownChannel) };
+        match c.ledger.check(voucher, &signed) {
+            Ok(delta) => {
+                if self.config.emit_persists {
+                    out.push(Effect::Persist { channel, voucher: voucher.clone(), received: true });
+                }
+                if c.ledger.commit(voucher.clone()).is_ok() {
+                    c.credit = c.credit.saturating_add(delta);
+                    self.credits_changed.insert(channel);
+                }
+            }
+            Err(LedgerError::NotIncreasing { .. }) if super::stale_voucher_ok(&c.ledger, voucher, &signed) => {}
+            Err(_) => return Err(Refusal::BadVoucher),
         }
-        out.push(Effect::Send { channel, msg: Wire::Ack(Ack::create(id, voucher, &self.signer)) });
         // The copy left after our answer should have arrived (so the answer
         // was lost, not crossing the copy): always when the answer left in
         // time by our estimate of the upstream's deadline (it asks at that
@@ -231,7 +237,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         if self.kept.get(&id).is_some_and(late) {
             self.owe_again(id, channel);
         }
-        let Some(ch) = self.channels.get(&channel) else { return };
+        let Some(ch) = self.channels.get(&channel) else { return Ok(()) };
         if let Some(up) = self.requests.get_mut(&id).and_then(|e| e.up.as_mut())
             && late(up)
             && let Some(answer) = up.answer.as_ref().map(Answer::wire)
@@ -240,9 +246,10 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             up.frozen_at = Some(up.frozen_at.map_or(arrive, |f| f.max(arrive)));
             up.repeats += 1;
             up.keep_until_ms = up.keep_until_ms.max(keep_until(up, ch.sync_ms, &self.config.resend));
-            out.push(Effect::Send { channel, msg: answer });
+            self.outbox.wire(channel, answer);
         }
         self.arm_sync(channel, now, out);
+        Ok(())
     }
 
     /// A kept answer's leg (its entry had ended) goes back on `channel`'s
@@ -289,7 +296,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// gets, so the late fees it owes count from the copy's deadline.
     ///
     /// [`Resend::max_resends`]: crate::protocol::Resend::max_resends
-    pub(super) fn resend_request(&mut self, id: RequestId, now: u64, out: &mut Vec<Effect>) {
+    pub(super) fn resend_request(&mut self, id: RequestId, now: u64) {
         let limit = self.config.resend.max_resends;
         let Some(d) = self.requests.get_mut(&id).and_then(|e| e.down.as_mut()) else { return };
         let Some(ch) = self.channels.get(&d.channel).filter(|c| !c.closed) else { return };
@@ -311,6 +318,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         }
         d.resends += 1;
         d.resent_ms = now;
-        out.push(Effect::Send { channel: d.channel, msg: Wire::Request(p.clone()) });
+        // It goes in the channel's frame of this turn, under its voucher.
+        self.outbox.request(d.channel, id, Box::new(p.request.clone()), false, true);
     }
 }

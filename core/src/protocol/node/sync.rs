@@ -32,13 +32,11 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// A timer set by an earlier [`Effect::SetTimer`] fired.
     pub fn handle_timer(&mut self, timer: Timer, now: u64, out: &mut Vec<Effect>) {
         self.expire_kept(now);
-        let start = out.len();
         match timer {
             Timer::Sync(c) => self.on_sync_timer(c, now, out),
             Timer::Deadline(id) => self.on_deadline(id, now, out),
             Timer::ConfirmNotice(id) => self.on_confirm_timer(id, now, out),
         }
-        self.note_sends(out, start, now);
     }
 
     /// Cuts `channel` on chain (see [`Effect::Sever`]); the notices go out
@@ -59,9 +57,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
     /// yet gets a notice signed by this node, sent upstream at once (or
     /// delivered locally), and nothing more is owed to an upstream over it.
     pub fn channel_removed(&mut self, channel: ChannelId, tx_hash: Hash32, now: u64, out: &mut Vec<Effect>) {
-        let start = out.len();
         self.channel_removed_inner(channel, tx_hash, now, out);
-        self.note_sends(out, start, now);
     }
 
     fn channel_removed_inner(&mut self, channel: ChannelId, tx_hash: Hash32, now: u64, out: &mut Vec<Effect>) {
@@ -119,7 +115,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             return self.sever(channel, reason, out);
         }
         for id in again {
-            self.resend_request(id, now, out);
+            self.resend_request(id, now);
         }
         self.send_sync(channel, now, done, out);
         let ch = &self.channels[&channel];
@@ -292,7 +288,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
             ch.seq_sent_ms = now;
             ch.told_draining = self.draining;
             let msg = SyncMessage { channel, seq, voucher, overdue, notices, draining: self.draining };
-            out.push(Effect::Send { channel, msg: Wire::Sync(Box::new(msg)) });
+            self.outbox.wire(channel, Wire::Sync(Box::new(msg)));
         }
         for id in done {
             self.try_finish(id, now);
@@ -451,7 +447,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
                 ack.late_notices.push(id);
             }
         }
-        out.push(Effect::Send { channel, msg: Wire::SyncAck(ack) });
+        self.outbox.wire(channel, Wire::SyncAck(ack));
     }
 
     fn on_deadline(&mut self, id: RequestId, now: u64, out: &mut Vec<Effect>) {
@@ -489,7 +485,7 @@ impl<S: Signer, V: Verifier> NodeEngine<S, V> {
         } else if first {
             out.push(Effect::SetTimer { at_ms: check_at, timer: Timer::Deadline(id) });
             // No answer by the deadline: maybe it was lost; ask again.
-            self.resend_request(id, now, out);
+            self.resend_request(id, now);
         }
     }
 

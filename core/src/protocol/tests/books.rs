@@ -154,6 +154,7 @@ fn a_silent_hop_drops_paid_requests_and_still_syncs() {
         max_response_bytes: 64,
         budget: 0,
         signature: Signature([0; 64]),
+        path: Default::default(),
     };
     req.budget = req.quote().unwrap().total();
     let req = req.sign(&alex);
@@ -167,15 +168,19 @@ fn a_silent_hop_drops_paid_requests_and_still_syncs() {
     };
     let mut out = Vec::new();
     net.nodes[0].send_request(req, 0, &mut out).unwrap();
+    net.nodes[0].flush(0, &mut out);
     let mut got = Vec::new();
     net.nodes[1].handle_message(ChannelId(1), Wire::Request(paid(&out)), 100, &mut got);
+    net.nodes[1].flush(100, &mut got);
     assert!(got.is_empty(), "{got:?}");
     assert_eq!(net.nodes[1].in_flight(), 0);
     assert_eq!(net.nodes[1].ledger(ChannelId(1)).unwrap().received(), 0, "the voucher was not taken");
     // Alex's sync tick: no ack yet, so he sends the request again, and syncs.
     out.clear();
     net.nodes[0].handle_timer(Timer::Sync(ChannelId(1)), 500, &mut out);
+    net.nodes[0].flush(500, &mut out);
     net.nodes[1].handle_message(ChannelId(1), Wire::Request(paid(&out)), 600, &mut got);
+    net.nodes[1].flush(600, &mut got);
     assert!(got.is_empty(), "{got:?}");
     let sync = out
         .iter()
@@ -185,6 +190,7 @@ fn a_silent_hop_drops_paid_requests_and_still_syncs() {
         })
         .expect("Alex syncs while his request is in flight");
     net.nodes[1].handle_message(ChannelId(1), Wire::Sync(sync), 600, &mut got);
+    net.nodes[1].flush(600, &mut got);
     assert!(matches!(got[..], [Effect::Send { channel: ChannelId(1), msg: Wire::SyncAck(_) }]), "{got:?}");
 }
 
@@ -222,6 +228,7 @@ fn claims_not_credited_or_not_held_are_claimed_again() {
     // Alice refused them short (her ack holds even the voucher).
     let ack = SyncAck::create(ChannelId(2), first.seq, v1, false, &alice);
     net.nodes[2].handle_message(ChannelId(2), Wire::SyncAck(ack), 1_400, &mut Vec::new());
+    net.nodes[2].flush(1_400, &mut Vec::new());
     assert_eq!(confirmed(&net), 0, "claims refused short are not confirmed");
     // Carol answers at 300 + 100 + 1300 = 1700; Bob passes it on at 1800
     // and owes until 1800 + 200 = 2000: 1300 in all. At 2300 he claims
@@ -233,6 +240,7 @@ fn claims_not_credited_or_not_held_are_claimed_again() {
     // Credited, by an upstream that holds only the first voucher.
     let ack = SyncAck::create(ChannelId(2), second.seq, v1, true, &alice);
     net.nodes[2].handle_message(ChannelId(2), Wire::SyncAck(ack), 2_400, &mut Vec::new());
+    net.nodes[2].flush(2_400, &mut Vec::new());
     assert_eq!(confirmed(&net), 0, "credited without the voucher that paid them: not confirmed");
     // His 3300 sync claims the 1300 again with his last voucher, which
     // reaches Alice at 3500: she is paid, and his ack confirms it.
@@ -279,6 +287,7 @@ fn a_cooperative_close_used_to_dodge_late_fees_gets_the_dodger_cut() {
     for n in [0, 1] {
         let mut out = Vec::new();
         net.nodes[n].notice_refuted(ChannelId(3), 3_000, &mut out);
+        net.nodes[n].flush(3_000, &mut out);
         net.apply(n, out);
     }
     net.run_until(30_000);

@@ -137,6 +137,7 @@ fn a_draining_relay_finishes_what_it_took_and_is_routed_around() {
     assert!(net.nodes[2].entry(&first).is_some(), "Bob took the first request");
     let mut out = Vec::new();
     net.nodes[2].drain(350, &mut out);
+    net.nodes[2].flush(350, &mut out);
     let told: BTreeSet<ChannelId> = out
         .iter()
         .filter_map(|e| match e {
