@@ -125,7 +125,7 @@ pub fn render_tables(v: &NetworkView) -> String {
                 h.on_time.to_string(),
                 w("24h").on_time.to_string(),
                 h.late.to_string(),
-                if h.late > 0 { format!("{} / {}", h.late_ms_total / h.late, h.late_ms_max) } else { "-".into() },
+                h.late_ms_total.checked_div(h.late).map_or("-".into(), |avg| format!("{avg} / {}", h.late_ms_max)),
                 h.notices.to_string(),
                 if refused.is_empty() { "0".into() } else { refused },
                 ratio(&h),
