@@ -390,7 +390,10 @@ mod tests {
         }
     }
 
-    fn kinds(log: &HistoryLog) -> Vec<(String, Option<u64>, Option<String>, Option<String>)> {
+    /// An event as the tests compare it: kind, channel, by, amount.
+    type Seen = (String, Option<u64>, Option<String>, Option<String>);
+
+    fn kinds(log: &HistoryLog) -> Vec<Seen> {
         log.events(100).into_iter().map(|e| (e.kind, e.channel, e.by, e.amount)).collect()
     }
 

@@ -188,5 +188,12 @@ async function refresh() {
   timer = setTimeout(refresh, POLL_MS);
 }
 
+// A link with a token opened in this tab changes only the fragment.
+window.addEventListener("hashchange", () => {
+  takeFragmentToken();
+  $("login").hidden = true;
+  refresh();
+});
+
 takeFragmentToken();
 refresh();
