@@ -17,12 +17,8 @@ use por_core::{Ed25519Verifier, NodeSigner, RequestId, Response, Signer};
 const BODY: usize = 256;
 const ROUNDS: usize = 31;
 
-fn responses(n: usize) -> Vec<Response> {
-    (0..n)
-        .map(|i| {
-            Response::unsigned(RequestId([i as u8; 32]), NodeSigner::from_seed([9; 32]).public(), vec![i as u8; BODY])
-        })
-        .collect()
+fn responses(n: usize, server: &por_core::NodeKey) -> Vec<Response> {
+    (0..n).map(|i| Response::unsigned(RequestId([i as u8; 32]), *server, vec![i as u8; BODY])).collect()
 }
 
 /// Nanoseconds per response to sign a batch of `n`, and to verify it at a hop.
@@ -35,7 +31,7 @@ fn measure(n: usize, reps: usize) -> (f64, f64) {
         let mut batches = Vec::with_capacity(reps);
         let t = Instant::now();
         for _ in 0..reps {
-            let mut rs = responses(n);
+            let mut rs = responses(n, &key);
             let leaves: Vec<_> = rs.iter().map(|r| response_leaf(&r.request_id, &blake3(&r.body))).collect();
             let (sig, paths) = sign_batch(Batch::Responses, &leaves, &server);
             for (r, p) in rs.iter_mut().zip(paths) {
