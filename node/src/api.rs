@@ -268,9 +268,10 @@ pub struct Outcome {
     /// wait).
     pub outcome: &'static str,
     /// Whether the first hop acknowledged the payment. A verified response
-    /// counts too: the ack and the response travel on separate substreams,
-    /// so the response can arrive first, and the route could not have
-    /// answered a request its first hop did not accept.
+    /// counts too: the ack of a frame and a response are separate messages
+    /// (the ack may wait behind the payee's disk), so the response can
+    /// arrive first, and the route could not have answered a request its
+    /// first hop did not accept.
     pub acked: bool,
     /// The server's reply status, for a response.
     pub status: Option<u16>,
