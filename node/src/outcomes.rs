@@ -495,7 +495,13 @@ mod tests {
     }
 
     fn response(i: u32) -> Delivery {
-        let r = Response { request_id: id(i), body: Vec::new(), server: key(9), signature: Signature([0; 64]), path: Default::default() };
+        let r = Response {
+            request_id: id(i),
+            body: Vec::new(),
+            server: key(9),
+            signature: Signature([0; 64]),
+            path: Default::default(),
+        };
         Delivery::Response { request_id: id(i), response: Box::new(r) }
     }
 

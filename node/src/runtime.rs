@@ -223,6 +223,7 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
     let outcomes =
         crate::outcomes::Recorder::open(&config.data_dir, Some(crate::metrics::OutcomeMetrics::new(registry)));
     let seen = (outcomes.reader(), crate::history::HistoryLog::open(&config.data_dir));
+    let trusts_terms = protocol.limits.trust_route_terms;
     let ev = EventLoop {
         swarm,
         engine: NodeEngine::new(protocol, signer, Ed25519Verifier),
@@ -244,6 +245,9 @@ pub async fn start(config: NodeConfig, seed: [u8; 32], registry: &mut Registry) 
         peers: Peers::new(listen_addrs.clone(), config.bootstrap.clone()),
         graph: graph.clone(),
         terms_seen: None,
+        // A node told to trust the routes' terms (no chain) has nothing to
+        // wait for.
+        terms_wait: (!trusts_terms).then(|| net::TermsWait::new(Instant::now() + net::TERMS_WAIT)),
         events,
         outcomes,
     };
@@ -290,6 +294,9 @@ struct EventLoop {
     graph: crate::handle::SharedGraph,
     /// The snapshot the engine has now.
     terms_seen: Option<Arc<NetworkGraph>>,
+    /// Paid requests held until the chain's graph is read, just after the
+    /// start ([`net::TermsWait`]); `None` once it is, or the wait is over.
+    terms_wait: Option<net::TermsWait>,
     /// The event stream's sending end ([`crate::events`]).
     events: EventBus,
     /// The record of outcomes ([`crate::outcomes`]).
@@ -376,6 +383,7 @@ impl EventLoop {
             _ = sleep => self.on_timers(),
             _ = maintenance.tick() => self.on_maintenance(),
             ev = self.swarm.select_next_some() => self.on_swarm(ev),
+            _ = tokio::time::sleep(net::TERMS_POLL), if self.terms_wait.is_some() => self.check_terms_wait(),
             _ = std::future::ready(()), if !wait => return Input::NoneReady,
         }
         Input::Handled
@@ -390,6 +398,9 @@ impl EventLoop {
         // voucher per channel for the requests it pays, one root for our
         // requests, one for our responses, one ack per frame received) and
         // emits the sends, which the lanes then carry in this turn's frames.
+        if self.terms_wait.is_some() {
+            self.check_terms_wait();
+        }
         let mut out = Vec::new();
         self.engine.flush(self.now(), &mut out);
         self.apply(out);

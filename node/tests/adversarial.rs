@@ -14,7 +14,7 @@ use libp2p::identity::Keypair;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm};
 use por_behaviours::{Behaviour, Lane, NetConfig, NetEvent, Receipt, build_swarm};
-use por_core::protocol::{ChannelSetup, Delivery, PaidRequest, Wire};
+use por_core::protocol::{ChannelSetup, Delivery, PaidRequest, Refusal, RequestFrame, Wire};
 use por_core::{
     ChannelId, EdgeParams, NodeSigner, Request, Response, Route, RouteHop, Signature, SignedVoucher, Signer, Voucher,
 };
@@ -163,6 +163,66 @@ async fn bad_vouchers_are_refused_with_their_reason_and_a_good_one_still_pays() 
     // request costs its payer nothing, DESIGN §2.10).
     let s = b.handle.status().await.unwrap();
     assert_eq!(s.channels.iter().find(|c| c.0 == CHANNEL).unwrap().3, 1_500);
+}
+
+/// A frame of requests under one voucher (wire v2).
+fn frame(voucher: SignedVoucher, requests: Vec<Envelope>) -> Envelope {
+    let requests = requests
+        .into_iter()
+        .map(|e| match e.msg {
+            Wire::Request(p) => p.request,
+            other => panic!("not a request: {other:?}"),
+        })
+        .collect();
+    Envelope { channel: CHANNEL, msg: Wire::Requests(Box::new(RequestFrame { voucher, requests })) }
+}
+
+#[tokio::test]
+async fn a_frame_with_one_request_refused_is_accepted_and_its_ack_names_the_refused_one() {
+    let net = spawn_network(1).await;
+    let b = &net.nodes[0];
+    net.serve_echo(0).await;
+    let mut m = Hostile::<Envelope>::start(68, b.peer_id, b.listen_addrs[0].clone()).await;
+    b.handle.add_channel(setup(m.signer.public()), Vec::new()).await.unwrap();
+    let me = m.signer.clone();
+    let mut inbound = Vec::new();
+    // Two requests under a voucher paying both; the second is routed to
+    // someone else, so B is not on its route.
+    let good = paid(&me, b.key, 1, voucher(&me, &me, 2_000));
+    let elsewhere = paid(&me, NodeSigner::from_seed([5; 32]).public(), 2, voucher(&me, &me, 2_000));
+    let ids: Vec<_> = [&good, &elsewhere]
+        .iter()
+        .map(|e| match &e.msg {
+            Wire::Request(p) => p.request.id(),
+            _ => unreachable!(),
+        })
+        .collect();
+    // The receipt speaks for the frame: one request of it was accepted, so
+    // it is not refused (a refusal would end the accepted one at M too).
+    let r = m.send(b.peer_id, frame(voucher(&me, &me, 2_000), vec![good, elsewhere]), &mut inbound).await;
+    assert!(matches!(r, Ok(Receipt::Accepted)), "{r:?}");
+    m.pump(Duration::from_millis(500), &mut inbound).await;
+    let ack = inbound
+        .iter()
+        .find_map(|e| match &e.msg {
+            Wire::Ack(a) => Some(a.clone()),
+            _ => None,
+        })
+        .expect("the frame is acknowledged");
+    assert_eq!(ack.accepted, vec![ids[0]]);
+    assert_eq!(ack.refused.len(), 1, "{ack:?}");
+    assert_eq!((ack.refused[0].request_id, ack.refused[0].reason), (ids[1], Refusal::NotOnRoute));
+    assert!(
+        inbound.iter().any(|e| matches!(&e.msg, Wire::Response(r) if r.request_id == ids[0])),
+        "the accepted one is answered: {inbound:?}"
+    );
+    // A frame whose every request is refused is refused in the receipt.
+    let (x, y) = (
+        paid(&me, NodeSigner::from_seed([5; 32]).public(), 3, voucher(&me, &me, 1)),
+        paid(&me, NodeSigner::from_seed([6; 32]).public(), 4, voucher(&me, &me, 1)),
+    );
+    let why = refused(m.send(b.peer_id, frame(voucher(&me, &me, 4_000), vec![x, y]), &mut inbound).await);
+    assert!(why.contains("does not run over this channel to this node"), "{why}");
 }
 
 #[tokio::test]

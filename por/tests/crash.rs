@@ -195,7 +195,13 @@ async fn a_relay_killed_five_times_under_traffic_loses_no_channel_and_no_voucher
             t.refused
         );
         assert!(t.refused.keys().all(|k| k == "no_terms"), "{:?}", t.refused);
-        assert!(t.responses * 10 >= t.sent * 9, "most were answered: {} of {}", t.responses, t.sent);
+        assert!(
+            t.responses * 10 >= t.sent * 9,
+            "most were answered: {} of {} (refused {:?})",
+            t.responses,
+            t.sent,
+            t.refused
+        );
         assert!(t.late_fees > 0, "the downtime made requests late, and the lateness was paid");
     }
     nothing_cut_and_books_agree(&net, &ids).await;

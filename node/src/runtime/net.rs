@@ -9,10 +9,13 @@
 //! undelivered (the first hop could not be reached) refuses the request
 //! too.
 
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
 use libp2p::PeerId;
 use libp2p::metrics::Recorder;
 use libp2p::swarm::SwarmEvent;
-use por_behaviours::{Lane, NetEvent, Receipt};
+use por_behaviours::{Lane, NetEvent, Receipt, ReplyTo};
 use por_core::protocol::{Effect, EngineEvent, Refusal, Wire};
 use por_core::{ChannelId, Ed25519Verifier};
 use tracing::{debug, info, warn};
@@ -50,6 +53,12 @@ impl EventLoop {
         let Some(ev) = self.swarm.behaviour_mut().on_event(ev) else { return };
         match ev {
             NetEvent::Inbound { peer, lane, msg, reply } => {
+                if let Some(w) = self.terms_wait.as_mut()
+                    && w.holds(&peer, &msg.msg)
+                {
+                    w.hold(peer, lane, msg, reply);
+                    return;
+                }
                 let receipt = self.on_inbound(peer, msg);
                 self.swarm.behaviour_mut().receipt(lane, reply, receipt);
             }
@@ -103,20 +112,31 @@ impl EventLoop {
         if matches!(env.msg, Wire::Notice(_)) {
             self.metrics.notices_received.inc();
         }
-        let voucher = match &env.msg {
-            Wire::Request(p) => Some(p.voucher.clone()),
-            _ => None,
+        let (voucher, n) = match &env.msg {
+            Wire::Request(p) => (Some(p.voucher.clone()), 1),
+            Wire::Requests(f) => (Some(f.voucher.clone()), f.requests.len()),
+            _ => (None, 0),
         };
         if voucher.is_some() {
             self.refresh_terms();
         }
         self.engine.handle_message(env.channel, env.msg, now, &mut out);
-        // A refused request is refused in the receipt too, with the reason,
-        // so the sender learns at once why (the engine refuses silently).
-        let refused = out.iter().find_map(|e| match e {
-            Effect::Event(EngineEvent::Refused { kind: "request", reason, .. }) => Some(*reason),
-            _ => None,
-        });
+        // A frame whose every request was refused is refused in the receipt
+        // too, with the first reason, so the sender learns at once why; the
+        // frame's ack lists the refusals one by one later (after the disk).
+        // A frame with one request accepted is accepted here: the receipt
+        // speaks for the whole frame, and the ack says which were refused.
+        // A refusal of kind "requests" is of the frame itself (empty, or on
+        // a channel closed): every request of it.
+        let (mut first, mut count, mut whole) = (None, 0, false);
+        for e in &out {
+            if let Effect::Event(EngineEvent::Refused { kind: kind @ ("request" | "requests"), reason, .. }) = e {
+                first = first.or(Some(*reason));
+                count += 1;
+                whole |= *kind == "requests";
+            }
+        }
+        let refused = first.filter(|_| whole || count >= n);
         let refusal = match (refused, voucher) {
             // A voucher the ledger refuses says what is wrong with it
             // (forged, replayed, insolvent…); a stale voucher is refused as
@@ -138,6 +158,32 @@ impl EventLoop {
         match refusal {
             Some((reason, detail)) => Receipt::refused(reason, detail),
             None => Receipt::Accepted,
+        }
+    }
+
+    /// Hands the engine what [`TermsWait`] held, in the order it came, once
+    /// the chain's graph is here or the wait is over (then a paid request
+    /// is refused [`Refusal::NoTerms`], as it would have been at once).
+    pub(super) fn check_terms_wait(&mut self) {
+        let Some(until) = self.terms_wait.as_ref().map(|w| w.until) else { return };
+        self.refresh_terms();
+        let waited_out = Instant::now() >= until;
+        if self.terms_seen.is_none() && !waited_out {
+            return;
+        }
+        let Some(w) = self.terms_wait.take() else { return };
+        if !w.held.is_empty() {
+            info!(
+                held = w.held.len(),
+                graph = self.terms_seen.is_some(),
+                "handling the messages held until the chain's graph was read"
+            );
+        } else if waited_out {
+            warn!("no graph from the chain yet: paid requests are refused no_terms until it is read");
+        }
+        for (peer, lane, env, reply) in w.held {
+            let receipt = self.on_inbound(peer, env);
+            self.swarm.behaviour_mut().receipt(lane, reply, receipt);
         }
     }
 
@@ -163,5 +209,47 @@ impl EventLoop {
         if !requests.is_empty() {
             self.peers.sent_request(id, channel, requests);
         }
+    }
+}
+
+/// How long a node that has just started holds the paid requests that come
+/// before it has read the chain's graph, rather than refuse them
+/// [`Refusal::NoTerms`] (a restarted relay's neighbours send what they
+/// queued for it as soon as it is back, before its chain agent's first
+/// poll). Longer than a first read of the graph takes; short against a
+/// request's latency bound.
+pub(super) const TERMS_WAIT: Duration = Duration::from_secs(5);
+/// How often the loop looks for the graph while it holds requests.
+pub(super) const TERMS_POLL: Duration = Duration::from_millis(25);
+
+/// The messages held while a node that just started waits for the chain's
+/// graph ([`TERMS_WAIT`]): every paid frame, and every message after one
+/// from the same neighbour, so that each neighbour's messages reach the
+/// engine in the order they came (a sync or a response after a frame
+/// waits for the frame). Bounded without a count of its own: the lanes
+/// read no more from a stream whose messages wait for their receipts
+/// beyond `max_inbound_messages` or `max_inbound_bytes`, so a neighbour
+/// that floods is held back by its own stream.
+pub(super) struct TermsWait {
+    until: Instant,
+    held: Vec<(PeerId, Lane, Envelope, ReplyTo)>,
+    peers: HashSet<PeerId>,
+}
+
+impl TermsWait {
+    pub(super) fn new(until: Instant) -> TermsWait {
+        TermsWait { until, held: Vec::new(), peers: HashSet::new() }
+    }
+
+    fn holds(&self, peer: &PeerId, msg: &Wire) -> bool {
+        matches!(msg, Wire::Request(_) | Wire::Requests(_)) || self.peers.contains(peer)
+    }
+
+    fn hold(&mut self, peer: PeerId, lane: Lane, env: Envelope, reply: ReplyTo) {
+        if self.held.is_empty() {
+            debug!("holding paid requests until the chain's graph is read");
+        }
+        self.peers.insert(peer);
+        self.held.push((peer, lane, env, reply));
     }
 }
