@@ -73,6 +73,8 @@ async fn the_network_page_shows_the_network_and_follows_a_severance() {
     let dir = tempfile::tempdir().unwrap();
     let readonly_file = dir.path().join("api-readonly.token");
     std::fs::write(&readonly_file, tokens.readonly.as_str()).unwrap();
+    // `por` refuses a token file others can read, as it should.
+    std::fs::set_permissions(&readonly_file, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let registry = Arc::new(prometheus_client::registry::Registry::default());
