@@ -2,10 +2,10 @@
 //! store; everything else talks to it through a [`NodeHandle`].
 //!
 //! The loop runs in *turns*: it waits for one input, then takes every other
-//! input already ready (at most [`TURN_INPUTS`]), each dispatched by a flat
+//! input already ready (at most `TURN_INPUTS`), each dispatched by a flat
 //! `select!` in this order: commands (shutdown first), finished group
 //! commits and service calls, due timers, housekeeping, then network
-//! events. At the end of the turn ([`EventLoop::end_turn`]) what the turn
+//! events. At the end of the turn (`EventLoop::end_turn`) what the turn
 //! made leaves: the group commit starts, and the messages for each
 //! neighbour go out as one frame per lane (`por_behaviours::lanes`). No
 //! timer delays a frame. Slow work (service handlers, chain transactions)

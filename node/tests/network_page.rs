@@ -12,12 +12,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{outcome, spawn_network, tokens};
+use common::{outcome, spawn_network, tokens, until};
 use por_core::{ChannelId, Edge, EdgeParams, Graph, NodeInfo};
 use por_node::NetworkGraph;
 use por_node::history::{Removal, SnapEdge, SnapNode, Snapshot};
 use serde_json::{Value, json};
-use webdriver::{Driver, READ_PAGE, browser, until};
+use webdriver::{Driver, READ_PAGE, browser};
 
 const ACCOUNTS: [&str; 3] = ["a.test", "b.test", "c.test"];
 

@@ -2,6 +2,10 @@
 //! on both sides as the chain follower would.
 #![allow(dead_code)]
 
+mod until;
+#[allow(unused_imports)] // not every test that shares this module waits
+pub use until::until;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

@@ -13,21 +13,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-/// Polls `check` every 100 ms until it holds, or panics naming `what`.
-pub async fn until<F, Fut>(within: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let end = tokio::time::Instant::now() + within;
-    while tokio::time::Instant::now() < end {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting until {what}");
-}
+// `until` comes from the test that includes this module (node/tests/common
+// or por/tests/chain_common, both from node/tests/common/until.rs).
+use crate::until;
 
 /// The page's nodes (accounts, sorted), edges (`channel:state`, sorted), servers and events (newest first), from its DOM.
 fn find(names: &[&str]) -> Option<std::path::PathBuf> {

@@ -228,18 +228,7 @@ pub fn agent_config() -> AgentConfig {
     }
 }
 
-/// Polls `check` every 50 ms until it holds, or panics naming `what`.
-pub async fn until<F, Fut>(within: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let end = tokio::time::Instant::now() + within;
-    while tokio::time::Instant::now() < end {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting until {what}");
-}
+#[path = "../../../node/tests/common/until.rs"]
+mod until;
+#[allow(unused_imports)] // not every test that shares this module waits
+pub use until::until;
