@@ -416,25 +416,30 @@ async fn main() {
         if ratio1 >= 0.7 { "met" } else { "NOT met" }
     );
     println!(
-        "  added latency per hop, p50: {per_hop:.3} ms (p90: {per_hop_p90:.3} ms)   goal p50 <= 1 ms: {}",
-        if per_hop <= 1.0 { "met" } else { "NOT met" }
+        "  added latency per hop, p50: {per_hop:.3} ms (p90: {per_hop_p90:.3} ms)   goal p50 <= 0.4 ms: {}",
+        if per_hop <= 0.4 { "met" } else { "NOT met" }
     );
     println!("  1-hop PoR over plain, p50: +{:.3} ms", ms(p1) - ms(pb));
     println!(
         "  CPU per request: plain {cb:.0} µs, 1 hop {c1:.0} µs, 3 hops {c3:.0} µs = {:.0} µs per hop; \
-         each relay hop adds {:.0} µs",
+         each relay hop adds {:.0} µs   goal <= 100 µs: {}",
         c3 / 3.0,
-        (c3 - c1) / 2.0
+        (c3 - c1) / 2.0,
+        if (c3 - c1) / 2.0 <= 100.0 { "met" } else { "NOT met" }
     );
     let (sign, verify) = signature_costs(if smoke { 200 } else { 5_000 });
-    // DESIGN §2.4, §2.9: the request, the voucher, the ack and the response
-    // are each signed once and verified by their receiver.
+    // DESIGN §2.12: the request, the voucher, the ack and the response are
+    // each signed once and verified by their receiver, but per frame or per
+    // batch (one voucher and one ack per frame, requests and responses under
+    // one Merkle root per turn), so the cost per request falls with the
+    // requests a turn carries; one per request is the ceiling's worst case.
     let floor = 4.0 * (sign + verify);
     println!(
-        "  ed25519 on one core: sign {sign:.1} µs, verify {verify:.1} µs; a 1-hop request signs and verifies \
-         4 messages = {floor:.0} µs, so even with free transport PoR / plain <= {cb:.0} / ({cb:.0} + {floor:.0}) \
-         = {:.2}",
-        cb / (cb + floor)
+        "  ed25519 on one core: sign {sign:.1} µs, verify {verify:.1} µs; a request alone in its frames and \
+         batches signs and verifies 4 = {floor:.0} µs (PoR / plain <= {:.2} with free transport); batches of \
+         8 bring that to {:.0} µs",
+        cb / (cb + floor),
+        floor / 8.0
     );
     println!("  load average at the end {}; bench took {:.0} s", loadavg(), began.elapsed().as_secs_f64());
     por.shutdown().await;
