@@ -225,6 +225,56 @@ async fn a_frame_with_one_request_refused_is_accepted_and_its_ack_names_the_refu
     assert!(why.contains("does not run over this channel to this node"), "{why}");
 }
 
+/// The graph of M and B joined by `CHANNEL`, B serving in `service_ms`.
+fn graph(m: por_core::NodeKey, b: por_core::NodeKey, service_ms: u64) -> por_node::NetworkGraph {
+    let mut g = por_core::graph::Graph::new();
+    for _ in 0..2 {
+        g.add_node(por_core::graph::NodeInfo { stake: 1, service_ms });
+    }
+    g.add_edge(por_core::graph::Edge { channel: CHANNEL, a: 0, b: 1, params: PARAMS }).unwrap();
+    por_node::NetworkGraph::new(1, g, vec![m, b], vec!["m".into(), "b".into()], vec![true, true])
+}
+
+#[tokio::test]
+async fn a_node_just_started_holds_paid_requests_until_it_has_the_graph_and_no_longer() {
+    // B checks routes against the chain (as every node with a chain does)
+    // and has no graph yet, as just after a restart.
+    let net = common::spawn_network_with(1, |_, c| c.protocol.limits.trust_route_terms = false).await;
+    let b = &net.nodes[0];
+    net.serve_echo(0).await;
+    let mut m = Hostile::<Envelope>::start(69, b.peer_id, b.listen_addrs[0].clone()).await;
+    b.handle.add_channel(setup(m.signer.public()), Vec::new()).await.unwrap();
+    let me = m.signer.clone();
+    let mut inbound = Vec::new();
+    // The graph comes 500 ms after the request: the request waits for it
+    // and is accepted, not refused no_terms.
+    let (handle, (mk, bk)) = (b.handle.clone(), (me.public(), b.key));
+    let publish = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        handle.set_graph(graph(mk, bk, 0));
+    });
+    let began = std::time::Instant::now();
+    let r = m.send(b.peer_id, paid(&me, b.key, 1, voucher(&me, &me, 1_000)), &mut inbound).await;
+    assert!(matches!(r, Ok(Receipt::Accepted)), "{r:?}");
+    assert!(began.elapsed() >= Duration::from_millis(400), "held until the graph came: {:?}", began.elapsed());
+    publish.await.unwrap();
+    m.pump(Duration::from_millis(500), &mut inbound).await;
+    assert!(inbound.iter().any(|e| matches!(e.msg, Wire::Response(_))), "{inbound:?}");
+
+    // A second node that never gets a graph refuses after the wait, with
+    // the reason, rather than hold the request for ever.
+    let net2 = common::spawn_network_with(1, |_, c| c.protocol.limits.trust_route_terms = false).await;
+    let c = &net2.nodes[0];
+    let mut m2 = Hostile::<Envelope>::start(70, c.peer_id, c.listen_addrs[0].clone()).await;
+    c.handle.add_channel(setup(m2.signer.public()), Vec::new()).await.unwrap();
+    let me2 = m2.signer.clone();
+    let began = std::time::Instant::now();
+    let why = refused(m2.send(c.peer_id, paid(&me2, c.key, 1, voucher(&me2, &me2, 1_000)), &mut inbound).await);
+    assert!(why.contains("no_terms") || why.contains("graph"), "{why}");
+    let waited = began.elapsed();
+    assert!(waited >= Duration::from_secs(2) && waited < Duration::from_secs(8), "held about 3 s: {waited:?}");
+}
+
 #[tokio::test]
 async fn a_requester_learns_why_its_first_hop_refused() {
     let net = spawn_network(1).await;

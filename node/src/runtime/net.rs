@@ -216,9 +216,11 @@ impl EventLoop {
 /// before it has read the chain's graph, rather than refuse them
 /// [`Refusal::NoTerms`] (a restarted relay's neighbours send what they
 /// queued for it as soon as it is back, before its chain agent's first
-/// poll). Longer than a first read of the graph takes; short against a
-/// request's latency bound.
-pub(super) const TERMS_WAIT: Duration = Duration::from_secs(5);
+/// poll). Longer than a first read of the graph takes on a small network;
+/// shorter than the sync lane's receipt timeout (5 s), so that a sync held
+/// behind a frame is still receipted in time. A graph that takes longer
+/// leaves the requests refused `no_terms`, as without the wait.
+pub(super) const TERMS_WAIT: Duration = Duration::from_secs(3);
 /// How often the loop looks for the graph while it holds requests.
 pub(super) const TERMS_POLL: Duration = Duration::from_millis(25);
 
