@@ -214,17 +214,20 @@ impl Plain {
 /// serve `echo`. Route "1 hop" is 0 → 1, route "3 hops" is 0 → 1 → 2 → 3.
 struct Por {
     nodes: Vec<RunningNode>,
+    /// Each node's metrics, for the requests per paid frame.
+    registries: Vec<prometheus_client::registry::Registry>,
     _dir: tempfile::TempDir,
 }
 
 impl Por {
     async fn start(parent: &std::path::Path) -> Por {
         let dir = tempfile::tempdir_in(parent).unwrap();
-        let mut nodes = Vec::new();
+        let (mut nodes, mut registries) = (Vec::new(), Vec::new());
         for i in 1..=4u8 {
             let mut registry = prometheus_client::registry::Registry::default();
             let cfg = NodeConfig::new(dir.path().join(format!("node{i}")));
             nodes.push(start(cfg, [i; 32], &mut registry).await.unwrap());
+            registries.push(registry);
         }
         // No chain in the bench, but the graph a chain agent would publish:
         // every hop's terms are checked against it, as on a real node.
@@ -258,7 +261,7 @@ impl Por {
         for i in [1, 3] {
             nodes[i].handle.serve("echo", echo.clone()).await.unwrap();
         }
-        Por { nodes, _dir: dir }
+        Por { nodes, registries, _dir: dir }
     }
 
     fn route(&self, hops: usize) -> Route {
@@ -302,6 +305,25 @@ async fn paid(h: NodeHandle, route: Route) {
     })
     .await;
     done.expect("no response within 10 s");
+}
+
+impl Por {
+    /// Paid frames node `i` has received, and the requests they carried
+    /// (`por_frame_requests`'s count and sum).
+    fn frames(&self, i: usize) -> (f64, f64) {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registries[i]).unwrap();
+        let value = |name: &str| {
+            text.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse::<f64>().ok())).unwrap_or(0.0)
+        };
+        (value("por_frame_requests_count "), value("por_frame_requests_sum "))
+    }
+}
+
+/// Requests per frame between two readings of [`Por::frames`].
+fn per_frame(before: (f64, f64), after: (f64, f64)) -> f64 {
+    let frames = after.0 - before.0;
+    if frames > 0.0 { (after.1 - before.1) / frames } else { 0.0 }
 }
 
 async fn por_round(h: &NodeHandle, route: &Route, window: Duration, in_flight: usize) -> Round {
@@ -367,10 +389,18 @@ async fn main() {
 
     // 1 + 3: throughput and CPU, rounds interleaved.
     let (mut base, mut hop1, mut hop3) = (Vec::new(), Vec::new(), Vec::new());
+    // Requests per paid frame in the throughput rounds: at the first hop
+    // (node 1) on the 1-hop route, and at the second (node 2) on the 3-hop
+    // route (its frames come from a relay).
+    let (mut frames1, mut frames3) = (Vec::new(), Vec::new());
     for r in 0..ROUNDS {
         let b = plain.round(window, in_flight).await;
+        let f = por.frames(1);
         let p1 = por_round(&h, &one, window, in_flight).await;
+        frames1.push(per_frame(f, por.frames(1)));
+        let f = por.frames(2);
         let p3 = por_round(&h, &three, window, in_flight).await;
+        frames3.push(per_frame(f, por.frames(2)));
         println!(
             "round {}: plain {:.0}/s, PoR 1 hop {:.0}/s, PoR 3 hops {:.0}/s (load {})",
             r + 1,
@@ -440,6 +470,12 @@ async fn main() {
          8 bring that to {:.0} µs",
         cb / (cb + floor),
         floor / 8.0
+    );
+    println!(
+        "  requests per paid frame in the throughput rounds (median): first hop of 1 hop {:.2}, second hop of 3 \
+         hops {:.2}",
+        median(&mut frames1),
+        median(&mut frames3)
     );
     println!("  load average at the end {}; bench took {:.0} s", loadavg(), began.elapsed().as_secs_f64());
     por.shutdown().await;

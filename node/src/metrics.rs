@@ -151,6 +151,9 @@ pub struct Metrics {
     pub response_latency: Histogram,
     /// Time to the response as a fraction of the request's bound.
     pub response_bound_ratio: Histogram,
+    /// Requests per paid frame received (one voucher per frame: how much
+    /// wire v2's batching saves, DESIGN §2.12).
+    pub frame_requests: Histogram,
     /// Every payment this node made on its channels (fees and late fees).
     pub paid: FloatCounter,
     /// Every payment this node received on its channels.
@@ -231,6 +234,7 @@ impl Metrics {
             channel_received: Family::default(),
             response_latency: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             response_bound_ratio: Histogram::new([0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1.25, 1.5, 2.0, 4.0]),
+            frame_requests: Histogram::new(exponential_buckets(1.0, 2.0, 8)),
             paid: FloatCounter::default(),
             received: FloatCounter::default(),
         };
@@ -247,6 +251,11 @@ impl Metrics {
             m.outcomes.clone(),
         );
         r.register("requests_served", "Requests answered by a local service, by status", m.served.clone());
+        r.register(
+            "frame_requests",
+            "Requests per paid frame received from a neighbour (each frame carries one voucher)",
+            m.frame_requests.clone(),
+        );
         r.register("messages", "PoR messages by direction and kind", m.messages.clone());
         r.register("refusals", "Incoming messages the engine refused, by reason", m.refusals.clone());
         r.register(

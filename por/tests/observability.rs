@@ -294,6 +294,7 @@ async fn promtool_accepts_the_scrape_configs_and_live_metrics() {
         ("por_channel_received_yocto", "por_channel_received_yocto"),
         ("por_response_latency_seconds", "por_response_latency_seconds_count"),
         ("por_response_bound_ratio", "por_response_bound_ratio_count"),
+        ("por_frame_requests", "por_frame_requests_count"),
     ] {
         assert!(sample_value(&fams, family, series) > 0.0, "{series} has no positive sample after the traffic");
     }

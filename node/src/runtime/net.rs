@@ -118,6 +118,7 @@ impl EventLoop {
             _ => (None, 0),
         };
         if voucher.is_some() {
+            self.metrics.frame_requests.observe(n as f64);
             self.refresh_terms();
         }
         self.engine.handle_message(env.channel, env.msg, now, &mut out);
