@@ -28,7 +28,7 @@ use por_node::{NodeConfig, RunningNode, start};
 use serde_bytes::ByteBuf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use common::{cpu_time, loadavg};
+use common::{cpu_time, loadavg, random};
 
 const CHUNK: usize = 1 << 20;
 const IN_FLIGHT: usize = 4;
@@ -37,19 +37,6 @@ const SERVICE_MS: u64 = 1_000;
 
 fn mbps(bytes: usize, d: Duration) -> f64 {
     bytes as f64 / 1e6 / d.as_secs_f64()
-}
-
-fn random(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut v = Vec::with_capacity(len + 8);
-    while v.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v.truncate(len);
-    v
 }
 
 /// Wall and CPU time of one transfer (every node runs in this process, so

@@ -38,6 +38,9 @@
 //! The same binary is each node: `relay_procs node|direct-server|direct-client
 //! ...` (the driver starts them; they talk JSON lines on stdin and stdout).
 
+#[path = "../../node/benches/common/mod.rs"]
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -61,8 +64,6 @@ const CHUNK: usize = 1 << 20;
 const IN_FLIGHT: u64 = 4;
 const EDGE: EdgeParams = EdgeParams { latency_ms: 100, base_fee: 1_000, byte_fee: 0 };
 const SERVICE_MS: u64 = 1_000;
-/// Clock ticks per second of `/proc/<pid>/stat` (USER_HZ, 100 on Linux).
-const USER_HZ: f64 = 100.0;
 /// The namespaces' addresses (the same as in `netns/run.sh`).
 const REQ_IP: &str = "10.201.1.1";
 const REL_IP_REQ: &str = "10.201.1.2";
@@ -434,14 +435,8 @@ impl Proc {
 
     /// Its CPU time so far (user + system, all threads).
     fn cpu(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .unwrap_or_else(|e| panic!("the {}'s /proc stat: {e}", self.name));
-        // After the command name (in parentheses, may hold spaces), utime
-        // and stime are the 12th and 13th fields.
-        let rest = &stat[stat.rfind(')').expect("a stat line") + 2..];
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
-        Duration::from_secs_f64(ticks as f64 / USER_HZ)
+        common::cpu_time_of(&self.child.id().to_string())
+            .unwrap_or_else(|e| panic!("the {}'s /proc stat: {e}", self.name))
     }
 
     fn addrs(v: &Value) -> Vec<String> {
@@ -565,28 +560,13 @@ fn args(kv: &[(&str, &str)]) -> Vec<String> {
 }
 
 fn random_file(path: &Path, len: usize) {
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut v = Vec::with_capacity(len + 8);
-    while v.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v.truncate(len);
-    std::fs::write(path, v).expect("the bench file");
+    std::fs::write(path, common::random(len)).expect("the bench file");
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
     if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 }
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|_| "?".into())
 }
 
 fn driver(argv: &[String]) {
@@ -612,7 +592,7 @@ fn driver(argv: &[String]) {
     for (what, net) in nets {
         println!(
             "files through one relay, separate processes, {what}: {mib} MiB, 1 MiB per request, {IN_FLIGHT} in flight, {runs} run(s), load {}",
-            loadavg()
+            common::loadavg()
         );
         println!(
             "{:<4} {:>9} {:>9} {:>7} | CPU ms/MiB: {:>8} {:>8} | {:>9} {:>8} {:>8} | {:>11}",
@@ -671,7 +651,7 @@ fn driver(argv: &[String]) {
             "medians: PoR/direct throughput {:.2} (goal >= 0.9 when network-bound); relay CPU per MiB / one end of direct {:.2}x (goal <= 1.5x on loopback); load at the end {}",
             m[2],
             median(rel),
-            loadavg()
+            common::loadavg()
         );
     }
 }
