@@ -263,16 +263,27 @@ async fn a_node_just_started_holds_paid_requests_until_it_has_the_graph_and_no_l
 
     // A second node that never gets a graph refuses after the wait, with
     // the reason, rather than hold the request for ever.
+    let c_started = std::time::Instant::now();
     let net2 = common::spawn_network_with(1, |_, c| c.protocol.limits.trust_route_terms = false).await;
     let c = &net2.nodes[0];
     let mut m2 = Hostile::<Envelope>::start(70, c.peer_id, c.listen_addrs[0].clone()).await;
     c.handle.add_channel(setup(m2.signer.public()), Vec::new()).await.unwrap();
     let me2 = m2.signer.clone();
+    // A stranger (no channel with C) is not held: refused at once, so it
+    // cannot make the waiting node keep what it sends.
+    let mut stranger = Hostile::<Envelope>::start(71, c.peer_id, c.listen_addrs[0].clone()).await;
+    let s = stranger.signer.clone();
+    let began = std::time::Instant::now();
+    let why = refused(stranger.send(c.peer_id, paid(&s, c.key, 1, voucher(&s, &s, 1_000)), &mut inbound).await);
+    assert!(why.contains("not a channel with you"), "{why}");
+    assert!(began.elapsed() < Duration::from_secs(2), "not held: {:?}", began.elapsed());
     let began = std::time::Instant::now();
     let why = refused(m2.send(c.peer_id, paid(&me2, c.key, 1, voucher(&me2, &me2, 1_000)), &mut inbound).await);
     assert!(why.contains("no_terms") || why.contains("graph"), "{why}");
-    let waited = began.elapsed();
-    assert!(waited >= Duration::from_secs(2) && waited < Duration::from_secs(8), "held about 3 s: {waited:?}");
+    // Held until the wait (3 s from C's start) was over, and no longer.
+    let (since_start, waited) = (c_started.elapsed(), began.elapsed());
+    assert!(since_start >= Duration::from_millis(2_900), "held to the end of the wait: {since_start:?}");
+    assert!(waited < Duration::from_secs(8), "held about 3 s: {waited:?}");
 }
 
 #[tokio::test]

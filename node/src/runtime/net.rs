@@ -53,7 +53,12 @@ impl EventLoop {
         let Some(ev) = self.swarm.behaviour_mut().on_event(ev) else { return };
         match ev {
             NetEvent::Inbound { peer, lane, msg, reply } => {
-                if let Some(w) = self.terms_wait.as_mut()
+                // Only a channel's own peer is held: anyone else's message is
+                // refused at once (`on_inbound`), so a stranger cannot make
+                // the node keep what it sends.
+                let ours = self.peers.of_channel(&msg.channel) == Some(peer);
+                if ours
+                    && let Some(w) = self.terms_wait.as_mut()
                     && w.holds(&peer, &msg.msg)
                 {
                     w.hold(peer, lane, msg, reply);
